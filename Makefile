@@ -1,0 +1,72 @@
+# gnf — build with `make`, test with `make test`.  Outputs go to build/<variant>/.
+#   make                 release build: build/release/gnf, libgnf.a
+#   make asan            ASan + UBSan build: build/asan/gnf
+#   make test            builds both, runs all unit tests (both builds) and the CLI tests
+#   make bench           builds and runs the benchmarks (bench/README.md)
+#   make SCALAR=1        a build without the AVX2 kernels compiled in (proves the fallback)
+CC ?= cc
+ifeq ($(CC),cc)
+CC = gcc
+endif
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
+       -Wformat=2 -Wvla -Wundef -Werror
+BASE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(WARN) -g -fno-strict-aliasing
+LIBS = -lpng -ljpeg -lcjson -lz -lm -lpthread
+
+SRC = $(sort $(wildcard src/core/*.c src/field/*.c src/optim/*.c src/io/*.c src/tasks/*.c))
+ifeq ($(SCALAR),1)
+SRC := $(filter-out %_avx2.c,$(SRC))
+BASE_CFLAGS += -DGNF_NO_AVX2
+endif
+TEST_SRC = $(sort $(wildcard tests/*.c))
+BENCH_SRC = $(sort $(wildcard bench/*.c))
+
+VARIANT ?= release
+ifeq ($(VARIANT),release)
+OPT = -O2
+else ifeq ($(VARIANT),asan)
+OPT = -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+endif
+B = build/$(VARIANT)
+CFLAGS_ALL = $(BASE_CFLAGS) $(OPT) $(CFLAGS)
+
+OBJ = $(SRC:%.c=$(B)/%.o)
+TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o)
+
+.PHONY: all release asan test bench clean demo
+all: release
+release:
+	@$(MAKE) --no-print-directory VARIANT=release $(B:build/%=build/release)/gnf build/release/gnf_tests build/release/gnf_bench
+asan:
+	@$(MAKE) --no-print-directory VARIANT=asan build/asan/gnf build/asan/gnf_tests
+
+$(B)/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -mavx2 -mfma -mf16c -MMD -c $< -o $@
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -c $< -o $@
+
+$(B)/libgnf.a: $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(B)/gnf: $(B)/tools/gnf.o $(B)/libgnf.a
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+$(B)/gnf_tests: $(TEST_OBJ) $(B)/libgnf.a
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+$(B)/gnf_bench: $(BENCH_SRC:%.c=$(B)/%.o) $(B)/libgnf.a
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+
+test: release asan
+	@sh tests/run_all.sh
+
+bench: release
+	@sh bench/run.sh
+
+demo: release
+	@sh tools/demo.sh
+
+clean:
+	rm -rf build
+
+-include $(wildcard build/*/*/*.d build/*/*/*/*.d)

@@ -1,0 +1,229 @@
+/*
+ * gnf.h — the public C API of libgnf, Gaussian Neural Fields on the CPU.
+ *
+ * A field is an encoding (multi-resolution feature grids interpolated at a point) followed by a
+ * decoder (one layer of K radial-basis neurons in feature space and a linear head, or an MLP for
+ * comparison).  See docs/MODEL.md for the math and docs/FORMAT.md for the model file.
+ *
+ * Conventions
+ *  - Every function that can fail returns gnf_status; on failure gnf_last_error() holds a message
+ *    that names the file (if any) and what is wrong.  The library never exits the process.
+ *  - Handles (gnf_model) are opaque; the caller owns what it creates and frees it with the
+ *    matching *_free.  Buffers passed in are owned by the caller and never kept.
+ *  - Coordinates are in [-1, 1] per axis.  Images are interleaved float in [0, 1].
+ *  - Passing NULL where a pointer is required is a programming error (assert), not a status.
+ */
+#ifndef GNF_H
+#define GNF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GNF_VERSION_STRING "0.1.0"
+#define GNF_MAX_LEVELS 24
+#define GNF_MAX_MLP_LAYERS 8
+
+typedef enum {
+    GNF_OK = 0,
+    GNF_ERR_IO = 1,          /* cannot open/read/write a file */
+    GNF_ERR_FORMAT = 2,      /* the file is corrupt, truncated or not what it claims */
+    GNF_ERR_UNSUPPORTED = 3, /* well-formed but not something gnf handles */
+    GNF_ERR_NOMEM = 4,       /* allocation failed or a size would overflow */
+    GNF_ERR_INVALID = 5      /* a bad value in a configuration or argument */
+} gnf_status;
+
+/* Returns the message of the last failure in this thread ("" if none).  The pointer stays valid
+ * until the next failing call in this thread. */
+const char *gnf_last_error(void);
+
+/* Returns a short name for a status ("ok", "I/O error", ...).  Never NULL. */
+const char *gnf_status_name(gnf_status s);
+
+typedef enum { GNF_TASK_NONE = 0, GNF_TASK_IMAGE = 1, GNF_TASK_SDF = 2, GNF_TASK_NERF = 3 } gnf_task;
+typedef enum { GNF_DEC_RBF = 0, GNF_DEC_MLP = 1 } gnf_decoder_kind;
+typedef enum {
+    GNF_BASIS_GAUSSIAN = 0, /* exp(-q/2)          q = sum_d beta_d (f_d - c_d)^2 */
+    GNF_BASIS_IMQ = 1,      /* 1/sqrt(q + 1)      inverse multiquadric            */
+    GNF_BASIS_MQ = 2        /* sqrt(q + 1)        multiquadric                    */
+} gnf_basis;
+typedef enum { GNF_LOSS_L1 = 0, GNF_LOSS_L2 = 1 } gnf_loss;
+
+/* Architecture of a field.  Fill with gnf_model_config_default() and change what you need. */
+typedef struct {
+    int in_dim;                    /* 2 (images) */
+    int out_dim;                   /* 3 for RGB, 1 for gray */
+    int levels;                    /* number of dense grid levels, 1..GNF_MAX_LEVELS */
+    int res[GNF_MAX_LEVELS];       /* nodes per axis of level l (>= 2) */
+    int feat[GNF_MAX_LEVELS];      /* features per node of level l (>= 1) */
+    gnf_decoder_kind decoder;      /* RBF (the GNF decoder) or MLP (baseline) */
+    gnf_basis basis;               /* radial basis of the RBF decoder */
+    int rbf_k;                     /* number of RBF neurons K */
+    int mlp_hidden;                /* MLP hidden width */
+    int mlp_layers;                /* MLP hidden layers (ReLU), 1..GNF_MAX_MLP_LAYERS-1 */
+    uint64_t seed;                 /* initialisation seed */
+} gnf_model_config;
+
+/* Fills *cfg with the default image architecture for the given input/output sizes:
+ * 8 levels of 2 features, resolutions 16..(geometric)..256, RBF decoder with K = 64. */
+void gnf_model_config_default(gnf_model_config *cfg, int in_dim, int out_dim);
+
+/* Resizes the grid levels (and, for small budgets, K) of *cfg so that the model has at most
+ * max_params trained parameters, keeping decoder kind, basis, dims and seed.  Finest resolution
+ * is capped at max_res (e.g. the image's longer side; 0 = no cap).  Returns GNF_ERR_INVALID if
+ * no configuration fits (max_params too small). */
+gnf_status gnf_model_config_for_params(gnf_model_config *cfg, long max_params, int max_res);
+
+/* Checks every field of *cfg; GNF_ERR_INVALID with a message naming the field if one is bad. */
+gnf_status gnf_model_config_validate(const gnf_model_config *cfg);
+
+/* Number of trained parameters a model with this configuration has (0 if invalid). */
+long gnf_model_config_param_count(const gnf_model_config *cfg);
+
+typedef struct gnf_model gnf_model;
+
+/* Creates a model with freshly initialised parameters (DESIGN.md reference initialisation,
+ * deterministic in cfg->seed).  *out receives a new handle; free with gnf_model_free. */
+gnf_status gnf_model_create(const gnf_model_config *cfg, gnf_task task, gnf_model **out);
+
+/* Frees a model (NULL is a no-op). */
+void gnf_model_free(gnf_model *m);
+
+/* The model's configuration and task (pointers valid while m lives). */
+const gnf_model_config *gnf_model_get_config(const gnf_model *m);
+gnf_task gnf_model_get_task(const gnf_model *m);
+
+/* Number of trained floats (grid features + decoder weights). */
+long gnf_model_param_count(const gnf_model *m);
+
+/* Sets a metadata string stored in the model file (key and value are copied; an existing key is
+ * replaced).  Keys starting with "gnf." are reserved for the library. */
+gnf_status gnf_model_set_meta(gnf_model *m, const char *key, const char *value);
+
+/* Returns the metadata value for key, or NULL.  Valid until the key is set again or m freed. */
+const char *gnf_model_get_meta(const gnf_model *m, const char *key);
+
+/* Iterates metadata: returns 0 past the end, else sets key and value of entry i. */
+int gnf_model_meta_at(const gnf_model *m, int i, const char **key, const char **value);
+
+/* Evaluates the field at n points x (n × in_dim floats, row-major, in [-1,1]) into y
+ * (n × out_dim floats, caller-owned).  Thread-safe for concurrent calls on the same model.
+ * threads <= 0 uses the default thread count. */
+gnf_status gnf_model_eval(const gnf_model *m, const float *x, long n, float *y, int threads);
+
+/* Saves to path in the safetensors layout (docs/FORMAT.md): f32, or f16 if half != 0.
+ * Written to a temporary file in the same folder and renamed: no partial file on failure. */
+gnf_status gnf_model_save(const gnf_model *m, const char *path, int half);
+
+/* Loads and fully validates a model file; *out receives a new handle. */
+gnf_status gnf_model_load(const char *path, gnf_model **out);
+
+/* Size in bytes the model file will have when saved (f32 or f16). */
+long gnf_model_file_bytes(const gnf_model *m, int half);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Images                                                                                    */
+
+typedef struct {
+    int w, h, c;   /* width, height, channels (1 or 3) */
+    float *px;     /* h*w*c floats in [0,1], row-major, interleaved; owned (gnf_image_free) */
+} gnf_image;
+
+/* Loads a PNG (8/16-bit; gray, gray+alpha, RGB, RGBA, palette) or JPEG (gray or colour), detected
+ * from the file's bytes.  Alpha is dropped; had_alpha (may be NULL) tells whether it was there.
+ * Errors name the file: not an image, truncated, corrupt, too large. */
+gnf_status gnf_image_load(const char *path, gnf_image *out, int *had_alpha);
+
+/* Writes an 8-bit PNG (values clamped to [0,1], rounded).  Atomic: temp file then rename. */
+gnf_status gnf_image_save_png(const char *path, const gnf_image *img);
+
+/* Allocates a zeroed w×h×c image. */
+gnf_status gnf_image_alloc(gnf_image *img, int w, int h, int c);
+
+/* Frees the pixels and zeroes *img (safe on a zeroed image). */
+void gnf_image_free(gnf_image *img);
+
+/* PSNR in dB of a (clamped to [0,1]) against b, both n floats: -10 log10(MSE).  +inf if equal. */
+double gnf_psnr(const float *a, const float *b, long n);
+
+/* SSIM (11×11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, data range 1, per channel, mean
+ * over valid windows and channels; a is clamped to [0,1]).  Images must have equal sizes. */
+double gnf_ssim(const gnf_image *a, const gnf_image *b);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Training                                                                                  */
+
+typedef struct {
+    long step, steps;        /* current step, step limit (0 = none) */
+    double elapsed_s;        /* since training started (excludes loading) */
+    double loss;             /* mean training loss of the last step */
+    double psnr_est;         /* PSNR estimate from the last batch (dB) */
+    double psnr_full;        /* full-image PSNR if measured at this step, else NAN */
+    double points_per_s;     /* training throughput so far */
+    double progress;         /* 0..1 toward the first stopping rule */
+} gnf_progress;
+
+/* Called every progress_every steps; return nonzero to stop training early. */
+typedef int (*gnf_progress_fn)(const gnf_progress *p, void *user);
+
+typedef struct {
+    long steps;              /* stop after this many steps (0 = no step limit) */
+    double seconds;          /* stop when this much wall time has passed since `start_time` */
+    double start_time;       /* gnf_now() value the time budget counts from (0 = fit start) */
+    double target_psnr;      /* stop when full-image PSNR reaches this (0 = none) */
+    long batch;              /* points per step */
+    float lr0, lr1;          /* learning rate, decayed exponentially from lr0 to lr1 */
+    float lr_grid_scale;     /* unused reserve, keep 1 */
+    gnf_loss loss;
+    float adam_b1, adam_b2, adam_eps;
+    uint64_t seed;           /* sampling seed */
+    int threads;             /* <= 0: default (GNF_THREADS env, else all cores) */
+    long progress_every;     /* steps between progress callbacks (>= 1) */
+    long eval_every;         /* steps between full-image PSNR checks (0: auto) */
+    gnf_progress_fn progress;
+    void *user;
+} gnf_train_config;
+
+/* Fills the image-fitting recipe: L1 loss, Adam lr 1e-2 -> 1e-3, batch 65536, 2000 steps. */
+void gnf_train_config_default(gnf_train_config *tc);
+
+typedef struct {
+    long steps;              /* steps taken */
+    double seconds;          /* training wall time */
+    double psnr;             /* full-image PSNR at the end */
+    double points_per_s;
+    const char *stop_reason; /* "steps", "seconds", "target-psnr", "callback" (static string) */
+} gnf_train_report;
+
+/* Memory in bytes that fitting model m to a w×h×c image with *tc will allocate (parameters,
+ * gradients, optimiser state, batch buffers, image copy). */
+long gnf_fit_image_memory(const gnf_model *m, int w, int h, int c, const gnf_train_config *tc);
+
+/* Fits m (task image, out_dim == img->c) to img.  Deterministic for a fixed seed and step count,
+ * whatever the thread count.  Records training settings in the model's metadata. */
+gnf_status gnf_fit_image(gnf_model *m, const gnf_image *img, const gnf_train_config *tc,
+                         gnf_train_report *report);
+
+/* Renders the image field at w×h into *out (allocated here; free with gnf_image_free).
+ * Pixel centres map to [-1,1] as in training, so any resolution samples the same field. */
+gnf_status gnf_render_image(const gnf_model *m, int w, int h, int threads, gnf_image *out);
+
+/* Monotonic wall clock in seconds. */
+double gnf_now(void);
+
+/* Default number of threads (GNF_THREADS environment variable, else online cores). */
+int gnf_default_threads(void);
+
+/* Forces the scalar reference kernels (1) or the fastest available (0); for tests/benchmarks. */
+void gnf_set_force_scalar(int on);
+
+/* Name of the decoder kernel in use: "avx2-fma" or "scalar". */
+const char *gnf_kernel_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
