@@ -1,0 +1,103 @@
+/* field.h — internal view of a field: the model struct and its parameter layout, and the
+ * kernels of the encoding (dense multi-resolution 2D grids) and the decoders (RBF, MLP).
+ *
+ * Parameter layout (one float arena; gradients and Adam moments use the same layout):
+ *   grid level l:  res_l × res_l × feat_l floats, node-major: grid[(iy*res + ix)*feat + c]
+ *   RBF decoder:   centres c  [D][K]  (feature-major: c[d*K + k])
+ *                  log-precisions b [D][K]  (beta = exp(b))
+ *                  head W [O][K], bias w0 [O]
+ *   MLP decoder:   for each layer i: weight [out_i][in_i], bias [out_i]
+ * Kernels follow llm.c order: outputs first, then inputs, then sizes; backward kernels
+ * accumulate (+=) into gradients. */
+#ifndef GNF_FIELD_H
+#define GNF_FIELD_H
+
+#include "core/core.h"
+
+typedef struct { char *key, *value; } gnf_meta_kv;
+
+struct gnf_model {
+    gnf_model_config cfg;
+    gnf_task task;
+    int D;                       /* encoding width = sum of feat[l] */
+    long nparams;
+    float *params;
+    long grid_off[GNF_MAX_LEVELS];
+    long grid_size[GNF_MAX_LEVELS];
+    int feat_off[GNF_MAX_LEVELS]; /* offset of level l's features within the D-vector */
+    long dec_off;                /* start of decoder parameters */
+    long off_c, off_b, off_W, off_w0;                       /* RBF */
+    int mlp_nlayers;                                        /* MLP: hidden layers + 1 */
+    int mlp_in[GNF_MAX_MLP_LAYERS], mlp_out[GNF_MAX_MLP_LAYERS];
+    long mlp_w[GNF_MAX_MLP_LAYERS], mlp_b[GNF_MAX_MLP_LAYERS];
+    int nmeta;
+    gnf_meta_kv *meta;
+};
+
+/* Computes all offsets/sizes of m from m->cfg; returns the parameter count, or -1 if invalid. */
+long gnf_model_layout(struct gnf_model *m);
+
+/* ---- dense 2D multi-resolution grid ---------------------------------------------------- */
+
+/* Encodes n points x (n×2 in [-1,1]) into feats (n×D) using the grid levels of m in params. */
+void grid2d_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
+void grid2d_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
+/* Accumulates dL/d(grid of level l) += from dfeats (n×D) at points x (n×2): one level, points in
+ * order, so the result is deterministic and race-free when levels run on different threads. */
+void grid2d_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
+                          const float *dfeats, long n);
+
+/* ---- RBF decoder ------------------------------------------------------------------------- */
+
+/* Shapes: f [n][D], c/beta [D][K], W [O][K], w0 [O], y [n][O].
+ * Forward: y = W rho(q) + w0, q_k = sum_d beta_dk (f_d - c_dk)^2. */
+void rbf_forward_ref(float *y, const float *f, const float *c, const float *beta, const float *W,
+                     const float *w0, long n, int D, int K, int O, gnf_basis basis);
+void rbf_forward(float *y, const float *f, const float *c, const float *beta, const float *W,
+                 const float *w0, long n, int D, int K, int O, gnf_basis basis);
+
+/* Gradients of one batch slice of the decoder, accumulated (+=). */
+typedef struct { float *dc, *db, *dW, *dw0; } rbf_grads;
+
+/* Fused training kernel: forward, loss against targets t [n][O] (L1 or L2, each term scaled by
+ * `scale`, e.g. 1/(B·O) for a mean), backward.  Writes df [n][D] (overwrites), accumulates the
+ * decoder gradients into g (db is dL/d(log-precision)), returns the scaled loss sum and adds the
+ * unscaled squared error sum to *sq_err. */
+double rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, const float *c,
+                     const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
+                     gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
+double rbf_train(float *df, rbf_grads g, const float *f, const float *t, const float *c,
+                 const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
+                 gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
+
+#ifndef GNF_NO_AVX2
+/* AVX2/FMA versions (rbf_avx2.c); need K % 8 == 0.  Same contracts as the _ref kernels. */
+void rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
+                      const float *w0, long n, int D, int K, int O, gnf_basis basis);
+double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *c,
+                      const float *beta, const float *W, const float *w0, long n, int D, int K,
+                      int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
+void grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *params,
+                        const float *x, long n);
+#endif
+
+/* exp(x) for x <= 0 to ~2 ulp (range reduction + degree-6 polynomial); 0 below -87. */
+float gnf_fast_exp(float x);
+
+/* ---- MLP decoder ------------------------------------------------------------------------- */
+/* Forward for n points f (n×D) into y (n×O).  Hidden layers ReLU, output linear. */
+void mlp_forward(float *y, const struct gnf_model *m, const float *params, const float *f, long n);
+/* Fused training kernel, same contract as rbf_train; gdec is the decoder block of a gradient
+ * arena (nparams - dec_off floats, indexed by offset - dec_off), accumulated (+=). */
+double mlp_train(float *df, float *gdec, const struct gnf_model *m, const float *params,
+                 const float *f, const float *t, long n, gnf_loss loss, float scale,
+                 double *sq_err);
+
+/* ---- whole-field helpers ------------------------------------------------------------------ */
+/* Fills beta[D*K] = exp(b) for an RBF model. */
+void gnf_rbf_beta(float *beta, const struct gnf_model *m, const float *params);
+/* Decoder forward on feats (n×D) into y (n×O), beta precomputed (ignored for MLP). */
+void gnf_decode(float *y, const struct gnf_model *m, const float *params, const float *beta,
+                const float *feats, long n);
+
+#endif

@@ -1,0 +1,209 @@
+/* rbf_avx2.c — AVX2/FMA fast paths of the RBF decoder and the 2D grid lookup.
+ * Compiled with -mavx2 -mfma; called only when the CPU has them (gnf_use_avx2()).
+ * The scalar references in rbf.c and grid2d.c define the results; tests compare the two.
+ *
+ * Decoder kernel shape: one point at a time, 8 neurons per register; c and beta are [D][K] so
+ * a row of 8 neurons is one aligned-or-not load.  The B×K activation matrix never leaves the
+ * per-point buffers q/phi (L1). */
+#include "field/field.h"
+#include <immintrin.h>
+#include <math.h>
+
+/* exp(x) for 8 lanes: the same range reduction and polynomial as gnf_fast_exp. */
+static inline __m256 exp8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.0f);
+    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_max_ps(x, lo);
+    x = _mm256_min_ps(x, _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+    __m256 p = _mm256_set1_ps(1.98412698e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.38888889e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.33333333e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.16666667e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.66666667e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+    return _mm256_andnot_ps(under, _mm256_mul_ps(p, scale));
+}
+
+static inline __m256 rho8(__m256 q, gnf_basis basis) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    switch (basis) {
+    case GNF_BASIS_IMQ: return _mm256_div_ps(one, _mm256_sqrt_ps(_mm256_add_ps(q, one)));
+    case GNF_BASIS_MQ: return _mm256_sqrt_ps(_mm256_add_ps(q, one));
+    default: return exp8(_mm256_mul_ps(q, _mm256_set1_ps(-0.5f)));
+    }
+}
+
+static inline __m256 drho8(__m256 phi, gnf_basis basis) {
+    const __m256 mh = _mm256_set1_ps(-0.5f);
+    switch (basis) {
+    case GNF_BASIS_IMQ: return _mm256_mul_ps(mh, _mm256_mul_ps(phi, _mm256_mul_ps(phi, phi)));
+    case GNF_BASIS_MQ: return _mm256_div_ps(_mm256_set1_ps(0.5f), phi);
+    default: return _mm256_mul_ps(mh, phi);
+    }
+}
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* q[k] for one point, k in [0,K): blocks of 32 neurons (4 registers) share each broadcast. */
+static inline void distances(float *q, const float *fp, const float *c, const float *beta, int D, int K) {
+    int k = 0;
+    for (; k + 32 <= K; k += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int d = 0; d < D; d++) {
+            __m256 fb = _mm256_broadcast_ss(fp + d);
+            const float *cr = c + (long)d * K + k, *br = beta + (long)d * K + k;
+            __m256 u0 = _mm256_sub_ps(fb, _mm256_loadu_ps(cr));
+            __m256 u1 = _mm256_sub_ps(fb, _mm256_loadu_ps(cr + 8));
+            __m256 u2 = _mm256_sub_ps(fb, _mm256_loadu_ps(cr + 16));
+            __m256 u3 = _mm256_sub_ps(fb, _mm256_loadu_ps(cr + 24));
+            a0 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(br), u0), u0, a0);
+            a1 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(br + 8), u1), u1, a1);
+            a2 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(br + 16), u2), u2, a2);
+            a3 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(br + 24), u3), u3, a3);
+        }
+        _mm256_storeu_ps(q + k, a0);
+        _mm256_storeu_ps(q + k + 8, a1);
+        _mm256_storeu_ps(q + k + 16, a2);
+        _mm256_storeu_ps(q + k + 24, a3);
+    }
+    for (; k < K; k += 8) {
+        __m256 a0 = _mm256_setzero_ps();
+        for (int d = 0; d < D; d++) {
+            __m256 fb = _mm256_broadcast_ss(fp + d);
+            __m256 u0 = _mm256_sub_ps(fb, _mm256_loadu_ps(c + (long)d * K + k));
+            a0 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(beta + (long)d * K + k), u0), u0, a0);
+        }
+        _mm256_storeu_ps(q + k, a0);
+    }
+}
+
+void rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
+                      const float *w0, long n, int D, int K, int O, gnf_basis basis) {
+    float q[4096] __attribute__((aligned(32)));
+    for (long p = 0; p < n; p++) {
+        distances(q, f + p * D, c, beta, D, K);
+        for (int k = 0; k < K; k += 8) _mm256_storeu_ps(q + k, rho8(_mm256_loadu_ps(q + k), basis));
+        for (int o = 0; o < O; o++) {
+            __m256 acc = _mm256_setzero_ps();
+            for (int k = 0; k < K; k += 8)
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(W + (long)o * K + k), _mm256_loadu_ps(q + k), acc);
+            y[p * O + o] = w0[o] + hsum8(acc);
+        }
+    }
+}
+
+double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *c,
+                      const float *beta, const float *W, const float *w0, long n, int D, int K,
+                      int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {
+    float phi[4096] __attribute__((aligned(32)));
+    float s[4096] __attribute__((aligned(32)));
+    float gy[64];
+    double lsum = 0, sq = 0;
+    const __m256 m2 = _mm256_set1_ps(-2.0f);
+    for (long p = 0; p < n; p++) {
+        const float *fp = f + p * D;
+        distances(phi, fp, c, beta, D, K);
+        for (int k = 0; k < K; k += 8) _mm256_storeu_ps(phi + k, rho8(_mm256_loadu_ps(phi + k), basis));
+        /* head, loss, head gradients */
+        for (int o = 0; o < O; o++) {
+            __m256 acc = _mm256_setzero_ps();
+            const float *Wo = W + (long)o * K;
+            for (int k = 0; k < K; k += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(Wo + k), _mm256_loadu_ps(phi + k), acc);
+            float e = w0[o] + hsum8(acc) - t[p * O + o];
+            sq += (double)e * e;
+            float gg;
+            if (loss == GNF_LOSS_L2) { lsum += (double)(e * e) * scale; gg = 2.0f * e * scale; }
+            else { lsum += (double)fabsf(e) * scale; gg = e > 0 ? scale : (e < 0 ? -scale : 0.0f); }
+            gy[o] = gg;
+            g.dw0[o] += gg;
+            __m256 gb = _mm256_set1_ps(gg);
+            float *dWo = g.dW + (long)o * K;
+            for (int k = 0; k < K; k += 8)
+                _mm256_storeu_ps(dWo + k, _mm256_fmadd_ps(gb, _mm256_loadu_ps(phi + k), _mm256_loadu_ps(dWo + k)));
+        }
+        /* s_k = rho'(q_k) * sum_o gy_o W_ok */
+        for (int k = 0; k < K; k += 8) {
+            __m256 a = _mm256_setzero_ps();
+            for (int o = 0; o < O; o++) a = _mm256_fmadd_ps(_mm256_set1_ps(gy[o]), _mm256_loadu_ps(W + (long)o * K + k), a);
+            _mm256_storeu_ps(s + k, _mm256_mul_ps(drho8(_mm256_loadu_ps(phi + k), basis), a));
+        }
+        /* features, centres, log-precisions */
+        float *dfp = df + p * D;
+        for (int d = 0; d < D; d++) {
+            __m256 fb = _mm256_broadcast_ss(fp + d);
+            __m256 dacc = _mm256_setzero_ps();
+            const float *cr = c + (long)d * K, *br = beta + (long)d * K;
+            float *dcr = g.dc + (long)d * K, *dbr = g.db + (long)d * K;
+            for (int k = 0; k < K; k += 8) {
+                __m256 u = _mm256_sub_ps(fb, _mm256_loadu_ps(cr + k));
+                __m256 tt = _mm256_mul_ps(_mm256_loadu_ps(s + k), _mm256_mul_ps(_mm256_loadu_ps(br + k), u));
+                dacc = _mm256_add_ps(dacc, tt);
+                _mm256_storeu_ps(dcr + k, _mm256_fmadd_ps(m2, tt, _mm256_loadu_ps(dcr + k)));
+                _mm256_storeu_ps(dbr + k, _mm256_fmadd_ps(tt, u, _mm256_loadu_ps(dbr + k)));
+            }
+            dfp[d] = 2.0f * hsum8(dacc);
+        }
+    }
+    *sq_err += sq;
+    return lsum;
+}
+
+/* Grid lookup, 8 points at a time: cell indices and bilinear weights in registers, corner
+ * features by gathers.  Points beyond a multiple of 8 go through the scalar reference. */
+void grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *params,
+                        const float *x, long n) {
+    const int D = m->D;
+    long p = 0;
+    float tmp[8] __attribute__((aligned(32)));
+    const __m256i perm = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    for (; p + 8 <= n; p += 8) {
+        __m256 a = _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + 2 * p), perm);      /* x0..3 y0..3 */
+        __m256 b = _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + 2 * p + 8), perm);  /* x4..7 y4..7 */
+        __m256 xs = _mm256_permute2f128_ps(a, b, 0x20), ys = _mm256_permute2f128_ps(a, b, 0x31);
+        for (int l = 0; l < m->cfg.levels; l++) {
+            const int R = m->cfg.res[l], C = m->cfg.feat[l];
+            const float *gr = params + m->grid_off[l];
+            const __m256 half = _mm256_set1_ps(0.5f * (float)(R - 1)), zero = _mm256_setzero_ps();
+            const __m256 top = _mm256_set1_ps((float)(R - 1));
+            __m256 px = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_add_ps(xs, _mm256_set1_ps(1.0f)), half), zero), top);
+            __m256 py = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_add_ps(ys, _mm256_set1_ps(1.0f)), half), zero), top);
+            __m256i ix = _mm256_min_epi32(_mm256_cvttps_epi32(px), _mm256_set1_epi32(R - 2));
+            __m256i iy = _mm256_min_epi32(_mm256_cvttps_epi32(py), _mm256_set1_epi32(R - 2));
+            __m256 wx = _mm256_sub_ps(px, _mm256_cvtepi32_ps(ix)), wy = _mm256_sub_ps(py, _mm256_cvtepi32_ps(iy));
+            __m256 one = _mm256_set1_ps(1.0f);
+            __m256 w00 = _mm256_mul_ps(_mm256_sub_ps(one, wx), _mm256_sub_ps(one, wy));
+            __m256 w01 = _mm256_mul_ps(wx, _mm256_sub_ps(one, wy));
+            __m256 w10 = _mm256_mul_ps(_mm256_sub_ps(one, wx), wy);
+            __m256 w11 = _mm256_mul_ps(wx, wy);
+            __m256i i00 = _mm256_mullo_epi32(_mm256_add_epi32(_mm256_mullo_epi32(iy, _mm256_set1_epi32(R)), ix), _mm256_set1_epi32(C));
+            __m256i i01 = _mm256_add_epi32(i00, _mm256_set1_epi32(C));
+            __m256i i10 = _mm256_add_epi32(i00, _mm256_set1_epi32(R * C));
+            __m256i i11 = _mm256_add_epi32(i10, _mm256_set1_epi32(C));
+            float *o = feats + p * D + m->feat_off[l];
+            for (int ch = 0; ch < C; ch++) {
+                const float *base = gr + ch;
+                /* same association as the reference: ((w00 n00 + w01 n01) + w10 n10) + w11 n11 */
+                __m256 v = _mm256_mul_ps(w00, _mm256_i32gather_ps(base, i00, 4));
+                v = _mm256_add_ps(v, _mm256_mul_ps(w01, _mm256_i32gather_ps(base, i01, 4)));
+                v = _mm256_add_ps(v, _mm256_mul_ps(w10, _mm256_i32gather_ps(base, i10, 4)));
+                v = _mm256_add_ps(v, _mm256_mul_ps(w11, _mm256_i32gather_ps(base, i11, 4)));
+                _mm256_store_ps(tmp, v);
+                for (int j = 0; j < 8; j++) o[(long)j * D + ch] = tmp[j];
+            }
+        }
+    }
+    if (p < n) grid2d_encode_ref(feats + p * D, m, params, x + 2 * p, n - p);
+}

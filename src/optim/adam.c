@@ -1,0 +1,24 @@
+/* adam.c — the optimiser: one flat loop over the parameter arena. */
+#include "optim/adam.h"
+#include <math.h>
+
+void adam_update(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
+                 float b1, float b2, float eps, long t) {
+    double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
+    float step = (float)(lr * sqrt(c2) / c1);
+    float a1 = 1.0f - b1, a2 = 1.0f - b2;
+    for (long i = i0; i < i1; i++) {
+        float gi = g[i];
+        float mi = b1 * m[i] + a1 * gi;
+        float vi = b2 * v[i] + a2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= step * mi / (sqrtf(vi) + eps);
+    }
+}
+
+float lr_exp_schedule(float lr0, float lr1, double progress) {
+    if (progress < 0) progress = 0;
+    if (progress > 1) progress = 1;
+    return (float)(lr0 * pow((double)lr1 / lr0, progress));
+}

@@ -1,0 +1,15 @@
+/* adam.h — Adam with bias correction and an exponential learning-rate schedule. */
+#ifndef GNF_ADAM_H
+#define GNF_ADAM_H
+
+/* One Adam update of p[i0..i1) from gradients g, moments m and v (same layout), step t >= 1:
+ *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *   p -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps).
+ * Element-wise, so any split of the range over threads gives identical results. */
+void adam_update(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
+                 float b1, float b2, float eps, long t);
+
+/* lr0 * (lr1/lr0)^progress, progress clamped to [0,1]. */
+float lr_exp_schedule(float lr0, float lr1, double progress);
+
+#endif

@@ -1,0 +1,245 @@
+/* test_field.c — the field's kernels: grid lookup/scatter, RBF decoder (all bases), MLP decoder,
+ * fast exp, Adam.  Every backward pass is checked against central finite differences of its
+ * forward pass, and every fast kernel against its scalar reference. */
+#include "field/field.h"
+#include "optim/adam.h"
+#include "test.h"
+#include <stdlib.h>
+#include <string.h>
+
+static float urand(gnf_rng *r, float a, float b) { return a + (b - a) * gnf_rng_uniform(r); }
+
+static gnf_model *make_model(int levels, int feat, int K, gnf_decoder_kind dec, gnf_basis basis, int O) {
+    gnf_model_config cfg;
+    gnf_model_config_default(&cfg, 2, O);
+    cfg.levels = levels;
+    for (int l = 0; l < levels; l++) { cfg.res[l] = 3 + 5 * l; cfg.feat[l] = feat; }
+    cfg.rbf_k = K;
+    cfg.decoder = dec;
+    cfg.basis = basis;
+    cfg.mlp_hidden = 12;
+    cfg.mlp_layers = 2;
+    gnf_model *m = NULL;
+    CHECK(gnf_model_create(&cfg, GNF_TASK_IMAGE, &m) == GNF_OK);
+    /* spread parameters so the check sees non-trivial values */
+    gnf_rng r;
+    gnf_rng_seed(&r, 7, 1);
+    for (long i = 0; i < m->nparams; i++) m->params[i] = urand(&r, -0.8f, 0.8f);
+    if (dec == GNF_DEC_RBF)
+        for (long i = m->off_b; i < m->off_W; i++) m->params[i] = urand(&r, -1.0f, 0.5f);
+    return m;
+}
+
+/* Mean-free L2 loss of the whole field at points x against targets t, in double. */
+static double field_loss(const gnf_model *m, const float *x, const float *t, long n) {
+    int O = m->cfg.out_dim;
+    float *y = malloc(sizeof(float) * (size_t)(n * O));
+    gnf_set_force_scalar(1);
+    gnf_model_eval(m, x, n, y, 1);
+    gnf_set_force_scalar(0);
+    double L = 0;
+    for (long i = 0; i < n * O; i++) { double e = (double)y[i] - t[i]; L += e * e; }
+    free(y);
+    return L;
+}
+
+/* Analytic gradient of field_loss over all parameters, through the scalar kernels. */
+static void field_grad(float *grad, const gnf_model *m, const float *x, const float *t, long n) {
+    int D = m->D, O = m->cfg.out_dim, K = m->cfg.rbf_k;
+    float *F = calloc((size_t)(n * D), sizeof(float)), *dF = calloc((size_t)(n * D), sizeof(float));
+    memset(grad, 0, sizeof(float) * (size_t)m->nparams);
+    grid2d_encode_ref(F, m, m->params, x, n);
+    double sq = 0;
+    float *dg = grad + m->dec_off;
+    if (m->cfg.decoder == GNF_DEC_RBF) {
+        float *beta = calloc((size_t)(D * K), sizeof(float));
+        gnf_rbf_beta(beta, m, m->params);
+        rbf_grads g = {grad + m->off_c, grad + m->off_b, grad + m->off_W, grad + m->off_w0};
+        rbf_train_ref(dF, g, F, t, m->params + m->off_c, beta, m->params + m->off_W,
+                      m->params + m->off_w0, n, D, K, O, m->cfg.basis, GNF_LOSS_L2, 1.0f, &sq);
+        free(beta);
+    } else {
+        mlp_train(dF, dg, m, m->params, F, t, n, GNF_LOSS_L2, 1.0f, &sq);
+    }
+    for (int l = 0; l < m->cfg.levels; l++) grid2d_scatter_level(grad, m, l, x, dF, n);
+    free(F);
+    free(dF);
+}
+
+/* Compares analytic and central-difference gradients on up to `probes` parameters spread over
+ * the arena (every grid level and every decoder tensor gets probed). */
+static void gradcheck(gnf_model *m, int probes) {
+    const long n = 9;
+    float x[18], t[9 * 3];
+    gnf_rng r;
+    gnf_rng_seed(&r, 3, 3);
+    for (int i = 0; i < 18; i++) x[i] = urand(&r, -1, 1);
+    for (int i = 0; i < 9 * m->cfg.out_dim; i++) t[i] = urand(&r, 0, 1);
+    float *grad = calloc((size_t)m->nparams, sizeof(float));
+    field_grad(grad, m, x, t, n);
+    int bad = 0, checked = 0, kinks = 0;
+    double l0 = field_loss(m, x, t, n);
+    for (int j = 0; j < probes; j++) {
+        long i = (long)((double)j / probes * (double)m->nparams);
+        float keep = m->params[i];
+        float h = 1e-2f * (fabsf(keep) > 1 ? fabsf(keep) : 1);
+        m->params[i] = keep + h;
+        double lp = field_loss(m, x, t, n);
+        m->params[i] = keep - h;
+        double lm = field_loss(m, x, t, n);
+        m->params[i] = keep;
+        double num = (lp - lm) / (2.0 * (double)h);
+        /* A ReLU kink inside [keep-h, keep+h] makes the one-sided slopes disagree: not a
+         * smooth point, so finite differences say nothing there. */
+        double right = (lp - l0) / h, left = (l0 - lm) / h;
+        if (fabs(right - left) > 0.05 * fabs(num) + 1e-2) { kinks++; continue; }
+        double ana = grad[i];
+        double err = fabs(num - ana), tol = 2e-2 * fabs(num) + 2e-3;
+        checked++;
+        if (err > tol && bad++ < 5) test_fail(__FILE__, __LINE__, "param %ld: analytic %.6g numeric %.6g", i, ana, num);
+    }
+    CHECK_MSG(checked + kinks == probes && kinks <= probes / 10, "%d kinks of %d probes", kinks, probes);
+    free(grad);
+}
+
+TEST(gradcheck_rbf_gaussian) { gnf_model *m = make_model(3, 2, 8, GNF_DEC_RBF, GNF_BASIS_GAUSSIAN, 3); gradcheck(m, 400); gnf_model_free(m); }
+TEST(gradcheck_rbf_imq) { gnf_model *m = make_model(3, 2, 8, GNF_DEC_RBF, GNF_BASIS_IMQ, 3); gradcheck(m, 400); gnf_model_free(m); }
+TEST(gradcheck_rbf_mq) { gnf_model *m = make_model(2, 3, 8, GNF_DEC_RBF, GNF_BASIS_MQ, 1); gradcheck(m, 300); gnf_model_free(m); }
+TEST(gradcheck_mlp) { gnf_model *m = make_model(3, 2, 8, GNF_DEC_MLP, GNF_BASIS_GAUSSIAN, 3); gradcheck(m, 400); gnf_model_free(m); }
+
+/* The grid lookup is bilinear: exact at nodes, linear along an edge, clamped outside. */
+TEST(grid2d_interpolates_bilinearly) {
+    gnf_model *m = make_model(1, 1, 8, GNF_DEC_RBF, GNF_BASIS_GAUSSIAN, 1);
+    int R = m->cfg.res[0]; /* 3: nodes at -1, 0, 1 */
+    CHECK_EQ_INT(R, 3);
+    float *g = m->params + m->grid_off[0];
+    for (int i = 0; i < R * R; i++) g[i] = (float)i; /* value = iy*3 + ix */
+    float x[] = {-1, -1, 0, 0, 1, 1, -0.5f, 0, 0.25f, 0.5f, 2, -3};
+    float f[6];
+    grid2d_encode_ref(f, m, m->params, x, 6);
+    CHECK_NEAR(f[0], 0, 1e-6);
+    CHECK_NEAR(f[1], 4, 1e-6);
+    CHECK_NEAR(f[2], 8, 1e-6);
+    CHECK_NEAR(f[3], 3 + 0.5, 1e-6);            /* x=-0.5 -> ix 0.5, y=0 -> iy 1 */
+    CHECK_NEAR(f[4], 1.25 + 3 * 1.5, 1e-6);     /* ix 1.25, iy 1.5 (linear field) */
+    CHECK_NEAR(f[5], 2, 1e-6);                  /* clamped to (ix 2, iy 0) */
+    gnf_model_free(m);
+}
+
+TEST(grid2d_avx2_matches_reference) {
+    if (!gnf_cpu_has_avx2_fma()) SKIP("no AVX2/FMA on this CPU");
+    gnf_model *m = make_model(5, 3, 8, GNF_DEC_RBF, GNF_BASIS_GAUSSIAN, 3);
+    const long n = 1003;
+    float *x = malloc(sizeof(float) * n * 2), *a = malloc(sizeof(float) * n * m->D), *b = malloc(sizeof(float) * n * m->D);
+    gnf_rng r;
+    gnf_rng_seed(&r, 5, 5);
+    for (long i = 0; i < 2 * n; i++) x[i] = urand(&r, -1.1f, 1.1f);
+    x[0] = -1; x[1] = 1; x[2] = 1; x[3] = -1;
+    grid2d_encode_ref(a, m, m->params, x, n);
+    grid2d_encode(b, m, m->params, x, n);
+    CHECK(memcmp(a, b, sizeof(float) * (size_t)(n * m->D)) == 0);
+    free(x); free(a); free(b);
+    gnf_model_free(m);
+}
+
+static void rbf_fast_vs_ref(gnf_basis basis, gnf_loss loss) {
+    if (!gnf_cpu_has_avx2_fma()) SKIP("no AVX2/FMA on this CPU");
+    const int D = 12, K = 40, O = 3;
+    const long n = 37;
+    gnf_rng r;
+    gnf_rng_seed(&r, 11, (uint64_t)basis);
+    float *f = malloc(sizeof(float) * n * D), *t = malloc(sizeof(float) * n * O);
+    float c[12 * 40], beta[12 * 40], W[3 * 40], w0[3];
+    for (long i = 0; i < n * D; i++) f[i] = urand(&r, -1, 1);
+    for (long i = 0; i < n * O; i++) t[i] = urand(&r, 0, 1);
+    for (int i = 0; i < D * K; i++) { c[i] = urand(&r, -1, 1); beta[i] = expf(urand(&r, -2, 0.3f)); }
+    for (int i = 0; i < O * K; i++) W[i] = urand(&r, -1, 1);
+    for (int i = 0; i < O; i++) w0[i] = urand(&r, -1, 1);
+    float y1[37 * 3], y2[37 * 3];
+    rbf_forward_ref(y1, f, c, beta, W, w0, n, D, K, O, basis);
+    rbf_forward_avx2(y2, f, c, beta, W, w0, n, D, K, O, basis);
+    for (long i = 0; i < n * O; i++) CHECK_NEAR(y1[i], y2[i], 2e-5 * (1 + fabsf(y1[i])));
+    float *df1 = calloc((size_t)(n * D), 4), *df2 = calloc((size_t)(n * D), 4);
+    float g1[2 * 12 * 40 + 3 * 40 + 3] = {0}, g2[2 * 12 * 40 + 3 * 40 + 3] = {0};
+    rbf_grads a = {g1, g1 + D * K, g1 + 2 * D * K, g1 + 2 * D * K + O * K};
+    rbf_grads b = {g2, g2 + D * K, g2 + 2 * D * K, g2 + 2 * D * K + O * K};
+    double s1 = 0, s2 = 0;
+    double l1 = rbf_train_ref(df1, a, f, t, c, beta, W, w0, n, D, K, O, basis, loss, 0.01f, &s1);
+    double l2 = rbf_train_avx2(df2, b, f, t, c, beta, W, w0, n, D, K, O, basis, loss, 0.01f, &s2);
+    CHECK_NEAR(l1, l2, 1e-5 * (1 + fabs(l1)));
+    CHECK_NEAR(s1, s2, 1e-5 * (1 + fabs(s1)));
+    double gmax = 0;
+    for (size_t i = 0; i < sizeof g1 / 4; i++) gmax = fmax(gmax, fabs(g1[i]));
+    for (size_t i = 0; i < sizeof g1 / 4; i++) CHECK_NEAR(g1[i], g2[i], 1e-4 * gmax);
+    for (long i = 0; i < n * D; i++) CHECK_NEAR(df1[i], df2[i], 1e-4 * (1 + fabsf(df1[i])));
+    free(f); free(t); free(df1); free(df2);
+}
+
+TEST(rbf_avx2_matches_reference_gaussian_l1) { rbf_fast_vs_ref(GNF_BASIS_GAUSSIAN, GNF_LOSS_L1); }
+TEST(rbf_avx2_matches_reference_gaussian_l2) { rbf_fast_vs_ref(GNF_BASIS_GAUSSIAN, GNF_LOSS_L2); }
+TEST(rbf_avx2_matches_reference_imq) { rbf_fast_vs_ref(GNF_BASIS_IMQ, GNF_LOSS_L2); }
+TEST(rbf_avx2_matches_reference_mq) { rbf_fast_vs_ref(GNF_BASIS_MQ, GNF_LOSS_L1); }
+
+/* The named fast exp: relative error below 4e-7 over the range the Gaussian basis uses. */
+TEST(fast_exp_error_bound) {
+    double worst = 0;
+    for (int i = 0; i <= 200000; i++) {
+        float x = -87.0f * (float)i / 200000.0f;
+        double e = exp((double)x), a = gnf_fast_exp(x);
+        worst = fmax(worst, fabs(a - e) / e);
+    }
+    CHECK_MSG(worst < 4e-7, "fast exp worst relative error %g", worst);
+    CHECK(gnf_fast_exp(-100.0f) == 0.0f);
+    CHECK(gnf_fast_exp(0.0f) == 1.0f);
+}
+
+TEST(adam_matches_hand_computation) {
+    float p[2] = {1.0f, -2.0f}, m[2] = {0}, v[2] = {0}, g[2] = {0.5f, -4.0f};
+    adam_update(p, m, v, g, 0, 2, 0.1f, 0.9f, 0.99f, 1e-8f, 1);
+    /* first step: m_hat = g, v_hat = g^2 -> p -= lr * sign(g) (up to eps) */
+    CHECK_NEAR(p[0], 0.9, 1e-6);
+    CHECK_NEAR(p[1], -1.9, 1e-6);
+    adam_update(p, m, v, g, 0, 2, 0.1f, 0.9f, 0.99f, 1e-8f, 2);
+    CHECK_NEAR(p[0], 0.8, 1e-5); /* constant gradient keeps steps of lr */
+    CHECK_NEAR(lr_exp_schedule(1e-2f, 1e-3f, 0.5), 1e-2 * sqrt(0.1), 1e-9);
+    CHECK_NEAR(lr_exp_schedule(1e-2f, 1e-3f, 2.0), 1e-3, 1e-9);
+}
+
+TEST(config_for_params_respects_budget) {
+    gnf_model_config cfg;
+    gnf_model_config_default(&cfg, 2, 3);
+    long budgets[] = {20000, 140000, 500000, 2000000};
+    for (int i = 0; i < 4; i++) {
+        CHECK(gnf_model_config_for_params(&cfg, budgets[i], 768) == GNF_OK);
+        long n = gnf_model_config_param_count(&cfg);
+        CHECK_MSG(n <= budgets[i] && n > budgets[i] * 6 / 10, "budget %ld gave %ld", budgets[i], n);
+    }
+    CHECK(gnf_model_config_for_params(&cfg, 100, 768) == GNF_ERR_INVALID);
+}
+
+TEST(config_validation_names_the_field) {
+    gnf_model_config cfg;
+    gnf_model_config_default(&cfg, 2, 3);
+    cfg.res[2] = 1;
+    CHECK(gnf_model_config_validate(&cfg) == GNF_ERR_INVALID);
+    CHECK(strstr(gnf_last_error(), "level 2") != NULL);
+    gnf_model_config_default(&cfg, 2, 3);
+    cfg.rbf_k = 0;
+    CHECK(gnf_model_config_validate(&cfg) == GNF_ERR_INVALID);
+    CHECK(strstr(gnf_last_error(), "rbf_k") != NULL);
+}
+
+/* Evaluating with the public API equals grid lookup + decoder by hand, at any thread count. */
+TEST(model_eval_threads_agree) {
+    gnf_model *m = make_model(4, 2, 16, GNF_DEC_RBF, GNF_BASIS_GAUSSIAN, 3);
+    const long n = 5000;
+    float *x = malloc(sizeof(float) * n * 2), *y1 = malloc(sizeof(float) * n * 3), *y2 = malloc(sizeof(float) * n * 3);
+    gnf_rng r;
+    gnf_rng_seed(&r, 1, 2);
+    for (long i = 0; i < 2 * n; i++) x[i] = urand(&r, -1, 1);
+    CHECK(gnf_model_eval(m, x, n, y1, 1) == GNF_OK);
+    CHECK(gnf_model_eval(m, x, n, y2, 3) == GNF_OK);
+    CHECK(memcmp(y1, y2, sizeof(float) * n * 3) == 0);
+    free(x); free(y1); free(y2);
+    gnf_model_free(m);
+}

@@ -1,0 +1,669 @@
+/* test_image.c — PNG/JPEG loading and saving: round trips, every PNG pixel layout, JPEG, and
+ * malformed files (empty, truncated, corrupt, oversized) that must fail cleanly and quietly. */
+#include "core/core.h"
+#include "gnf.h"
+#include "test.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <jpeglib.h>
+#include <png.h>
+#include <zlib.h>
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+static void tmp_path(char *buf, size_t n, const char *name) {
+    snprintf(buf, n, "%s/%s", test_tmp_dir(), name);
+}
+
+static int write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    size_t k = n ? fwrite(data, 1, n, f) : 0;
+    return (fclose(f) == 0) & (k == n);
+}
+
+static unsigned char *read_bytes(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(sz > 0 ? (size_t)sz : 1);
+    *n = b ? fread(b, 1, (size_t)sz, f) : 0;
+    fclose(f);
+    return b;
+}
+
+static int file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+static void put_be32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Writes a PNG with libpng directly: packed rows of `depth`-bit samples as libpng expects.
+ * Adam7-interlaced when ctype has INTERLACE_BIT set (a test-only flag). */
+#define INTERLACE_BIT 0x100
+static int write_png_raw(const char *path, int w, int h, int ctype, int depth,
+                         const unsigned char *data, const png_color *pal, int npal,
+                         const unsigned char *trns, int ntrns) {
+    int interlace = ctype & INTERLACE_BIT ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE;
+    ctype &= ~INTERLACE_BIT;
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        return 0;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, ctype, interlace,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (pal) png_set_PLTE(png, info, pal, npal);
+    if (trns) png_set_tRNS(png, info, trns, ntrns, NULL);
+    png_write_info(png, info);
+    int ch = ctype == PNG_COLOR_TYPE_GRAY || ctype == PNG_COLOR_TYPE_PALETTE ? 1
+             : ctype == PNG_COLOR_TYPE_GRAY_ALPHA                        ? 2
+             : ctype == PNG_COLOR_TYPE_RGB                               ? 3
+                                                                         : 4;
+    size_t rowbytes = ((size_t)w * ch * depth + 7) / 8;
+    png_bytep rows[256];
+    if (h > 256) png_error(png, "test image too tall");
+    for (int y = 0; y < h; y++) rows[y] = (png_bytep)(data + (size_t)y * rowbytes);
+    png_write_image(png, rows); /* does the Adam7 passes when interlaced */
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    return fclose(f) == 0;
+}
+
+/* Writes a JPEG with libjpeg (c = 1 gray, 3 RGB, 4 CMYK). */
+static int write_jpeg(const char *path, int w, int h, int c, const unsigned char *px, int q) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr err;
+    ci.err = jpeg_std_error(&err); /* exits on error: fine for writing a valid test file */
+    jpeg_create_compress(&ci);
+    jpeg_stdio_dest(&ci, f);
+    ci.image_width = (JDIMENSION)w;
+    ci.image_height = (JDIMENSION)h;
+    ci.input_components = c;
+    ci.in_color_space = c == 1 ? JCS_GRAYSCALE : c == 3 ? JCS_RGB : JCS_CMYK;
+    jpeg_set_defaults(&ci);
+    jpeg_set_quality(&ci, q, TRUE);
+    jpeg_start_compress(&ci, TRUE);
+    while (ci.next_scanline < ci.image_height) {
+        JSAMPROW row = (JSAMPROW)(px + (size_t)ci.next_scanline * w * c);
+        jpeg_write_scanlines(&ci, &row, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    return fclose(f) == 0;
+}
+
+/* A smooth RGB or gray test pattern (compresses like a photo). */
+static unsigned char *pattern(int w, int h, int c) {
+    unsigned char *p = malloc((size_t)w * h * c);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < c; k++)
+                p[((size_t)y * w + x) * c + k] =
+                    (unsigned char)(128 + 100 * sin(0.11 * x + 0.07 * y + 2.0 * k) * cos(0.05 * y));
+    return p;
+}
+
+/* Noise, so that IDAT is large and any corruption hits real entropy-coded data. */
+static unsigned char *noise(int n, uint64_t seed) {
+    gnf_rng r;
+    gnf_rng_seed(&r, seed, 0);
+    unsigned char *p = malloc((size_t)n);
+    for (int i = 0; i < n; i++) p[i] = (unsigned char)gnf_rng_below(&r, 256);
+    return p;
+}
+
+/* Loads path expecting failure `want`: the message must name the file, *out stays zeroed. */
+static void expect_fail(const char *path, gnf_status want, const char *label) {
+    gnf_image img;
+    memset(&img, 0x5A, sizeof img);
+    int alpha = 7;
+    gnf_status s = gnf_image_load(path, &img, &alpha);
+    CHECK_MSG(s == want, "%s: status %d (%s), want %d; message: %s", label, (int)s,
+              gnf_status_name(s), (int)want, gnf_last_error());
+    CHECK_MSG(strstr(gnf_last_error(), path) != NULL, "%s: message lacks the path: %s", label,
+              gnf_last_error());
+    CHECK(img.px == NULL && img.w == 0 && img.h == 0 && img.c == 0);
+    CHECK(alpha == 0);
+    if (s == GNF_OK) gnf_image_free(&img);
+}
+
+/* Redirects stderr to a file so a test can prove that decoding printed nothing. */
+typedef struct { int saved; char path[512]; } quiet_t;
+
+static void quiet_begin(quiet_t *q, const char *name) {
+    tmp_path(q->path, sizeof q->path, name);
+    fflush(stderr);
+    q->saved = dup(2);
+    int fd = open(q->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 2);
+    close(fd);
+}
+
+static long quiet_end(quiet_t *q) {
+    fflush(stderr);
+    dup2(q->saved, 2);
+    close(q->saved);
+    struct stat st;
+    return stat(q->path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* ---- round trips ---------------------------------------------------------------------- */
+
+static void roundtrip(int c, const char *name) {
+    char path[512];
+    tmp_path(path, sizeof path, name);
+    gnf_image img;
+    CHECK_EQ_INT(gnf_image_alloc(&img, 37, 23, c), GNF_OK);
+    gnf_rng r;
+    gnf_rng_seed(&r, 5, (uint64_t)c);
+    long n = 37L * 23 * c;
+    for (long i = 0; i < n; i++) img.px[i] = gnf_rng_uniform(&r) * 1.4f - 0.2f; /* some clamp */
+    img.px[0] = NAN;
+    CHECK_EQ_INT(gnf_image_save_png(path, &img), GNF_OK);
+    gnf_image back;
+    int alpha = -1;
+    CHECK_EQ_INT(gnf_image_load(path, &back, &alpha), GNF_OK);
+    CHECK(back.w == 37 && back.h == 23 && back.c == c && alpha == 0);
+    if (back.px) {
+        int bad = 0;
+        for (long i = 0; i < n; i++) {
+            float v = img.px[i];
+            v = !(v > 0) ? 0 : v > 1 ? 1 : v;
+            float want = (float)(int)(v * 255.0f + 0.5f) / 255.0f;
+            bad += back.px[i] != want;
+        }
+        CHECK_EQ_INT(bad, 0);
+        /* Saving what was loaded reproduces it exactly. */
+        CHECK_EQ_INT(gnf_image_save_png(path, &back), GNF_OK);
+        gnf_image again;
+        CHECK_EQ_INT(gnf_image_load(path, &again, NULL), GNF_OK);
+        CHECK(again.px && memcmp(again.px, back.px, (size_t)n * sizeof(float)) == 0);
+        gnf_image_free(&again);
+    }
+    gnf_image_free(&back);
+    gnf_image_free(&img);
+}
+
+TEST(image_png_roundtrip_rgb) { roundtrip(3, "rt_rgb.png"); }
+TEST(image_png_roundtrip_gray) { roundtrip(1, "rt_gray.png"); }
+
+TEST(image_alloc_free) {
+    gnf_image img;
+    CHECK_EQ_INT(gnf_image_alloc(&img, 5, 4, 3), GNF_OK);
+    CHECK(img.w == 5 && img.h == 4 && img.c == 3 && img.px);
+    int nz = 0;
+    for (int i = 0; i < 60; i++) nz += img.px[i] != 0.0f;
+    CHECK_EQ_INT(nz, 0);
+    gnf_image_free(&img);
+    CHECK(img.px == NULL && img.w == 0);
+    gnf_image_free(&img); /* zeroed: no-op */
+    CHECK_EQ_INT(gnf_image_alloc(&img, 0, 4, 3), GNF_ERR_INVALID);
+    CHECK(img.px == NULL);
+    CHECK_EQ_INT(gnf_image_alloc(&img, 4, 4, 2), GNF_ERR_INVALID);
+}
+
+/* ---- PNG layouts written with libpng -------------------------------------------------- */
+
+TEST(image_png_16bit) {
+    char path[512];
+    tmp_path(path, sizeof path, "rgb16.png");
+    const int w = 5, h = 3;
+    uint16_t v[5 * 3 * 3];
+    unsigned char raw[sizeof v];
+    for (int i = 0; i < w * h * 3; i++) {
+        v[i] = (uint16_t)(i == 0 ? 0 : i == 1 ? 65535 : (i * 7919u) & 0xFFFF);
+        raw[2 * i] = (unsigned char)(v[i] >> 8), raw[2 * i + 1] = (unsigned char)v[i];
+    }
+    CHECK(write_png_raw(path, w, h, PNG_COLOR_TYPE_RGB, 16, raw, NULL, 0, NULL, 0));
+    gnf_image img;
+    int alpha = -1;
+    CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
+    CHECK(img.w == w && img.h == h && img.c == 3 && alpha == 0);
+    for (int i = 0; img.px && i < w * h * 3; i++)
+        CHECK_NEAR(img.px[i], v[i] / 65535.0, 1e-7);
+    gnf_image_free(&img);
+
+    /* 16-bit gray with alpha: one channel, alpha reported. */
+    tmp_path(path, sizeof path, "ga16.png");
+    unsigned char ga[2 * 2 * 4];
+    for (int i = 0; i < 4; i++) {
+        uint16_t g = (uint16_t)(1000 + 20000 * i), a = (uint16_t)(65535 - 300 * i);
+        ga[4 * i] = (unsigned char)(g >> 8), ga[4 * i + 1] = (unsigned char)g;
+        ga[4 * i + 2] = (unsigned char)(a >> 8), ga[4 * i + 3] = (unsigned char)a;
+    }
+    CHECK(write_png_raw(path, 2, 2, PNG_COLOR_TYPE_GRAY_ALPHA, 16, ga, NULL, 0, NULL, 0));
+    CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
+    CHECK(img.w == 2 && img.h == 2 && img.c == 1 && alpha == 1);
+    for (int i = 0; img.px && i < 4; i++) CHECK_NEAR(img.px[i], (1000 + 20000 * i) / 65535.0, 1e-7);
+    gnf_image_free(&img);
+}
+
+TEST(image_png_gray_alpha_rgba) {
+    char path[512];
+    tmp_path(path, sizeof path, "ga8.png");
+    const int w = 4, h = 3;
+    unsigned char ga[4 * 3 * 2], rgba[4 * 3 * 4];
+    for (int i = 0; i < w * h; i++) {
+        ga[2 * i] = (unsigned char)(i * 20), ga[2 * i + 1] = (unsigned char)(255 - i);
+        for (int k = 0; k < 4; k++) rgba[4 * i + k] = (unsigned char)(i * 17 + k * 50);
+    }
+    gnf_image img;
+    int alpha = -1;
+    CHECK(write_png_raw(path, w, h, PNG_COLOR_TYPE_GRAY_ALPHA, 8, ga, NULL, 0, NULL, 0));
+    CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
+    CHECK(img.w == w && img.h == h && img.c == 1 && alpha == 1);
+    for (int i = 0; img.px && i < w * h; i++) CHECK(img.px[i] == (float)(i * 20) / 255.0f);
+    gnf_image_free(&img);
+
+    tmp_path(path, sizeof path, "rgba8.png");
+    CHECK(write_png_raw(path, w, h, PNG_COLOR_TYPE_RGBA, 8, rgba, NULL, 0, NULL, 0));
+    alpha = -1;
+    CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
+    CHECK(img.w == w && img.h == h && img.c == 3 && alpha == 1);
+    for (int i = 0; img.px && i < w * h; i++)
+        for (int k = 0; k < 3; k++) CHECK(img.px[3 * i + k] == (float)rgba[4 * i + k] / 255.0f);
+    gnf_image_free(&img);
+}
+
+TEST(image_png_palette_and_low_depth) {
+    char path[512];
+    const png_color pal[4] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {10, 20, 30}};
+    const unsigned char idx[3 * 2] = {0, 1, 2, 3, 2, 1};
+    gnf_image img;
+    int alpha = -1;
+    tmp_path(path, sizeof path, "pal8.png");
+    CHECK(write_png_raw(path, 3, 2, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, 4, NULL, 0));
+    CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
+    CHECK(img.w == 3 && img.h == 2 && img.c == 3 && alpha == 0);
+    for (int i = 0; img.px && i < 6; i++) {
+        CHECK(img.px[3 * i] == pal[idx[i]].red / 255.0f);
+        CHECK(img.px[3 * i + 1] == pal[idx[i]].green / 255.0f);
+        CHECK(img.px[3 * i + 2] == pal[idx[i]].blue / 255.0f);
+    }
+    gnf_image_free(&img);
+
+    /* 2-bit palette with tRNS: expands to RGB, alpha reported. */
+    tmp_path(path, sizeof path, "pal2.png");
+    const unsigned char packed[2] = {0x1B, 0xE4}; /* row 0: 0 1 2 3, row 1: 3 2 1 0 */
+    const unsigned char trns[2] = {0, 128};
+    CHECK(write_png_raw(path, 4, 2, PNG_COLOR_TYPE_PALETTE, 2, packed, pal, 4, trns, 2));
+    CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
+    CHECK(img.w == 4 && img.h == 2 && img.c == 3 && alpha == 1);
+    if (img.px) {
+        CHECK(img.px[0] == 1.0f && img.px[1] == 0.0f);          /* index 0: red */
+        CHECK(img.px[3 * 3 + 2] == 30 / 255.0f);                  /* index 3: (10,20,30) */
+        CHECK(img.px[3 * 4] == 10 / 255.0f && img.px[3 * 7] == 1.0f); /* row 1: 3 ... 0 */
+    }
+    gnf_image_free(&img);
+
+    /* 2-bit gray: levels 0, 85, 170, 255. */
+    tmp_path(path, sizeof path, "gray2.png");
+    const unsigned char g2[1] = {0x1B};
+    CHECK(write_png_raw(path, 4, 1, PNG_COLOR_TYPE_GRAY, 2, g2, NULL, 0, NULL, 0));
+    CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
+    CHECK(img.w == 4 && img.h == 1 && img.c == 1 && alpha == 0);
+    for (int i = 0; img.px && i < 4; i++) CHECK(img.px[i] == (float)(85 * i) / 255.0f);
+    gnf_image_free(&img);
+}
+
+/* ---- JPEG ----------------------------------------------------------------------------- */
+
+TEST(image_jpeg_q95) {
+    char path[512];
+    const int w = 64, h = 48;
+    for (int c = 1; c <= 3; c += 2) {
+        tmp_path(path, sizeof path, c == 1 ? "gray.jpg" : "rgb.jpg");
+        unsigned char *p = pattern(w, h, c);
+        CHECK(write_jpeg(path, w, h, c, p, 95));
+        gnf_image img;
+        int alpha = -1;
+        CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
+        CHECK(img.w == w && img.h == h && img.c == c && alpha == 0);
+        if (img.px) {
+            double sum = 0, mx = 0;
+            for (int i = 0; i < w * h * c; i++) {
+                double d = fabs(img.px[i] - p[i] / 255.0);
+                sum += d;
+                mx = d > mx ? d : mx;
+            }
+            CHECK_MSG(sum / (w * h * c) < 0.01 && mx < 0.08, "c=%d mean %g max %g", c,
+                      sum / (w * h * c), mx);
+        }
+        gnf_image_free(&img);
+        free(p);
+    }
+}
+
+TEST(image_jpeg_cmyk_unsupported) {
+    char path[512];
+    tmp_path(path, sizeof path, "cmyk.jpg");
+    unsigned char *p = pattern(16, 16, 4);
+    CHECK(write_jpeg(path, 16, 16, 4, p, 90));
+    free(p);
+    expect_fail(path, GNF_ERR_UNSUPPORTED, "CMYK JPEG");
+    CHECK(strstr(gnf_last_error(), "CMYK") != NULL);
+}
+
+TEST(image_png_interlaced) {
+    char path[512];
+    tmp_path(path, sizeof path, "adam7.png");
+    const int w = 19, h = 13;
+    unsigned char *p = pattern(w, h, 3);
+    CHECK(write_png_raw(path, w, h, PNG_COLOR_TYPE_RGB | INTERLACE_BIT, 8, p, NULL, 0, NULL, 0));
+    gnf_image img;
+    CHECK_EQ_INT(gnf_image_load(path, &img, NULL), GNF_OK);
+    CHECK(img.w == w && img.h == h && img.c == 3);
+    int bad = 0;
+    for (int i = 0; img.px && i < w * h * 3; i++) bad += img.px[i] != (float)p[i] / 255.0f;
+    CHECK_EQ_INT(bad, 0);
+    gnf_image_free(&img);
+    free(p);
+}
+
+/* ---- malformed input ------------------------------------------------------------------ */
+
+TEST(image_load_not_images) {
+    char path[512];
+    tmp_path(path, sizeof path, "empty.png");
+    CHECK(write_bytes(path, "", 0));
+    expect_fail(path, GNF_ERR_FORMAT, "empty");
+
+    tmp_path(path, sizeof path, "does_not_exist.png");
+    expect_fail(path, GNF_ERR_IO, "missing");
+
+    tmp_path(path, sizeof path, "text.png");
+    const char *txt = "this is not an image, just some text\n";
+    CHECK(write_bytes(path, txt, strlen(txt)));
+    expect_fail(path, GNF_ERR_FORMAT, "text");
+
+    tmp_path(path, sizeof path, "short.jpg");
+    CHECK(write_bytes(path, "\xFF\xD8", 2));
+    expect_fail(path, GNF_ERR_FORMAT, "two bytes");
+
+    tmp_path(path, sizeof path, "a_directory.png");
+    CHECK(mkdir(path, 0755) == 0);
+    expect_fail(path, GNF_ERR_IO, "directory");
+}
+
+/* A 64×64 noise RGB PNG, returned as bytes. */
+static unsigned char *noise_png(const char *name, size_t *n) {
+    char path[512];
+    tmp_path(path, sizeof path, name);
+    unsigned char *px = noise(64 * 64 * 3, 11);
+    int ok = write_png_raw(path, 64, 64, PNG_COLOR_TYPE_RGB, 8, px, NULL, 0, NULL, 0);
+    free(px);
+    return ok ? read_bytes(path, n) : NULL;
+}
+
+TEST(image_png_truncated) {
+    size_t n = 0;
+    unsigned char *png = noise_png("full.png", &n);
+    CHECK(png && n > 1000);
+    if (!png) return;
+    const size_t cuts[] = {8, 20, 33, 50, n / 2, n - 12, n - 1};
+    quiet_t q;
+    quiet_begin(&q, "png_trunc_stderr.txt");
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        char path[512], label[64];
+        snprintf(label, sizeof label, "png cut at %zu", cuts[i]);
+        tmp_path(path, sizeof path, "trunc.png");
+        CHECK(write_bytes(path, png, cuts[i]));
+        expect_fail(path, GNF_ERR_FORMAT, label);
+        CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label,
+                  gnf_last_error());
+    }
+    CHECK_EQ_INT(quiet_end(&q), 0);
+    free(png);
+}
+
+TEST(image_png_corrupt) {
+    size_t n = 0;
+    unsigned char *png = noise_png("full2.png", &n);
+    CHECK(png && n > 1000);
+    if (!png) return;
+    /* Find the first IDAT chunk. */
+    size_t at = 8, idat = 0, len = 0;
+    while (at + 12 <= n) {
+        len = get_be32(png + at);
+        if (memcmp(png + at + 4, "IDAT", 4) == 0) { idat = at; break; }
+        at += 12 + len;
+    }
+    CHECK(idat > 0 && len > 200);
+    if (!idat) { free(png); return; }
+    char path[512];
+    tmp_path(path, sizeof path, "corrupt.png");
+    quiet_t q;
+    quiet_begin(&q, "png_corrupt_stderr.txt");
+
+    /* Flipped bytes in IDAT: the chunk CRC catches it. */
+    unsigned char *bad = malloc(n);
+    memcpy(bad, png, n);
+    for (size_t i = 0; i < 16; i++) bad[idat + 8 + len / 2 + i] ^= 0xA5;
+    CHECK(write_bytes(path, bad, n));
+    expect_fail(path, GNF_ERR_FORMAT, "IDAT bytes flipped");
+
+    /* Same with a recomputed CRC: now zlib has to notice (bad codes or data check). */
+    put_be32(bad + idat + 8 + len, (uint32_t)crc32(0, bad + idat + 4, (uInt)(len + 4)));
+    CHECK(write_bytes(path, bad, n));
+    expect_fail(path, GNF_ERR_FORMAT, "IDAT bytes flipped, CRC fixed");
+
+    /* A broken IHDR (bit depth 7, CRC fixed). */
+    memcpy(bad, png, n);
+    bad[8 + 8 + 8] = 7;
+    put_be32(bad + 8 + 8 + 13, (uint32_t)crc32(0, bad + 8 + 4, 17));
+    CHECK(write_bytes(path, bad, n));
+    expect_fail(path, GNF_ERR_FORMAT, "IHDR bit depth 7");
+    CHECK_EQ_INT(quiet_end(&q), 0);
+    free(bad);
+    free(png);
+}
+
+static void put_chunk(unsigned char **p, const char *type, const unsigned char *data, uint32_t n) {
+    put_be32(*p, n);
+    memcpy(*p + 4, type, 4);
+    if (n) memcpy(*p + 8, data, n);
+    put_be32(*p + 8 + n, (uint32_t)crc32(0, *p + 4, n + 4));
+    *p += 12 + n;
+}
+
+TEST(image_png_huge_header) {
+    /* A well-formed PNG whose IHDR claims 100000×100000: refused before any allocation. */
+    unsigned char file[256], *p = file;
+    memcpy(p, "\x89PNG\r\n\x1a\n", 8);
+    p += 8;
+    unsigned char ihdr[13] = {0};
+    put_be32(ihdr, 100000);
+    put_be32(ihdr + 4, 100000);
+    ihdr[8] = 8, ihdr[9] = PNG_COLOR_TYPE_RGB;
+    put_chunk(&p, "IHDR", ihdr, 13);
+    unsigned char z[64];
+    uLongf zn = sizeof z;
+    const unsigned char zero[4] = {0};
+    CHECK(compress(z, &zn, zero, sizeof zero) == Z_OK);
+    put_chunk(&p, "IDAT", z, (uint32_t)zn);
+    put_chunk(&p, "IEND", NULL, 0);
+    char path[512];
+    tmp_path(path, sizeof path, "huge.png");
+    CHECK(write_bytes(path, file, (size_t)(p - file)));
+    expect_fail(path, GNF_ERR_UNSUPPORTED, "100000x100000 PNG");
+
+    /* 40000×10: one side over the limit. */
+    put_be32(file + 16, 40000);
+    put_be32(file + 20, 10);
+    put_be32(file + 29, (uint32_t)crc32(0, file + 12, 17));
+    CHECK(write_bytes(path, file, (size_t)(p - file)));
+    expect_fail(path, GNF_ERR_UNSUPPORTED, "40000x10 PNG");
+}
+
+/* A 64×48 RGB JPEG of noise-over-pattern, returned as bytes. */
+static unsigned char *test_jpeg(const char *name, size_t *n) {
+    char path[512];
+    tmp_path(path, sizeof path, name);
+    unsigned char *px = pattern(64, 48, 3), *nz = noise(64 * 48 * 3, 3);
+    for (int i = 0; i < 64 * 48 * 3; i++) px[i] = (unsigned char)((px[i] + nz[i]) / 2);
+    int ok = write_jpeg(path, 64, 48, 3, px, 95);
+    free(px);
+    free(nz);
+    return ok ? read_bytes(path, n) : NULL;
+}
+
+TEST(image_jpeg_truncated) {
+    size_t n = 0;
+    unsigned char *jpg = test_jpeg("full.jpg", &n);
+    CHECK(jpg && n > 2000);
+    if (!jpg) return;
+    /* n/2 cuts into the entropy-coded data, where libjpeg would pad with grey and only warn. */
+    const size_t cuts[] = {3, 10, 100, 300, n / 2, n - 100, n - 2, n - 1};
+    quiet_t q;
+    quiet_begin(&q, "jpeg_trunc_stderr.txt");
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        char path[512], label[64];
+        snprintf(label, sizeof label, "jpeg cut at %zu", cuts[i]);
+        tmp_path(path, sizeof path, "trunc.jpg");
+        CHECK(write_bytes(path, jpg, cuts[i]));
+        expect_fail(path, GNF_ERR_FORMAT, label);
+        CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label,
+                  gnf_last_error());
+    }
+    CHECK_EQ_INT(quiet_end(&q), 0); /* libjpeg's warnings must not reach stderr */
+    free(jpg);
+}
+
+TEST(image_jpeg_corrupt) {
+    size_t n = 0;
+    unsigned char *jpg = test_jpeg("full2.jpg", &n);
+    CHECK(jpg && n > 2000);
+    if (!jpg) return;
+    size_t sof = 0;
+    for (size_t i = 2; i + 10 < n; i++)
+        if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) { sof = i; break; }
+    CHECK(sof > 0);
+    if (!sof) { free(jpg); return; }
+    char path[512];
+    tmp_path(path, sizeof path, "corrupt.jpg");
+    unsigned char *bad = malloc(n);
+    quiet_t q;
+    quiet_begin(&q, "jpeg_corrupt_stderr.txt");
+
+    memcpy(bad, jpg, n);
+    bad[sof + 9] = 0; /* SOF says zero components */
+    CHECK(write_bytes(path, bad, n));
+    expect_fail(path, GNF_ERR_FORMAT, "SOF with 0 components");
+
+    memcpy(bad, jpg, n);
+    bad[sof + 2] = 0, bad[sof + 3] = 2; /* SOF segment length 2 */
+    CHECK(write_bytes(path, bad, n));
+    expect_fail(path, GNF_ERR_FORMAT, "SOF length 2");
+
+    memcpy(bad, jpg, n);
+    bad[sof + 5] = 40000 >> 8, bad[sof + 6] = 40000 & 0xFF; /* height */
+    bad[sof + 7] = 40000 >> 8, bad[sof + 8] = 40000 & 0xFF; /* width */
+    CHECK(write_bytes(path, bad, n));
+    expect_fail(path, GNF_ERR_UNSUPPORTED, "40000x40000 JPEG");
+
+    /* Garbage in the middle of the entropy-coded data: never a crash; an error if noticed. */
+    memcpy(bad, jpg, n);
+    for (size_t i = n / 2; i < n / 2 + 40; i++) bad[i] = (unsigned char)(i * 37);
+    CHECK(write_bytes(path, bad, n));
+    gnf_image img;
+    gnf_status s = gnf_image_load(path, &img, NULL);
+    CHECK(s == GNF_OK || s == GNF_ERR_FORMAT);
+    if (s != GNF_OK) CHECK(strstr(gnf_last_error(), path) != NULL);
+    gnf_image_free(&img);
+    CHECK_EQ_INT(quiet_end(&q), 0);
+    free(bad);
+    free(jpg);
+}
+
+/* ---- saving --------------------------------------------------------------------------- */
+
+static int count_tmp_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int k = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) k += strstr(e->d_name, ".tmp") != NULL;
+    closedir(d);
+    return k;
+}
+
+TEST(image_save_atomic) {
+    char dir[512], path[600];
+    tmp_path(dir, sizeof dir, "save_dir");
+    CHECK(mkdir(dir, 0755) == 0);
+    gnf_image img;
+    CHECK_EQ_INT(gnf_image_alloc(&img, 8, 8, 3), GNF_OK);
+    for (int i = 0; i < 8 * 8 * 3; i++) img.px[i] = (float)i / 191.0f;
+
+    snprintf(path, sizeof path, "%s/no/such/dir/out.png", dir);
+    CHECK_EQ_INT(gnf_image_save_png(path, &img), GNF_ERR_IO);
+    CHECK(strstr(gnf_last_error(), path) != NULL);
+    CHECK(!file_exists(path));
+
+    snprintf(path, sizeof path, "%s/out.png", dir);
+    CHECK_EQ_INT(gnf_image_save_png(path, &img), GNF_OK);
+    CHECK_EQ_INT(count_tmp_files(dir), 0);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
+    /* Overwriting replaces the file. */
+    img.c = 1;
+    img.w = 24;
+    CHECK_EQ_INT(gnf_image_save_png(path, &img), GNF_OK);
+    CHECK_EQ_INT(count_tmp_files(dir), 0);
+    gnf_image back;
+    CHECK_EQ_INT(gnf_image_load(path, &back, NULL), GNF_OK);
+    CHECK(back.w == 24 && back.h == 8 && back.c == 1);
+    gnf_image_free(&back);
+
+    /* A directory in the way: rename fails, the temp file is removed. */
+    snprintf(path, sizeof path, "%s/sub", dir);
+    CHECK(mkdir(path, 0755) == 0);
+    CHECK_EQ_INT(gnf_image_save_png(path, &img), GNF_ERR_IO);
+    CHECK(strstr(gnf_last_error(), path) != NULL);
+    CHECK_EQ_INT(count_tmp_files(dir), 0);
+
+    /* Not an image gnf can save. */
+    img.c = 2;
+    snprintf(path, sizeof path, "%s/two.png", dir);
+    CHECK_EQ_INT(gnf_image_save_png(path, &img), GNF_ERR_INVALID);
+    CHECK(!file_exists(path));
+    img.c = 3;
+    img.w = 8;
+    gnf_image_free(&img);
+}
+
+TEST(image_kodak) {
+    const char *data = test_data_dir();
+    if (!data) SKIP("no data directory");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/images/kodak/kodim23.png", data);
+    gnf_image img;
+    int alpha = -1;
+    CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
+    CHECK(img.w == 768 && img.h == 512 && img.c == 3 && alpha == 0);
+    double mean = 0;
+    for (long i = 0; img.px && i < 768L * 512 * 3; i++) mean += img.px[i];
+    mean /= 768.0 * 512 * 3;
+    CHECK(mean > 0.05 && mean < 0.95);
+    gnf_image_free(&img);
+}

@@ -1,0 +1,543 @@
+/* gnf.c — the command-line tool: gnf <verb> [options].
+ * Results go to stdout, progress and errors to stderr.  Exit codes: 0 success, 1 runtime
+ * failure (unreadable/corrupt/unsupported input, I/O error), 2 usage error. */
+#define _POSIX_C_SOURCE 200809L
+#include "gnf.h"
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+#define GNF_ROUND_ASPECT(a, num, den) (((a) * (long)(num) + (den) / 2) / (den))
+#define GNF_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+static const char *g_verb = "gnf";
+
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", g_verb);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see '%s --help')\n", g_verb);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+static int runtime_error(void) {
+    fprintf(stderr, "%s: error: %s\n", g_verb, gnf_last_error());
+    return EXIT_RUNTIME;
+}
+
+/* ---- option parsing helpers ------------------------------------------------------------- */
+
+typedef struct { int argc; char **argv; int i; } args;
+
+/* If argv[i] is --name (or --name=value), sets *val and advances; returns 1.  Returns -1 if the
+ * value is missing. */
+static int opt_val(args *a, const char *name, const char **val) {
+    const char *s = a->argv[a->i];
+    size_t n = strlen(name);
+    if (strncmp(s, name, n) != 0) return 0;
+    if (s[n] == '=') { *val = s + n + 1; return 1; }
+    if (s[n] != 0) return 0;
+    if (a->i + 1 >= a->argc) return -1;
+    *val = a->argv[++a->i];
+    return 1;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !(v >= lo && v <= hi)) return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_size(const char *s, int *w, int *h) {
+    long a, b;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *x = strchr(buf, 'x');
+    if (!x) return 0;
+    *x = 0;
+    if (!parse_long(buf, 1, 65536, &a) || !parse_long(x + 1, 1, 65536, &b)) return 0;
+    *w = (int)a;
+    *h = (int)b;
+    return 1;
+}
+
+#define NEED(r, name) do { if ((r) < 0) return usage_error("option %s needs a value", name); } while (0)
+
+/* ---- progress display -------------------------------------------------------------------- */
+
+typedef struct { int quiet, tty; double next_report; double t_start; } progress_state;
+
+static int on_progress(const gnf_progress *p, void *user) {
+    progress_state *ps = user;
+    if (ps->quiet) return 0;
+    double el = gnf_now() - ps->t_start;
+    double eta = p->progress > 1e-6 ? el * (1 - p->progress) / p->progress : 0;
+    char psnr[32];
+    snprintf(psnr, sizeof psnr, isnan(p->psnr_full) ? "~%.2f" : "%.2f", isnan(p->psnr_full) ? p->psnr_est : p->psnr_full);
+    if (ps->tty) {
+        int width = 24, fill = (int)(p->progress * width + 0.5);
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        bar[width] = 0;
+        fprintf(stderr, "\r[%s] %3.0f%% step %ld loss %.5f PSNR %s dB %.2f Mpt/s ETA %.0fs   ", bar,
+                100 * p->progress, p->step, p->loss, psnr, p->points_per_s / 1e6, eta);
+        fflush(stderr);
+    } else if (p->progress >= ps->next_report) {
+        fprintf(stderr, "  %3.0f%%  step %ld  loss %.5f  PSNR %s dB  %.2f Mpt/s  ETA %.0fs\n", 100 * p->progress,
+                p->step, p->loss, psnr, p->points_per_s / 1e6, eta);
+        while (ps->next_report <= p->progress) ps->next_report += 0.1;
+    }
+    return 0;
+}
+
+/* ---- shared helpers ---------------------------------------------------------------------- */
+
+static gnf_status crop_center(gnf_image *img, int cw, int ch) {
+    if (cw > img->w || ch > img->h) {
+        return GNF_ERR_INVALID;
+    }
+    gnf_image out;
+    gnf_status s = gnf_image_alloc(&out, cw, ch, img->c);
+    if (s != GNF_OK) return s;
+    int x0 = (img->w - cw) / 2, y0 = (img->h - ch) / 2;
+    for (int i = 0; i < ch; i++)
+        memcpy(out.px + (size_t)i * cw * img->c, img->px + ((size_t)(y0 + i) * img->w + x0) * img->c,
+               sizeof(float) * (size_t)cw * img->c);
+    gnf_image_free(img);
+    *img = out;
+    return GNF_OK;
+}
+
+static const char *basis_str(gnf_basis b) { return b == GNF_BASIS_IMQ ? "imq" : b == GNF_BASIS_MQ ? "mq" : "gaussian"; }
+
+static void describe_model(FILE *f, const gnf_model *m) {
+    const gnf_model_config *c = gnf_model_get_config(m);
+    fprintf(f, "encoding: dense 2D grids, %d levels, resolutions", c->levels);
+    for (int l = 0; l < c->levels; l++) fprintf(f, "%s%d", l ? "," : " ", c->res[l]);
+    fprintf(f, ", features");
+    for (int l = 0; l < c->levels; l++) fprintf(f, "%s%d", l ? "," : " ", c->feat[l]);
+    fprintf(f, "\n");
+    if (c->decoder == GNF_DEC_RBF)
+        fprintf(f, "decoder: RBF, K = %d %s neurons, %d outputs\n", c->rbf_k, basis_str(c->basis), c->out_dim);
+    else
+        fprintf(f, "decoder: MLP, %d hidden layers of %d (ReLU), %d outputs\n", c->mlp_layers, c->mlp_hidden, c->out_dim);
+}
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static long file_size(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* ---- fit --------------------------------------------------------------------------------- */
+
+static const char *FIT_HELP =
+    "usage: gnf fit INPUT [-o OUTPUT.gnf] [options]\n"
+    "Fits a Gaussian Neural Field to INPUT.  The task follows from the input: an image file\n"
+    "(PNG 8/16-bit gray/RGB/RGBA, JPEG) -> image fitting.\n"
+    "\n"
+    "Output\n"
+    "  -o, --output PATH     model file (default: INPUT's name with .gnf, in the current folder)\n"
+    "  --half                store parameters as f16 (half the file)\n"
+    "  --task image          force the task (sdf and nerf are not in this version)\n"
+    "Stopping rules (whichever comes first; with none of --steps/--seconds, --steps 2000 applies)\n"
+    "  --steps N             training steps\n"
+    "  --seconds S           wall-clock budget for the whole command, loading included\n"
+    "  --target-psnr DB      stop once the full-image PSNR reaches DB (checked every --eval-every steps)\n"
+    "Model size\n"
+    "  --params N            size the grids so the model has at most N parameters\n"
+    "                        (default: 2 per pixel, at least 20000, at most 4000000)\n"
+    "  --preset P            fast | default | quality: params per pixel 0.5 | 2 | 4, steps 500 | 2000 | 5000\n"
+    "  --levels L --res R0,R1,.. --feat F0,F1,..   explicit grid (overrides --params)\n"
+    "  --decoder rbf|mlp     decoder (default rbf: the GNF decoder)\n"
+    "  --basis B             gaussian | imq | mq (default gaussian)\n"
+    "  --rbf-k K             RBF neurons (default 64)\n"
+    "  --mlp-hidden H --mlp-layers N   MLP decoder size (default 64, 2)\n"
+    "Training\n"
+    "  --batch N             pixels per step (default 65536)\n"
+    "  --lr A --lr-end B     Adam learning rate, decayed exponentially A -> B (default 0.01 -> 0.001)\n"
+    "  --loss l1|l2          (default l1)\n"
+    "  --seed N              initialisation and sampling seed (default 1)\n"
+    "  --crop WxH            fit the centre WxH crop of the image\n"
+    "  --eval-every N        steps between full-image PSNR checks for --target-psnr (default 25)\n"
+    "  --threads N           worker threads (default: GNF_THREADS or all cores)\n"
+    "  --quiet               no progress output\n"
+    "Same seed and settings with --steps give a byte-identical model file at any thread count.\n";
+
+static int cmd_fit(int argc, char **argv, double t_cmd) {
+    g_verb = "gnf fit";
+    const char *input = NULL, *output = NULL, *task = NULL, *preset = NULL;
+    gnf_train_config tc;
+    gnf_train_config_default(&tc);
+    long params = 0, steps = -1;
+    double seconds = 0;
+    int half = 0, quiet = 0, crop_w = 0, crop_h = 0, levels = 0, nres = 0, nfeat = 0;
+    int res[GNF_MAX_LEVELS], feat[GNF_MAX_LEVELS];
+    gnf_model_config cfg;
+    gnf_model_config_default(&cfg, 2, 3);
+    int k_set = 0;
+    args a = {argc, argv, 1};
+    for (; a.i < argc; a.i++) {
+        const char *s = argv[a.i], *v = NULL;
+        long lv;
+        double dv;
+        int r;
+        if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) { fputs(FIT_HELP, stdout); return 0; }
+        else if (strcmp(s, "--half") == 0) half = 1;
+        else if (strcmp(s, "--quiet") == 0) quiet = 1;
+        else if ((r = opt_val(&a, "-o", &v)) || (r = opt_val(&a, "--output", &v))) { NEED(r, s); output = v; }
+        else if ((r = opt_val(&a, "--task", &v))) { NEED(r, s); task = v; }
+        else if ((r = opt_val(&a, "--preset", &v))) { NEED(r, s); preset = v; }
+        else if ((r = opt_val(&a, "--steps", &v))) { NEED(r, s); if (!parse_long(v, 1, 100000000, &steps)) return usage_error("--steps needs an integer >= 1, got '%s'", v); }
+        else if ((r = opt_val(&a, "--seconds", &v))) { NEED(r, s); if (!parse_double(v, 1e-3, 1e7, &seconds)) return usage_error("--seconds needs a positive number, got '%s'", v); }
+        else if ((r = opt_val(&a, "--target-psnr", &v))) { NEED(r, s); if (!parse_double(v, 1, 200, &dv)) return usage_error("--target-psnr needs a number of dB, got '%s'", v); tc.target_psnr = dv; }
+        else if ((r = opt_val(&a, "--params", &v))) { NEED(r, s); if (!parse_long(v, 1000, 1000000000, &params)) return usage_error("--params needs an integer >= 1000, got '%s'", v); }
+        else if ((r = opt_val(&a, "--levels", &v))) { NEED(r, s); if (!parse_long(v, 1, GNF_MAX_LEVELS, &lv)) return usage_error("--levels needs 1..%d", GNF_MAX_LEVELS); levels = (int)lv; }
+        else if ((r = opt_val(&a, "--res", &v)) || (r = opt_val(&a, "--feat", &v))) {
+            NEED(r, s);
+            int is_res = strncmp(s, "--res", 5) == 0, n = 0;
+            int *dst = is_res ? res : feat;
+            char buf[512];
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+                if (n >= GNF_MAX_LEVELS || !parse_long(tok, 1, 16384, &lv)) return usage_error("%s needs a comma list of up to %d integers, got '%s'", is_res ? "--res" : "--feat", GNF_MAX_LEVELS, v);
+                dst[n++] = (int)lv;
+            }
+            if (is_res) nres = n; else nfeat = n;
+        }
+        else if ((r = opt_val(&a, "--decoder", &v))) { NEED(r, s); if (!strcmp(v, "rbf")) cfg.decoder = GNF_DEC_RBF; else if (!strcmp(v, "mlp")) cfg.decoder = GNF_DEC_MLP; else return usage_error("--decoder is rbf or mlp, got '%s'", v); }
+        else if ((r = opt_val(&a, "--basis", &v))) { NEED(r, s); if (!strcmp(v, "gaussian")) cfg.basis = GNF_BASIS_GAUSSIAN; else if (!strcmp(v, "imq")) cfg.basis = GNF_BASIS_IMQ; else if (!strcmp(v, "mq")) cfg.basis = GNF_BASIS_MQ; else return usage_error("--basis is gaussian, imq or mq, got '%s'", v); }
+        else if ((r = opt_val(&a, "--rbf-k", &v))) { NEED(r, s); if (!parse_long(v, 1, 4096, &lv)) return usage_error("--rbf-k needs 1..4096"); cfg.rbf_k = (int)lv; k_set = 1; }
+        else if ((r = opt_val(&a, "--mlp-hidden", &v))) { NEED(r, s); if (!parse_long(v, 1, 512, &lv)) return usage_error("--mlp-hidden needs 1..512"); cfg.mlp_hidden = (int)lv; }
+        else if ((r = opt_val(&a, "--mlp-layers", &v))) { NEED(r, s); if (!parse_long(v, 1, GNF_MAX_MLP_LAYERS - 1, &lv)) return usage_error("--mlp-layers needs 1..%d", GNF_MAX_MLP_LAYERS - 1); cfg.mlp_layers = (int)lv; }
+        else if ((r = opt_val(&a, "--batch", &v))) { NEED(r, s); if (!parse_long(v, 1, 1L << 26, &tc.batch)) return usage_error("--batch needs 1..67108864"); }
+        else if ((r = opt_val(&a, "--lr", &v))) { NEED(r, s); if (!parse_double(v, 1e-8, 10, &dv)) return usage_error("--lr needs a positive number"); tc.lr0 = (float)dv; }
+        else if ((r = opt_val(&a, "--lr-end", &v))) { NEED(r, s); if (!parse_double(v, 1e-10, 10, &dv)) return usage_error("--lr-end needs a positive number"); tc.lr1 = (float)dv; }
+        else if ((r = opt_val(&a, "--loss", &v))) { NEED(r, s); if (!strcmp(v, "l1")) tc.loss = GNF_LOSS_L1; else if (!strcmp(v, "l2")) tc.loss = GNF_LOSS_L2; else return usage_error("--loss is l1 or l2, got '%s'", v); }
+        else if ((r = opt_val(&a, "--seed", &v))) { NEED(r, s); if (!parse_long(v, 0, 2147483647, &lv)) return usage_error("--seed needs a non-negative integer"); tc.seed = (uint64_t)lv; cfg.seed = (uint64_t)lv; }
+        else if ((r = opt_val(&a, "--crop", &v))) { NEED(r, s); if (!parse_size(v, &crop_w, &crop_h)) return usage_error("--crop needs WxH, got '%s'", v); }
+        else if ((r = opt_val(&a, "--eval-every", &v))) { NEED(r, s); if (!parse_long(v, 1, 1000000, &tc.eval_every)) return usage_error("--eval-every needs an integer >= 1"); }
+        else if ((r = opt_val(&a, "--threads", &v))) { NEED(r, s); if (!parse_long(v, 1, 256, &lv)) return usage_error("--threads needs 1..256"); tc.threads = (int)lv; }
+        else if (s[0] == '-' && s[1]) return usage_error("unknown option '%s'", s);
+        else if (!input) input = s;
+        else return usage_error("unexpected argument '%s'", s);
+    }
+    if (!input) return usage_error("missing INPUT");
+    double ppp = 2.0;
+    long preset_steps = 2000;
+    if (preset) {
+        if (!strcmp(preset, "fast")) { ppp = 0.5; preset_steps = 500; }
+        else if (!strcmp(preset, "default")) { ppp = 2.0; preset_steps = 2000; }
+        else if (!strcmp(preset, "quality")) { ppp = 4.0; preset_steps = 5000; }
+        else return usage_error("--preset is fast, default or quality, got '%s'", preset);
+    }
+    if (levels && (nres != levels || nfeat != levels)) return usage_error("--levels %d needs --res and --feat with %d values each", levels, levels);
+    if (!levels && (nres || nfeat)) return usage_error("--res and --feat need --levels");
+    if (task && strcmp(task, "image") != 0) {
+        if (!strcmp(task, "sdf") || !strcmp(task, "nerf")) {
+            fprintf(stderr, "gnf fit: error: task '%s' is not available in this version of gnf (image only)\n", task);
+            return EXIT_RUNTIME;
+        }
+        return usage_error("--task is image, sdf or nerf, got '%s'", task);
+    }
+    if (is_dir(input)) {
+        fprintf(stderr, "gnf fit: error: %s: a folder (radiance-field scenes are not available in this version of gnf)\n", input);
+        return EXIT_RUNTIME;
+    }
+    /* stopping rules */
+    tc.steps = steps > 0 ? steps : (seconds > 0 ? 0 : preset_steps);
+    tc.seconds = seconds;
+    tc.start_time = t_cmd;
+
+    gnf_image img = {0};
+    int had_alpha = 0;
+    if (gnf_image_load(input, &img, &had_alpha) != GNF_OK) return runtime_error();
+    int src_w = img.w, src_h = img.h;
+    if (had_alpha && !quiet) fprintf(stderr, "note: %s has an alpha channel; it is dropped (colour fitted as stored)\n", input);
+    if (crop_w) {
+        if (crop_w > img.w || crop_h > img.h) {
+            fprintf(stderr, "gnf fit: error: %s: crop %dx%d is larger than the image (%dx%d)\n", input, crop_w, crop_h, img.w, img.h);
+            gnf_image_free(&img);
+            return EXIT_RUNTIME;
+        }
+        if (crop_center(&img, crop_w, crop_h) != GNF_OK) { gnf_image_free(&img); return runtime_error(); }
+    }
+    cfg.out_dim = img.c;
+    if (levels) {
+        cfg.levels = levels;
+        for (int l = 0; l < levels; l++) { cfg.res[l] = res[l]; cfg.feat[l] = feat[l]; }
+    } else {
+        if (!params) {
+            params = (long)(ppp * img.w * img.h);
+            params = params < 20000 ? 20000 : params > 4000000 ? 4000000 : params;
+        }
+        (void)k_set;
+        if (gnf_model_config_for_params(&cfg, params, img.w > img.h ? img.w : img.h) != GNF_OK) {
+            gnf_image_free(&img);
+            fprintf(stderr, "gnf fit: error: --params %ld: %s\n", params, gnf_last_error());
+            return EXIT_RUNTIME;
+        }
+    }
+    gnf_model *m = NULL;
+    if (gnf_model_create(&cfg, GNF_TASK_IMAGE, &m) != GNF_OK) {
+        gnf_image_free(&img);
+        return runtime_error();
+    }
+    /* default output: input's file name with .gnf, in the current folder */
+    char outbuf[4096];
+    if (!output) {
+        const char *base = strrchr(input, '/');
+        base = base ? base + 1 : input;
+        snprintf(outbuf, sizeof outbuf, "%s", base);
+        char *dot = strrchr(outbuf, '.');
+        if (dot) *dot = 0;
+        strncat(outbuf, ".gnf", sizeof outbuf - strlen(outbuf) - 1);
+        output = outbuf;
+    }
+    long np = gnf_model_param_count(m);
+    long fbytes = gnf_model_file_bytes(m, half);
+    long mem = gnf_fit_image_memory(m, img.w, img.h, img.c, &tc);
+    if (!quiet) {
+        fprintf(stderr, "fitting %s (%dx%d, %d channel%s%s) -> %s\n", input, img.w, img.h, img.c, img.c > 1 ? "s" : "",
+                crop_w ? ", centre crop" : "", output);
+        fprintf(stderr, "model: %ld parameters, %ld bytes on disk (%s); training memory %.1f MiB; %d threads, %s kernels\n",
+                np, fbytes, half ? "f16" : "f32", (double)mem / 1048576.0, tc.threads > 0 ? tc.threads : gnf_default_threads(),
+                gnf_kernel_name());
+        describe_model(stderr, m);
+        fprintf(stderr, "stopping at:");
+        if (tc.steps) fprintf(stderr, " %ld steps", tc.steps);
+        if (tc.seconds > 0) fprintf(stderr, "%s %.1f s", tc.steps ? " or" : "", tc.seconds);
+        if (tc.target_psnr > 0) fprintf(stderr, " or %.2f dB", tc.target_psnr);
+        fprintf(stderr, "\n");
+    }
+    progress_state ps = {quiet, isatty(2), 0.1, gnf_now()};
+    tc.progress = on_progress;
+    tc.user = &ps;
+    tc.progress_every = ps.tty ? 5 : 1;
+    gnf_train_report rep;
+    char buf[256];
+    const char *base = strrchr(input, '/');
+    gnf_model_set_meta(m, "gnf.source", base ? base + 1 : input);
+    snprintf(buf, sizeof buf, "%dx%d", src_w, src_h);
+    gnf_model_set_meta(m, "gnf.image.source_size", buf);
+    if (crop_w) {
+        snprintf(buf, sizeof buf, "%dx%d", crop_w, crop_h);
+        gnf_model_set_meta(m, "gnf.image.crop", buf);
+    }
+    gnf_status st = gnf_fit_image(m, &img, &tc, &rep);
+    if (ps.tty && !quiet) fprintf(stderr, "\n");
+    gnf_image_free(&img);
+    if (st != GNF_OK) { gnf_model_free(m); return runtime_error(); }
+    if (gnf_model_save(m, output, half) != GNF_OK) { gnf_model_free(m); return runtime_error(); }
+    gnf_model_free(m);
+    printf("%s: %ld parameters, %ld bytes, PSNR %.2f dB after %ld steps, %.1f s training (%.2f Mpt/s), %.1f s total, stopped by %s\n",
+           output, np, file_size(output), rep.psnr, rep.steps, rep.seconds, rep.points_per_s / 1e6, gnf_now() - t_cmd,
+           rep.stop_reason);
+    return 0;
+}
+
+/* ---- render ------------------------------------------------------------------------------ */
+
+static const char *RENDER_HELP =
+    "usage: gnf render MODEL.gnf -o OUT.png [--width W] [--height H] [--threads N]\n"
+    "Renders an image model at any resolution (default: the size it was fitted at).  With only\n"
+    "one of --width/--height the other keeps the aspect ratio.  Writes an 8-bit PNG.\n";
+
+static int model_native_size(const gnf_model *m, int *w, int *h) {
+    const char *sw = gnf_model_get_meta(m, "gnf.image.width"), *sh = gnf_model_get_meta(m, "gnf.image.height");
+    long a, b;
+    if (!sw || !sh || !parse_long(sw, 1, 65536, &a) || !parse_long(sh, 1, 65536, &b)) return 0;
+    *w = (int)a;
+    *h = (int)b;
+    return 1;
+}
+
+static int cmd_render(int argc, char **argv) {
+    g_verb = "gnf render";
+    const char *model = NULL, *output = NULL;
+    long w = 0, h = 0, threads = 0;
+    args a = {argc, argv, 1};
+    for (; a.i < argc; a.i++) {
+        const char *s = argv[a.i], *v = NULL;
+        int r;
+        if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) { fputs(RENDER_HELP, stdout); return 0; }
+        else if ((r = opt_val(&a, "-o", &v)) || (r = opt_val(&a, "--output", &v))) { NEED(r, s); output = v; }
+        else if ((r = opt_val(&a, "--width", &v))) { NEED(r, s); if (!parse_long(v, 1, 65536, &w)) return usage_error("--width needs 1..65536"); }
+        else if ((r = opt_val(&a, "--height", &v))) { NEED(r, s); if (!parse_long(v, 1, 65536, &h)) return usage_error("--height needs 1..65536"); }
+        else if ((r = opt_val(&a, "--threads", &v))) { NEED(r, s); if (!parse_long(v, 1, 256, &threads)) return usage_error("--threads needs 1..256"); }
+        else if (s[0] == '-' && s[1]) return usage_error("unknown option '%s'", s);
+        else if (!model) model = s;
+        else return usage_error("unexpected argument '%s'", s);
+    }
+    if (!model) return usage_error("missing MODEL");
+    if (!output) return usage_error("missing -o OUT.png");
+    gnf_model *m = NULL;
+    if (gnf_model_load(model, &m) != GNF_OK) return runtime_error();
+    int nw = 0, nh = 0;
+    if (!model_native_size(m, &nw, &nh)) { nw = 512; nh = 512; }
+    if (w && !h) h = GNF_ROUND_ASPECT(w, nh, nw);
+    else if (h && !w) w = GNF_ROUND_ASPECT(h, nw, nh);
+    else if (!w && !h) { w = nw; h = nh; }
+    if (w * h > (1L << 28)) { gnf_model_free(m); fprintf(stderr, "gnf render: error: %ldx%ld is too large\n", w, h); return EXIT_RUNTIME; }
+    gnf_image img;
+    double t0 = gnf_now();
+    gnf_status st = gnf_render_image(m, (int)w, (int)h, (int)threads, &img);
+    double dt = gnf_now() - t0;
+    gnf_model_free(m);
+    if (st != GNF_OK) return runtime_error();
+    st = gnf_image_save_png(output, &img);
+    gnf_image_free(&img);
+    if (st != GNF_OK) return runtime_error();
+    printf("%s: %ldx%ld, rendered in %.3f s (%.1f Mpixel/s)\n", output, w, h, dt, (double)w * h / dt / 1e6);
+    return 0;
+}
+
+/* ---- eval -------------------------------------------------------------------------------- */
+
+static const char *EVAL_HELP =
+    "usage: gnf eval MODEL.gnf IMAGE [--json] [--crop WxH] [--threads N]\n"
+    "Renders the model at IMAGE's native resolution and reports PSNR (dB) and SSIM (11x11\n"
+    "Gaussian window, sigma 1.5) on the full image, parameters and model bytes.  A model fitted\n"
+    "on a centre crop is compared with the same crop of IMAGE (or give --crop).\n"
+    "  --json      one JSON object on stdout: psnr, ssim, params, bytes, width, height, seconds\n";
+
+static int cmd_eval(int argc, char **argv) {
+    g_verb = "gnf eval";
+    const char *model = NULL, *ref = NULL;
+    int json = 0, crop_w = 0, crop_h = 0;
+    long threads = 0;
+    args a = {argc, argv, 1};
+    for (; a.i < argc; a.i++) {
+        const char *s = argv[a.i], *v = NULL;
+        int r;
+        if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) { fputs(EVAL_HELP, stdout); return 0; }
+        else if (strcmp(s, "--json") == 0) json = 1;
+        else if ((r = opt_val(&a, "--crop", &v))) { NEED(r, s); if (!parse_size(v, &crop_w, &crop_h)) return usage_error("--crop needs WxH, got '%s'", v); }
+        else if ((r = opt_val(&a, "--threads", &v))) { NEED(r, s); if (!parse_long(v, 1, 256, &threads)) return usage_error("--threads needs 1..256"); }
+        else if (s[0] == '-' && s[1]) return usage_error("unknown option '%s'", s);
+        else if (!model) model = s;
+        else if (!ref) ref = s;
+        else return usage_error("unexpected argument '%s'", s);
+    }
+    if (!model || !ref) return usage_error("needs MODEL and IMAGE");
+    gnf_model *m = NULL;
+    if (gnf_model_load(model, &m) != GNF_OK) return runtime_error();
+    gnf_image img = {0};
+    if (gnf_image_load(ref, &img, NULL) != GNF_OK) { gnf_model_free(m); return runtime_error(); }
+    const char *mc = gnf_model_get_meta(m, "gnf.image.crop");
+    if (!crop_w && mc) {
+        if (!parse_size(mc, &crop_w, &crop_h)) crop_w = crop_h = 0;
+        else if (!json) fprintf(stderr, "note: the model was fitted on the centre %s crop; comparing with that crop of %s\n", mc, ref);
+    }
+    if (crop_w) {
+        if (crop_w > img.w || crop_h > img.h || crop_center(&img, crop_w, crop_h) != GNF_OK) {
+            fprintf(stderr, "gnf eval: error: %s: cannot take a %dx%d crop of a %dx%d image\n", ref, crop_w, crop_h, img.w, img.h);
+            gnf_image_free(&img);
+            gnf_model_free(m);
+            return EXIT_RUNTIME;
+        }
+    }
+    if (gnf_model_get_config(m)->out_dim != img.c) {
+        fprintf(stderr, "gnf eval: error: %s has %d channel(s) but %s predicts %d\n", ref, img.c, model, gnf_model_get_config(m)->out_dim);
+        gnf_image_free(&img);
+        gnf_model_free(m);
+        return EXIT_RUNTIME;
+    }
+    gnf_image out;
+    double t0 = gnf_now();
+    gnf_status st = gnf_render_image(m, img.w, img.h, (int)threads, &out);
+    double dt = gnf_now() - t0;
+    if (st != GNF_OK) { gnf_image_free(&img); gnf_model_free(m); return runtime_error(); }
+    double psnr = gnf_psnr(out.px, img.px, (long)img.w * img.h * img.c);
+    double ssim = gnf_ssim(&out, &img);
+    long np = gnf_model_param_count(m), bytes = file_size(model);
+    if (json)
+        printf("{\"psnr\": %.4f, \"ssim\": %.6f, \"params\": %ld, \"bytes\": %ld, \"width\": %d, \"height\": %d, \"seconds\": %.4f}\n",
+               isfinite(psnr) ? psnr : 999.0, ssim, np, bytes, img.w, img.h, dt);
+    else
+        printf("%s vs %s (%dx%d): PSNR %.2f dB, SSIM %.4f, %ld parameters, %ld bytes, rendered in %.3f s\n", model, ref, img.w,
+               img.h, psnr, ssim, np, bytes, dt);
+    gnf_image_free(&out);
+    gnf_image_free(&img);
+    gnf_model_free(m);
+    return 0;
+}
+
+/* ---- info -------------------------------------------------------------------------------- */
+
+static int cmd_info(int argc, char **argv) {
+    g_verb = "gnf info";
+    const char *model = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs("usage: gnf info MODEL.gnf\nShows the task, encoding, decoder, sizes and training settings stored in a model file.\n", stdout);
+            return 0;
+        }
+        if (argv[i][0] == '-' && argv[i][1]) return usage_error("unknown option '%s'", argv[i]);
+        if (model) return usage_error("unexpected argument '%s'", argv[i]);
+        model = argv[i];
+    }
+    if (!model) return usage_error("missing MODEL");
+    gnf_model *m = NULL;
+    if (gnf_model_load(model, &m) != GNF_OK) return runtime_error();
+    long bytes = file_size(model);
+    const char *dtype = bytes == gnf_model_file_bytes(m, 1) ? "f16" : "f32";
+    printf("file: %s (%ld bytes, %s)\n", model, bytes, dtype);
+    printf("task: image (%d channel%s)\n", gnf_model_get_config(m)->out_dim, gnf_model_get_config(m)->out_dim > 1 ? "s" : "");
+    describe_model(stdout, m);
+    printf("parameters: %ld\n", gnf_model_param_count(m));
+    const char *k, *v;
+    printf("metadata:\n");
+    for (int i = 0; gnf_model_meta_at(m, i, &k, &v); i++) printf("  %s = %s\n", k, v);
+    gnf_model_free(m);
+    return 0;
+}
+
+static const char *MAIN_HELP =
+    "gnf " GNF_VERSION_STRING " — Gaussian Neural Fields on the CPU\n"
+    "usage: gnf <verb> [options]     (gnf <verb> --help for each verb's options and defaults)\n"
+    "  fit     fit a field to an image          gnf fit photo.png -o photo.gnf\n"
+    "  render  render a model at any size       gnf render photo.gnf -o out.png --width 1920\n"
+    "  eval    PSNR/SSIM against the source     gnf eval photo.gnf photo.png [--json]\n"
+    "  info    what a model file holds          gnf info photo.gnf\n"
+    "Environment: GNF_THREADS (worker threads), GNF_SCALAR=1 (force the scalar kernels).\n"
+    "Exit codes: 0 success, 1 runtime failure, 2 usage error.\n";
+
+int main(int argc, char **argv) {
+    double t0 = gnf_now();
+    if (argc < 2) { fputs(MAIN_HELP, stderr); return EXIT_USAGE; }
+    const char *verb = argv[1];
+    if (!strcmp(verb, "-h") || !strcmp(verb, "--help") || !strcmp(verb, "help")) { fputs(MAIN_HELP, stdout); return 0; }
+    if (!strcmp(verb, "--version") || !strcmp(verb, "version")) { printf("gnf %s (%s kernels)\n", GNF_VERSION_STRING, gnf_kernel_name()); return 0; }
+    if (!strcmp(verb, "fit")) return cmd_fit(argc - 1, argv + 1, t0);
+    if (!strcmp(verb, "render")) return cmd_render(argc - 1, argv + 1);
+    if (!strcmp(verb, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(verb, "info")) return cmd_info(argc - 1, argv + 1);
+    fprintf(stderr, "gnf: unknown verb '%s' (see 'gnf --help')\n", verb);
+    return EXIT_USAGE;
+}
