@@ -153,7 +153,7 @@ static long file_size(const char *path) {
 }
 
 TEST(st_roundtrip_f32_exact) {
-    char dir[512], p[600];
+    char dir[256], p[512];
     make_dir(dir, sizeof dir, "rt32");
     snprintf(p, sizeof p, "%s/m.gnf", dir);
     setup_tensors();
@@ -178,7 +178,7 @@ TEST(st_roundtrip_f32_exact) {
 }
 
 TEST(st_roundtrip_f16) {
-    char dir[512], p[600];
+    char dir[256], p[512];
     make_dir(dir, sizeof dir, "rt16");
     snprintf(p, sizeof p, "%s/m.gnf", dir);
     /* Exactly representable in f16: must come back bit-exact. */
@@ -216,7 +216,7 @@ TEST(st_roundtrip_f16) {
 }
 
 TEST(st_layout) {
-    char dir[512], p[600];
+    char dir[256], p[512];
     make_dir(dir, sizeof dir, "layout");
     setup_tensors();
     int nm = (int)(sizeof g_meta / sizeof g_meta[0]);
@@ -265,7 +265,7 @@ TEST(st_layout) {
 }
 
 TEST(st_bad_short_and_magic) {
-    char dir[512], p[600];
+    char dir[256], p[512];
     make_dir(dir, sizeof dir, "short");
     snprintf(p, sizeof p, "%s/empty.gnf", dir);
     write_raw(p, "", 0);
@@ -312,7 +312,7 @@ TEST(st_bad_short_and_magic) {
 }
 
 TEST(st_bad_truncated_every_length) {
-    char dir[512], p[600], q[600];
+    char dir[256], p[512], q[512];
     make_dir(dir, sizeof dir, "trunc");
     snprintf(p, sizeof p, "%s/full.gnf", dir);
     float a[3] = {1, 2, 3}, b[2] = {4, 5};
@@ -340,7 +340,7 @@ TEST(st_bad_truncated_every_length) {
 /* Every single-byte corruption of a small valid file must either read fine (with finite data)
  * or fail cleanly; nothing may crash or leak. */
 TEST(st_bad_byte_flips) {
-    char dir[512], p[600], q[600];
+    char dir[256], p[512], q[512];
     make_dir(dir, sizeof dir, "flip");
     snprintf(p, sizeof p, "%s/full.gnf", dir);
     float a[3] = {1, -2, 3};
@@ -384,7 +384,7 @@ TEST(st_bad_byte_flips) {
 }
 
 TEST(st_bad_json) {
-    char dir[512];
+    char dir[256];
     make_dir(dir, sizeof dir, "json");
     BAD("invalid", "{\"a\": {\"dtype\": \"F32\",", NULL, 0, GNF_ERR_FORMAT, "not valid JSON");
     BAD("garbage", "hello world", NULL, 0, GNF_ERR_FORMAT, "not valid JSON");
@@ -402,7 +402,7 @@ TEST(st_bad_json) {
     BAD("raw_tab_in_string", "{\"a\tb\":{}}", NULL, 0, GNF_ERR_FORMAT, "control character");
     /* a raw NUL byte in the header (write_st uses strlen, so build it by hand) */
     {
-        char p[600];
+        char p[512];
         snprintf(p, sizeof p, "%s/nul.gnf", dir);
         unsigned char b[8 + 8] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', 0, ' ', ' ', ' ', ' '};
         write_raw(p, b, sizeof b);
@@ -423,7 +423,7 @@ TEST(st_bad_json) {
     }
     /* whitespace padding (spaces, tabs, newlines) after the object is fine */
     {
-        char p[600];
+        char p[512];
         snprintf(p, sizeof p, "%s/ws.gnf", dir);
         write_st(p, " \n{ }\t\r\n  ", NULL, 0);
         gnf_st_file f;
@@ -433,7 +433,7 @@ TEST(st_bad_json) {
 }
 
 TEST(st_bad_fields) {
-    char dir[512];
+    char dir[256];
     make_dir(dir, sizeof dir, "fields");
     static const unsigned char z16[16] = {0};
     BAD("dtype_i64", "{\"w\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", z16, 8,
@@ -480,7 +480,7 @@ TEST(st_bad_fields) {
 }
 
 TEST(st_bad_layout) {
-    char dir[512];
+    char dir[256];
     make_dir(dir, sizeof dir, "tiling");
     static const unsigned char z16[16] = {0};
     BAD("overlap",
@@ -512,7 +512,7 @@ TEST(st_bad_layout) {
         "duplicate __metadata__");
     /* zero-size tensors sitting between others are fine */
     {
-        char p[600];
+        char p[512];
         snprintf(p, sizeof p, "%s/ok_zero.gnf", dir);
         write_st(p,
                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
@@ -529,7 +529,7 @@ TEST(st_bad_layout) {
 }
 
 TEST(st_bad_values) {
-    char dir[512];
+    char dir[256];
     make_dir(dir, sizeof dir, "values");
     /* f32: 1.0, then NaN / +Inf / -Inf at element 1 */
     static const unsigned char nan32[8] = {0, 0, 0x80, 0x3F, 0, 0, 0xC0, 0x7F};
@@ -562,7 +562,7 @@ TEST(st_bad_values) {
 }
 
 TEST(st_write_refuses_bad_input) {
-    char dir[512], p[600];
+    char dir[256], p[512];
     make_dir(dir, sizeof dir, "refuse");
     snprintf(p, sizeof p, "%s/m.gnf", dir);
     float v[3] = {1, NAN, 2};
@@ -618,7 +618,7 @@ TEST(st_write_refuses_bad_input) {
 }
 
 TEST(st_write_io_errors) {
-    char dir[512], p[700];
+    char dir[256], p[512];
     make_dir(dir, sizeof dir, "ioerr");
     float v[1] = {1};
     gnf_st_tensor t = {.name = "w", .ndim = 1, .shape = {1}, .numel = 1, .data = v};
@@ -635,7 +635,7 @@ TEST(st_write_io_errors) {
 }
 
 TEST(st_write_atomic_replace) {
-    char dir[512], p[600];
+    char dir[256], p[512];
     make_dir(dir, sizeof dir, "atomic");
     snprintf(p, sizeof p, "%s/m.gnf", dir);
     write_raw(p, "old contents", 12);

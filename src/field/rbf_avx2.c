@@ -57,9 +57,27 @@ static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* q[k] for one point, k in [0,K): blocks of 32 neurons (4 registers) share each broadcast. */
+/* q[k] for one point, k in [0,K).  K = 64 keeps all 8 accumulators in registers (8 independent
+ * FMA chains hide the latency); other K go in blocks of 32. */
 static inline void distances(float *q, const float *fp, const float *c, const float *beta, int D, int K) {
     int k = 0;
+    if (K == 64) {
+        __m256 a[8];
+        _Pragma("GCC unroll 8")
+        for (int j = 0; j < 8; j++) a[j] = _mm256_setzero_ps();
+        for (int d = 0; d < D; d++) {
+            __m256 fb = _mm256_broadcast_ss(fp + d);
+            const float *cr = c + (long)d * 64, *br = beta + (long)d * 64;
+            _Pragma("GCC unroll 8")
+            for (int j = 0; j < 8; j++) {
+                __m256 u = _mm256_sub_ps(fb, _mm256_loadu_ps(cr + 8 * j));
+                a[j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(br + 8 * j), u), u, a[j]);
+            }
+        }
+        _Pragma("GCC unroll 8")
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(q + 8 * j, a[j]);
+        return;
+    }
     for (; k + 32 <= K; k += 32) {
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int d = 0; d < D; d++) {
@@ -90,6 +108,56 @@ static inline void distances(float *q, const float *fp, const float *c, const fl
     }
 }
 
+/* Sums of 8 vectors at once: lane i of the result is the sum of v[i]'s lanes. */
+static inline __m256 hsum8x8(const __m256 *v) {
+    __m256 a = _mm256_hadd_ps(v[0], v[1]), b = _mm256_hadd_ps(v[2], v[3]);
+    __m256 c = _mm256_hadd_ps(v[4], v[5]), d = _mm256_hadd_ps(v[6], v[7]);
+    __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
+    /* ab = [s0l s1l s2l s3l | s0h s1h s2h s3h] (l/h: low/high 128-bit halves of each v) */
+    __m256 lo = _mm256_permute2f128_ps(ab, cd, 0x20), hi = _mm256_permute2f128_ps(ab, cd, 0x31);
+    return _mm256_add_ps(lo, hi);
+}
+
+/* Backward through the distances for one point: given s [K], accumulates dc, db and writes
+ * df[d] = 2 sum_k s_k beta_dk (f_d - c_dk).  Features go in blocks of 8 so their 8 sums over k
+ * reduce together (hsum8x8) instead of one horizontal sum per feature. */
+static inline void dist_backward(float *dfp, float *dc, float *db, const float *s, const float *fp,
+                                 const float *c, const float *beta, int D, int K) {
+    const __m256 m2 = _mm256_set1_ps(-2.0f);
+    int d0 = 0;
+    for (; d0 + 8 <= D; d0 += 8) {
+        __m256 acc[8];
+        _Pragma("GCC unroll 8")
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        for (int k = 0; k < K; k += 8) {
+            __m256 sk = _mm256_loadu_ps(s + k);
+            _Pragma("GCC unroll 8")
+            for (int j = 0; j < 8; j++) {
+                long o = (long)(d0 + j) * K + k;
+                __m256 u = _mm256_sub_ps(_mm256_broadcast_ss(fp + d0 + j), _mm256_loadu_ps(c + o));
+                __m256 tt = _mm256_mul_ps(sk, _mm256_mul_ps(_mm256_loadu_ps(beta + o), u));
+                acc[j] = _mm256_add_ps(acc[j], tt);
+                _mm256_storeu_ps(dc + o, _mm256_fmadd_ps(m2, tt, _mm256_loadu_ps(dc + o)));
+                _mm256_storeu_ps(db + o, _mm256_fmadd_ps(tt, u, _mm256_loadu_ps(db + o)));
+            }
+        }
+        _mm256_storeu_ps(dfp + d0, _mm256_mul_ps(_mm256_set1_ps(2.0f), hsum8x8(acc)));
+    }
+    for (; d0 < D; d0++) {
+        __m256 fb = _mm256_broadcast_ss(fp + d0);
+        __m256 acc = _mm256_setzero_ps();
+        for (int k = 0; k < K; k += 8) {
+            long o = (long)d0 * K + k;
+            __m256 u = _mm256_sub_ps(fb, _mm256_loadu_ps(c + o));
+            __m256 tt = _mm256_mul_ps(_mm256_loadu_ps(s + k), _mm256_mul_ps(_mm256_loadu_ps(beta + o), u));
+            acc = _mm256_add_ps(acc, tt);
+            _mm256_storeu_ps(dc + o, _mm256_fmadd_ps(m2, tt, _mm256_loadu_ps(dc + o)));
+            _mm256_storeu_ps(db + o, _mm256_fmadd_ps(tt, u, _mm256_loadu_ps(db + o)));
+        }
+        dfp[d0] = 2.0f * hsum8(acc);
+    }
+}
+
 void rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
                       const float *w0, long n, int D, int K, int O, gnf_basis basis) {
     float q[4096] __attribute__((aligned(32)));
@@ -112,7 +180,6 @@ double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, co
     float s[4096] __attribute__((aligned(32)));
     float gy[64];
     double lsum = 0, sq = 0;
-    const __m256 m2 = _mm256_set1_ps(-2.0f);
     for (long p = 0; p < n; p++) {
         const float *fp = f + p * D;
         distances(phi, fp, c, beta, D, K);
@@ -141,21 +208,7 @@ double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, co
             _mm256_storeu_ps(s + k, _mm256_mul_ps(drho8(_mm256_loadu_ps(phi + k), basis), a));
         }
         /* features, centres, log-precisions */
-        float *dfp = df + p * D;
-        for (int d = 0; d < D; d++) {
-            __m256 fb = _mm256_broadcast_ss(fp + d);
-            __m256 dacc = _mm256_setzero_ps();
-            const float *cr = c + (long)d * K, *br = beta + (long)d * K;
-            float *dcr = g.dc + (long)d * K, *dbr = g.db + (long)d * K;
-            for (int k = 0; k < K; k += 8) {
-                __m256 u = _mm256_sub_ps(fb, _mm256_loadu_ps(cr + k));
-                __m256 tt = _mm256_mul_ps(_mm256_loadu_ps(s + k), _mm256_mul_ps(_mm256_loadu_ps(br + k), u));
-                dacc = _mm256_add_ps(dacc, tt);
-                _mm256_storeu_ps(dcr + k, _mm256_fmadd_ps(m2, tt, _mm256_loadu_ps(dcr + k)));
-                _mm256_storeu_ps(dbr + k, _mm256_fmadd_ps(tt, u, _mm256_loadu_ps(dbr + k)));
-            }
-            dfp[d] = 2.0f * hsum8(dacc);
-        }
+        dist_backward(df + p * D, g.dc, g.db, s, fp, c, beta, D, K);
     }
     *sq_err += sq;
     return lsum;
@@ -201,6 +254,7 @@ void grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *pa
                 v = _mm256_add_ps(v, _mm256_mul_ps(w10, _mm256_i32gather_ps(base, i10, 4)));
                 v = _mm256_add_ps(v, _mm256_mul_ps(w11, _mm256_i32gather_ps(base, i11, 4)));
                 _mm256_store_ps(tmp, v);
+                _Pragma("GCC unroll 8")
                 for (int j = 0; j < 8; j++) o[(long)j * D + ch] = tmp[j];
             }
         }
