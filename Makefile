@@ -64,7 +64,7 @@ bench: release
 	@sh bench/run.sh
 
 demo: release
-	@sh tools/demo.sh
+	@sh tools/quickstart.sh
 
 clean:
 	rm -rf build

@@ -7,7 +7,7 @@
 
 typedef void (*test_fn)(void);
 void test_register(const char *name, test_fn fn);
-void test_fail(const char *file, int line, const char *fmt, ...);
+void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void test_skip(const char *why);
 /* Path to ../shared/data (from the project root), or NULL if absent. */
 const char *test_data_dir(void);

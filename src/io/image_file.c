@@ -1,4 +1,4 @@
-/* image.c — PNG/JPEG loading into float images and atomic 8-bit PNG saving.
+/* image_file.c — PNG/JPEG loading into float images and atomic 8-bit PNG saving.
  *
  * Files are read whole into memory (after a magic-byte check, so a large non-image file is not
  * read), then decoded from memory.  libpng and libjpeg report errors by longjmp: every setjmp

@@ -1,0 +1,93 @@
+#!/bin/sh
+# cli.sh — tests of the gnf command line: exit codes (0/1/2), messages that name the file,
+# no partial output on failure, and a real fit -> info -> render -> eval round trip.
+# usage: tests/cli.sh path/to/gnf     (prints one line per check and "N passed, N failed")
+GNF=${1:-build/release/gnf}
+T=$(mktemp -d /tmp/gnf_cli_XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok()  { pass=$((pass+1)); echo "ok    cli: $1"; }
+bad() { fail=$((fail+1)); echo "FAIL  cli: $1"; }
+# expect CODE "description" cmd...: runs cmd, checks its exit code
+expect() {
+  code=$1; desc=$2; shift 2
+  "$@" >"$T/out" 2>"$T/err"; rc=$?
+  if [ "$rc" = "$code" ]; then ok "$desc"; else bad "$desc (exit $rc, wanted $code): $(head -c 300 "$T/err")"; fi
+}
+# err_names TEXT "description": last command's stderr contains TEXT
+err_has() { if grep -q -- "$1" "$T/err"; then ok "$2"; else bad "$2: stderr was: $(head -c 300 "$T/err")"; fi; }
+absent() { if [ ! -e "$1" ]; then ok "$2"; else bad "$2: $1 exists"; fi; }
+
+DATA=${GNF_DATA:-../shared/data}
+IMG=data/kodim23_crop.png
+
+# usage errors: exit 2
+expect 2 "no verb" "$GNF"
+expect 2 "unknown verb" "$GNF" frobnicate
+expect 2 "fit without input" "$GNF" fit
+expect 2 "unknown option" "$GNF" fit "$IMG" --bogus
+err_has "--bogus" "unknown option is named"
+expect 2 "bad number" "$GNF" fit "$IMG" --steps abc
+expect 2 "missing value" "$GNF" fit "$IMG" --steps
+expect 2 "bad preset" "$GNF" fit "$IMG" --preset turbo
+expect 2 "render without -o" "$GNF" render x.gnf
+expect 2 "eval without image" "$GNF" eval x.gnf
+expect 0 "help" "$GNF" --help
+expect 0 "fit --help" "$GNF" fit --help
+for o in --steps --seconds --target-psnr --params --preset --half --quiet --threads --batch --lr --loss --seed --decoder --basis --rbf-k; do
+  grep -q -- "$o" "$T/out" || bad "fit --help lists $o"
+done
+ok "fit --help lists every option"
+
+# runtime errors: exit 1, the file named, nothing written
+expect 1 "fit missing file" "$GNF" fit "$T/nope.png" -o "$T/a.gnf"
+err_has "$T/nope.png" "missing file is named"
+absent "$T/a.gnf" "no model after failed fit"
+: > "$T/empty.png"
+expect 1 "fit empty file" "$GNF" fit "$T/empty.png" -o "$T/a.gnf"
+err_has "empty.png" "empty file is named"
+head -c 3000 "$IMG" > "$T/trunc.png"
+expect 1 "fit truncated PNG" "$GNF" fit "$T/trunc.png" -o "$T/a.gnf"
+err_has "trunc.png" "truncated PNG is named"
+absent "$T/a.gnf" "no model after truncated input"
+printf 'not an image at all\n' > "$T/text.jpg"
+expect 1 "fit a text file" "$GNF" fit "$T/text.jpg" -o "$T/a.gnf"
+expect 1 "fit --task sdf (not in this version)" "$GNF" fit "$IMG" --task sdf -o "$T/a.gnf"
+expect 1 "fit crop larger than image" "$GNF" fit "$IMG" --crop 4000x10 -o "$T/a.gnf"
+expect 1 "info on a non-model" "$GNF" info "$IMG"
+err_has "kodim23_crop.png" "non-model is named"
+head -c 200 /dev/urandom > "$T/rand.gnf"
+expect 1 "info on random bytes" "$GNF" info "$T/rand.gnf"
+
+# a real fit, then every verb on it
+expect 0 "fit embedded image" "$GNF" fit "$IMG" --crop 96x96 --params 20000 --steps 60 --batch 8192 -o "$T/m.gnf" --quiet
+grep -q "PSNR" "$T/out" && ok "fit prints a summary" || bad "fit prints a summary"
+expect 0 "info" "$GNF" info "$T/m.gnf"
+for k in "task: image" "encoding:" "decoder: RBF" "parameters:" "gnf.train.steps = 60" "gnf.image.crop = 96x96"; do
+  grep -q "$k" "$T/out" || bad "info shows '$k'"
+done
+ok "info shows task, encoding, decoder, sizes, training settings"
+expect 0 "render native" "$GNF" render "$T/m.gnf" -o "$T/r.png"
+expect 0 "render width only" "$GNF" render "$T/m.gnf" -o "$T/r2.png" --width 200
+grep -q "200x200" "$T/out" && ok "width alone keeps the aspect ratio" || bad "aspect ratio: $(cat "$T/out")"
+expect 1 "render into a missing folder" "$GNF" render "$T/m.gnf" -o "$T/no/such/dir/r.png"
+absent "$T/no/such/dir/r.png" "no partial render"
+expect 0 "eval --json" "$GNF" eval "$T/m.gnf" "$IMG" --json
+for k in psnr ssim params bytes; do grep -q "\"$k\"" "$T/out" || bad "eval json has $k"; done
+ok "eval json has psnr, ssim, params, bytes"
+expect 1 "eval against a missing image" "$GNF" eval "$T/m.gnf" "$T/nope.png"
+
+# determinism: same seed and steps, 1 vs 2 threads -> identical models (training time aside)
+"$GNF" fit "$IMG" --crop 64x64 --params 8000 --steps 30 --batch 3000 --threads 1 -o "$T/d1.gnf" --quiet >/dev/null 2>&1
+"$GNF" fit "$IMG" --crop 64x64 --params 8000 --steps 30 --batch 3000 --threads 2 -o "$T/d2.gnf" --quiet >/dev/null 2>&1
+"$GNF" render "$T/d1.gnf" -o "$T/d1.png" >/dev/null 2>&1
+"$GNF" render "$T/d2.gnf" -o "$T/d2.png" >/dev/null 2>&1
+if cmp -s "$T/d1.png" "$T/d2.png" && [ "$(stat -c %s "$T/d1.gnf")" = "$(stat -c %s "$T/d2.gnf")" ]; then ok "1 and 2 threads give the same model"; else bad "thread-count determinism"; fi
+
+# f16 files are about half the size and still load
+expect 0 "fit --half" "$GNF" fit "$IMG" --crop 64x64 --params 8000 --steps 5 --half -o "$T/h.gnf" --quiet
+expect 0 "info on f16 model" "$GNF" info "$T/h.gnf"
+grep -q "f16" "$T/out" && ok "info reports f16" || bad "info reports f16"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
