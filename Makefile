@@ -36,7 +36,7 @@ TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o)
 .PHONY: all release asan test bench clean demo
 all: release
 release:
-	@$(MAKE) --no-print-directory VARIANT=release $(B:build/%=build/release)/gnf build/release/gnf_tests build/release/gnf_bench
+	@$(MAKE) --no-print-directory VARIANT=release build/release/gnf build/release/gnf_tests build/release/gnf_bench
 asan:
 	@$(MAKE) --no-print-directory VARIANT=asan build/asan/gnf build/asan/gnf_tests
 
