@@ -56,8 +56,11 @@ void rbf_forward_ref(float *y, const float *f, const float *c, const float *beta
 void rbf_forward(float *y, const float *f, const float *c, const float *beta, const float *W,
                  const float *w0, long n, int D, int K, int O, gnf_basis basis);
 
-/* Gradients of one batch slice of the decoder, accumulated (+=). */
-typedef struct { float *dc, *db, *dW, *dw0; } rbf_grads;
+/* Gradients of one batch slice of the decoder, accumulated (+=), and the fast path's scratch:
+ * `work` holds rbf_work_floats(D, K) floats owned by the caller (one per concurrent call);
+ * with work == NULL the reference kernel runs. */
+typedef struct { float *dc, *db, *dW, *dw0, *work; } rbf_grads;
+long rbf_work_floats(int D, int K);
 
 /* Fused training kernel: forward, loss against targets t [n][O] (L1 or L2, each term scaled by
  * `scale`, e.g. 1/(B·O) for a mean), backward.  Writes df [n][D] (overwrites), accumulates the

@@ -120,6 +120,8 @@ double rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, con
     return lsum;
 }
 
+long rbf_work_floats(int D, int K) { return 3L * D * K + 6L * K + 64; }
+
 void rbf_forward(float *y, const float *f, const float *c, const float *beta, const float *W,
                  const float *w0, long n, int D, int K, int O, gnf_basis basis) {
 #ifndef GNF_NO_AVX2
@@ -135,7 +137,7 @@ double rbf_train(float *df, rbf_grads g, const float *f, const float *t, const f
                  const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
                  gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {
 #ifndef GNF_NO_AVX2
-    if (gnf_use_avx2() && K % 8 == 0 && O <= 64)
+    if (gnf_use_avx2() && K % 8 == 0 && O <= 64 && g.work)
         return rbf_train_avx2(df, g, f, t, c, beta, W, w0, n, D, K, O, basis, loss, scale, sq_err);
 #endif
     return rbf_train_ref(df, g, f, t, c, beta, W, w0, n, D, K, O, basis, loss, scale, sq_err);

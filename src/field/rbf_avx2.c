@@ -8,6 +8,7 @@
 #include "field/field.h"
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 /* exp(x) for 8 lanes: the same range reduction and polynomial as gnf_fast_exp. */
 static inline __m256 exp8(__m256 x) {
@@ -59,7 +60,7 @@ static inline float hsum8(__m256 v) {
 
 /* q[k] for one point, k in [0,K).  K = 64 keeps all 8 accumulators in registers (8 independent
  * FMA chains hide the latency); other K go in blocks of 32. */
-static inline void distances(float *q, const float *fp, const float *c, const float *beta, int D, int K) {
+static inline __attribute__((always_inline)) void distances(float *q, const float *fp, const float *c, const float *beta, int D, int K) {
     int k = 0;
     if (K == 64) {
         __m256 a[8];
@@ -108,56 +109,6 @@ static inline void distances(float *q, const float *fp, const float *c, const fl
     }
 }
 
-/* Sums of 8 vectors at once: lane i of the result is the sum of v[i]'s lanes. */
-static inline __m256 hsum8x8(const __m256 *v) {
-    __m256 a = _mm256_hadd_ps(v[0], v[1]), b = _mm256_hadd_ps(v[2], v[3]);
-    __m256 c = _mm256_hadd_ps(v[4], v[5]), d = _mm256_hadd_ps(v[6], v[7]);
-    __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
-    /* ab = [s0l s1l s2l s3l | s0h s1h s2h s3h] (l/h: low/high 128-bit halves of each v) */
-    __m256 lo = _mm256_permute2f128_ps(ab, cd, 0x20), hi = _mm256_permute2f128_ps(ab, cd, 0x31);
-    return _mm256_add_ps(lo, hi);
-}
-
-/* Backward through the distances for one point: given s [K], accumulates dc, db and writes
- * df[d] = 2 sum_k s_k beta_dk (f_d - c_dk).  Features go in blocks of 8 so their 8 sums over k
- * reduce together (hsum8x8) instead of one horizontal sum per feature. */
-static inline void dist_backward(float *dfp, float *dc, float *db, const float *s, const float *fp,
-                                 const float *c, const float *beta, int D, int K) {
-    const __m256 m2 = _mm256_set1_ps(-2.0f);
-    int d0 = 0;
-    for (; d0 + 8 <= D; d0 += 8) {
-        __m256 acc[8];
-        _Pragma("GCC unroll 8")
-        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
-        for (int k = 0; k < K; k += 8) {
-            __m256 sk = _mm256_loadu_ps(s + k);
-            _Pragma("GCC unroll 8")
-            for (int j = 0; j < 8; j++) {
-                long o = (long)(d0 + j) * K + k;
-                __m256 u = _mm256_sub_ps(_mm256_broadcast_ss(fp + d0 + j), _mm256_loadu_ps(c + o));
-                __m256 tt = _mm256_mul_ps(sk, _mm256_mul_ps(_mm256_loadu_ps(beta + o), u));
-                acc[j] = _mm256_add_ps(acc[j], tt);
-                _mm256_storeu_ps(dc + o, _mm256_fmadd_ps(m2, tt, _mm256_loadu_ps(dc + o)));
-                _mm256_storeu_ps(db + o, _mm256_fmadd_ps(tt, u, _mm256_loadu_ps(db + o)));
-            }
-        }
-        _mm256_storeu_ps(dfp + d0, _mm256_mul_ps(_mm256_set1_ps(2.0f), hsum8x8(acc)));
-    }
-    for (; d0 < D; d0++) {
-        __m256 fb = _mm256_broadcast_ss(fp + d0);
-        __m256 acc = _mm256_setzero_ps();
-        for (int k = 0; k < K; k += 8) {
-            long o = (long)d0 * K + k;
-            __m256 u = _mm256_sub_ps(fb, _mm256_loadu_ps(c + o));
-            __m256 tt = _mm256_mul_ps(_mm256_loadu_ps(s + k), _mm256_mul_ps(_mm256_loadu_ps(beta + o), u));
-            acc = _mm256_add_ps(acc, tt);
-            _mm256_storeu_ps(dc + o, _mm256_fmadd_ps(m2, tt, _mm256_loadu_ps(dc + o)));
-            _mm256_storeu_ps(db + o, _mm256_fmadd_ps(tt, u, _mm256_loadu_ps(db + o)));
-        }
-        dfp[d0] = 2.0f * hsum8(acc);
-    }
-}
-
 void rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
                       const float *w0, long n, int D, int K, int O, gnf_basis basis) {
     float q[4096] __attribute__((aligned(32)));
@@ -173,42 +124,147 @@ void rbf_forward_avx2(float *y, const float *f, const float *c, const float *bet
     }
 }
 
+/* q[k] through the expansion q_k = sum_d f_d (beta_dk f_d - 2 beta_dk c_dk) + sum_d beta_dk c_dk^2:
+ * two FMAs per (feature, neuron) instead of sub+mul+FMA.  bc2 = 2 beta c [D][K] and
+ * cst = sum_d beta c^2 [K] are precomputed per call.  Absolute error in q is about
+ * 1e-7 * sum_d beta_dk (|f_d| + |c_dk|)^2, far below what moves phi for trained fields
+ * (beta ~ 1, |f|, |c| ~ 1); q is clamped at 0 so rounding never makes phi exceed rho(0). */
+static inline __attribute__((always_inline)) void distances_expanded(float *q, const float *fp, const float *bc2,
+                                                                     const float *beta, const float *cst, int D, int K) {
+    const __m256 zero = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 64 <= K; k += 64) {
+        __m256 a[8];
+        _Pragma("GCC unroll 8")
+        for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(cst + k + 8 * j);
+        for (int d = 0; d < D; d++) {
+            __m256 fb = _mm256_broadcast_ss(fp + d);
+            const float *cr = bc2 + (long)d * K + k, *br = beta + (long)d * K + k;
+            _Pragma("GCC unroll 8")
+            for (int j = 0; j < 8; j++)
+                a[j] = _mm256_fmadd_ps(fb, _mm256_fmsub_ps(_mm256_loadu_ps(br + 8 * j), fb, _mm256_loadu_ps(cr + 8 * j)), a[j]);
+        }
+        _Pragma("GCC unroll 8")
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(q + k + 8 * j, _mm256_max_ps(a[j], zero));
+    }
+    for (; k < K; k += 8) {
+        __m256 a0 = _mm256_loadu_ps(cst + k);
+        for (int d = 0; d < D; d++) {
+            __m256 fb = _mm256_broadcast_ss(fp + d);
+            a0 = _mm256_fmadd_ps(fb, _mm256_fmsub_ps(_mm256_loadu_ps(beta + (long)d * K + k), fb, _mm256_loadu_ps(bc2 + (long)d * K + k)), a0);
+        }
+        _mm256_storeu_ps(q + k, _mm256_max_ps(a0, zero));
+    }
+}
+
+/* Forward, loss and head gradients for one point; leaves s_k = rho'(q_k) dL/dphi_k in s. */
+static inline __attribute__((always_inline)) void point_forward(float *s, float *phi, double *lsum, double *sq, rbf_grads g, const float *fp,
+                                 const float *tp, const float *bc2, const float *cst, const float *beta, const float *W,
+                                 const float *w0, int D, int K, int O, gnf_basis basis, gnf_loss loss,
+                                 float scale) {
+    float gy[64];
+    distances_expanded(phi, fp, bc2, beta, cst, D, K);
+    for (int k = 0; k < K; k += 8) _mm256_storeu_ps(phi + k, rho8(_mm256_loadu_ps(phi + k), basis));
+    for (int o = 0; o < O; o++) {
+        __m256 acc = _mm256_setzero_ps();
+        const float *Wo = W + (long)o * K;
+        for (int k = 0; k < K; k += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(Wo + k), _mm256_loadu_ps(phi + k), acc);
+        float e = w0[o] + hsum8(acc) - tp[o];
+        *sq += (double)e * e;
+        float gg;
+        if (loss == GNF_LOSS_L2) { *lsum += (double)(e * e) * scale; gg = 2.0f * e * scale; }
+        else { *lsum += (double)fabsf(e) * scale; gg = e > 0 ? scale : (e < 0 ? -scale : 0.0f); }
+        gy[o] = gg;
+        g.dw0[o] += gg;
+        __m256 gb = _mm256_set1_ps(gg);
+        float *dWo = g.dW + (long)o * K;
+        for (int k = 0; k < K; k += 8)
+            _mm256_storeu_ps(dWo + k, _mm256_fmadd_ps(gb, _mm256_loadu_ps(phi + k), _mm256_loadu_ps(dWo + k)));
+    }
+    for (int k = 0; k < K; k += 8) {
+        __m256 a = _mm256_setzero_ps();
+        for (int o = 0; o < O; o++) a = _mm256_fmadd_ps(_mm256_set1_ps(gy[o]), _mm256_loadu_ps(W + (long)o * K + k), a);
+        _mm256_storeu_ps(s + k, _mm256_mul_ps(drho8(_mm256_loadu_ps(phi + k), basis), a));
+    }
+}
+
+/* Backward through the distances for a tile of P points (P a compile-time 4 or 1).
+ * The per-point sums over the batch become sums of s·f and s·f² (SF, SFF, accumulated in work
+ * across the whole call), and dL/df_d = 2 (f_d sum_k s_k beta_dk - sum_k s_k beta_dk c_dk):
+ * four FMAs per (point, feature, neuron) and SF/SFF loaded and stored once per tile. */
+static inline __attribute__((always_inline)) void tile_backward(
+    float *df, float *SF, float *SFF, const float *st, const float *f, const float *c, const float *beta,
+    int D, int K, const int P) {
+    for (int d = 0; d < D; d++) {
+        __m256 A[4], B[4];
+        float fd[4], f2[4];
+        _Pragma("GCC unroll 4")
+        for (int p = 0; p < P; p++) {
+            A[p] = _mm256_setzero_ps();
+            B[p] = _mm256_setzero_ps();
+            fd[p] = f[(long)p * D + d];
+            f2[p] = fd[p] * fd[p];
+        }
+        for (int k = 0; k < K; k += 8) {
+            long o = (long)d * K + k;
+            __m256 sf = _mm256_loadu_ps(SF + o), sff = _mm256_loadu_ps(SFF + o);
+            __m256 bt = _mm256_loadu_ps(beta + o);
+            __m256 bc = _mm256_mul_ps(bt, _mm256_loadu_ps(c + o));
+            _Pragma("GCC unroll 4")
+            for (int p = 0; p < P; p++) {
+                __m256 sk = _mm256_loadu_ps(st + (long)p * K + k);
+                sf = _mm256_fmadd_ps(sk, _mm256_broadcast_ss(fd + p), sf);
+                sff = _mm256_fmadd_ps(sk, _mm256_broadcast_ss(f2 + p), sff);
+                A[p] = _mm256_fmadd_ps(sk, bt, A[p]);
+                B[p] = _mm256_fmadd_ps(sk, bc, B[p]);
+            }
+            _mm256_storeu_ps(SF + o, sf);
+            _mm256_storeu_ps(SFF + o, sff);
+        }
+        _Pragma("GCC unroll 4")
+        for (int p = 0; p < P; p++)
+            df[(long)p * D + d] = 2.0f * hsum8(_mm256_fmsub_ps(_mm256_set1_ps(fd[p]), A[p], B[p]));
+    }
+}
+
 double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *c,
                       const float *beta, const float *W, const float *w0, long n, int D, int K,
                       int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {
+    /* work: SF [D][K], SFF [D][K], S [K], s of a 4-point tile [4][K], 2 beta c [D][K], cst [K] */
+    float *SF = g.work, *SFF = SF + (long)D * K, *S = SFF + (long)D * K, *st = S + K;
+    float *bc2 = st + 4L * K, *cst = bc2 + (long)D * K;
     float phi[4096] __attribute__((aligned(32)));
-    float s[4096] __attribute__((aligned(32)));
-    float gy[64];
+    memset(g.work, 0, sizeof(float) * (size_t)(2L * D * K + K));
+    memset(cst, 0, sizeof(float) * (size_t)K);
+    for (int d = 0; d < D; d++)
+        for (int k = 0; k < K; k++) {
+            float bc = beta[(long)d * K + k] * c[(long)d * K + k];
+            bc2[(long)d * K + k] = 2.0f * bc;
+            cst[k] += bc * c[(long)d * K + k];
+        }
     double lsum = 0, sq = 0;
-    for (long p = 0; p < n; p++) {
-        const float *fp = f + p * D;
-        distances(phi, fp, c, beta, D, K);
-        for (int k = 0; k < K; k += 8) _mm256_storeu_ps(phi + k, rho8(_mm256_loadu_ps(phi + k), basis));
-        /* head, loss, head gradients */
-        for (int o = 0; o < O; o++) {
-            __m256 acc = _mm256_setzero_ps();
-            const float *Wo = W + (long)o * K;
-            for (int k = 0; k < K; k += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(Wo + k), _mm256_loadu_ps(phi + k), acc);
-            float e = w0[o] + hsum8(acc) - t[p * O + o];
-            sq += (double)e * e;
-            float gg;
-            if (loss == GNF_LOSS_L2) { lsum += (double)(e * e) * scale; gg = 2.0f * e * scale; }
-            else { lsum += (double)fabsf(e) * scale; gg = e > 0 ? scale : (e < 0 ? -scale : 0.0f); }
-            gy[o] = gg;
-            g.dw0[o] += gg;
-            __m256 gb = _mm256_set1_ps(gg);
-            float *dWo = g.dW + (long)o * K;
-            for (int k = 0; k < K; k += 8)
-                _mm256_storeu_ps(dWo + k, _mm256_fmadd_ps(gb, _mm256_loadu_ps(phi + k), _mm256_loadu_ps(dWo + k)));
+    long p = 0;
+    for (; p < n; p += 4) {
+        int P = n - p >= 4 ? 4 : 1;
+        for (int j = 0; j < P; j++) {
+            float *sj = st + (long)j * K;
+            point_forward(sj, phi, &lsum, &sq, g, f + (p + j) * D, t + (p + j) * O, bc2, cst, beta, W, w0, D, K, O, basis, loss, scale);
+            for (int k = 0; k < K; k += 8) _mm256_storeu_ps(S + k, _mm256_add_ps(_mm256_loadu_ps(S + k), _mm256_loadu_ps(sj + k)));
         }
-        /* s_k = rho'(q_k) * sum_o gy_o W_ok */
+        if (P == 4) tile_backward(df + p * D, SF, SFF, st, f + p * D, c, beta, D, K, 4);
+        else { tile_backward(df + p * D, SF, SFF, st, f + p * D, c, beta, D, K, 1); p -= 3; }
+    }
+    /* dc = -2 beta (SF - c S),  db = beta (SFF - 2 c SF + c^2 S) */
+    for (int d = 0; d < D; d++) {
         for (int k = 0; k < K; k += 8) {
-            __m256 a = _mm256_setzero_ps();
-            for (int o = 0; o < O; o++) a = _mm256_fmadd_ps(_mm256_set1_ps(gy[o]), _mm256_loadu_ps(W + (long)o * K + k), a);
-            _mm256_storeu_ps(s + k, _mm256_mul_ps(drho8(_mm256_loadu_ps(phi + k), basis), a));
+            long o = (long)d * K + k;
+            __m256 bt = _mm256_loadu_ps(beta + o), cc = _mm256_loadu_ps(c + o), Sk = _mm256_loadu_ps(S + k);
+            __m256 sf = _mm256_loadu_ps(SF + o), sff = _mm256_loadu_ps(SFF + o);
+            __m256 lin = _mm256_fnmadd_ps(cc, Sk, sf);                                   /* SF - c S */
+            __m256 quad = _mm256_fmadd_ps(cc, _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), sf, _mm256_mul_ps(cc, Sk)), sff);
+            _mm256_storeu_ps(g.dc + o, _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), bt), lin, _mm256_loadu_ps(g.dc + o)));
+            _mm256_storeu_ps(g.db + o, _mm256_fmadd_ps(bt, quad, _mm256_loadu_ps(g.db + o)));
         }
-        /* features, centres, log-precisions */
-        dist_backward(df + p * D, g.dc, g.db, s, fp, c, beta, D, K);
     }
     *sq_err += sq;
     return lsum;

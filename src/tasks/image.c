@@ -46,7 +46,7 @@ typedef struct {
     long B, nchunks, ndec, step;
     int T;
     float *x, *t, *F, *dF, *beta;
-    float *grad, *mom, *vel, *decg;
+    float *grad, *mom, *vel, *decg, *work;
     double *closs, *csq;
     float lr;
 } trainer;
@@ -63,12 +63,11 @@ long gnf_fit_image_memory(const gnf_model *m, int w, int h, int c, const gnf_tra
                   + D * (long)m->cfg.rbf_k            /* beta */
                   + npix * (long)c                    /* image */
                   + npix * (2 + O)                    /* full-image evaluation */
-                  + (long)gnf_threads_resolve(tc->threads) * 1024 * D;
+                  + (long)gnf_threads_resolve(tc->threads) * (1024 * D + rbf_work_floats(m->D, m->cfg.rbf_k));
     return floats * 4 + (long)sizeof(struct gnf_model);
 }
 
 static void chunk_task(void *vctx, long ch, int thread) {
-    (void)thread;
     trainer *tr = vctx;
     gnf_model *m = tr->m;
     const gnf_image *img = tr->img;
@@ -91,7 +90,8 @@ static void chunk_task(void *vctx, long ch, int thread) {
     double sq = 0;
     if (m->cfg.decoder == GNF_DEC_RBF) {
         rbf_grads g = {dg + (m->off_c - m->dec_off), dg + (m->off_b - m->dec_off),
-                       dg + (m->off_W - m->dec_off), dg + (m->off_w0 - m->dec_off)};
+                       dg + (m->off_W - m->dec_off), dg + (m->off_w0 - m->dec_off),
+                       tr->work + (long)thread * rbf_work_floats(D, m->cfg.rbf_k)};
         tr->closs[ch] = rbf_train(dF, g, F, t, m->params + m->off_c, tr->beta, m->params + m->off_W,
                                   m->params + m->off_w0, n, D, m->cfg.rbf_k, O, m->cfg.basis,
                                   tr->tc->loss, scale, &sq);
@@ -176,11 +176,12 @@ gnf_status gnf_fit_image(gnf_model *m, const gnf_image *img, const gnf_train_con
     tr.decg = gnf_calloc((size_t)(tr.nchunks * tr.ndec), sizeof(float));
     tr.closs = gnf_calloc((size_t)tr.nchunks, sizeof(double));
     tr.csq = gnf_calloc((size_t)tr.nchunks, sizeof(double));
+    tr.work = gnf_calloc((size_t)tr.T * (size_t)rbf_work_floats(D, GNF_MAX(1, m->cfg.rbf_k)), sizeof(float));
     float *xy = gnf_calloc((size_t)npix * 2, sizeof(float));
     float *yfull = gnf_calloc((size_t)npix * (size_t)O, sizeof(float));
     gnf_status st = GNF_OK;
     if (!tr.x || !tr.t || !tr.F || !tr.dF || !tr.beta || !tr.grad || !tr.mom || !tr.vel || !tr.decg ||
-        !tr.closs || !tr.csq || !xy || !yfull) {
+        !tr.closs || !tr.csq || !tr.work || !xy || !yfull) {
         st = gnf_fail(GNF_ERR_NOMEM, "out of memory allocating training buffers (%ld bytes needed)",
                       gnf_fit_image_memory(m, img->w, img->h, img->c, tc));
         goto done;
@@ -263,7 +264,7 @@ gnf_status gnf_fit_image(gnf_model *m, const gnf_image *img, const gnf_train_con
 done:
     gnf_free(tr.x); gnf_free(tr.t); gnf_free(tr.F); gnf_free(tr.dF); gnf_free(tr.beta);
     gnf_free(tr.grad); gnf_free(tr.mom); gnf_free(tr.vel); gnf_free(tr.decg);
-    gnf_free(tr.closs); gnf_free(tr.csq); gnf_free(xy); gnf_free(yfull);
+    gnf_free(tr.closs); gnf_free(tr.csq); gnf_free(tr.work); gnf_free(xy); gnf_free(yfull);
     return st;
 }
 
