@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
     if (gnf_model_create(&cfg, GNF_TASK_IMAGE, &m) != GNF_OK) return 1;
     float *x = gnf_calloc((size_t)N * 2, 4), *F = gnf_calloc((size_t)(N * m->D), 4);
     for (long i = 0; i < 2 * N; i++) x[i] = gnf_rng_uniform(&r) * 2 - 1;
-    printf("\ngrid lookup, %d levels, D=%d, %ld points, one thread\n", cfg.levels, m->D, N);
+    printf("\ngrid lookup (forward), %d levels, D=%d, %ld points, one thread\n", cfg.levels, m->D, N);
     for (int scalar = 1; scalar >= 0; scalar--) {
         gnf_set_force_scalar(scalar);
         if (!scalar && !gnf_cpu_has_avx2_fma()) break;
@@ -117,14 +117,19 @@ int main(int argc, char **argv) {
         }
         printf("%-10s %12.2f Mpoints/s\n", gnf_kernel_name(), (double)N / median(times, reps) / 1e6);
     }
-    gnf_set_force_scalar(0);
+    printf("grid scatter (backward), all levels, one thread\n");
     double times[100];
-    for (int rep = 0; rep < reps; rep++) {
-        double t0 = gnf_now();
-        for (int l = 0; l < cfg.levels; l++) grid2d_scatter_level(F, m, l, x, F, GNF_MIN(N, 65536));
-        times[rep] = gnf_now() - t0;
+    for (int scalar = 1; scalar >= 0; scalar--) {
+        gnf_set_force_scalar(scalar);
+        if (!scalar && !gnf_cpu_has_avx2_fma()) break;
+        for (int rep = 0; rep < reps; rep++) {
+            double t0 = gnf_now();
+            for (int l = 0; l < cfg.levels; l++) grid2d_scatter_level(F, m, l, x, F, N);
+            times[rep] = gnf_now() - t0;
+        }
+        printf("%-10s %12.2f Mpoints/s\n", gnf_kernel_name(), (double)N / median(times, reps) / 1e6);
     }
-    printf("scatter    %12.2f Mpoints/s (all levels, one thread)\n", (double)GNF_MIN(N, 65536) / median(times, reps) / 1e6);
+    gnf_set_force_scalar(0);
 
     /* rendering: a 1920x1080 frame of the same model */
     for (int rep = 0; rep < 5; rep++) {

@@ -46,6 +46,8 @@ void grid2d_encode_ref(float *feats, const struct gnf_model *m, const float *par
  * order, so the result is deterministic and race-free when levels run on different threads. */
 void grid2d_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
                           const float *dfeats, long n);
+void grid2d_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
+                              const float *dfeats, long n);
 
 /* ---- RBF decoder ------------------------------------------------------------------------- */
 
@@ -82,6 +84,8 @@ double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, co
                       int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
 void grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *params,
                         const float *x, long n);
+void grid2d_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
+                               const float *dfeats, long n);
 #endif
 
 /* exp(x) for x <= 0 to ~2 ulp (range reduction + degree-6 polynomial); 0 below -87. */

@@ -10,7 +10,7 @@
 /* Cell index and fractional position of coordinate v in [-1,1] on a grid of `res` nodes.
  * Points outside are clamped to the border cell (weights stay in [0,1]). */
 static inline void cell_of(float v, int res, int *i0, float *w) {
-    float pos = (v + 1.0f) * 0.5f * (float)(res - 1);
+    float pos = ((v + 1.0f) * 0.5f) * (float)(res - 1);
     if (pos < 0) pos = 0;
     if (pos > (float)(res - 1)) pos = (float)(res - 1);
     int i = (int)pos;
@@ -49,8 +49,8 @@ void grid2d_encode(float *feats, const struct gnf_model *m, const float *params,
     grid2d_encode_ref(feats, m, params, x, n);
 }
 
-void grid2d_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
-                          const float *dfeats, long n) {
+void grid2d_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
+                              const float *dfeats, long n) {
     const int D = m->D, R = m->cfg.res[l], C = m->cfg.feat[l], fo = m->feat_off[l];
     float *g = grad + m->grid_off[l];
     for (long p = 0; p < n; p++) {
@@ -69,4 +69,15 @@ void grid2d_scatter_level(float *grad, const struct gnf_model *m, int l, const f
             n11[c] += w11 * d[c];
         }
     }
+}
+
+void grid2d_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
+                          const float *dfeats, long n) {
+#ifndef GNF_NO_AVX2
+    if (gnf_use_avx2()) {
+        grid2d_scatter_level_avx2(grad, m, l, x, dfeats, n);
+        return;
+    }
+#endif
+    grid2d_scatter_level_ref(grad, m, l, x, dfeats, n);
 }

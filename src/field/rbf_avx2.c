@@ -317,3 +317,46 @@ void grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *pa
     }
     if (p < n) grid2d_encode_ref(feats + p * D, m, params, x + 2 * p, n - p);
 }
+
+/* Grid scatter of one level, 8 points at a time: cell indices and weights in registers (the
+ * same operations as the reference, so bit-identical), then the 4 corner updates per point in
+ * point order, as the reference does them. */
+void grid2d_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
+                               const float *dfeats, long n) {
+    const int D = m->D, R = m->cfg.res[l], C = m->cfg.feat[l], fo = m->feat_off[l];
+    float *g = grad + m->grid_off[l];
+    int idx[8] __attribute__((aligned(32)));
+    float w[4][8] __attribute__((aligned(32)));
+    const __m256i perm = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    const __m256 top = _mm256_set1_ps((float)(R - 1)), rm1 = _mm256_set1_ps((float)(R - 1));
+    long p = 0;
+    for (; p + 8 <= n; p += 8) {
+        __m256 a = _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + 2 * p), perm);
+        __m256 b = _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + 2 * p + 8), perm);
+        __m256 xs = _mm256_permute2f128_ps(a, b, 0x20), ys = _mm256_permute2f128_ps(a, b, 0x31);
+        /* pos = (v + 1) * 0.5 * (R - 1), as cell_of computes it */
+        __m256 px = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_add_ps(xs, one), half), rm1), zero), top);
+        __m256 py = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_add_ps(ys, one), half), rm1), zero), top);
+        __m256i ix = _mm256_min_epi32(_mm256_cvttps_epi32(px), _mm256_set1_epi32(R - 2));
+        __m256i iy = _mm256_min_epi32(_mm256_cvttps_epi32(py), _mm256_set1_epi32(R - 2));
+        __m256 wx = _mm256_sub_ps(px, _mm256_cvtepi32_ps(ix)), wy = _mm256_sub_ps(py, _mm256_cvtepi32_ps(iy));
+        _mm256_store_ps(w[0], _mm256_mul_ps(_mm256_sub_ps(one, wx), _mm256_sub_ps(one, wy)));
+        _mm256_store_ps(w[1], _mm256_mul_ps(wx, _mm256_sub_ps(one, wy)));
+        _mm256_store_ps(w[2], _mm256_mul_ps(_mm256_sub_ps(one, wx), wy));
+        _mm256_store_ps(w[3], _mm256_mul_ps(wx, wy));
+        _mm256_store_si256((__m256i *)idx, _mm256_mullo_epi32(_mm256_add_epi32(_mm256_mullo_epi32(iy, _mm256_set1_epi32(R)), ix), _mm256_set1_epi32(C)));
+        for (int j = 0; j < 8; j++) {
+            float *n00 = g + idx[j], *n01 = n00 + C, *n10 = n00 + (long)R * C, *n11 = n10 + C;
+            const float *d = dfeats + (p + j) * D + fo;
+            float w00 = w[0][j], w01 = w[1][j], w10 = w[2][j], w11 = w[3][j];
+            for (int c = 0; c < C; c++) {
+                n00[c] += w00 * d[c];
+                n01[c] += w01 * d[c];
+                n10[c] += w10 * d[c];
+                n11[c] += w11 * d[c];
+            }
+        }
+    }
+    if (p < n) grid2d_scatter_level_ref(grad, m, l, x + 2 * p, dfeats + p * D, n - p);
+}

@@ -81,7 +81,8 @@ static void chunk_task(void *vctx, long ch, int thread) {
         uint32_t pix = gnf_rng_below(&r, npix);
         long i = pix / (uint32_t)img->w, j = pix % (uint32_t)img->w;
         pixel_coord(x + 2 * p, j, i, img->w, img->h);
-        memcpy(t + p * O, img->px + (size_t)pix * (size_t)O, sizeof(float) * (size_t)O);
+        const float *src = img->px + (size_t)pix * (size_t)O;
+        for (int o = 0; o < O; o++) t[p * O + o] = src[o];
     }
     grid2d_encode(F, m, m->params, x, n);
     float *dg = tr->decg + ch * tr->ndec;
