@@ -134,23 +134,28 @@ typedef struct {
 
 /* Loads a PNG (8/16-bit; gray, gray+alpha, RGB, RGBA, palette) or JPEG (gray or colour), detected
  * from the file's bytes.  Alpha is dropped; had_alpha (may be NULL) tells whether it was there.
- * Errors name the file: not an image, truncated, corrupt, too large. */
+ * Errors name the file: GNF_ERR_IO (cannot open), GNF_ERR_FORMAT (not an image, truncated —
+ * JPEG data ending early included — or corrupt), GNF_ERR_UNSUPPORTED (over 32768 per side or
+ * 2^28 pixels, CMYK or 12-bit JPEG).  On failure *out is zeroed. */
 gnf_status gnf_image_load(const char *path, gnf_image *out, int *had_alpha);
 
 /* Writes an 8-bit PNG (values clamped to [0,1], rounded).  Atomic: temp file then rename. */
 gnf_status gnf_image_save_png(const char *path, const gnf_image *img);
 
-/* Allocates a zeroed w×h×c image. */
+/* Allocates a zeroed w×h×c image (w, h >= 1, c = 1 or 3): GNF_ERR_INVALID for other sizes,
+ * GNF_ERR_NOMEM if allocation fails; *img is zeroed on failure. */
 gnf_status gnf_image_alloc(gnf_image *img, int w, int h, int c);
 
 /* Frees the pixels and zeroes *img (safe on a zeroed image). */
 void gnf_image_free(gnf_image *img);
 
-/* PSNR in dB of a (clamped to [0,1]) against b, both n floats: -10 log10(MSE).  +inf if equal. */
+/* PSNR in dB of a (clamped to [0,1]) against b, both n floats: -10 log10(MSE).  +inf if equal,
+ * NaN if n <= 0. */
 double gnf_psnr(const float *a, const float *b, long n);
 
 /* SSIM (11×11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, data range 1, per channel, mean
- * over valid windows and channels; a is clamped to [0,1]).  Images must have equal sizes. */
+ * over valid windows and channels; a is clamped to [0,1]).  Images must have equal sizes.
+ * NaN if a side is under 11 pixels or memory runs out. */
 double gnf_ssim(const gnf_image *a, const gnf_image *b);
 
 /* ---------------------------------------------------------------------------------------- */

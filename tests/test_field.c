@@ -163,14 +163,15 @@ TEST(grid2d_scatter_avx2_matches_reference) {
     gnf_model_free(m);
 }
 
-static void rbf_fast_vs_ref(gnf_basis basis, gnf_loss loss) {
-    if (!gnf_cpu_has_avx2_fma()) SKIP("no AVX2/FMA on this CPU");
-    const int D = 12, K = 40, O = 3;
+/* One comparison of the AVX2 decoder kernels with the scalar reference at sizes (D, K). */
+static void rbf_fast_vs_ref_at(gnf_basis basis, gnf_loss loss, int D, int K) {
+    const int O = 3;
     const long n = 39; /* tiles of 4 plus a remainder of 3 */
     gnf_rng r;
-    gnf_rng_seed(&r, 11, (uint64_t)basis);
+    gnf_rng_seed(&r, 11, (uint64_t)basis * 100 + (uint64_t)D);
     float *f = malloc(sizeof(float) * n * D), *t = malloc(sizeof(float) * n * O);
-    float c[12 * 40], beta[12 * 40], W[3 * 40], w0[3];
+    float *c = malloc(sizeof(float) * D * K), *beta = malloc(sizeof(float) * D * K);
+    float *W = malloc(sizeof(float) * O * K), w0[3];
     for (long i = 0; i < n * D; i++) f[i] = urand(&r, -1, 1);
     for (long i = 0; i < n * O; i++) t[i] = urand(&r, 0, 1);
     for (int i = 0; i < D * K; i++) { c[i] = urand(&r, -1, 1); beta[i] = expf(urand(&r, -2, 0.3f)); }
@@ -180,21 +181,33 @@ static void rbf_fast_vs_ref(gnf_basis basis, gnf_loss loss) {
     rbf_forward_ref(y1, f, c, beta, W, w0, n, D, K, O, basis);
     rbf_forward_avx2(y2, f, c, beta, W, w0, n, D, K, O, basis);
     for (long i = 0; i < n * O; i++) CHECK_NEAR(y1[i], y2[i], 2e-5 * (1 + fabsf(y1[i])));
+    long ng = 2L * D * K + O * K + O;
     float *df1 = calloc((size_t)(n * D), 4), *df2 = calloc((size_t)(n * D), 4);
-    float g1[2 * 12 * 40 + 3 * 40 + 3] = {0}, g2[2 * 12 * 40 + 3 * 40 + 3] = {0};
-    rbf_grads a = {g1, g1 + D * K, g1 + 2 * D * K, g1 + 2 * D * K + O * K, NULL};
+    float *g1 = calloc((size_t)ng, 4), *g2 = calloc((size_t)ng, 4);
     float *work = calloc((size_t)rbf_work_floats(D, K), sizeof(float));
+    rbf_grads a = {g1, g1 + D * K, g1 + 2 * D * K, g1 + 2 * D * K + O * K, NULL};
     rbf_grads b = {g2, g2 + D * K, g2 + 2 * D * K, g2 + 2 * D * K + O * K, work};
     double s1 = 0, s2 = 0;
     double l1 = rbf_train_ref(df1, a, f, t, c, beta, W, w0, n, D, K, O, basis, loss, 0.01f, &s1);
     double l2 = rbf_train_avx2(df2, b, f, t, c, beta, W, w0, n, D, K, O, basis, loss, 0.01f, &s2);
     CHECK_NEAR(l1, l2, 1e-5 * (1 + fabs(l1)));
     CHECK_NEAR(s1, s2, 1e-5 * (1 + fabs(s1)));
-    double gmax = 0;
-    for (size_t i = 0; i < sizeof g1 / 4; i++) gmax = fmax(gmax, fabs(g1[i]));
-    for (size_t i = 0; i < sizeof g1 / 4; i++) CHECK_NEAR(g1[i], g2[i], 1e-4 * gmax);
-    for (long i = 0; i < n * D; i++) CHECK_NEAR(df1[i], df2[i], 1e-4 * (1 + fabsf(df1[i])));
-    free(f); free(t); free(df1); free(df2); free(work);
+    double gmax = 0, dmax = 0;
+    for (long i = 0; i < ng; i++) gmax = fmax(gmax, fabs(g1[i]));
+    for (long i = 0; i < ng; i++) CHECK_NEAR(g1[i], g2[i], 1e-4 * gmax);
+    for (long i = 0; i < n * D; i++) dmax = fmax(dmax, fabs(df1[i]));
+    for (long i = 0; i < n * D; i++) CHECK_NEAR(df1[i], df2[i], 1e-4 * dmax);
+    free(f); free(t); free(c); free(beta); free(W); free(df1); free(df2); free(g1); free(g2); free(work);
+}
+
+/* Sizes cover: K = 64 (all neurons in registers), K = 40 (32 + 8 blocks), odd D (the unpaired
+ * feature of the batched horizontal sums). */
+static void rbf_fast_vs_ref(gnf_basis basis, gnf_loss loss) {
+    if (!gnf_cpu_has_avx2_fma()) SKIP("no AVX2/FMA on this CPU");
+    rbf_fast_vs_ref_at(basis, loss, 12, 40);
+    rbf_fast_vs_ref_at(basis, loss, 16, 64);
+    rbf_fast_vs_ref_at(basis, loss, 13, 24);
+    rbf_fast_vs_ref_at(basis, loss, 5, 136);
 }
 
 TEST(rbf_avx2_matches_reference_gaussian_l1) { rbf_fast_vs_ref(GNF_BASIS_GAUSSIAN, GNF_LOSS_L1); }

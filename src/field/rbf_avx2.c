@@ -157,6 +157,16 @@ static inline __attribute__((always_inline)) void distances_expanded(float *q, c
     }
 }
 
+/* Sums of 8 vectors at once: lane i of the result is the sum of v[i]'s lanes (7 hadds and a
+ * lane swap instead of 8 separate horizontal sums). */
+static inline __m256 hsum8x8(const __m256 *v) {
+    __m256 a = _mm256_hadd_ps(v[0], v[1]), b = _mm256_hadd_ps(v[2], v[3]);
+    __m256 c = _mm256_hadd_ps(v[4], v[5]), d = _mm256_hadd_ps(v[6], v[7]);
+    __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
+    /* ab = [v0..v3 low-half sums | v0..v3 high-half sums], cd likewise for v4..v7 */
+    return _mm256_add_ps(_mm256_permute2f128_ps(ab, cd, 0x20), _mm256_permute2f128_ps(ab, cd, 0x31));
+}
+
 /* Forward, loss and head gradients for one point; leaves s_k = rho'(q_k) dL/dphi_k in s. */
 static inline __attribute__((always_inline)) void point_forward(float *s, float *phi, double *lsum, double *sq, rbf_grads g, const float *fp,
                                  const float *tp, const float *bc2, const float *cst, const float *beta, const float *W,
@@ -195,6 +205,7 @@ static inline __attribute__((always_inline)) void point_forward(float *s, float 
 static inline __attribute__((always_inline)) void tile_backward(
     float *df, float *SF, float *SFF, const float *st, const float *f, const float *c, const float *beta,
     int D, int K, const int P) {
+    __m256 V[8];
     for (int d = 0; d < D; d++) {
         __m256 A[4], B[4];
         float fd[4], f2[4];
@@ -221,9 +232,21 @@ static inline __attribute__((always_inline)) void tile_backward(
             _mm256_storeu_ps(SF + o, sf);
             _mm256_storeu_ps(SFF + o, sff);
         }
-        _Pragma("GCC unroll 4")
-        for (int p = 0; p < P; p++)
-            df[(long)p * D + d] = 2.0f * hsum8(_mm256_fmsub_ps(_mm256_set1_ps(fd[p]), A[p], B[p]));
+        /* dL/df_pd = 2 sum_k (f_pd s_pk beta_dk - s_pk beta_dk c_dk) */
+        if (P == 4) {
+            _Pragma("GCC unroll 4")
+            for (int p = 0; p < 4; p++) V[(d & 1) * 4 + p] = _mm256_fmsub_ps(_mm256_set1_ps(fd[p]), A[p], B[p]);
+            if (d & 1) {
+                float r[8] __attribute__((aligned(32)));
+                _mm256_store_ps(r, _mm256_mul_ps(_mm256_set1_ps(2.0f), hsum8x8(V)));
+                for (int p = 0; p < 4; p++) { df[(long)p * D + d - 1] = r[p]; df[(long)p * D + d] = r[4 + p]; }
+            } else if (d == D - 1) {
+                for (int p = 0; p < 4; p++) df[(long)p * D + d] = 2.0f * hsum8(V[p]);
+            }
+        } else {
+            for (int p = 0; p < P; p++)
+                df[(long)p * D + d] = 2.0f * hsum8(_mm256_fmsub_ps(_mm256_set1_ps(fd[p]), A[p], B[p]));
+        }
     }
 }
 

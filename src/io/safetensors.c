@@ -19,7 +19,8 @@
 #include <unistd.h>
 
 #define ST_MAX_NDIM 8
-#define ST_MAX_HEADER ((uint64_t)64 << 20)   /* header bytes we are willing to parse */
+#define ST_MAX_HEADER ((uint64_t)1 << 20)    /* header bytes we parse: gnf headers are a few KiB, and
+                                                cJSON can need ~30x the text in memory */
 #define ST_MAX_FILE ((uint64_t)4 << 30)      /* whole file; it is read into memory */
 #define ST_MAX_DIM ((int64_t)1 << 40)
 #define ST_MAX_OFFSET ((int64_t)1 << 53)     /* every integer up to here is exact in a double */
@@ -283,7 +284,7 @@ static gnf_status build_header(const char *who, const gnf_st_tensor *t, int nt, 
     while (!b->oom && b->len % 8) sb_put(b, " ", 1);
     if (b->oom) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory building the header", who);
     if (b->len > ST_MAX_HEADER)
-        return gnf_fail(GNF_ERR_INVALID, "%s: header of %zu bytes exceeds the 64 MiB limit", who, b->len);
+        return gnf_fail(GNF_ERR_INVALID, "%s: header of %zu bytes exceeds the 1 MiB limit", who, b->len);
     return GNF_OK;
 }
 
@@ -681,7 +682,7 @@ static gnf_status parse_file(const char *path, const unsigned char *buf, size_t 
                         path, (unsigned long long)hl, (unsigned long long)hl + 8, size);
     if (hl == 0) return gnf_fail(GNF_ERR_FORMAT, "%s: header length is 0", path);
     if (hl > ST_MAX_HEADER)
-        return gnf_fail(GNF_ERR_FORMAT, "%s: header length %llu exceeds the 64 MiB limit", path, (unsigned long long)hl);
+        return gnf_fail(GNF_ERR_FORMAT, "%s: header length %llu exceeds the 1 MiB limit", path, (unsigned long long)hl);
 
     const unsigned char *h = buf + 8;
     size_t n = (size_t)hl;
