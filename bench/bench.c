@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
         double times[100];
         for (int rep = 0; rep < reps; rep++) {
             double t0 = gnf_now();
-            grid2d_encode(F, m, m->params, x, N);
+            grid_encode(F, m, m->params, x, N);
             times[rep] = gnf_now() - t0;
         }
         printf("%-10s %12.2f Mpoints/s\n", gnf_kernel_name(), (double)N / median(times, reps) / 1e6);
@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
         if (!scalar && !gnf_cpu_has_avx2_fma()) break;
         for (int rep = 0; rep < reps; rep++) {
             double t0 = gnf_now();
-            for (int l = 0; l < cfg.levels; l++) grid2d_scatter_level(F, m, l, x, F, N);
+            for (int l = 0; l < cfg.levels; l++) grid_scatter_level(F, m, l, x, F, N);
             times[rep] = gnf_now() - t0;
         }
         printf("%-10s %12.2f Mpoints/s\n", gnf_kernel_name(), (double)N / median(times, reps) / 1e6);

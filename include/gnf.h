@@ -51,12 +51,18 @@ typedef enum {
     GNF_BASIS_MQ = 2        /* sqrt(q + 1)        multiquadric                    */
 } gnf_basis;
 typedef enum { GNF_LOSS_L1 = 0, GNF_LOSS_L2 = 1 } gnf_loss;
+typedef enum {
+    GNF_ENC_DENSE = 0,      /* dense multi-resolution grids (res^d nodes per level) */
+    GNF_ENC_HASH = 1        /* Instant-NGP hash grids: at most 2^hash_log2 nodes per level */
+} gnf_encoding;
 
 /* Architecture of a field.  Fill with gnf_model_config_default() and change what you need. */
 typedef struct {
-    int in_dim;                    /* 2 (images) */
-    int out_dim;                   /* 3 for RGB, 1 for gray */
-    int levels;                    /* number of dense grid levels, 1..GNF_MAX_LEVELS */
+    int in_dim;                    /* 2 (images) or 3 (signed distance fields) */
+    int out_dim;                   /* 3 for RGB, 1 for gray or a distance */
+    gnf_encoding encoding;         /* dense grids or hash grids */
+    int hash_log2;                 /* hash table size 2^hash_log2 per level (hash encoding) */
+    int levels;                    /* number of grid levels, 1..GNF_MAX_LEVELS */
     int res[GNF_MAX_LEVELS];       /* nodes per axis of level l (>= 2) */
     int feat[GNF_MAX_LEVELS];      /* features per node of level l (>= 1) */
     gnf_decoder_kind decoder;      /* RBF (the GNF decoder) or MLP (baseline) */
@@ -67,14 +73,15 @@ typedef struct {
     uint64_t seed;                 /* initialisation seed */
 } gnf_model_config;
 
-/* Fills *cfg with the default image architecture for the given input/output sizes:
+/* Fills *cfg with the default architecture for the given input/output sizes: dense grids of
  * 8 levels of 2 features, resolutions 16..(geometric)..256, RBF decoder with K = 64. */
 void gnf_model_config_default(gnf_model_config *cfg, int in_dim, int out_dim);
 
-/* Resizes the grid levels (and, for small budgets, K) of *cfg so that the model has at most
- * max_params trained parameters, keeping decoder kind, basis, dims and seed.  Finest resolution
- * is capped at max_res (e.g. the image's longer side; 0 = no cap).  Returns GNF_ERR_INVALID if
- * no configuration fits (max_params too small). */
+/* Resizes the grid levels of *cfg so that the model has at most max_params trained parameters,
+ * keeping encoding kind, decoder, basis, dims and seed.  Dense: resolutions geometric from 16 to
+ * the largest top resolution that fits (capped at max_res, e.g. the image's longer side; 0 = no
+ * cap).  Hash: 16 levels from 16 to max_res (0: 2048) and the largest table size that fits.
+ * Returns GNF_ERR_INVALID if no configuration fits (max_params too small). */
 gnf_status gnf_model_config_for_params(gnf_model_config *cfg, long max_params, int max_res);
 
 /* Checks every field of *cfg; GNF_ERR_INVALID with a message naming the field if one is bad. */

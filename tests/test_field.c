@@ -30,6 +30,24 @@ static gnf_model *make_model(int levels, int feat, int K, gnf_decoder_kind dec, 
     return m;
 }
 
+/* A 3D (or hashed) model: levels with resolutions 3, 6, 9, ...; small hash tables force collisions. */
+static gnf_model *make_model3(int in_dim, gnf_encoding enc, int levels, int feat, int K, int O) {
+    gnf_model_config cfg;
+    gnf_model_config_default(&cfg, in_dim, O);
+    cfg.encoding = enc;
+    cfg.hash_log2 = 5;
+    cfg.levels = levels;
+    for (int l = 0; l < levels; l++) { cfg.res[l] = 3 + 3 * l; cfg.feat[l] = feat; }
+    cfg.rbf_k = K;
+    gnf_model *m = NULL;
+    CHECK(gnf_model_create(&cfg, in_dim == 3 ? GNF_TASK_SDF : GNF_TASK_IMAGE, &m) == GNF_OK);
+    gnf_rng r;
+    gnf_rng_seed(&r, 8, 1);
+    for (long i = 0; i < m->nparams; i++) m->params[i] = urand(&r, -0.8f, 0.8f);
+    for (long i = m->off_b; i < m->off_W; i++) m->params[i] = urand(&r, -1.0f, 0.5f);
+    return m;
+}
+
 /* Mean-free L2 loss of the whole field at points x against targets t, in double. */
 static double field_loss(const gnf_model *m, const float *x, const float *t, long n) {
     int O = m->cfg.out_dim;
@@ -48,7 +66,7 @@ static void field_grad(float *grad, const gnf_model *m, const float *x, const fl
     int D = m->D, O = m->cfg.out_dim, K = m->cfg.rbf_k;
     float *F = calloc((size_t)(n * D), sizeof(float)), *dF = calloc((size_t)(n * D), sizeof(float));
     memset(grad, 0, sizeof(float) * (size_t)m->nparams);
-    grid2d_encode_ref(F, m, m->params, x, n);
+    grid_encode_ref(F, m, m->params, x, n);
     double sq = 0;
     float *dg = grad + m->dec_off;
     if (m->cfg.decoder == GNF_DEC_RBF) {
@@ -61,7 +79,7 @@ static void field_grad(float *grad, const gnf_model *m, const float *x, const fl
     } else {
         mlp_train(dF, dg, m, m->params, F, t, n, GNF_LOSS_L2, 1.0f, &sq);
     }
-    for (int l = 0; l < m->cfg.levels; l++) grid2d_scatter_level(grad, m, l, x, dF, n);
+    for (int l = 0; l < m->cfg.levels; l++) grid_scatter_level(grad, m, l, x, dF, n);
     free(F);
     free(dF);
 }
@@ -70,10 +88,10 @@ static void field_grad(float *grad, const gnf_model *m, const float *x, const fl
  * the arena (every grid level and every decoder tensor gets probed). */
 static void gradcheck(gnf_model *m, int probes) {
     const long n = 9;
-    float x[18], t[9 * 3];
+    float x[27], t[9 * 3];
     gnf_rng r;
     gnf_rng_seed(&r, 3, 3);
-    for (int i = 0; i < 18; i++) x[i] = urand(&r, -1, 1);
+    for (int i = 0; i < 27; i++) x[i] = urand(&r, -1, 1);
     for (int i = 0; i < 9 * m->cfg.out_dim; i++) t[i] = urand(&r, 0, 1);
     float *grad = calloc((size_t)m->nparams, sizeof(float));
     field_grad(grad, m, x, t, n);
@@ -105,6 +123,14 @@ static void gradcheck(gnf_model *m, int probes) {
 TEST(gradcheck_rbf_gaussian) { gnf_model *m = make_model(3, 2, 8, GNF_DEC_RBF, GNF_BASIS_GAUSSIAN, 3); gradcheck(m, 400); gnf_model_free(m); }
 TEST(gradcheck_rbf_imq) { gnf_model *m = make_model(3, 2, 8, GNF_DEC_RBF, GNF_BASIS_IMQ, 3); gradcheck(m, 400); gnf_model_free(m); }
 TEST(gradcheck_rbf_mq) { gnf_model *m = make_model(2, 3, 8, GNF_DEC_RBF, GNF_BASIS_MQ, 1); gradcheck(m, 300); gnf_model_free(m); }
+TEST(gradcheck_dense3d) { gnf_model *m = make_model3(3, GNF_ENC_DENSE, 3, 2, 8, 1); gradcheck(m, 400); gnf_model_free(m); }
+TEST(gradcheck_hash3d) {
+    gnf_model *m = make_model3(3, GNF_ENC_HASH, 3, 2, 8, 1);
+    CHECK(m->level_dense[0] == 1 && m->level_dense[1] == 0 && m->level_nodes[1] == 32); /* 27 <= 32 < 216 */
+    gradcheck(m, 400);
+    gnf_model_free(m);
+}
+TEST(gradcheck_hash2d) { gnf_model *m = make_model3(2, GNF_ENC_HASH, 3, 2, 8, 3); gradcheck(m, 300); gnf_model_free(m); }
 TEST(gradcheck_mlp) { gnf_model *m = make_model(3, 2, 8, GNF_DEC_MLP, GNF_BASIS_GAUSSIAN, 3); gradcheck(m, 400); gnf_model_free(m); }
 
 /* The grid lookup is bilinear: exact at nodes, linear along an edge, clamped outside. */
@@ -116,13 +142,30 @@ TEST(grid2d_interpolates_bilinearly) {
     for (int i = 0; i < R * R; i++) g[i] = (float)i; /* value = iy*3 + ix */
     float x[] = {-1, -1, 0, 0, 1, 1, -0.5f, 0, 0.25f, 0.5f, 2, -3};
     float f[6];
-    grid2d_encode_ref(f, m, m->params, x, 6);
+    grid_encode_ref(f, m, m->params, x, 6);
     CHECK_NEAR(f[0], 0, 1e-6);
     CHECK_NEAR(f[1], 4, 1e-6);
     CHECK_NEAR(f[2], 8, 1e-6);
     CHECK_NEAR(f[3], 3 + 0.5, 1e-6);            /* x=-0.5 -> ix 0.5, y=0 -> iy 1 */
     CHECK_NEAR(f[4], 1.25 + 3 * 1.5, 1e-6);     /* ix 1.25, iy 1.5 (linear field) */
     CHECK_NEAR(f[5], 2, 1e-6);                  /* clamped to (ix 2, iy 0) */
+    gnf_model_free(m);
+}
+
+/* Trilinear: a field linear in x, y, z stored at the nodes is reproduced exactly inside. */
+TEST(grid3d_interpolates_trilinearly) {
+    gnf_model *m = make_model3(3, GNF_ENC_DENSE, 1, 1, 8, 1);
+    int R = m->cfg.res[0];
+    float *g = m->params + m->grid_off[0];
+    for (int iz = 0; iz < R; iz++)
+        for (int iy = 0; iy < R; iy++)
+            for (int ix = 0; ix < R; ix++) g[(iz * R + iy) * R + ix] = (float)(ix + 10 * iy + 100 * iz);
+    float x[] = {-1, -1, -1, 1, 1, 1, 0.1f, -0.3f, 0.7f};
+    float f[3];
+    grid_encode_ref(f, m, m->params, x, 3);
+    CHECK_NEAR(f[0], 0, 1e-5);
+    CHECK_NEAR(f[1], 222, 1e-4);
+    CHECK_NEAR(f[2], 1.1 + 10 * 0.7 + 100 * 1.7, 1e-4); /* node coords (x+1) */
     gnf_model_free(m);
 }
 
@@ -135,8 +178,8 @@ TEST(grid2d_avx2_matches_reference) {
     gnf_rng_seed(&r, 5, 5);
     for (long i = 0; i < 2 * n; i++) x[i] = urand(&r, -1.1f, 1.1f);
     x[0] = -1; x[1] = 1; x[2] = 1; x[3] = -1;
-    grid2d_encode_ref(a, m, m->params, x, n);
-    grid2d_encode(b, m, m->params, x, n);
+    grid_encode_ref(a, m, m->params, x, n);
+    grid_encode(b, m, m->params, x, n);
     CHECK(memcmp(a, b, sizeof(float) * (size_t)(n * m->D)) == 0);
     free(x); free(a); free(b);
     gnf_model_free(m);
@@ -155,8 +198,8 @@ TEST(grid2d_scatter_avx2_matches_reference) {
     for (long i = 0; i < 2 * n; i++) x[i] = urand(&r, -1.1f, 1.1f);
     for (long i = 0; i < n * m->D; i++) d[i] = urand(&r, -1, 1);
     for (int l = 0; l < m->cfg.levels; l++) {
-        grid2d_scatter_level_ref(a, m, l, x, d, n);
-        grid2d_scatter_level(b, m, l, x, d, n);
+        grid_scatter_level_ref(a, m, l, x, d, n);
+        grid_scatter_level(b, m, l, x, d, n);
     }
     CHECK(memcmp(a, b, sizeof(float) * (size_t)m->nparams) == 0);
     free(x); free(d); free(a); free(b);
@@ -249,6 +292,11 @@ TEST(config_for_params_respects_budget) {
         long n = gnf_model_config_param_count(&cfg);
         CHECK_MSG(n <= budgets[i] && n > budgets[i] * 6 / 10, "budget %ld gave %ld", budgets[i], n);
     }
+    gnf_model_config_default(&cfg, 3, 1);
+    cfg.encoding = GNF_ENC_HASH;
+    CHECK(gnf_model_config_for_params(&cfg, 1000000, 0) == GNF_OK);
+    long n3 = gnf_model_config_param_count(&cfg);
+    CHECK_MSG(n3 <= 1000000 && n3 > 400000 && cfg.levels == 16 && cfg.res[15] == 2048, "hash budget gave %ld", n3);
     CHECK(gnf_model_config_for_params(&cfg, 100, 768) == GNF_ERR_INVALID);
 }
 

@@ -2,7 +2,8 @@
  * kernels of the encoding (dense multi-resolution 2D grids) and the decoders (RBF, MLP).
  *
  * Parameter layout (one float arena; gradients and Adam moments use the same layout):
- *   grid level l:  res_l × res_l × feat_l floats, node-major: grid[(iy*res + ix)*feat + c]
+ *   grid level l:  level_nodes[l] × feat_l floats, node-major: grid[node*feat + c]; a dense
+ *                  level's node is ix + res*(iy + res*iz) (grid.c)
  *   RBF decoder:   centres c  [D][K]  (feature-major: c[d*K + k])
  *                  log-precisions b [D][K]  (beta = exp(b))
  *                  head W [O][K], bias w0 [O]
@@ -23,7 +24,9 @@ struct gnf_model {
     long nparams;
     float *params;
     long grid_off[GNF_MAX_LEVELS];
-    long grid_size[GNF_MAX_LEVELS];
+    long grid_size[GNF_MAX_LEVELS];  /* floats of level l = level_nodes[l] * feat[l] */
+    long level_nodes[GNF_MAX_LEVELS]; /* nodes stored for level l */
+    int level_dense[GNF_MAX_LEVELS];  /* 1: indexed densely, 0: by the spatial hash */
     int feat_off[GNF_MAX_LEVELS]; /* offset of level l's features within the D-vector */
     long dec_off;                /* start of decoder parameters */
     long off_c, off_b, off_W, off_w0;                       /* RBF */
@@ -37,16 +40,17 @@ struct gnf_model {
 /* Computes all offsets/sizes of m from m->cfg; returns the parameter count, or -1 if invalid. */
 long gnf_model_layout(struct gnf_model *m);
 
-/* ---- dense 2D multi-resolution grid ---------------------------------------------------- */
+/* ---- multi-resolution grids (dense 2D/3D, hash) ------------------------------------------ */
 
-/* Encodes n points x (n×2 in [-1,1]) into feats (n×D) using the grid levels of m in params. */
-void grid2d_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
-void grid2d_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
-/* Accumulates dL/d(grid of level l) += from dfeats (n×D) at points x (n×2): one level, points in
- * order, so the result is deterministic and race-free when levels run on different threads. */
-void grid2d_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
+/* Encodes n points x (n×in_dim in [-1,1]) into feats (n×D) using the grid levels of m in params. */
+void grid_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
+void grid_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
+/* Accumulates dL/d(grid of level l) += from dfeats (n×D) at points x (n×in_dim): one level,
+ * points in order, so the result is deterministic and race-free when levels run on different
+ * threads. */
+void grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
                           const float *dfeats, long n);
-void grid2d_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
+void grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
                               const float *dfeats, long n);
 
 /* ---- RBF decoder ------------------------------------------------------------------------- */

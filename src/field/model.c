@@ -9,6 +9,8 @@ void gnf_model_config_default(gnf_model_config *cfg, int in_dim, int out_dim) {
     memset(cfg, 0, sizeof *cfg);
     cfg->in_dim = in_dim;
     cfg->out_dim = out_dim;
+    cfg->encoding = GNF_ENC_DENSE;
+    cfg->hash_log2 = 19;
     cfg->levels = 8;
     for (int l = 0; l < cfg->levels; l++) {
         cfg->res[l] = (int)lround(16.0 * pow(16.0, (double)l / (cfg->levels - 1)));
@@ -23,7 +25,11 @@ void gnf_model_config_default(gnf_model_config *cfg, int in_dim, int out_dim) {
 }
 
 gnf_status gnf_model_config_validate(const gnf_model_config *c) {
-    if (c->in_dim != 2) return gnf_fail(GNF_ERR_INVALID, "in_dim %d: only 2D fields are supported", c->in_dim);
+    if (c->in_dim != 2 && c->in_dim != 3) return gnf_fail(GNF_ERR_INVALID, "in_dim %d: only 2D and 3D fields are supported", c->in_dim);
+    if (c->encoding != GNF_ENC_DENSE && c->encoding != GNF_ENC_HASH)
+        return gnf_fail(GNF_ERR_INVALID, "unknown encoding %d", (int)c->encoding);
+    if (c->encoding == GNF_ENC_HASH && (c->hash_log2 < 4 || c->hash_log2 > 26))
+        return gnf_fail(GNF_ERR_INVALID, "hash_log2 %d out of range 4..26", c->hash_log2);
     if (c->out_dim < 1 || c->out_dim > 64) return gnf_fail(GNF_ERR_INVALID, "out_dim %d out of range 1..64", c->out_dim);
     if (c->levels < 1 || c->levels > GNF_MAX_LEVELS)
         return gnf_fail(GNF_ERR_INVALID, "levels %d out of range 1..%d", c->levels, GNF_MAX_LEVELS);
@@ -33,9 +39,10 @@ gnf_status gnf_model_config_validate(const gnf_model_config *c) {
             return gnf_fail(GNF_ERR_INVALID, "resolution of level %d is %d, out of range 2..16384", l, c->res[l]);
         if (c->feat[l] < 1 || c->feat[l] > 64)
             return gnf_fail(GNF_ERR_INVALID, "features of level %d is %d, out of range 1..64", l, c->feat[l]);
-        if ((double)c->res[l] * c->res[l] * c->feat[l] > (double)(1 << 28))
-            return gnf_fail(GNF_ERR_INVALID, "level %d has %.0f features, more than 2^28", l,
-                            (double)c->res[l] * c->res[l] * c->feat[l]);
+        double nodes = pow((double)c->res[l], c->in_dim);
+        if (c->encoding == GNF_ENC_HASH && nodes > (double)(1L << c->hash_log2)) nodes = (double)(1L << c->hash_log2);
+        if (nodes * c->feat[l] > (double)(1 << 28))
+            return gnf_fail(GNF_ERR_INVALID, "level %d has %.0f features, more than 2^28", l, nodes * c->feat[l]);
         D += c->feat[l];
     }
     if (D > 1024) return gnf_fail(GNF_ERR_INVALID, "encoding width %d exceeds 1024", D);
@@ -59,8 +66,16 @@ long gnf_model_layout(struct gnf_model *m) {
     long off = 0;
     int D = 0;
     for (int l = 0; l < c->levels; l++) {
+        long nodes = (long)c->res[l] * c->res[l];
+        if (c->in_dim == 3) nodes *= c->res[l];
+        m->level_dense[l] = 1;
+        if (c->encoding == GNF_ENC_HASH && nodes > (1L << c->hash_log2)) {
+            nodes = 1L << c->hash_log2;
+            m->level_dense[l] = 0;
+        }
+        m->level_nodes[l] = nodes;
         m->grid_off[l] = off;
-        m->grid_size[l] = (long)c->res[l] * c->res[l] * c->feat[l];
+        m->grid_size[l] = nodes * c->feat[l];
         m->feat_off[l] = D;
         off += m->grid_size[l];
         D += c->feat[l];
@@ -95,28 +110,45 @@ long gnf_model_config_param_count(const gnf_model_config *cfg) {
     return gnf_model_layout(&tmp);
 }
 
-/* Sizing for a parameter budget: levels of `feat` features with resolutions geometric from 16
- * up to a top resolution; the top resolution is the largest (≤ max_res) that fits the budget.
- * The number of levels grows with the top/bottom ratio (one level per factor ~1.5). */
+/* Sizing for a parameter budget.  Dense: levels of `feat` features with resolutions geometric
+ * from 16 up to a top resolution; the top resolution is the largest (≤ max_res) that fits, and
+ * the number of levels grows with the top/bottom ratio (one level per factor ~1.5, at most 16).
+ * Hash: 16 levels from 16 to max_res (default 2048), the largest power-of-two table that fits. */
 gnf_status gnf_model_config_for_params(gnf_model_config *cfg, long max_params, int max_res) {
     gnf_model_config best = *cfg;
     int found = 0;
-    if (max_res <= 0) max_res = 16384;
     int fpl = cfg->feat[0] >= 1 ? cfg->feat[0] : 2;
-    for (int top = GNF_MIN(max_res, 16384); top >= 2 && !found; top = top > 64 ? top - (top / 64) : top - 1) {
-        gnf_model_config c = *cfg;
-        int rmin = GNF_MIN(16, top);
-        int L = 1 + (int)ceil(log((double)top / rmin) / log(1.5));
-        if (L > 16) L = 16;
-        if (top == rmin) L = 1;
-        c.levels = L;
-        for (int l = 0; l < L; l++) {
-            c.res[l] = L == 1 ? top : (int)lround(rmin * pow((double)top / rmin, (double)l / (L - 1)));
-            if (c.res[l] < 2) c.res[l] = 2;
-            c.feat[l] = fpl;
+    if (cfg->encoding == GNF_ENC_HASH) {
+        int top = max_res > 0 ? GNF_MIN(max_res, 16384) : 2048, L = 16;
+        for (int t = 26; t >= 4 && !found; t--) {
+            gnf_model_config c = *cfg;
+            c.hash_log2 = t;
+            c.levels = L;
+            for (int l = 0; l < L; l++) {
+                c.res[l] = (int)lround(16.0 * pow((double)top / 16.0, (double)l / (L - 1)));
+                if (c.res[l] < 2) c.res[l] = 2;
+                c.feat[l] = fpl;
+            }
+            long n = gnf_model_config_param_count(&c);
+            if (n > 0 && n <= max_params) { best = c; found = 1; }
         }
-        long n = gnf_model_config_param_count(&c);
-        if (n > 0 && n <= max_params) { best = c; found = 1; }
+    } else {
+        if (max_res <= 0) max_res = 16384;
+        for (int top = GNF_MIN(max_res, 16384); top >= 2 && !found; top = top > 64 ? top - (top / 64) : top - 1) {
+            gnf_model_config c = *cfg;
+            int rmin = GNF_MIN(16, top);
+            int L = 1 + (int)ceil(log((double)top / rmin) / log(1.5));
+            if (L > 16) L = 16;
+            if (top == rmin) L = 1;
+            c.levels = L;
+            for (int l = 0; l < L; l++) {
+                c.res[l] = L == 1 ? top : (int)lround(rmin * pow((double)top / rmin, (double)l / (L - 1)));
+                if (c.res[l] < 2) c.res[l] = 2;
+                c.feat[l] = fpl;
+            }
+            long n = gnf_model_config_param_count(&c);
+            if (n > 0 && n <= max_params) { best = c; found = 1; }
+        }
     }
     if (!found) return gnf_fail(GNF_ERR_INVALID, "no model fits in %ld parameters", max_params);
     *cfg = best;
@@ -242,7 +274,7 @@ static void eval_task(void *vctx, long task, int thread) {
     eval_ctx *e = vctx;
     long i0 = task * EVAL_CHUNK, cnt = GNF_MIN(EVAL_CHUNK, e->n - i0);
     float *f = e->scratch + (long)thread * EVAL_CHUNK * e->m->D;
-    grid2d_encode(f, e->m, e->m->params, e->x + i0 * 2, cnt);
+    grid_encode(f, e->m, e->m->params, e->x + i0 * e->m->cfg.in_dim, cnt);
     gnf_decode(e->y + i0 * e->m->cfg.out_dim, e->m, e->m->params, e->beta, f, cnt);
 }
 

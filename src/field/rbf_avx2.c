@@ -338,7 +338,7 @@ void grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *pa
             }
         }
     }
-    if (p < n) grid2d_encode_ref(feats + p * D, m, params, x + 2 * p, n - p);
+    if (p < n) grid_encode_ref(feats + p * D, m, params, x + 2 * p, n - p);
 }
 
 /* Grid scatter of one level, 8 points at a time: cell indices and weights in registers (the
@@ -381,5 +381,5 @@ void grid2d_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, co
             }
         }
     }
-    if (p < n) grid2d_scatter_level_ref(grad, m, l, x + 2 * p, dfeats + p * D, n - p);
+    if (p < n) grid_scatter_level_ref(grad, m, l, x + 2 * p, dfeats + p * D, n - p);
 }

@@ -35,8 +35,13 @@ static int model_tensors(const gnf_model *m, gnf_st_tensor *t, char names[][32])
     int nt = 0;
     for (int l = 0; l < m->cfg.levels; l++) {
         snprintf(names[nt], 32, "grid.%d", l);
-        t[nt] = (gnf_st_tensor){names[nt], 3, {m->cfg.res[l], m->cfg.res[l], m->cfg.feat[l]}, m->grid_size[l],
-                                m->params + m->grid_off[l]};
+        int64_t R = m->cfg.res[l], C = m->cfg.feat[l];
+        if (!m->level_dense[l])
+            t[nt] = (gnf_st_tensor){names[nt], 2, {m->level_nodes[l], C}, m->grid_size[l], m->params + m->grid_off[l]};
+        else if (m->cfg.in_dim == 3)
+            t[nt] = (gnf_st_tensor){names[nt], 4, {R, R, R, C}, m->grid_size[l], m->params + m->grid_off[l]};
+        else
+            t[nt] = (gnf_st_tensor){names[nt], 3, {R, R, C}, m->grid_size[l], m->params + m->grid_off[l]};
         nt++;
     }
     int D = m->D, K = m->cfg.rbf_k, O = m->cfg.out_dim;
@@ -64,7 +69,7 @@ static int model_tensors(const gnf_model *m, gnf_st_tensor *t, char names[][32])
 }
 
 #define MAX_TENSORS (GNF_MAX_LEVELS + 2 * GNF_MAX_MLP_LAYERS + 4)
-#define ARCH_KEYS 14
+#define ARCH_KEYS 15
 
 /* Architecture metadata (strings in buf) followed by the model's own metadata. */
 static int model_meta(const gnf_model *m, gnf_st_kv *kv, char buf[ARCH_KEYS][512]) {
@@ -74,7 +79,8 @@ static int model_meta(const gnf_model *m, gnf_st_kv *kv, char buf[ARCH_KEYS][512
     PUT("format", "gnf");
     PUT("gnf.version", "%d", FORMAT_VERSION);
     PUT("gnf.task", "%s", task_name(m->task));
-    PUT("gnf.encoding", "dense2d");
+    PUT("gnf.encoding", "%s%dd", c->encoding == GNF_ENC_HASH ? "hash" : "dense", c->in_dim);
+    PUT("gnf.hash_log2", "%d", c->hash_log2);
     PUT("gnf.in_dim", "%d", c->in_dim);
     PUT("gnf.out_dim", "%d", c->out_dim);
     PUT("gnf.levels", "%d", c->levels);
@@ -198,10 +204,18 @@ gnf_status gnf_model_load(const char *path, gnf_model **out) {
     const char *dec = gnf_st_meta(&f, "gnf.decoder"), *basis = gnf_st_meta(&f, "gnf.basis");
     gnf_task tk = GNF_TASK_NONE;
     if (task && strcmp(task, "image") == 0) tk = GNF_TASK_IMAGE;
+    else if (task && strcmp(task, "sdf") == 0) tk = GNF_TASK_SDF;
     else { s = gnf_fail(GNF_ERR_UNSUPPORTED, "%s: task \"%s\" is not supported by this gnf", path, task ? task : "(missing)"); goto fail; }
-    if (!enc || strcmp(enc, "dense2d") != 0) { s = gnf_fail(GNF_ERR_UNSUPPORTED, "%s: encoding \"%s\" is not supported", path, enc ? enc : "(missing)"); goto fail; }
-    if ((s = meta_int(&f, path, "gnf.in_dim", 2, 2, &v)) != GNF_OK) goto fail;
+    if ((s = meta_int(&f, path, "gnf.in_dim", 2, 3, &v)) != GNF_OK) goto fail;
     c.in_dim = (int)v;
+    char want_dense[16], want_hash[16];
+    snprintf(want_dense, sizeof want_dense, "dense%dd", c.in_dim);
+    snprintf(want_hash, sizeof want_hash, "hash%dd", c.in_dim);
+    if (enc && strcmp(enc, want_dense) == 0) c.encoding = GNF_ENC_DENSE;
+    else if (enc && strcmp(enc, want_hash) == 0) c.encoding = GNF_ENC_HASH;
+    else { s = gnf_fail(GNF_ERR_UNSUPPORTED, "%s: encoding \"%s\" is not supported for %dD fields", path, enc ? enc : "(missing)", c.in_dim); goto fail; }
+    if ((s = meta_int(&f, path, "gnf.hash_log2", 4, 26, &v)) != GNF_OK) goto fail;
+    c.hash_log2 = (int)v;
     if ((s = meta_int(&f, path, "gnf.out_dim", 1, 64, &v)) != GNF_OK) goto fail;
     c.out_dim = (int)v;
     if ((s = meta_int(&f, path, "gnf.levels", 1, GNF_MAX_LEVELS, &v)) != GNF_OK) goto fail;

@@ -84,7 +84,7 @@ static void chunk_task(void *vctx, long ch, int thread) {
         const float *src = img->px + (size_t)pix * (size_t)O;
         for (int o = 0; o < O; o++) t[p * O + o] = src[o];
     }
-    grid2d_encode(F, m, m->params, x, n);
+    grid_encode(F, m, m->params, x, n);
     float *dg = tr->decg + ch * tr->ndec;
     memset(dg, 0, sizeof(float) * (size_t)tr->ndec);
     float scale = 1.0f / (float)((double)tr->B * O);
@@ -107,7 +107,7 @@ static void scatter_task(void *vctx, long l, int thread) {
     trainer *tr = vctx;
     gnf_model *m = tr->m;
     memset(tr->grad + m->grid_off[l], 0, sizeof(float) * (size_t)m->grid_size[l]);
-    grid2d_scatter_level(tr->grad, m, (int)l, tr->x, tr->dF, tr->B);
+    grid_scatter_level(tr->grad, m, (int)l, tr->x, tr->dF, tr->B);
 }
 
 static void adam_task(void *vctx, long r, int thread) {

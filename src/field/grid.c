@@ -1,0 +1,115 @@
+/* grid.c — multi-resolution feature grids: dense 2D/3D grids and hash grids, with (bi/tri)linear
+ * interpolation.  Scalar reference kernels, and dispatch to the AVX2 kernels for dense 2D grids.
+ *
+ * Level l has res nodes per axis spanning [-1,1]^d: node i sits at -1 + 2i/(res-1).  A point's
+ * features at level l blend the 2^d corner nodes of its cell; all levels are concatenated into
+ * the D-vector.  Node storage: a dense level stores res^d nodes (index ix + res*(iy + res*iz));
+ * a hash level (encoding GNF_ENC_HASH, res^d > T) stores T nodes indexed by the spatial hash
+ * (ix * 1 ^ iy * 2654435761 ^ iz * 805459861) mod T (Instant-NGP).  The backward pass scatters
+ * dL/dfeature to the same nodes with the same weights. */
+#include "field/field.h"
+#include <math.h>
+
+/* Cell index and fractional position of coordinate v in [-1,1] on a grid of `res` nodes.
+ * Points outside are clamped to the border cell (weights stay in [0,1]).  The operation order
+ * matches the AVX2 kernels exactly, so both give the same bits. */
+static inline void cell_of(float v, int res, int *i0, float *w) {
+    float pos = ((v + 1.0f) * 0.5f) * (float)(res - 1);
+    if (pos < 0) pos = 0;
+    if (pos > (float)(res - 1)) pos = (float)(res - 1);
+    int i = (int)pos;
+    if (i > res - 2) i = res - 2;
+    *i0 = i;
+    *w = pos - (float)i;
+}
+
+/* Node index of integer coordinates at level l (see the file comment). */
+static inline long node_index(const struct gnf_model *m, int l, uint32_t ix, uint32_t iy, uint32_t iz) {
+    const uint32_t R = (uint32_t)m->cfg.res[l];
+    if (m->level_dense[l]) return m->cfg.in_dim == 2 ? (long)iy * R + ix : ((long)iz * R + iy) * R + ix;
+    uint32_t h = ix ^ (iy * 2654435761u);
+    if (m->cfg.in_dim == 3) h ^= iz * 805459861u;
+    return (long)(h & (uint32_t)(m->level_nodes[l] - 1));
+}
+
+/* The 2^d corner node offsets (in floats) and weights of point x at level l. */
+static inline int corners(const struct gnf_model *m, int l, const float *x, long *idx, float *wt) {
+    const int R = m->cfg.res[l], C = m->cfg.feat[l];
+    int ix, iy, iz = 0;
+    float wx, wy, wz = 0;
+    cell_of(x[0], R, &ix, &wx);
+    cell_of(x[1], R, &iy, &wy);
+    if (m->cfg.in_dim == 2) {
+        idx[0] = node_index(m, l, (uint32_t)ix, (uint32_t)iy, 0) * C;
+        idx[1] = node_index(m, l, (uint32_t)ix + 1, (uint32_t)iy, 0) * C;
+        idx[2] = node_index(m, l, (uint32_t)ix, (uint32_t)iy + 1, 0) * C;
+        idx[3] = node_index(m, l, (uint32_t)ix + 1, (uint32_t)iy + 1, 0) * C;
+        wt[0] = (1 - wx) * (1 - wy);
+        wt[1] = wx * (1 - wy);
+        wt[2] = (1 - wx) * wy;
+        wt[3] = wx * wy;
+        return 4;
+    }
+    cell_of(x[2], R, &iz, &wz);
+    for (int k = 0; k < 8; k++) {
+        int dx = k & 1, dy = (k >> 1) & 1, dz = k >> 2;
+        idx[k] = node_index(m, l, (uint32_t)(ix + dx), (uint32_t)(iy + dy), (uint32_t)(iz + dz)) * C;
+        wt[k] = (dx ? wx : 1 - wx) * (dy ? wy : 1 - wy) * (dz ? wz : 1 - wz);
+    }
+    return 8;
+}
+
+void grid_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
+    const int D = m->D, dim = m->cfg.in_dim;
+    long idx[8];
+    float wt[8];
+    for (long p = 0; p < n; p++) {
+        float *f = feats + p * D;
+        for (int l = 0; l < m->cfg.levels; l++) {
+            const int C = m->cfg.feat[l];
+            const float *g = params + m->grid_off[l];
+            int nc = corners(m, l, x + p * dim, idx, wt);
+            float *o = f + m->feat_off[l];
+            for (int c = 0; c < C; c++) {
+                float s = wt[0] * g[idx[0] + c];
+                for (int k = 1; k < nc; k++) s += wt[k] * g[idx[k] + c];
+                o[c] = s;
+            }
+        }
+    }
+}
+
+void grid_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
+#ifndef GNF_NO_AVX2
+    if (gnf_use_avx2() && m->cfg.in_dim == 2 && m->cfg.encoding == GNF_ENC_DENSE) {
+        grid2d_encode_avx2(feats, m, params, x, n);
+        return;
+    }
+#endif
+    grid_encode_ref(feats, m, params, x, n);
+}
+
+void grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
+                            const float *dfeats, long n) {
+    const int D = m->D, C = m->cfg.feat[l], fo = m->feat_off[l], dim = m->cfg.in_dim;
+    float *g = grad + m->grid_off[l];
+    long idx[8];
+    float wt[8];
+    for (long p = 0; p < n; p++) {
+        int nc = corners(m, l, x + p * dim, idx, wt);
+        const float *d = dfeats + p * D + fo;
+        for (int k = 0; k < nc; k++)
+            for (int c = 0; c < C; c++) g[idx[k] + c] += wt[k] * d[c];
+    }
+}
+
+void grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
+                        const float *dfeats, long n) {
+#ifndef GNF_NO_AVX2
+    if (gnf_use_avx2() && m->cfg.in_dim == 2 && m->cfg.encoding == GNF_ENC_DENSE) {
+        grid2d_scatter_level_avx2(grad, m, l, x, dfeats, n);
+        return;
+    }
+#endif
+    grid_scatter_level_ref(grad, m, l, x, dfeats, n);
+}
