@@ -25,7 +25,7 @@ static void dec_task(void *v, long task, int thread) {
     rbf_grads g = {gb, gb + (long)e->D * e->K, gb + 2L * e->D * e->K, gb + 2L * e->D * e->K + (long)e->O * e->K,
                    e->work + (long)thread * rbf_work_floats(e->D, e->K)};
     double sq = 0;
-    rbf_train(e->df + i0 * e->D, g, e->f + i0 * e->D, e->t + i0 * e->O, e->c, e->beta, e->W, e->w0, n, e->D, e->K, e->O,
+    rbf_train(e->df + i0 * e->D, g, e->f + i0 * e->D, e->t + i0 * e->O, NULL, e->c, e->beta, e->W, e->w0, n, e->D, e->K, e->O,
               GNF_BASIS_GAUSSIAN, GNF_LOSS_L1, 1e-6f, &sq);
 }
 

@@ -199,7 +199,7 @@ typedef struct {
     void *user;
 } gnf_train_config;
 
-/* Fills the image-fitting recipe: L1 loss, Adam lr 1e-2 -> 1e-3, batch 65536, 2000 steps. */
+/* Fills the image-fitting recipe: L1 loss, Adam lr 1e-2 -> 1e-3, batch 16384, 2000 steps. */
 void gnf_train_config_default(gnf_train_config *tc);
 
 typedef struct {
@@ -207,7 +207,7 @@ typedef struct {
     double seconds;          /* training wall time */
     double psnr;             /* full-image PSNR at the end */
     double points_per_s;
-    const char *stop_reason; /* "steps", "seconds", "target-psnr", "callback" (static string) */
+    const char *stop_reason; /* "steps", "seconds", "target", "callback" (static string) */
 } gnf_train_report;
 
 /* Memory in bytes that fitting model m to a w×h×c image with *tc will allocate (parameters,

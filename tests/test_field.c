@@ -73,11 +73,11 @@ static void field_grad(float *grad, const gnf_model *m, const float *x, const fl
         float *beta = calloc((size_t)(D * K), sizeof(float));
         gnf_rbf_beta(beta, m, m->params);
         rbf_grads g = {grad + m->off_c, grad + m->off_b, grad + m->off_W, grad + m->off_w0, NULL};
-        rbf_train_ref(dF, g, F, t, m->params + m->off_c, beta, m->params + m->off_W,
+        rbf_train_ref(dF, g, F, t, NULL, m->params + m->off_c, beta, m->params + m->off_W,
                       m->params + m->off_w0, n, D, K, O, m->cfg.basis, GNF_LOSS_L2, 1.0f, &sq);
         free(beta);
     } else {
-        mlp_train(dF, dg, m, m->params, F, t, n, GNF_LOSS_L2, 1.0f, &sq);
+        mlp_train(dF, dg, m, m->params, F, t, NULL, n, GNF_LOSS_L2, 1.0f, &sq);
     }
     for (int l = 0; l < m->cfg.levels; l++) grid_scatter_level(grad, m, l, x, dF, n);
     free(F);
@@ -220,6 +220,8 @@ static void rbf_fast_vs_ref_at(gnf_basis basis, gnf_loss loss, int D, int K) {
     for (int i = 0; i < D * K; i++) { c[i] = urand(&r, -1, 1); beta[i] = expf(urand(&r, -2, 0.3f)); }
     for (int i = 0; i < O * K; i++) W[i] = urand(&r, -1, 1);
     for (int i = 0; i < O; i++) w0[i] = urand(&r, -1, 1);
+    float wt[39];
+    for (int i = 0; i < 39; i++) wt[i] = urand(&r, 0.5f, 2.0f);
     float y1[39 * 3], y2[39 * 3];
     rbf_forward_ref(y1, f, c, beta, W, w0, n, D, K, O, basis);
     rbf_forward_avx2(y2, f, c, beta, W, w0, n, D, K, O, basis);
@@ -231,8 +233,8 @@ static void rbf_fast_vs_ref_at(gnf_basis basis, gnf_loss loss, int D, int K) {
     rbf_grads a = {g1, g1 + D * K, g1 + 2 * D * K, g1 + 2 * D * K + O * K, NULL};
     rbf_grads b = {g2, g2 + D * K, g2 + 2 * D * K, g2 + 2 * D * K + O * K, work};
     double s1 = 0, s2 = 0;
-    double l1 = rbf_train_ref(df1, a, f, t, c, beta, W, w0, n, D, K, O, basis, loss, 0.01f, &s1);
-    double l2 = rbf_train_avx2(df2, b, f, t, c, beta, W, w0, n, D, K, O, basis, loss, 0.01f, &s2);
+    double l1 = rbf_train_ref(df1, a, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, 0.01f, &s1);
+    double l2 = rbf_train_avx2(df2, b, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, 0.01f, &s2);
     CHECK_NEAR(l1, l2, 1e-5 * (1 + fabs(l1)));
     CHECK_NEAR(s1, s2, 1e-5 * (1 + fabs(s1)));
     double gmax = 0, dmax = 0;

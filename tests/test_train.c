@@ -99,7 +99,7 @@ TEST(fit_stopping_rules) {
     tc.target_psnr = 12; /* reached at once */
     tc.eval_every = 1;
     CHECK(gnf_fit_image(m, &img, &tc, &rep) == GNF_OK);
-    CHECK(!strcmp(rep.stop_reason, "target-psnr") && rep.psnr >= 12 && rep.steps < 100);
+    CHECK(!strcmp(rep.stop_reason, "target") && rep.psnr >= 12 && rep.steps < 100);
     tc.target_psnr = 0;
     tc.progress = stop_at_7;
     tc.progress_every = 1;

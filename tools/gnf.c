@@ -179,7 +179,7 @@ static const char *FIT_HELP =
     "  --rbf-k K             RBF neurons (default 64)\n"
     "  --mlp-hidden H --mlp-layers N   MLP decoder size (default 64, 2)\n"
     "Training\n"
-    "  --batch N             pixels per step (default 65536)\n"
+    "  --batch N             pixels per step (default 16384)\n"
     "  --lr A --lr-end B     Adam learning rate, decayed exponentially A -> B (default 0.01 -> 0.001)\n"
     "  --loss l1|l2          (default l1)\n"
     "  --seed N              initialisation and sampling seed (default 1)\n"

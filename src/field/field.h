@@ -69,13 +69,13 @@ typedef struct { float *dc, *db, *dW, *dw0, *work; } rbf_grads;
 long rbf_work_floats(int D, int K);
 
 /* Fused training kernel: forward, loss against targets t [n][O] (L1 or L2, each term scaled by
- * `scale`, e.g. 1/(B·O) for a mean), backward.  Writes df [n][D] (overwrites), accumulates the
+ * `scale`, e.g. 1/(B·O) for a mean, times the point's weight wt[p] when wt != NULL), backward.  Writes df [n][D] (overwrites), accumulates the
  * decoder gradients into g (db is dL/d(log-precision)), returns the scaled loss sum and adds the
  * unscaled squared error sum to *sq_err. */
-double rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, const float *c,
+double rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                      const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
                      gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
-double rbf_train(float *df, rbf_grads g, const float *f, const float *t, const float *c,
+double rbf_train(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                  const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
                  gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
 
@@ -83,7 +83,7 @@ double rbf_train(float *df, rbf_grads g, const float *f, const float *t, const f
 /* AVX2/FMA versions (rbf_avx2.c); need K % 8 == 0.  Same contracts as the _ref kernels. */
 void rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
                       const float *w0, long n, int D, int K, int O, gnf_basis basis);
-double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *c,
+double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                       const float *beta, const float *W, const float *w0, long n, int D, int K,
                       int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
 void grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *params,
@@ -101,7 +101,7 @@ void mlp_forward(float *y, const struct gnf_model *m, const float *params, const
 /* Fused training kernel, same contract as rbf_train; gdec is the decoder block of a gradient
  * arena (nparams - dec_off floats, indexed by offset - dec_off), accumulated (+=). */
 double mlp_train(float *df, float *gdec, const struct gnf_model *m, const float *params,
-                 const float *f, const float *t, long n, gnf_loss loss, float scale,
+                 const float *f, const float *t, const float *wt, long n, gnf_loss loss, float scale,
                  double *sq_err);
 
 /* ---- whole-field helpers ------------------------------------------------------------------ */

@@ -39,7 +39,7 @@ void mlp_forward(float *y, const struct gnf_model *m, const float *params, const
 }
 
 double mlp_train(float *df, float *gdec, const struct gnf_model *m, const float *params,
-                 const float *f, const float *t, long n, gnf_loss loss, float scale,
+                 const float *f, const float *t, const float *wt, long n, gnf_loss loss, float scale,
                  double *sq_err) {
     float act[GNF_MAX_MLP_LAYERS][MLP_MAXW];
     float da[2][MLP_MAXW];
@@ -52,7 +52,7 @@ double mlp_train(float *df, float *gdec, const struct gnf_model *m, const float 
         for (int o = 0; o < O; o++) {
             float e = act[L - 1][o] - t[p * O + o];
             sq += (double)e * e;
-            cur[o] = lossg(e, loss, scale, &lsum);
+            cur[o] = lossg(e, loss, wt ? scale * wt[p] : scale, &lsum);
         }
         for (int i = L - 1; i >= 0; i--) {
             const float *in = i == 0 ? fp : act[i - 1];

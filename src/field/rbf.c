@@ -77,7 +77,7 @@ static inline float loss_grad(float e, gnf_loss loss, float scale, double *lsum)
     return e > 0 ? scale : (e < 0 ? -scale : 0.0f);
 }
 
-double rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, const float *c,
+double rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                      const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
                      gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {
     double lsum = 0, sq = 0;
@@ -98,7 +98,7 @@ double rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, con
             for (int k = 0; k < K; k++) y += W[o * K + k] * phi[k];
             float e = y - t[p * O + o];
             sq += (double)e * e;
-            gy[o] = loss_grad(e, loss, scale, &lsum);
+            gy[o] = loss_grad(e, loss, wt ? scale * wt[p] : scale, &lsum);
             g.dw0[o] += gy[o];
             for (int k = 0; k < K; k++) g.dW[o * K + k] += gy[o] * phi[k];
         }
@@ -133,12 +133,12 @@ void rbf_forward(float *y, const float *f, const float *c, const float *beta, co
     rbf_forward_ref(y, f, c, beta, W, w0, n, D, K, O, basis);
 }
 
-double rbf_train(float *df, rbf_grads g, const float *f, const float *t, const float *c,
+double rbf_train(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                  const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
                  gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {
 #ifndef GNF_NO_AVX2
     if (gnf_use_avx2() && K % 8 == 0 && O <= 64 && g.work)
-        return rbf_train_avx2(df, g, f, t, c, beta, W, w0, n, D, K, O, basis, loss, scale, sq_err);
+        return rbf_train_avx2(df, g, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, scale, sq_err);
 #endif
-    return rbf_train_ref(df, g, f, t, c, beta, W, w0, n, D, K, O, basis, loss, scale, sq_err);
+    return rbf_train_ref(df, g, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, scale, sq_err);
 }

@@ -250,7 +250,7 @@ static inline __attribute__((always_inline)) void tile_backward(
     }
 }
 
-double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *c,
+double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                       const float *beta, const float *W, const float *w0, long n, int D, int K,
                       int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {
     /* work: SF [D][K], SFF [D][K], S [K], s of a 4-point tile [4][K], 2 beta c [D][K], cst [K] */
@@ -271,7 +271,8 @@ double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, co
         int P = n - p >= 4 ? 4 : 1;
         for (int j = 0; j < P; j++) {
             float *sj = st + (long)j * K;
-            point_forward(sj, phi, &lsum, &sq, g, f + (p + j) * D, t + (p + j) * O, bc2, cst, beta, W, w0, D, K, O, basis, loss, scale);
+            point_forward(sj, phi, &lsum, &sq, g, f + (p + j) * D, t + (p + j) * O, bc2, cst, beta, W, w0, D, K, O, basis, loss,
+                          wt ? scale * wt[p + j] : scale);
             for (int k = 0; k < K; k += 8) _mm256_storeu_ps(S + k, _mm256_add_ps(_mm256_loadu_ps(S + k), _mm256_loadu_ps(sj + k)));
         }
         if (P == 4) tile_backward(df + p * D, SF, SFF, st, f + p * D, c, beta, D, K, 4);
