@@ -13,7 +13,7 @@ WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer
 BASE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(WARN) -g -fno-strict-aliasing
 LIBS = -lpng -ljpeg -lcjson -lz -lm -lpthread
 
-SRC = $(sort $(wildcard src/core/*.c src/field/*.c src/optim/*.c src/io/*.c src/tasks/*.c))
+SRC = $(sort $(wildcard src/core/*.c src/field/*.c src/optim/*.c src/io/*.c src/geom/*.c src/tasks/*.c))
 ifeq ($(SCALAR),1)
 SRC := $(filter-out %_avx2.c,$(SRC))
 BASE_CFLAGS += -DGNF_NO_AVX2

@@ -223,6 +223,90 @@ gnf_status gnf_fit_image(gnf_model *m, const gnf_image *img, const gnf_train_con
  * Pixel centres map to [-1,1] as in training, so any resolution samples the same field. */
 gnf_status gnf_render_image(const gnf_model *m, int w, int h, int threads, gnf_image *out);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Signed distance fields (task GNF_TASK_SDF, in_dim 3, out_dim 1)                          */
+/*                                                                                           */
+/* Meshes are normalised so that their bounding-box centre is at 0 and its diagonal is 1.9;   */
+/* the field lives in that frame and the model stores the transform, so every query, mesh and */
+/* metric below takes and returns the mesh's own coordinates unless it says otherwise.        */
+
+typedef enum {
+    GNF_SDF_SAMPLES_NGP = 0,   /* 4/8 on the surface, 3/8 surface + N(0, sigma²), 1/8 uniform */
+    GNF_SDF_SAMPLES_GNF = 1    /* 1/8 on the surface, 7/8 uniform in [-1,1]³ (GNF reference) */
+} gnf_sdf_sampling;
+
+typedef enum { GNF_SIGN_AUTO = 0, GNF_SIGN_WINDING = 1, GNF_SIGN_PARITY = 2 } gnf_sign_mode;
+
+typedef struct {
+    long samples;              /* ground-truth pool size (points with exact signed distance) */
+    gnf_sdf_sampling mix;      /* where the pool's points are */
+    float sigma;               /* near-surface noise, normalised units */
+    gnf_sign_mode sign;        /* AUTO: ray parity for watertight meshes, winding number else */
+    uint64_t seed;
+    int threads;
+} gnf_sdf_config;
+
+/* Defaults: 2^21 samples, NGP mix, sigma 0.01, AUTO sign, seed 1, default threads. */
+void gnf_sdf_config_default(gnf_sdf_config *c);
+
+typedef struct gnf_sdf_target gnf_sdf_target;
+
+typedef struct {
+    long vertices, faces;
+    long boundary_edges, non_manifold_edges, degenerate_faces, dropped_faces, duplicate_vertices;
+    long polygons_triangulated;
+    int watertight;            /* no boundary and no non-manifold edges */
+    int sign_by_winding;       /* the sign mode actually used */
+    float center[3], scale;    /* normalised = (mesh - center) * scale */
+    double load_s, bvh_s, samples_s, samples_per_s;  /* ground-truth cost */
+} gnf_sdf_target_info;
+
+/* Loads a mesh (OBJ, PLY, STL, OFF), normalises it, builds the BVH and samples the ground-truth
+ * pool.  Real scans are accepted: holes, duplicate vertices, degenerate and non-manifold faces are
+ * counted in the info (warnings), not errors.  Errors name the file. */
+gnf_status gnf_sdf_target_create(const char *mesh_path, const gnf_sdf_config *c, gnf_sdf_target **out);
+void gnf_sdf_target_free(gnf_sdf_target *t);
+void gnf_sdf_target_get_info(const gnf_sdf_target *t, gnf_sdf_target_info *info);
+
+/* Memory fitting will allocate, including the target's pool. */
+long gnf_fit_sdf_memory(const gnf_model *m, const gnf_sdf_target *t, const gnf_train_config *tc);
+
+/* Fits m (task SDF, in_dim 3, out_dim 1) to the target.  Loss: tc->loss L1 is the relative L1
+ * |y' - y| / (|y| + 0.01), L2 the relative L2 (y' - y)^2 / (|y| + 0.1).  target_iou > 0 stops
+ * once the IoU on a held-out set reaches it.  Stores the normalisation in the model. */
+gnf_status gnf_fit_sdf(gnf_model *m, const gnf_sdf_target *t, const gnf_train_config *tc,
+                       double target_iou, gnf_train_report *report);
+
+/* Signed distance (n) and gradient (n×3, may be NULL; central differences) at n points (n×3) in
+ * mesh coordinates.  Caller-owned buffers; thread-safe. */
+gnf_status gnf_sdf_query(const gnf_model *m, const float *pts, long n, float *dist, float *grad, int threads);
+
+typedef struct {
+    double iou;                /* occupancy IoU, uniform + near-surface points */
+    double nae_deg;            /* mean angle (degrees) between field gradient and face normal */
+    double chamfer_l1;         /* mean of both directions' mean point-to-surface distance (normalised frame) */
+    double fscore;             /* F-score at tau = 0.005 (normalised frame) */
+    long iou_points, nae_points, chamfer_points;
+    int mc_res;
+    double seconds;
+} gnf_sdf_metrics;
+
+/* DESIGN.md §3 metrics of m against the target's mesh; marching cubes at mc_res for Chamfer and
+ * F-score. */
+gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_res, int threads,
+                            gnf_sdf_metrics *out);
+
+/* Extracts the zero level set at res³ over the normalised box [-1,1]³ and writes it to path
+ * (.ply or .obj), in mesh coordinates.  nv, nf (may be NULL) receive the sizes. */
+gnf_status gnf_sdf_extract_mesh(const gnf_model *m, int res, const char *path, int threads,
+                                long *nv, long *nf);
+
+/* Sphere-traced, shaded preview (w×h RGB): camera on a sphere around the object at azimuth and
+ * elevation (degrees), distance in units of the normalised frame (the object spans ~1.9), vertical
+ * field of view fov (degrees).  out is allocated here. */
+gnf_status gnf_sdf_render(const gnf_model *m, int w, int h, float azimuth, float elevation,
+                          float distance, float fov, int threads, gnf_image *out);
+
 /* Monotonic wall clock in seconds. */
 double gnf_now(void);
 

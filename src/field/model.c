@@ -119,18 +119,28 @@ gnf_status gnf_model_config_for_params(gnf_model_config *cfg, long max_params, i
     int found = 0;
     int fpl = cfg->feat[0] >= 1 ? cfg->feat[0] : 2;
     if (cfg->encoding == GNF_ENC_HASH) {
-        int top = max_res > 0 ? GNF_MIN(max_res, 16384) : 2048, L = 16;
-        for (int t = 26; t >= 4 && !found; t--) {
-            gnf_model_config c = *cfg;
-            c.hash_log2 = t;
-            c.levels = L;
-            for (int l = 0; l < L; l++) {
-                c.res[l] = (int)lround(16.0 * pow((double)top / 16.0, (double)l / (L - 1)));
-                if (c.res[l] < 2) c.res[l] = 2;
-                c.feat[l] = fpl;
+        /* the largest table that fits for each level count 16..8; among those, the most
+         * parameters, with a 2% bonus per level so that fine-to-coarse coverage is not traded
+         * for a slightly larger table */
+        int top = max_res > 0 ? GNF_MIN(max_res, 16384) : 2048;
+        double best_score = 0;
+        for (int L = 16; L >= 8; L--) {
+            for (int t = 26; t >= 4; t--) {
+                gnf_model_config c = *cfg;
+                c.hash_log2 = t;
+                c.levels = L;
+                for (int l = 0; l < L; l++) {
+                    c.res[l] = (int)lround(16.0 * pow((double)top / 16.0, (double)l / (L - 1)));
+                    if (c.res[l] < 2) c.res[l] = 2;
+                    c.feat[l] = fpl;
+                }
+                long n = gnf_model_config_param_count(&c);
+                if (n > 0 && n <= max_params) {
+                    double score = (double)n * (1.0 + 0.02 * L);
+                    if (score > best_score) { best = c; best_score = score; found = 1; }
+                    break;
+                }
             }
-            long n = gnf_model_config_param_count(&c);
-            if (n > 0 && n <= max_params) { best = c; found = 1; }
         }
     } else {
         if (max_res <= 0) max_res = 16384;

@@ -17,8 +17,10 @@ typedef struct {
 /* What a reader noticed about the input (for warnings; none of these is an error). */
 typedef struct {
     long polygons_triangulated; /* faces with > 3 vertices fanned into triangles */
-    long degenerate_faces;      /* faces with repeated vertex indices or zero area (kept) */
-    long dropped_faces;         /* faces with < 3 distinct vertices (removed) */
+    long degenerate_faces;      /* triangles of zero area (kept); those with repeated vertex
+                                   indices are dropped instead, see dropped_faces */
+    long dropped_faces;         /* triangles (after fanning) with < 3 distinct vertices, and
+                                   faces with < 3 corners (removed) */
     long duplicate_vertices;    /* vertices at exactly the same position as an earlier one */
     long non_manifold_edges;    /* edges shared by more than 2 faces */
     long boundary_edges;        /* edges used by exactly 1 face (holes) */
@@ -29,13 +31,23 @@ typedef struct {
  * Polygons are fan-triangulated.  report may be NULL.  Errors name the file and the line or
  * element where it went wrong: GNF_ERR_IO, GNF_ERR_FORMAT (malformed, truncated, index out of
  * range, non-finite coordinate), GNF_ERR_UNSUPPORTED (unknown extension/format), GNF_ERR_NOMEM.
- * On failure *out is zeroed. */
+ * On failure *out is zeroed.
+ * Details: the format comes from the extension (case-insensitive); ASCII/binary PLY from the
+ * header, STL binary when 84 + 50*n equals the file size, else ASCII ("solid ... facet").  STL
+ * corners at exactly equal positions are welded.  OBJ indices must refer to vertices defined
+ * earlier in the file.  At most 2^31-1 vertices and triangles (GNF_ERR_UNSUPPORTED beyond).  A
+ * mesh with no faces left is GNF_ERR_FORMAT ("no faces").  On failure *report is zeroed too. */
 gnf_status gnf_mesh_load(const char *path, gnf_mesh *out, gnf_mesh_report *report);
 
-/* Writes PLY (binary little-endian) or OBJ by the extension of path; atomic (temp + rename). */
+/* Writes PLY (binary little-endian, float x y z, "list uchar int vertex_indices") or OBJ ("v"
+ * with %.9g, so floats round-trip exactly; "f" 1-based) by the extension of path; atomic (temp
+ * + rename).  GNF_ERR_UNSUPPORTED for other extensions, GNF_ERR_INVALID for a malformed mesh
+ * (negative counts, index out of range, non-finite vertex), GNF_ERR_IO naming path. */
 gnf_status gnf_mesh_save(const char *path, const gnf_mesh *m);
 
-/* Fills the edge/duplicate counts of *r for m (the reader calls it). */
+/* Fills the edge/duplicate counts of *r for m (the reader calls it): duplicate_vertices,
+ * boundary_edges, non_manifold_edges; other fields are untouched.  Linear time (hash of
+ * positions, edges grouped by lower vertex).  A count is -1 if memory ran out. */
 void gnf_mesh_analyse(const gnf_mesh *m, gnf_mesh_report *r);
 
 /* Frees and zeroes (safe on a zeroed mesh). */

@@ -1,0 +1,605 @@
+/* sdf.c — the signed-distance task: a mesh becomes a ground-truth pool (BVH closest point + sign
+ * by ray parity or generalised winding number), the field is fitted to it with a relative loss,
+ * and the fitted field is queried, meshed, rendered and measured in the mesh's own coordinates.
+ *
+ * Frame: normalised = (mesh - center) * scale, center = bounding-box centre, scale = 1.9 / diagonal
+ * (DESIGN.md §2).  Distances scale by `scale`, gradients are unchanged. */
+#include "geom/bvh.h"
+#include "geom/mcubes.h"
+#include "geom/mesh.h"
+#include "tasks/train.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HELD_OUT 131072          /* points of the IoU used for --target-iou */
+#define BLOCK 4096               /* samples per RNG stream when building pools */
+#define FD_H 1e-4f               /* central-difference step (normalised frame) */
+
+struct gnf_sdf_target {
+    gnf_mesh mesh;               /* normalised */
+    gnf_bvh *bvh;
+    double *cdf;                 /* cumulative face areas, for area-weighted surface samples */
+    float *pts, *sdf;            /* the pool: n points and their signed distances */
+    long n;
+    float *hpts;                 /* held-out points and their occupancy (1 inside) */
+    unsigned char *hin;
+    gnf_sdf_config cfg;
+    gnf_sdf_target_info info;
+};
+
+void gnf_sdf_config_default(gnf_sdf_config *c) {
+    memset(c, 0, sizeof *c);
+    c->samples = 1L << 21;
+    c->mix = GNF_SDF_SAMPLES_NGP;
+    c->sigma = 0.01f;
+    c->sign = GNF_SIGN_AUTO;
+    c->seed = 1;
+}
+
+/* ---- sampling ------------------------------------------------------------------------------ */
+
+/* An area-weighted random point on the mesh surface and its face's unit normal (may be NULL). */
+static void surface_point(const gnf_sdf_target *t, gnf_rng *r, float *p, float *nrm) {
+    const gnf_mesh *m = &t->mesh;
+    double u = (double)gnf_rng_uniform(r) * t->cdf[m->nf - 1];
+    long lo = 0, hi = m->nf - 1;
+    while (lo < hi) {
+        long mid = (lo + hi) / 2;
+        if (t->cdf[mid] < u) lo = mid + 1;
+        else hi = mid;
+    }
+    const float *a = m->v + 3 * m->f[3 * lo], *b = m->v + 3 * m->f[3 * lo + 1], *c = m->v + 3 * m->f[3 * lo + 2];
+    float r1 = sqrtf(gnf_rng_uniform(r)), r2 = gnf_rng_uniform(r);
+    float wa = 1 - r1, wb = r1 * (1 - r2), wc = r1 * r2;
+    for (int k = 0; k < 3; k++) p[k] = wa * a[k] + wb * b[k] + wc * c[k];
+    if (nrm) {
+        float e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+        float n[3] = {e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]};
+        float len = sqrtf(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+        for (int k = 0; k < 3; k++) nrm[k] = len > 0 ? n[k] / len : 0;
+    }
+}
+
+/* Standard normal by Box–Muller (one of the pair). */
+static float gauss(gnf_rng *r) {
+    float u1 = gnf_rng_uniform(r), u2 = gnf_rng_uniform(r);
+    if (u1 < 1e-12f) u1 = 1e-12f;
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.28318531f * u2);
+}
+
+typedef struct {
+    const gnf_sdf_target *t;
+    float *pts;
+    long n_surface, n_near, n_total;
+    float sigma;
+    uint64_t seed, stream;
+} gen_ctx;
+
+/* Points [n_surface) on the surface, [n_surface, n_surface + n_near) near it, the rest uniform. */
+static void gen_task(void *vctx, long blk, int thread) {
+    (void)thread;
+    gen_ctx *g = vctx;
+    gnf_rng r;
+    gnf_rng_seed(&r, g->seed, g->stream + (uint64_t)blk);
+    long i1 = GNF_MIN(g->n_total, (blk + 1) * BLOCK);
+    for (long i = blk * BLOCK; i < i1; i++) {
+        float *p = g->pts + 3 * i;
+        if (i < g->n_surface + g->n_near) {
+            surface_point(g->t, &r, p, NULL);
+            if (i >= g->n_surface)
+                for (int k = 0; k < 3; k++) p[k] += g->sigma * gauss(&r);
+        } else {
+            for (int k = 0; k < 3; k++) p[k] = 2 * gnf_rng_uniform(&r) - 1;
+        }
+    }
+}
+
+static void generate(const gnf_sdf_target *t, float *pts, long ns, long nn, long n, uint64_t stream, int threads) {
+    gen_ctx g = {t, pts, ns, nn, n, t->cfg.sigma, t->cfg.seed, stream};
+    gnf_parallel_for((n + BLOCK - 1) / BLOCK, threads, gen_task, &g);
+}
+
+/* ---- target ------------------------------------------------------------------------------- */
+
+void gnf_sdf_target_free(gnf_sdf_target *t) {
+    if (!t) return;
+    gnf_mesh_free(&t->mesh);
+    gnf_bvh_free(t->bvh);
+    gnf_free(t->cdf);
+    gnf_free(t->pts);
+    gnf_free(t->sdf);
+    gnf_free(t->hpts);
+    gnf_free(t->hin);
+    free(t);
+}
+
+void gnf_sdf_target_get_info(const gnf_sdf_target *t, gnf_sdf_target_info *info) { *info = t->info; }
+
+gnf_status gnf_sdf_target_create(const char *path, const gnf_sdf_config *c, gnf_sdf_target **out) {
+    *out = NULL;
+    if (c->samples < 1024 || c->samples > (1L << 28))
+        return gnf_fail(GNF_ERR_INVALID, "ground-truth samples %ld out of range 1024..2^28", c->samples);
+    gnf_sdf_target *t = calloc(1, sizeof *t);
+    if (!t) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    t->cfg = *c;
+    int T = gnf_threads_resolve(c->threads);
+    double t0 = gnf_now();
+    gnf_mesh_report rep;
+    memset(&rep, 0, sizeof rep);
+    gnf_status st = gnf_mesh_load(path, &t->mesh, &rep);
+    if (st != GNF_OK) { gnf_sdf_target_free(t); return st; }
+    gnf_sdf_target_info *in = &t->info;
+    in->vertices = t->mesh.nv;
+    in->faces = t->mesh.nf;
+    in->boundary_edges = rep.boundary_edges;
+    in->non_manifold_edges = rep.non_manifold_edges;
+    in->degenerate_faces = rep.degenerate_faces;
+    in->dropped_faces = rep.dropped_faces;
+    in->duplicate_vertices = rep.duplicate_vertices;
+    in->polygons_triangulated = rep.polygons_triangulated;
+    in->watertight = rep.boundary_edges == 0 && rep.non_manifold_edges == 0;
+    /* normalise: bbox centre to 0, diagonal to 1.9 */
+    float lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+    for (long i = 0; i < t->mesh.nv; i++)
+        for (int k = 0; k < 3; k++) {
+            lo[k] = fminf(lo[k], t->mesh.v[3 * i + k]);
+            hi[k] = fmaxf(hi[k], t->mesh.v[3 * i + k]);
+        }
+    double diag = sqrt((double)(hi[0] - lo[0]) * (hi[0] - lo[0]) + (double)(hi[1] - lo[1]) * (hi[1] - lo[1]) +
+                       (double)(hi[2] - lo[2]) * (hi[2] - lo[2]));
+    if (!(diag > 0) || !isfinite(diag)) {
+        gnf_sdf_target_free(t);
+        return gnf_fail(GNF_ERR_FORMAT, "%s: the mesh has no extent (all vertices at one point)", path);
+    }
+    for (int k = 0; k < 3; k++) in->center[k] = 0.5f * (lo[k] + hi[k]);
+    in->scale = (float)(1.9 / diag);
+    for (long i = 0; i < t->mesh.nv; i++)
+        for (int k = 0; k < 3; k++) t->mesh.v[3 * i + k] = (t->mesh.v[3 * i + k] - in->center[k]) * in->scale;
+    in->load_s = gnf_now() - t0;
+    t0 = gnf_now();
+    if ((st = gnf_bvh_build(&t->mesh, &t->bvh)) != GNF_OK) {
+        gnf_status s2 = gnf_fail(st, "%s: %s", path, gnf_last_error());
+        gnf_sdf_target_free(t);
+        return s2;
+    }
+    in->bvh_s = gnf_now() - t0;
+    t0 = gnf_now();
+    t->cdf = gnf_calloc((size_t)t->mesh.nf, sizeof(double));
+    t->n = c->samples;
+    t->pts = gnf_calloc((size_t)t->n * 3, sizeof(float));
+    t->sdf = gnf_calloc((size_t)t->n, sizeof(float));
+    t->hpts = gnf_calloc((size_t)HELD_OUT * 3, sizeof(float));
+    t->hin = gnf_calloc((size_t)HELD_OUT, 1);
+    float *hs = gnf_calloc((size_t)HELD_OUT, sizeof(float));
+    if (!t->cdf || !t->pts || !t->sdf || !t->hpts || !t->hin || !hs) {
+        gnf_free(hs);
+        gnf_sdf_target_free(t);
+        return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %ld ground-truth samples", path, c->samples);
+    }
+    double acc = 0;
+    for (long f = 0; f < t->mesh.nf; f++) {
+        const float *a = t->mesh.v + 3 * t->mesh.f[3 * f], *b = t->mesh.v + 3 * t->mesh.f[3 * f + 1], *cc = t->mesh.v + 3 * t->mesh.f[3 * f + 2];
+        double e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, e2[3] = {cc[0] - a[0], cc[1] - a[1], cc[2] - a[2]};
+        double nx = e1[1] * e2[2] - e1[2] * e2[1], ny = e1[2] * e2[0] - e1[0] * e2[2], nz = e1[0] * e2[1] - e1[1] * e2[0];
+        acc += 0.5 * sqrt(nx * nx + ny * ny + nz * nz);
+        t->cdf[f] = acc;
+    }
+    if (!(acc > 0)) {
+        gnf_free(hs);
+        gnf_sdf_target_free(t);
+        return gnf_fail(GNF_ERR_FORMAT, "%s: the mesh has zero surface area", path);
+    }
+    int parity = c->sign == GNF_SIGN_PARITY || (c->sign == GNF_SIGN_AUTO && in->watertight);
+    in->sign_by_winding = !parity;
+    long ns, nn;
+    if (c->mix == GNF_SDF_SAMPLES_GNF) { ns = t->n / 8; nn = 0; }
+    else { ns = t->n / 2; nn = t->n * 3 / 8; }
+    generate(t, t->pts, ns, nn, t->n, 0, T);
+    /* surface points are at distance 0 by construction; the rest get exact distances */
+    gnf_bvh_sdf(t->bvh, t->pts + 3 * ns, t->n - ns, t->sdf + ns, parity, T);
+    in->samples_s = gnf_now() - t0;
+    in->samples_per_s = (double)(t->n - ns) / fmax(in->samples_s, 1e-9);
+    /* held-out occupancy set: half near the surface, half uniform */
+    generate(t, t->hpts, 0, HELD_OUT / 2, HELD_OUT, 1u << 30, T);
+    gnf_bvh_sdf(t->bvh, t->hpts, HELD_OUT, hs, parity, T);
+    for (long i = 0; i < HELD_OUT; i++) t->hin[i] = hs[i] < 0;
+    gnf_free(hs);
+    *out = t;
+    return GNF_OK;
+}
+
+/* ---- fitting -------------------------------------------------------------------------------- */
+
+typedef struct {
+    const gnf_sdf_target *t;
+    gnf_loss loss;
+    float *hy;   /* model output at the held-out points */
+} sdf_task;
+
+static void sdf_sample(void *user, long step, long chunk, gnf_rng *r, long n, float *x, float *t, float *w) {
+    (void)step; (void)chunk;
+    const sdf_task *st = user;
+    const gnf_sdf_target *tg = st->t;
+    const float eps = st->loss == GNF_LOSS_L2 ? 0.1f : 0.01f;
+    for (long p = 0; p < n; p++) {
+        uint32_t i = gnf_rng_below(r, (uint32_t)tg->n);
+        x[3 * p] = tg->pts[3 * (size_t)i];
+        x[3 * p + 1] = tg->pts[3 * (size_t)i + 1];
+        x[3 * p + 2] = tg->pts[3 * (size_t)i + 2];
+        t[p] = tg->sdf[i];
+        w[p] = 1.0f / (fabsf(t[p]) + eps);
+    }
+}
+
+/* IoU of the occupancies (field < 0 vs ground truth) over a set of points. */
+static double iou_of(const float *y, const unsigned char *in, long n) {
+    long inter = 0, uni = 0;
+    for (long i = 0; i < n; i++) {
+        int a = y[i] < 0, b = in[i];
+        inter += a & b;
+        uni += a | b;
+    }
+    return uni ? (double)inter / (double)uni : 1.0;
+}
+
+static double sdf_quality(void *user, const gnf_model *m, int threads) {
+    sdf_task *st = user;
+    if (gnf_model_eval(m, st->t->hpts, HELD_OUT, st->hy, threads) != GNF_OK) return NAN;
+    return iou_of(st->hy, st->t->hin, HELD_OUT);
+}
+
+long gnf_fit_sdf_memory(const gnf_model *m, const gnf_sdf_target *t, const gnf_train_config *tc) {
+    gnf_task_ops ops;
+    memset(&ops, 0, sizeof ops);
+    ops.extra_floats = t->n * 4 + HELD_OUT * 5 + t->mesh.nv * 3 + t->mesh.nf * 5 + t->mesh.nf * 2 /* bvh, approx */;
+    return gnf_train_memory(m, tc, &ops);
+}
+
+static void put_meta_f(gnf_model *m, const char *key, double v) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    gnf_model_set_meta(m, key, buf);
+}
+
+gnf_status gnf_fit_sdf(gnf_model *m, const gnf_sdf_target *t, const gnf_train_config *tc,
+                       double target_iou, gnf_train_report *report) {
+    if (m->cfg.in_dim != 3 || m->cfg.out_dim != 1 || m->task != GNF_TASK_SDF)
+        return gnf_fail(GNF_ERR_INVALID, "an SDF needs a 3D model with one output (task sdf)");
+    sdf_task st = {t, tc->loss, gnf_calloc(HELD_OUT, sizeof(float))};
+    if (!st.hy) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    gnf_task_ops ops = {sdf_sample, 1, sdf_quality, target_iou, NULL, &st, 0};
+    gnf_train_report rep;
+    gnf_status s = gnf_train(m, tc, &ops, &rep);
+    gnf_free(st.hy);
+    if (s != GNF_OK) return s;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%.9g,%.9g,%.9g", (double)t->info.center[0], (double)t->info.center[1], (double)t->info.center[2]);
+    gnf_model_set_meta(m, "gnf.sdf.center", buf);
+    put_meta_f(m, "gnf.sdf.scale", t->info.scale);
+    snprintf(buf, sizeof buf, "%.6f", rep.psnr);
+    gnf_model_set_meta(m, "gnf.train.iou", buf);
+    gnf_model_set_meta(m, "gnf.train.loss", tc->loss == GNF_LOSS_L2 ? "rel-l2" : "rel-l1");
+    if (report) *report = rep;
+    return GNF_OK;
+}
+
+/* ---- queries in mesh coordinates ----------------------------------------------------------- */
+
+/* The model's normalisation (defaults: identity for models without one). */
+static void frame_of(const gnf_model *m, float c[3], float *scale) {
+    c[0] = c[1] = c[2] = 0;
+    *scale = 1;
+    const char *cs = gnf_model_get_meta(m, "gnf.sdf.center"), *ss = gnf_model_get_meta(m, "gnf.sdf.scale");
+    if (cs) {
+        char *e;
+        const char *p = cs;
+        for (int k = 0; k < 3; k++) {
+            double v = strtod(p, &e);
+            if (e == p || !isfinite(v)) { c[0] = c[1] = c[2] = 0; break; }
+            c[k] = (float)v;
+            p = (*e == ',') ? e + 1 : e;
+        }
+    }
+    if (ss) {
+        double v = strtod(ss, NULL);
+        if (isfinite(v) && v > 0) *scale = (float)v;
+    }
+}
+
+/* Field values and central-difference gradients at n normalised points (dist n, grad n×3). */
+static gnf_status eval_with_grad(const gnf_model *m, const float *x, long n, float *dist, float *grad, int threads) {
+    const long CH = 32768;
+    float *buf = gnf_calloc((size_t)CH * 7 * 3, sizeof(float)), *y = gnf_calloc((size_t)CH * 7, sizeof(float));
+    if (!buf || !y) { gnf_free(buf); gnf_free(y); return gnf_fail(GNF_ERR_NOMEM, "out of memory"); }
+    gnf_status st = GNF_OK;
+    for (long i0 = 0; i0 < n && st == GNF_OK; i0 += CH) {
+        long cnt = GNF_MIN(CH, n - i0), np = grad ? 7 : 1;
+        for (long i = 0; i < cnt; i++)
+            for (long j = 0; j < np; j++) {
+                float *q = buf + 3 * (i * np + j);
+                for (int k = 0; k < 3; k++) q[k] = x[3 * (i0 + i) + k];
+                if (j > 0) q[(j - 1) / 2] += (j & 1) ? FD_H : -FD_H;
+            }
+        st = gnf_model_eval(m, buf, cnt * np, y, threads);
+        for (long i = 0; i < cnt; i++) {
+            dist[i0 + i] = y[i * np];
+            if (grad)
+                for (int k = 0; k < 3; k++) grad[3 * (i0 + i) + k] = (y[i * np + 1 + 2 * k] - y[i * np + 2 + 2 * k]) / (2 * FD_H);
+        }
+    }
+    gnf_free(buf);
+    gnf_free(y);
+    return st;
+}
+
+gnf_status gnf_sdf_query(const gnf_model *m, const float *pts, long n, float *dist, float *grad, int threads) {
+    if (m->cfg.in_dim != 3 || m->cfg.out_dim != 1) return gnf_fail(GNF_ERR_INVALID, "not an SDF model");
+    float c[3], s;
+    frame_of(m, c, &s);
+    float *x = gnf_calloc((size_t)n * 3 + 3, sizeof(float));
+    if (!x) return gnf_fail(GNF_ERR_NOMEM, "out of memory for %ld query points", n);
+    for (long i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++) x[3 * i + k] = (pts[3 * i + k] - c[k]) * s;
+    gnf_status st = eval_with_grad(m, x, n, dist, grad, threads);
+    for (long i = 0; i < n; i++) dist[i] /= s;
+    gnf_free(x);
+    return st;
+}
+
+/* ---- meshes ----------------------------------------------------------------------------------- */
+
+typedef struct { const gnf_model *m; int threads; } mc_user;
+
+static int mc_field(void *user, const float *pts, long n, float *out) {
+    mc_user *u = user;
+    return gnf_model_eval(u->m, pts, n, out, u->threads) != GNF_OK;
+}
+
+/* Marching cubes of m's zero level set over [-1,1]³ at res³, in the normalised frame. */
+static gnf_status extract_normalised(const gnf_model *m, int res, int threads, gnf_mesh *out) {
+    gnf_mc_config mc = {{-1, -1, -1}, {1, 1, 1}, res, 0.0f, threads};
+    mc_user u = {m, threads};
+    return gnf_marching_cubes(&mc, mc_field, &u, out);
+}
+
+gnf_status gnf_sdf_extract_mesh(const gnf_model *m, int res, const char *path, int threads, long *nv, long *nf) {
+    if (m->cfg.in_dim != 3 || m->cfg.out_dim != 1) return gnf_fail(GNF_ERR_INVALID, "not an SDF model");
+    gnf_mesh mesh;
+    gnf_status st = extract_normalised(m, res, threads, &mesh);
+    if (st != GNF_OK) return st;
+    float c[3], s;
+    frame_of(m, c, &s);
+    for (long i = 0; i < mesh.nv; i++)
+        for (int k = 0; k < 3; k++) mesh.v[3 * i + k] = mesh.v[3 * i + k] / s + c[k];
+    if (mesh.nf == 0) {
+        gnf_mesh_free(&mesh);
+        return gnf_fail(GNF_ERR_INVALID, "the field has no zero level set inside its box (nothing to mesh)");
+    }
+    st = gnf_mesh_save(path, &mesh);
+    if (nv) *nv = mesh.nv;
+    if (nf) *nf = mesh.nf;
+    gnf_mesh_free(&mesh);
+    return st;
+}
+
+/* ---- metrics --------------------------------------------------------------------------------- */
+
+typedef struct {
+    const gnf_bvh *bvh;
+    const float *pts;
+    float *d;
+} dist_ctx;
+
+static void dist_task(void *vctx, long blk, int thread) {
+    (void)thread;
+    dist_ctx *c = vctx;
+    long i1 = (blk + 1) * BLOCK;
+    for (long i = blk * BLOCK; i < i1; i++) c->d[i] = gnf_bvh_closest(c->bvh, c->pts + 3 * i, NULL, NULL);
+}
+
+/* n (multiple of BLOCK) area-weighted points on mesh (normalised frame) of target-like sampler. */
+static gnf_status sample_mesh_points(const gnf_mesh *mesh, long n, uint64_t seed, int threads, float *out) {
+    gnf_sdf_target tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.mesh = *mesh;
+    tmp.cdf = gnf_calloc((size_t)mesh->nf, sizeof(double));
+    if (!tmp.cdf) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    double acc = 0;
+    for (long f = 0; f < mesh->nf; f++) {
+        const float *a = mesh->v + 3 * mesh->f[3 * f], *b = mesh->v + 3 * mesh->f[3 * f + 1], *c = mesh->v + 3 * mesh->f[3 * f + 2];
+        double e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+        double nx = e1[1] * e2[2] - e1[2] * e2[1], ny = e1[2] * e2[0] - e1[0] * e2[2], nz = e1[0] * e2[1] - e1[1] * e2[0];
+        acc += 0.5 * sqrt(nx * nx + ny * ny + nz * nz);
+        tmp.cdf[f] = acc;
+    }
+    tmp.cfg.seed = seed;
+    generate(&tmp, out, n, 0, n, 7u << 28, threads);
+    gnf_free(tmp.cdf);
+    return GNF_OK;
+}
+
+gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_res, int threads,
+                            gnf_sdf_metrics *out) {
+    memset(out, 0, sizeof *out);
+    if (m->cfg.in_dim != 3 || m->cfg.out_dim != 1) return gnf_fail(GNF_ERR_INVALID, "not an SDF model");
+    double t0 = gnf_now();
+    int T = gnf_threads_resolve(threads);
+    const long NI = 1L << 20, NN = 100352, NC = 1L << 20;   /* multiples of BLOCK */
+    /* the model may have been fitted to the same mesh with another normalisation only if the mesh
+     * differs; re-express the target's normalised points in the model's frame */
+    float mc[3], ms;
+    frame_of(m, mc, &ms);
+    float tc_[3] = {t->info.center[0], t->info.center[1], t->info.center[2]}, ts = t->info.scale;
+    float *pts = gnf_calloc((size_t)NI * 3, sizeof(float)), *gt = gnf_calloc((size_t)NI, sizeof(float));
+    float *y = gnf_calloc((size_t)NI, sizeof(float)), *grad = gnf_calloc((size_t)NN * 3, sizeof(float));
+    float *nrm = gnf_calloc((size_t)NN * 3, sizeof(float));
+    unsigned char *in = gnf_calloc((size_t)NI, 1);
+    gnf_status st = GNF_OK;
+    gnf_mesh ext = {0};
+    gnf_bvh *ebvh = NULL;
+    if (!pts || !gt || !y || !grad || !nrm || !in) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory for evaluation"); goto done; }
+    /* to map target-normalised p to model-normalised q: mesh = p/ts + tc; q = (mesh - mc)*ms */
+#define TO_MODEL(arr, cnt)                                                                          \
+    for (long i_ = 0; i_ < (cnt); i_++)                                                             \
+        for (int k_ = 0; k_ < 3; k_++) (arr)[3 * i_ + k_] = ((arr)[3 * i_ + k_] / ts + tc_[k_] - mc[k_]) * ms;
+    /* IoU: half near the surface, half uniform */
+    generate(t, pts, 0, NI / 2, NI, 3u << 28, T);
+    gnf_bvh_sdf(t->bvh, pts, NI, gt, !t->info.sign_by_winding, T);
+    for (long i = 0; i < NI; i++) in[i] = gt[i] < 0;
+    TO_MODEL(pts, NI);
+    if ((st = gnf_model_eval(m, pts, NI, y, T)) != GNF_OK) goto done;
+    out->iou = iou_of(y, in, NI);
+    out->iou_points = NI;
+    /* NAE: surface points with their face normals */
+    {
+        gnf_rng r;
+        gnf_rng_seed(&r, t->cfg.seed, 5u << 28);
+        for (long i = 0; i < NN; i++) surface_point(t, &r, pts + 3 * i, nrm + 3 * i);
+        TO_MODEL(pts, NN);
+        if ((st = eval_with_grad(m, pts, NN, y, grad, T)) != GNF_OK) goto done;
+        double sum = 0;
+        long cnt = 0;
+        for (long i = 0; i < NN; i++) {
+            const float *g = grad + 3 * i, *nn = nrm + 3 * i;
+            double gl = sqrt((double)g[0] * g[0] + (double)g[1] * g[1] + (double)g[2] * g[2]);
+            double nl = sqrt((double)nn[0] * nn[0] + (double)nn[1] * nn[1] + (double)nn[2] * nn[2]);
+            if (!(gl > 0) || !(nl > 0)) continue;
+            double cs = ((double)g[0] * nn[0] + (double)g[1] * nn[1] + (double)g[2] * nn[2]) / (gl * nl);
+            cs = cs > 1 ? 1 : cs < -1 ? -1 : cs;
+            sum += acos(cs) * 180.0 / M_PI;
+            cnt++;
+        }
+        out->nae_deg = cnt ? sum / (double)cnt : NAN;
+        out->nae_points = cnt;
+    }
+    /* Chamfer-L1 and F-score: marching cubes at mc_res, 1M points on each surface, point-to-surface
+     * distances to the other mesh, in the target's normalised frame */
+    if (mc_res >= 2) {
+        if ((st = extract_normalised(m, mc_res, T, &ext)) != GNF_OK) goto done;
+        out->mc_res = mc_res;
+        if (ext.nf == 0) { out->chamfer_l1 = INFINITY; out->fscore = 0; goto done; }
+        /* model-normalised -> target-normalised */
+        for (long i = 0; i < ext.nv; i++)
+            for (int k = 0; k < 3; k++) ext.v[3 * i + k] = ((ext.v[3 * i + k] / ms + mc[k]) - tc_[k]) * ts;
+        if ((st = gnf_bvh_build(&ext, &ebvh)) != GNF_OK) goto done;
+        const float tau = 0.005f;
+        double sum[2] = {0, 0};
+        long hit[2] = {0, 0};
+        for (int dir = 0; dir < 2; dir++) {
+            /* dir 0: points on the extracted mesh, distance to ground truth; dir 1: the reverse */
+            if ((st = sample_mesh_points(dir == 0 ? &ext : &t->mesh, NC, t->cfg.seed + (uint64_t)dir, T, pts)) != GNF_OK) goto done;
+            dist_ctx dc = {dir == 0 ? t->bvh : ebvh, pts, gt};
+            gnf_parallel_for(NC / BLOCK, T, dist_task, &dc);
+            for (long i = 0; i < NC; i++) { sum[dir] += gt[i]; hit[dir] += gt[i] < tau; }
+        }
+        out->chamfer_l1 = 0.5 * (sum[0] / NC + sum[1] / NC);
+        double prec = (double)hit[0] / NC, rec = (double)hit[1] / NC;
+        out->fscore = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0;
+        out->chamfer_points = NC;
+    }
+#undef TO_MODEL
+done:
+    out->seconds = gnf_now() - t0;
+    gnf_bvh_free(ebvh);
+    gnf_mesh_free(&ext);
+    gnf_free(pts); gnf_free(gt); gnf_free(y); gnf_free(grad); gnf_free(nrm); gnf_free(in);
+    return st;
+}
+
+/* ---- sphere-traced preview -------------------------------------------------------------------- */
+
+gnf_status gnf_sdf_render(const gnf_model *m, int w, int h, float azimuth, float elevation,
+                          float distance, float fov, int threads, gnf_image *out) {
+    memset(out, 0, sizeof *out);
+    if (m->cfg.in_dim != 3 || m->cfg.out_dim != 1) return gnf_fail(GNF_ERR_INVALID, "not an SDF model");
+    if (w < 1 || h < 1 || (long)w * h > (1L << 26)) return gnf_fail(GNF_ERR_INVALID, "render size %dx%d out of range", w, h);
+    if (!(fov > 1 && fov < 170) || !(distance > 0)) return gnf_fail(GNF_ERR_INVALID, "bad camera (fov %g, distance %g)", (double)fov, (double)distance);
+    gnf_status st = gnf_image_alloc(out, w, h, 3);
+    if (st != GNF_OK) return st;
+    const float deg = 3.14159265f / 180.0f;
+    float az = azimuth * deg, el = elevation * deg;
+    float eye[3] = {distance * cosf(el) * cosf(az), distance * sinf(el), distance * cosf(el) * sinf(az)};
+    float fwd[3] = {-eye[0], -eye[1], -eye[2]};
+    float fl = sqrtf(fwd[0] * fwd[0] + fwd[1] * fwd[1] + fwd[2] * fwd[2]);
+    for (int k = 0; k < 3; k++) fwd[k] /= fl;
+    float up0[3] = {0, 1, 0};
+    float right[3] = {fwd[1] * up0[2] - fwd[2] * up0[1], fwd[2] * up0[0] - fwd[0] * up0[2], fwd[0] * up0[1] - fwd[1] * up0[0]};
+    float rl = sqrtf(right[0] * right[0] + right[1] * right[1] + right[2] * right[2]);
+    if (rl < 1e-6f) { right[0] = 1; right[1] = 0; right[2] = 0; rl = 1; }
+    for (int k = 0; k < 3; k++) right[k] /= rl;
+    float up[3] = {right[1] * fwd[2] - right[2] * fwd[1], right[2] * fwd[0] - right[0] * fwd[2], right[0] * fwd[1] - right[1] * fwd[0]};
+    float tanh_ = tanf(0.5f * fov * deg);
+    long n = (long)w * h;
+    float *dir = gnf_calloc((size_t)n * 3, sizeof(float)), *tr = gnf_calloc((size_t)n, sizeof(float));
+    float *tmax = gnf_calloc((size_t)n, sizeof(float)), *pos = gnf_calloc((size_t)n * 3, sizeof(float));
+    float *d = gnf_calloc((size_t)n, sizeof(float)), *grad = gnf_calloc((size_t)n * 3, sizeof(float));
+    long *act = gnf_calloc((size_t)n, sizeof(long));
+    unsigned char *hit = gnf_calloc((size_t)n, 1);
+    if (!dir || !tr || !tmax || !pos || !d || !grad || !act || !hit) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory rendering"); goto done; }
+    long na = 0;
+    for (long i = 0; i < h; i++)
+        for (long j = 0; j < w; j++) {
+            long p = i * w + j;
+            float sx = (2 * ((float)j + 0.5f) / (float)w - 1) * tanh_ * (float)w / (float)h;
+            float sy = (1 - 2 * ((float)i + 0.5f) / (float)h) * tanh_;
+            float *dv = dir + 3 * p;
+            for (int k = 0; k < 3; k++) dv[k] = fwd[k] + sx * right[k] + sy * up[k];
+            float l = sqrtf(dv[0] * dv[0] + dv[1] * dv[1] + dv[2] * dv[2]);
+            for (int k = 0; k < 3; k++) dv[k] /= l;
+            /* clip to the box [-1,1]^3 */
+            float t0 = 0, t1 = 1e30f;
+            for (int k = 0; k < 3; k++) {
+                float inv = 1.0f / dv[k];
+                float a = (-1 - eye[k]) * inv, b = (1 - eye[k]) * inv;
+                if (a > b) { float tmp = a; a = b; b = tmp; }
+                t0 = fmaxf(t0, a);
+                t1 = fminf(t1, b);
+            }
+            float *px = out->px + 3 * p;
+            px[0] = px[1] = px[2] = 1.0f; /* white background */
+            if (t0 < t1) { tr[p] = t0; tmax[p] = t1; act[na++] = p; }
+        }
+    /* sphere tracing, all live rays evaluated as one batch per iteration */
+    for (int it = 0; it < 160 && na > 0; it++) {
+        for (long a = 0; a < na; a++) {
+            long p = act[a];
+            for (int k = 0; k < 3; k++) pos[3 * a + k] = eye[k] + tr[p] * dir[3 * p + k];
+        }
+        if ((st = gnf_model_eval(m, pos, na, d, threads)) != GNF_OK) goto done;
+        long keep = 0;
+        for (long a = 0; a < na; a++) {
+            long p = act[a];
+            if (d[a] < 2e-4f) { hit[p] = 1; continue; }
+            tr[p] += fmaxf(0.9f * d[a], 1e-4f);
+            if (tr[p] < tmax[p]) act[keep++] = p;
+        }
+        na = keep;
+    }
+    /* shade hits: normal from the field's gradient */
+    na = 0;
+    for (long p = 0; p < n; p++)
+        if (hit[p]) {
+            for (int k = 0; k < 3; k++) pos[3 * na + k] = eye[k] + tr[p] * dir[3 * p + k];
+            act[na++] = p;
+        }
+    if ((st = eval_with_grad(m, pos, na, d, grad, threads)) != GNF_OK) goto done;
+    float light[3] = {0.4f * right[0] + 0.7f * up[0] - fwd[0], 0.4f * right[1] + 0.7f * up[1] - fwd[1], 0.4f * right[2] + 0.7f * up[2] - fwd[2]};
+    float ll = sqrtf(light[0] * light[0] + light[1] * light[1] + light[2] * light[2]);
+    for (long a = 0; a < na; a++) {
+        long p = act[a];
+        float *g = grad + 3 * a;
+        float gl = sqrtf(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);
+        float lam = gl > 0 ? (g[0] * light[0] + g[1] * light[1] + g[2] * light[2]) / (gl * ll) : 0;
+        float v = 0.15f + 0.8f * fmaxf(lam, 0.0f);
+        float *px = out->px + 3 * p;
+        px[0] = fminf(1, v * 0.85f);
+        px[1] = fminf(1, v * 0.88f);
+        px[2] = fminf(1, v * 0.95f);
+    }
+done:
+    gnf_free(dir); gnf_free(tr); gnf_free(tmax); gnf_free(pos); gnf_free(d); gnf_free(grad); gnf_free(act); gnf_free(hit);
+    if (st != GNF_OK) gnf_image_free(out);
+    return st;
+}
