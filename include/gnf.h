@@ -282,7 +282,8 @@ gnf_status gnf_fit_sdf(gnf_model *m, const gnf_sdf_target *t, const gnf_train_co
 gnf_status gnf_sdf_query(const gnf_model *m, const float *pts, long n, float *dist, float *grad, int threads);
 
 typedef struct {
-    double iou;                /* occupancy IoU, uniform + near-surface points */
+    double iou;                /* occupancy IoU, half near-surface (sigma 0.01), half uniform points */
+    double iou_uniform;        /* occupancy IoU on the uniform half alone */
     double nae_deg;            /* mean angle (degrees) between field gradient and face normal */
     double chamfer_l1;         /* mean of both directions' mean point-to-surface distance (normalised frame) */
     double fscore;             /* F-score at tau = 0.005 (normalised frame) */

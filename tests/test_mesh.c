@@ -13,7 +13,7 @@
 
 /* ---- fixtures ------------------------------------------------------------------------------ */
 
-/* The unit cube: corner i has x = bit 0 of (i ^ i>>1), ...: listed explicitly to stay readable. */
+/* The unit cube's corners. */
 static const float k_cube_v[8][3] = {{0, 0, 0}, {1, 0, 0}, {1, 1, 0}, {0, 1, 0},
                                      {0, 0, 1}, {1, 0, 1}, {1, 1, 1}, {0, 1, 1}};
 /* Quads counter-clockwise seen from outside; fanned (a,b,c) (a,c,d) they give the triangles. */
@@ -52,7 +52,7 @@ static void put(bytes *b, const void *p, size_t n) {
     b->n += n;
 }
 static void put_str(bytes *b, const char *s) { put(b, s, strlen(s)); }
-/* Appends an n-byte value in the given byte order (host is assumed little-endian-agnostic). */
+/* Appends an n-byte value in the given byte order, whatever the host's. */
 static void put_num(bytes *b, const void *v, int n, int big) {
     unsigned char tmp[8];
     memcpy(tmp, v, (size_t)n);
@@ -526,6 +526,15 @@ TEST(mesh_report_counts) {
     CHECK_EQ_INT(br.non_manifold_edges, 0);
     CHECK_EQ_INT(br.duplicate_vertices, 0);
     CHECK_MSG(dt < 1.0, "analyse of %ld faces took %.3f s", big.nf, dt);
+    /* Copy 1000 distinct positions over others spread across the grid (targets 3 + 47 i <
+     * 47000 <= sources), and put vertex 4 at (-0, -0, -0), equal to vertex 0: 1001 duplicates. */
+    for (int i = 0; i < 1000; i++) {
+        size_t dst = (size_t)i * 47 + 3, src = (size_t)i * 6 + 47000;
+        memcpy(big.v + 3 * dst, big.v + 3 * src, 3 * sizeof(float));
+    }
+    big.v[12] = big.v[13] = big.v[14] = -0.0f;
+    gnf_mesh_analyse(&big, &br);
+    CHECK_EQ_INT(br.duplicate_vertices, 1001);
     gnf_mesh_free(&big);
 }
 

@@ -272,7 +272,7 @@ static const char *FIT_HELP =
     "Training\n"
     "  --batch N             pixels per step (default 16384)\n"
     "  --lr A --lr-end B     Adam learning rate, decayed exponentially A -> B (default 0.01 -> 0.001)\n"
-    "  --loss l1|l2          (default l1)\n"
+    "  --loss l1|l2          (default l1 for images, l2 for sdf)\n"
     "  --seed N              initialisation and sampling seed (default 1)\n"
     "  --crop WxH            image: fit the centre WxH crop of the image\n"
     "Signed distance fields\n"
@@ -280,7 +280,7 @@ static const char *FIT_HELP =
     "  --sampling ngp|gnf    pool mix: ngp = 4/8 surface, 3/8 near (sigma 0.01), 1/8 uniform (default);\n"
     "                        gnf = 1/8 surface, 7/8 uniform\n"
     "  --sign auto|winding|parity   inside/outside: auto = ray parity if watertight, else winding number\n"
-    "  (--loss l1 is the relative L1 |d'-d|/(|d|+0.01), l2 the relative L2 (d'-d)^2/(|d|+0.1))\n"
+    "  (--loss l1 is the relative L1 |d'-d|/(|d|+0.01), l2 (the sdf default) the relative L2 (d'-d)^2/(|d|+0.1))\n"
     "  --eval-every N        steps between full-image PSNR checks for --target-psnr (default 25)\n"
     "  --threads N           worker threads (default: GNF_THREADS or all cores)\n"
     "  --quiet               no progress output\n"
@@ -297,7 +297,7 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
     int res[GNF_MAX_LEVELS], feat[GNF_MAX_LEVELS];
     gnf_model_config cfg;
     gnf_model_config_default(&cfg, 2, 3);
-    int k_set = 0, enc_set = 0;
+    int k_set = 0, enc_set = 0, loss_set = 0;
     gnf_sdf_config sc;
     gnf_sdf_config_default(&sc);
     double target_iou = 0;
@@ -338,7 +338,7 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
         else if ((r = opt_val(&a, "--batch", &v))) { NEED(r, s); if (!parse_long(v, 1, 1L << 26, &tc.batch)) return usage_error("--batch needs 1..67108864"); }
         else if ((r = opt_val(&a, "--lr", &v))) { NEED(r, s); if (!parse_double(v, 1e-8, 10, &dv)) return usage_error("--lr needs a positive number"); tc.lr0 = (float)dv; }
         else if ((r = opt_val(&a, "--lr-end", &v))) { NEED(r, s); if (!parse_double(v, 1e-10, 10, &dv)) return usage_error("--lr-end needs a positive number"); tc.lr1 = (float)dv; }
-        else if ((r = opt_val(&a, "--loss", &v))) { NEED(r, s); if (!strcmp(v, "l1")) tc.loss = GNF_LOSS_L1; else if (!strcmp(v, "l2")) tc.loss = GNF_LOSS_L2; else return usage_error("--loss is l1 or l2, got '%s'", v); }
+        else if ((r = opt_val(&a, "--loss", &v))) { NEED(r, s); if (!strcmp(v, "l1")) tc.loss = GNF_LOSS_L1; else if (!strcmp(v, "l2")) tc.loss = GNF_LOSS_L2; else return usage_error("--loss is l1 or l2, got '%s'", v); loss_set = 1; }
         else if ((r = opt_val(&a, "--seed", &v))) { NEED(r, s); if (!parse_long(v, 0, 2147483647, &lv)) return usage_error("--seed needs a non-negative integer"); tc.seed = (uint64_t)lv; cfg.seed = (uint64_t)lv; }
         else if ((r = opt_val(&a, "--crop", &v))) { NEED(r, s); if (!parse_size(v, &crop_w, &crop_h)) return usage_error("--crop needs WxH, got '%s'", v); }
         else if ((r = opt_val(&a, "--samples", &v))) { NEED(r, s); if (!parse_long(v, 1024, 1L << 28, &sc.samples)) return usage_error("--samples needs 1024..268435456"); }
@@ -384,6 +384,7 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
     if (is_sdf) {
         if (crop_w) return usage_error("--crop is for images");
         if (!enc_set && !levels) cfg.encoding = GNF_ENC_HASH;
+        if (!loss_set) tc.loss = GNF_LOSS_L2; /* relative L2 measured better than relative L1 (docs/MODEL.md) */
         if (levels) {
             cfg.levels = levels;
             for (int l = 0; l < levels; l++) { cfg.res[l] = res[l]; cfg.feat[l] = feat[l]; }
@@ -604,13 +605,13 @@ static int cmd_eval(int argc, char **argv) {
         gnf_model_free(m);
         if (st != GNF_OK) return runtime_error();
         if (json)
-            printf("{\"iou\": %.6f, \"nae_deg\": %.4f, \"chamfer_l1\": %.7f, \"fscore\": %.6f, \"params\": %ld, \"bytes\": %ld, "
+            printf("{\"iou\": %.6f, \"iou_uniform\": %.6f, \"nae_deg\": %.4f, \"chamfer_l1\": %.7f, \"fscore\": %.6f, \"params\": %ld, \"bytes\": %ld, "
                    "\"mc_res\": %d, \"iou_points\": %ld, \"nae_points\": %ld, \"chamfer_points\": %ld, \"seconds\": %.3f}\n",
-                   mt.iou, mt.nae_deg, mt.chamfer_l1, mt.fscore, np, bytes, mt.mc_res, mt.iou_points, mt.nae_points,
+                   mt.iou, mt.iou_uniform, mt.nae_deg, mt.chamfer_l1, mt.fscore, np, bytes, mt.mc_res, mt.iou_points, mt.nae_points,
                    mt.chamfer_points, mt.seconds);
         else
-            printf("%s vs %s: IoU %.5f, NAE %.2f deg, Chamfer-L1 %.6f, F-score %.4f (tau 0.005), %ld parameters, %ld bytes "
-                   "(marching cubes %d^3, %.1f s)\n", model, ref, mt.iou, mt.nae_deg, mt.chamfer_l1, mt.fscore, np, bytes, mt.mc_res, mt.seconds);
+            printf("%s vs %s: IoU %.5f (uniform points alone %.5f), NAE %.2f deg, Chamfer-L1 %.6f, F-score %.4f (tau 0.005), "
+                   "%ld parameters, %ld bytes (marching cubes %d^3, %.1f s)\n", model, ref, mt.iou, mt.iou_uniform, mt.nae_deg, mt.chamfer_l1, mt.fscore, np, bytes, mt.mc_res, mt.seconds);
         return 0;
     }
     gnf_image img = {0};

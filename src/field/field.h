@@ -90,6 +90,10 @@ void grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *pa
                         const float *x, long n);
 void grid2d_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
                                const float *dfeats, long n);
+/* 3D grids, dense and hash (grid_avx2.c); bit-identical to the references. */
+void grid3_encode_avx2(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
+void grid3_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
+                              const float *dfeats, long n);
 #endif
 
 /* exp(x) for x <= 0 to ~2 ulp (range reduction + degree-6 polynomial); 0 below -87. */

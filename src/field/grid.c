@@ -85,6 +85,10 @@ void grid_encode(float *feats, const struct gnf_model *m, const float *params, c
         grid2d_encode_avx2(feats, m, params, x, n);
         return;
     }
+    if (gnf_use_avx2() && m->cfg.in_dim == 3) {
+        grid3_encode_avx2(feats, m, params, x, n);
+        return;
+    }
 #endif
     grid_encode_ref(feats, m, params, x, n);
 }
@@ -108,6 +112,10 @@ void grid_scatter_level(float *grad, const struct gnf_model *m, int l, const flo
 #ifndef GNF_NO_AVX2
     if (gnf_use_avx2() && m->cfg.in_dim == 2 && m->cfg.encoding == GNF_ENC_DENSE) {
         grid2d_scatter_level_avx2(grad, m, l, x, dfeats, n);
+        return;
+    }
+    if (gnf_use_avx2() && m->cfg.in_dim == 3) {
+        grid3_scatter_level_avx2(grad, m, l, x, dfeats, n);
         return;
     }
 #endif

@@ -1,57 +1,73 @@
 /* bvh.c — binned-SAH bounding volume hierarchy over a triangle mesh: exact closest point,
  * hierarchical generalised winding number, watertight ray parity and batched signed distance.
  *
- * Layout.  Nodes live in one flat array of 32-byte records (box + two ints), root at 0; the two
- * children of an inner node are adjacent at an even index, so both boxes sit in one 64-byte cache
- * line (slot 1 is left unused for that).  Children always come after their parent, which lets the
- * per-node winding data be summed bottom-up by a reverse sweep.  Triangles are copied in leaf
- * order (9 floats each: the exact input vertices) so a leaf reads one contiguous run.
+ * Layout.  The tree is stored twice, once per kind of query, so that each query streams only what
+ * it reads: `nodes` holds boxes (32 bytes: box + two ints) for closest point and rays, `wnodes`
+ * holds the far-field data of the winding number (32 bytes: area vector, centroid, radius, link).
+ * Both use the same indices, root at 0.  The two children of an inner node are adjacent at an even
+ * index (slot 1 is left unused for that), so a sibling pair fills exactly one 64-byte cache line:
+ * queries test both children of a node from that one line.  Children always come after their
+ * parent, so per-node sums are formed by one reverse sweep.  Triangles are copied in leaf order
+ * (9 floats each: the exact input vertices), so a leaf reads one contiguous run.
  *
- * Precision.  Geometry is stored as float (the input precision) and every predicate and distance
+ * Precision.  Geometry is stored as float (the input precision) and every distance and predicate
  * is evaluated in double, so results match a brute-force double evaluation to rounding and the
- * ray predicates are exact in the common case (see ray_edge_sign). */
+ * ray predicates are exact in the common case (see ray_edge_sign).
+ *
+ * Speed.  Queries are bound by cache misses on large meshes, so traversals prefetch the children
+ * they are about to visit, and gnf_bvh_sdf sorts its points along a Morton curve so that
+ * consecutive queries share the same nodes. */
 #include "geom/bvh.h"
 #include "core/core.h"
 #include <assert.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define LEAF_MAX 8            /* a node with more triangles is always split */
-#define NBINS 16              /* SAH bins per axis */
-#define SAH_TRAVERSAL 1.0     /* cost of visiting a node relative to testing one triangle */
-#define FORCE_HALVING_DEPTH 40 /* below this depth split by count: bounds the depth (stack) */
-#define STACK_MAX 96          /* > FORCE_HALVING_DEPTH + log2(2^30 / LEAF_MAX) + 2 */
-#define MAX_TRIANGLES (1L << 30)
+#define LEAF_MAX 8              /* a node with more triangles is always split */
+#define NBINS 16                /* SAH bins per axis */
+#define SWEEP_MAX 16            /* nodes up to this size try every object split instead of bins */
+#define SAH_TRAVERSAL 1.5       /* cost of visiting a node relative to testing one triangle */
+#define FORCE_HALVING_DEPTH 40  /* from this depth split by count: bounds the depth (stacks) */
+#define STACK_MAX 96            /* > FORCE_HALVING_DEPTH + log2(2^27) + 2 */
+#define MAX_TRIANGLES (1L << 27) /* node links keep a node index in 28 bits */
+#define EXACT_RADIUS_MAX 256    /* nodes up to this many triangles get their exact radius */
 #define DEFAULT_BETA 2.0
-#define SDF_BLOCK 256         /* points per parallel task (fixed: results independent of threads) */
+#define SDF_BLOCK 256           /* points per parallel task (fixed: results independent of threads) */
+#define SDF_SORT_MIN 2048       /* fewer points are not worth sorting */
 #define FOUR_PI 12.566370614359172953850573533118
+
+#if defined(__GNUC__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)0)
+#endif
 
 typedef struct {
     _Alignas(32) float lo[3];
     int32_t first; /* leaf: first triangle (leaf order); inner: left child (right = first + 1) */
     float hi[3];
-    int32_t count; /* leaf: triangles (>= 1); inner: 0 */
+    int32_t count; /* leaf: triangles (1..LEAF_MAX); inner: 0 */
 } bvh_node;
 
-/* Far-field data of a node for the winding number: the integral of n dA (area vector), the
- * area-weighted centroid c, the radius of the node about c (farthest vertex), and the symmetric
- * traceless part of the first moment M_ij = integral of n_i (x - c)_j dA (xx, yy, xy, xz, yz;
- * zz = -xx - yy).  Only that part of M meets the (traceless, symmetric) Hessian of 1/r.
- * r < 0 marks a node of zero total area: it contributes nothing at any distance. */
+/* Far field of a node for the winding number: n = integral of the unit normal over the node's
+ * triangles (the area vector), c = their area-weighted centroid, r2 = squared distance from c to
+ * the farthest vertex (< 0: the node has zero area and contributes nothing anywhere), and the
+ * link: (first << 4) | count as in bvh_node. */
 typedef struct {
-    float n[3];
-    float r;
+    _Alignas(32) float n[3];
+    float r2;
     float c[3];
-    float s[5];
-} bvh_far;
+    uint32_t link;
+} bvh_wnode;
 
 struct gnf_bvh {
     bvh_node *nodes;
-    bvh_far *far;
+    bvh_wnode *wnodes;
     float *tri;        /* 9 floats per triangle, leaf order */
-    uint8_t *degen;    /* 1 where a triangle is (nearly) zero-area: closest point by its edges */
+    uint8_t *degen;    /* 1 where a triangle is too flat for the region test: use its edges */
     int32_t *orig;     /* face index in the input mesh, leaf order */
     long ntri, nnodes;
     int depth;         /* deepest node (root = 0) */
@@ -65,156 +81,235 @@ typedef struct {
     float lo[3], hi[3];
 } aabb;
 
-static void aabb_empty(aabb *b) {
-    for (int a = 0; a < 3; a++) b->lo[a] = INFINITY, b->hi[a] = -INFINITY;
+static inline void aabb_empty(aabb *b) {
+    for (int a = 0; a < 3; a++) b->lo[a] = FLT_MAX, b->hi[a] = -FLT_MAX;
 }
 
-static void aabb_grow(aabb *b, const aabb *o) {
+static inline void aabb_grow(aabb *b, const aabb *o) {
     for (int a = 0; a < 3; a++) {
         b->lo[a] = o->lo[a] < b->lo[a] ? o->lo[a] : b->lo[a];
         b->hi[a] = o->hi[a] > b->hi[a] ? o->hi[a] : b->hi[a];
     }
 }
 
-/* Half the surface area: all SAH needs is proportionality.  0 for an empty box. */
-static double aabb_half_area(const aabb *b) {
-    double d[3];
+static inline void aabb_grow_point(aabb *b, const float *p) {
     for (int a = 0; a < 3; a++) {
-        d[a] = (double)b->hi[a] - (double)b->lo[a];
-        if (!(d[a] >= 0)) return 0;
+        b->lo[a] = p[a] < b->lo[a] ? p[a] : b->lo[a];
+        b->hi[a] = p[a] > b->hi[a] ? p[a] : b->hi[a];
     }
-    return d[0] * d[1] + d[1] * d[2] + d[2] * d[0];
+}
+
+/* Half the surface area (all SAH needs is proportionality); an empty box gives a negative or
+ * meaningless value but is never asked for (empty sides are skipped). */
+static inline float aabb_half_area(const aabb *b) {
+    float dx = b->hi[0] - b->lo[0], dy = b->hi[1] - b->lo[1], dz = b->hi[2] - b->lo[2];
+    return dx * dy + dy * dz + dz * dx;
 }
 
 typedef struct {
-    aabb box;
-    long n;
-} sah_bin;
-
-typedef struct {
     int32_t node, begin, end, depth;
+    aabb box, cbox; /* bounds of the triangles and of their centroids */
 } build_item;
 
+/* What the build knows of a triangle.  Records are partitioned in place (not indices into a
+ * side table) so that every pass over a node's range reads memory sequentially. */
 typedef struct {
-    const aabb *tbox;  /* per input triangle */
-    const float *cent; /* per input triangle: centroid */
-    int32_t *idx;      /* triangle permutation being partitioned */
+    aabb box;
+    float c[3];  /* centroid */
+    int32_t t;   /* face index in the input mesh */
+} tri_ref;
+
+typedef struct {
+    tri_ref *refs;     /* partitioned into leaf order */
     bvh_node *nodes;
-    int32_t *range_begin, *range_end; /* per node, for the far-field pass */
+    int32_t *range_begin, *range_end; /* per node: its triangles' positions in leaf order */
     long nnodes;
     int depth;
 } build_ctx;
 
-static int bin_of(float c, float lo, float scale) {
-    /* The same expression is used for binning and partitioning, so a triangle can never be
-     * counted on one side and moved to the other. */
+static inline int bin_of(float c, float lo, float scale) {
+    /* The same expression bins and partitions, so a triangle cannot change sides. */
     int k = (int)((c - lo) * scale);
     return k < 0 ? 0 : k >= NBINS ? NBINS - 1 : k;
 }
 
-/* Chooses the split of [begin, end) with the least SAH cost over NBINS bins per axis.
- * Returns the cost (in units of triangle tests times half-area) or INFINITY if the centroids
- * do not spread on any axis; *axis and *split receive the winner (left = bins below split). */
-static double best_sah_split(const build_ctx *bc, int32_t begin, int32_t end, const aabb *cb,
-                             int *axis, int *split, float *split_scale) {
-    sah_bin bins[3][NBINS];
+typedef struct {
+    int axis, split; /* left = bins below split */
+    float scale;
+    double cost;     /* sum over both sides of half-area * triangles; INFINITY: no split */
+    aabb left, right;
+} sah_split;
+
+/* Finds the least-cost SAH split of [begin, end) over NBINS bins per axis of the centroid bounds. */
+static void best_sah_split(const build_ctx *bc, int32_t begin, int32_t end, const aabb *cb, sah_split *out) {
+    aabb bins[3][NBINS];
+    int32_t cnt[3][NBINS];
     float scale[3];
+    out->cost = INFINITY;
     for (int a = 0; a < 3; a++) {
         /* Slightly under NBINS / extent so the largest centroid lands in the last bin. */
         double ext = (double)cb->hi[a] - (double)cb->lo[a];
         scale[a] = ext > 0 ? (float)(NBINS / ext) * 0.99999f : 0.0f;
         if (!(scale[a] <= FLT_MAX)) scale[a] = 0.0f; /* extent too small to bin: treat as none */
-        for (int k = 0; k < NBINS; k++) aabb_empty(&bins[a][k].box), bins[a][k].n = 0;
+        for (int k = 0; k < NBINS; k++) aabb_empty(&bins[a][k]), cnt[a][k] = 0;
     }
     for (int32_t i = begin; i < end; i++) {
-        int32_t t = bc->idx[i];
+        const tri_ref *r = &bc->refs[i];
         for (int a = 0; a < 3; a++) {
-            sah_bin *bn = &bins[a][bin_of(bc->cent[3 * t + a], cb->lo[a], scale[a])];
-            aabb_grow(&bn->box, &bc->tbox[t]);
-            bn->n++;
+            int k = bin_of(r->c[a], cb->lo[a], scale[a]);
+            aabb_grow(&bins[a][k], &r->box);
+            cnt[a][k]++;
         }
     }
-    double best = INFINITY;
     for (int a = 0; a < 3; a++) {
         if (scale[a] == 0.0f) continue;
-        double right_area[NBINS];
-        long right_n[NBINS];
+        float right_area[NBINS];
+        int32_t right_n[NBINS];
         aabb acc;
         aabb_empty(&acc);
-        long cnt = 0;
+        int32_t n = 0;
         for (int k = NBINS - 1; k >= 1; k--) {
-            aabb_grow(&acc, &bins[a][k].box);
-            cnt += bins[a][k].n;
-            right_area[k] = aabb_half_area(&acc);
-            right_n[k] = cnt;
+            aabb_grow(&acc, &bins[a][k]);
+            n += cnt[a][k];
+            right_area[k] = n ? aabb_half_area(&acc) : 0.0f;
+            right_n[k] = n;
         }
         aabb_empty(&acc);
-        cnt = 0;
+        n = 0;
         for (int s = 1; s < NBINS; s++) {
-            aabb_grow(&acc, &bins[a][s - 1].box);
-            cnt += bins[a][s - 1].n;
-            if (cnt == 0 || right_n[s] == 0) continue;
-            double cost = aabb_half_area(&acc) * (double)cnt + right_area[s] * (double)right_n[s];
-            if (cost < best) best = cost, *axis = a, *split = s;
+            aabb_grow(&acc, &bins[a][s - 1]);
+            n += cnt[a][s - 1];
+            if (n == 0 || right_n[s] == 0) continue;
+            double cost = (double)aabb_half_area(&acc) * n + (double)right_area[s] * right_n[s];
+            if (cost < out->cost) out->cost = cost, out->axis = a, out->split = s;
         }
     }
-    if (best < INFINITY) *split_scale = scale[*axis];
+    if (out->cost < INFINITY) {
+        int a = out->axis;
+        out->scale = scale[a];
+        aabb_empty(&out->left);
+        aabb_empty(&out->right);
+        for (int k = 0; k < NBINS; k++) aabb_grow(k < out->split ? &out->left : &out->right, &bins[a][k]);
+    }
+}
+
+/* Small nodes: every object split along each axis in centroid order (exact SAH, and far cheaper
+ * than filling and sweeping 3 x NBINS bins for a handful of triangles).  Returns the cost as
+ * best_sah_split does; on a split, [begin, end) is reordered along the chosen axis and *mid is
+ * the first position of the right side. */
+static double small_sah_split(build_ctx *bc, int32_t begin, int32_t end, int32_t *mid) {
+    int n = (int)(end - begin), best_axis = -1, best_k = 0;
+    uint8_t order[3][SWEEP_MAX];
+    double best = INFINITY;
+    for (int a = 0; a < 3; a++) {
+        uint8_t *o = order[a];
+        for (int i = 0; i < n; i++) {
+            /* Insertion sort by centroid, ties by position: deterministic. */
+            int j = i;
+            float c = bc->refs[begin + i].c[a];
+            while (j > 0 && bc->refs[begin + o[j - 1]].c[a] > c) o[j] = o[j - 1], j--;
+            o[j] = (uint8_t)i;
+        }
+        float right_area[SWEEP_MAX];
+        aabb acc;
+        aabb_empty(&acc);
+        for (int k = n - 1; k >= 1; k--) {
+            aabb_grow(&acc, &bc->refs[begin + o[k]].box);
+            right_area[k] = aabb_half_area(&acc);
+        }
+        aabb_empty(&acc);
+        for (int k = 1; k < n; k++) {
+            aabb_grow(&acc, &bc->refs[begin + o[k - 1]].box);
+            double cost = (double)aabb_half_area(&acc) * k + (double)right_area[k] * (n - k);
+            if (cost < best) best = cost, best_axis = a, best_k = k;
+        }
+    }
+    if (best_axis >= 0) {
+        tri_ref tmp[SWEEP_MAX];
+        for (int i = 0; i < n; i++) tmp[i] = bc->refs[begin + order[best_axis][i]];
+        memcpy(&bc->refs[begin], tmp, (size_t)n * sizeof *tmp);
+        *mid = begin + best_k;
+    }
     return best;
+}
+
+/* Bounds of the triangles in [begin, end) and of their centroids. */
+static void range_bounds(const build_ctx *bc, int32_t begin, int32_t end, aabb *box, aabb *cbox) {
+    aabb_empty(box);
+    aabb_empty(cbox);
+    for (int32_t i = begin; i < end; i++) {
+        aabb_grow(box, &bc->refs[i].box);
+        aabb_grow_point(cbox, bc->refs[i].c);
+    }
 }
 
 static gnf_status build_tree(build_ctx *bc, long ntri) {
     build_item stack[STACK_MAX];
     int sp = 0;
-    bc->nodes[0].count = 0;
     bc->nnodes = 2; /* slot 1 unused: sibling pairs start at even indices (one cache line) */
-    stack[sp++] = (build_item){0, 0, (int32_t)ntri, 0};
+    build_item root = {0, 0, (int32_t)ntri, 0, {{0}, {0}}, {{0}, {0}}};
+    range_bounds(bc, 0, (int32_t)ntri, &root.box, &root.cbox);
+    stack[sp++] = root;
     while (sp > 0) {
         build_item it = stack[--sp];
         bvh_node *nd = &bc->nodes[it.node];
         bc->range_begin[it.node] = it.begin;
         bc->range_end[it.node] = it.end;
         if (it.depth > bc->depth) bc->depth = it.depth;
-        aabb box, cb;
-        aabb_empty(&box);
-        aabb_empty(&cb);
-        for (int32_t i = it.begin; i < it.end; i++) {
-            int32_t t = bc->idx[i];
-            aabb_grow(&box, &bc->tbox[t]);
-            for (int a = 0; a < 3; a++) {
-                float c = bc->cent[3 * t + a];
-                cb.lo[a] = c < cb.lo[a] ? c : cb.lo[a];
-                cb.hi[a] = c > cb.hi[a] ? c : cb.hi[a];
+        memcpy(nd->lo, it.box.lo, sizeof nd->lo);
+        memcpy(nd->hi, it.box.hi, sizeof nd->hi);
+        int32_t count = it.end - it.begin, mid = -1;
+        build_item L = {0}, R = {0};
+        double area = aabb_half_area(&it.box);
+        if (count > 1 && count <= SWEEP_MAX && it.depth < FORCE_HALVING_DEPTH) {
+            /* (Reorders the range even if it then stays a leaf: harmless.) */
+            int32_t m = -1;
+            double cost = small_sah_split(bc, it.begin, it.end, &m);
+            if (cost < INFINITY && (count > LEAF_MAX || SAH_TRAVERSAL * area + cost < (double)count * area)) {
+                mid = m;
+                range_bounds(bc, it.begin, mid, &L.box, &L.cbox);
+                range_bounds(bc, mid, it.end, &R.box, &R.cbox);
+            } else if (count > LEAF_MAX) {
+                mid = it.begin + count / 2; /* all centroids equal: see below */
+                range_bounds(bc, it.begin, mid, &L.box, &L.cbox);
+                range_bounds(bc, mid, it.end, &R.box, &R.cbox);
             }
-        }
-        memcpy(nd->lo, box.lo, sizeof box.lo);
-        memcpy(nd->hi, box.hi, sizeof box.hi);
-        long count = it.end - it.begin;
-        int32_t mid = -1;
-        if (count > 1) {
-            int axis = 0, split = 0;
-            float scale = 0;
-            double cost = INFINITY;
-            if (it.depth < FORCE_HALVING_DEPTH)
-                cost = best_sah_split(bc, it.begin, it.end, &cb, &axis, &split, &scale);
-            double leaf_cost = (double)count * aabb_half_area(&box);
-            double split_cost = SAH_TRAVERSAL * aabb_half_area(&box) + cost;
-            if (cost < INFINITY && (count > LEAF_MAX || split_cost < leaf_cost)) {
+        } else if (count > 1) {
+            sah_split sp_best;
+            sp_best.cost = INFINITY;
+            if (it.depth < FORCE_HALVING_DEPTH) best_sah_split(bc, it.begin, it.end, &it.cbox, &sp_best);
+            double leaf_cost = (double)count * area, split_cost = SAH_TRAVERSAL * area + sp_best.cost;
+            if (sp_best.cost < INFINITY && (count > LEAF_MAX || split_cost < leaf_cost)) {
+                int a = sp_best.axis;
                 int32_t i = it.begin, j = it.end - 1;
+                aabb_empty(&L.cbox);
+                aabb_empty(&R.cbox);
                 while (i <= j) {
-                    int32_t t = bc->idx[i];
-                    if (bin_of(bc->cent[3 * t + axis], cb.lo[axis], scale) < split) i++;
-                    else bc->idx[i] = bc->idx[j], bc->idx[j--] = t;
+                    tri_ref *r = &bc->refs[i];
+                    if (bin_of(r->c[a], it.cbox.lo[a], sp_best.scale) < sp_best.split) {
+                        aabb_grow_point(&L.cbox, r->c);
+                        i++;
+                    } else {
+                        aabb_grow_point(&R.cbox, r->c);
+                        tri_ref tmp = *r;
+                        *r = bc->refs[j];
+                        bc->refs[j--] = tmp;
+                    }
                 }
                 mid = i;
+                L.box = sp_best.left;
+                R.box = sp_best.right;
             } else if (count > LEAF_MAX) {
                 /* Centroids all coincide, or the tree is already deep (a pathological input):
                  * halve by count, which ends the descent within log2(count) levels. */
-                mid = it.begin + (int32_t)(count / 2);
+                mid = it.begin + count / 2;
+                range_bounds(bc, it.begin, mid, &L.box, &L.cbox);
+                range_bounds(bc, mid, it.end, &R.box, &R.cbox);
             }
         }
         if (mid < 0) {
             nd->first = it.begin;
-            nd->count = (int32_t)count;
+            nd->count = count;
             continue;
         }
         assert(mid > it.begin && mid < it.end);
@@ -223,8 +318,10 @@ static gnf_status build_tree(build_ctx *bc, long ntri) {
         bc->nnodes += 2;
         nd->first = left;
         nd->count = 0;
-        stack[sp++] = (build_item){left + 1, mid, it.end, it.depth + 1};
-        stack[sp++] = (build_item){left, it.begin, mid, it.depth + 1};
+        L.node = left, L.begin = it.begin, L.end = mid, L.depth = it.depth + 1;
+        R.node = left + 1, R.begin = mid, R.end = it.end, R.depth = it.depth + 1;
+        stack[sp++] = R;
+        stack[sp++] = L; /* left first: its subtree gets the next indices (locality) */
     }
     return GNF_OK;
 }
@@ -242,78 +339,75 @@ static void tri_area_vector(const float *t, double av[3], double g[3]) {
     av[2] = 0.5 * (e1[0] * e2[1] - e1[1] * e2[0]);
 }
 
-/* Fills b->far bottom-up: children have larger indices than parents, so a reverse sweep sees
- * both children of a node before the node.  Sums are kept in double (acc: 16 per node). */
+/* Fills b->wnodes bottom-up (children have larger indices than their parent, so a reverse sweep
+ * sees both children first).  acc holds 8 doubles per node: area, area-weighted centroid sum (3),
+ * area vector (3), radius. */
 static void build_far_field(gnf_bvh *b, const int32_t *rbeg, const int32_t *rend, double *acc) {
-    /* acc per node: [0] area, [1..3] area-weighted centroid sum, [4..6] area vector,
-     * [7..15] full first moment M about the node's centroid (row-major M_ij = n_i (x-c)_j). */
     for (long i = b->nnodes - 1; i >= 0; i--) {
         if (i == 1) continue;
         const bvh_node *nd = &b->nodes[i];
-        double *A = acc + 16 * i;
-        memset(A, 0, 16 * sizeof(double));
-        double c[3];
+        bvh_wnode *w = &b->wnodes[i];
+        double *A = acc + 8 * i;
+        long begin = rbeg[i], end = rend[i];
         if (nd->count > 0) {
-            for (int32_t k = nd->first; k < nd->first + nd->count; k++) {
+            for (long k = begin; k < end; k++) {
                 double av[3], g[3];
-                tri_area_vector(b->tri + 9 * (long)k, av, g);
+                tri_area_vector(b->tri + 9 * k, av, g);
                 double area = sqrt(av[0] * av[0] + av[1] * av[1] + av[2] * av[2]);
                 A[0] += area;
                 for (int a = 0; a < 3; a++) A[1 + a] += area * g[a], A[4 + a] += av[a];
             }
-            for (int a = 0; a < 3; a++) c[a] = A[0] > 0 ? A[1 + a] / A[0] : 0.0;
-            /* Exact moment of a flat triangle about c: area vector times (centroid - c). */
-            for (int32_t k = nd->first; k < nd->first + nd->count; k++) {
-                double av[3], g[3];
-                tri_area_vector(b->tri + 9 * (long)k, av, g);
-                for (int r = 0; r < 3; r++)
-                    for (int s = 0; s < 3; s++) A[7 + 3 * r + s] += av[r] * (g[s] - c[s]);
-            }
+            w->link = ((uint32_t)nd->first << 4) | (uint32_t)nd->count;
         } else {
-            const double *L = acc + 16 * (long)nd->first, *R = acc + 16 * ((long)nd->first + 1);
-            A[0] = L[0] + R[0];
-            for (int a = 0; a < 3; a++) A[1 + a] = L[1 + a] + R[1 + a], A[4 + a] = L[4 + a] + R[4 + a];
-            for (int a = 0; a < 3; a++) c[a] = A[0] > 0 ? A[1 + a] / A[0] : 0.0;
-            /* Shift each child's moment from its centroid to ours: + N_child (c_child - c)^T. */
-            const double *ch[2] = {L, R};
-            for (int q = 0; q < 2; q++) {
-                const double *C = ch[q];
-                double cc[3];
-                for (int a = 0; a < 3; a++) cc[a] = C[0] > 0 ? C[1 + a] / C[0] : 0.0;
-                for (int r = 0; r < 3; r++)
-                    for (int s = 0; s < 3; s++)
-                        A[7 + 3 * r + s] += C[7 + 3 * r + s] + C[4 + r] * (cc[s] - c[s]);
-            }
+            const double *Lc = acc + 8 * (long)nd->first, *Rc = acc + 8 * ((long)nd->first + 1);
+            for (int k = 0; k < 7; k++) A[k] = Lc[k] + Rc[k];
+            w->link = (uint32_t)nd->first << 4;
         }
-        bvh_far *f = &b->far[i];
         if (!(A[0] > 0)) {
-            memset(f, 0, sizeof *f);
-            f->r = -1.0f;
+            w->n[0] = w->n[1] = w->n[2] = w->c[0] = w->c[1] = w->c[2] = 0.0f;
+            w->r2 = -1.0f;
+            A[7] = 0;
             continue;
         }
-        /* Radius: the farthest vertex of the node's triangles (contiguous in leaf order). */
-        double r2 = 0;
-        for (long k = 9L * rbeg[i]; k < 9L * rend[i]; k += 3) {
-            double d0 = b->tri[k] - c[0], d1 = b->tri[k + 1] - c[1], d2 = b->tri[k + 2] - c[2];
-            double q = d0 * d0 + d1 * d1 + d2 * d2;
-            r2 = q > r2 ? q : r2;
+        double c[3] = {A[1] / A[0], A[2] / A[0], A[3] / A[0]}, r;
+        if (nd->count > 0 || (end - begin) <= EXACT_RADIUS_MAX) {
+            /* The farthest vertex of the node's triangles (contiguous in leaf order). */
+            double r2 = 0;
+            for (long k = 9 * begin; k < 9 * end; k += 3) {
+                double d0 = b->tri[k] - c[0], d1 = b->tri[k + 1] - c[1], d2 = b->tri[k + 2] - c[2];
+                double q = d0 * d0 + d1 * d1 + d2 * d2;
+                r2 = q > r2 ? q : r2;
+            }
+            r = sqrt(r2);
+        } else {
+            /* Large node: bound the radius by the children's spheres and by the box's farthest
+             * corner (cheaper than visiting every vertex again at every level). */
+            const double *ch[2] = {acc + 8 * (long)nd->first, acc + 8 * ((long)nd->first + 1)};
+            double rs = 0, rb = 0;
+            for (int q = 0; q < 2; q++) {
+                const double *C = ch[q];
+                if (!(C[0] > 0)) continue;
+                double d0 = C[1] / C[0] - c[0], d1 = C[2] / C[0] - c[1], d2 = C[3] / C[0] - c[2];
+                double s = sqrt(d0 * d0 + d1 * d1 + d2 * d2) + C[7];
+                rs = s > rs ? s : rs;
+            }
+            for (int a = 0; a < 3; a++) {
+                double e = GNF_MAX(c[a] - nd->lo[a], nd->hi[a] - c[a]);
+                rb += e * e;
+            }
+            rb = sqrt(rb);
+            r = rs < rb ? rs : rb;
         }
-        const double *M = A + 7;
-        double tr3 = (M[0] + M[4] + M[8]) / 3.0;
-        for (int a = 0; a < 3; a++) f->n[a] = (float)A[4 + a], f->c[a] = (float)c[a];
-        /* Round the radius up so float storage never makes a near node look far. */
-        f->r = (float)(sqrt(r2) * (1.0 + 1e-6));
-        f->s[0] = (float)(M[0] - tr3);
-        f->s[1] = (float)(M[4] - tr3);
-        f->s[2] = (float)(0.5 * (M[1] + M[3]));
-        f->s[3] = (float)(0.5 * (M[2] + M[6]));
-        f->s[4] = (float)(0.5 * (M[5] + M[7]));
+        A[7] = r;
+        for (int a = 0; a < 3; a++) w->n[a] = (float)A[4 + a], w->c[a] = (float)c[a];
+        /* Rounded up so that float storage never makes a near node look far. */
+        w->r2 = (float)(r * r * (1.0 + 1e-6)) + FLT_MIN;
     }
 }
 
 /* A triangle so flat (height under 1e-10 of its longest edge, zero area included) that the
- * barycentric region test would divide noise by noise.  Such a triangle lies within that height
- * of its edges, so its closest point is taken on them. */
+ * barycentric region test would divide noise by noise.  It lies within that height of its
+ * edges, so its closest point is taken on them. */
 static int tri_is_degenerate(const float *t) {
     double e1[3], e2[3], e3[3];
     for (int a = 0; a < 3; a++)
@@ -333,8 +427,8 @@ gnf_status gnf_bvh_build(const gnf_mesh *m, gnf_bvh **out) {
     *out = NULL;
     long nf = m->nf, nv = m->nv;
     if (nf <= 0 || !m->f || !m->v) return gnf_fail(GNF_ERR_INVALID, "bvh: the mesh has no triangles");
-    if (nf > MAX_TRIANGLES)
-        return gnf_fail(GNF_ERR_INVALID, "bvh: %ld triangles is over the limit of %ld", nf, MAX_TRIANGLES);
+    if (nf >= MAX_TRIANGLES)
+        return gnf_fail(GNF_ERR_INVALID, "bvh: %ld triangles is over the limit of %ld", nf, MAX_TRIANGLES - 1);
     for (long i = 0; i < 3 * nf; i++)
         if (m->f[i] < 0 || m->f[i] >= nv)
             return gnf_fail(GNF_ERR_INVALID, "bvh: face %ld has vertex index %ld, out of range [0, %ld)",
@@ -343,67 +437,57 @@ gnf_status gnf_bvh_build(const gnf_mesh *m, gnf_bvh **out) {
         if (!isfinite(m->v[i]))
             return gnf_fail(GNF_ERR_INVALID, "bvh: vertex %ld has a non-finite coordinate", i / 3);
 
+    size_t nnode_cap = (size_t)(2 * nf + 2);
     gnf_bvh *b = gnf_calloc(1, sizeof *b);
-    aabb *tbox = gnf_calloc((size_t)nf, sizeof *tbox);
-    float *cent = gnf_calloc((size_t)nf * 3, sizeof *cent);
-    int32_t *idx = gnf_calloc((size_t)nf, sizeof *idx);
-    int32_t *rbeg = gnf_calloc((size_t)(2 * nf + 1), sizeof *rbeg);
-    int32_t *rend = gnf_calloc((size_t)(2 * nf + 1), sizeof *rend);
+    tri_ref *refs = gnf_calloc((size_t)nf, sizeof *refs);
+    int32_t *rbeg = gnf_calloc(nnode_cap, sizeof *rbeg), *rend = gnf_calloc(nnode_cap, sizeof *rend);
     double *acc = NULL;
     gnf_status st = GNF_OK;
     if (b) {
-        b->nodes = gnf_calloc((size_t)(2 * nf + 1), sizeof *b->nodes);
+        b->nodes = gnf_calloc(nnode_cap, sizeof *b->nodes);
         b->tri = gnf_calloc((size_t)nf * 9, sizeof *b->tri);
         b->degen = gnf_calloc((size_t)nf, 1);
         b->orig = gnf_calloc((size_t)nf, sizeof *b->orig);
     }
-    if (!b || !tbox || !cent || !idx || !rbeg || !rend || !b->nodes || !b->tri || !b->degen || !b->orig) {
+    if (!b || !refs || !rbeg || !rend || !b->nodes || !b->tri || !b->degen || !b->orig) {
         st = gnf_fail(GNF_ERR_NOMEM, "bvh: out of memory for %ld triangles", nf);
         goto done;
     }
     b->ntri = nf;
-    for (int a = 0; a < 3; a++) b->lo[a] = INFINITY, b->hi[a] = -INFINITY;
+    aabb all;
+    aabb_empty(&all);
     for (long t = 0; t < nf; t++) {
-        aabb *bx = &tbox[t];
-        aabb_empty(bx);
-        for (int k = 0; k < 3; k++) {
-            const float *v = m->v + 3 * (long)m->f[3 * t + k];
-            for (int a = 0; a < 3; a++) {
-                bx->lo[a] = v[a] < bx->lo[a] ? v[a] : bx->lo[a];
-                bx->hi[a] = v[a] > bx->hi[a] ? v[a] : bx->hi[a];
-            }
-        }
-        for (int a = 0; a < 3; a++) {
-            const float *v0 = m->v + 3 * (long)m->f[3 * t], *v1 = m->v + 3 * (long)m->f[3 * t + 1],
-                        *v2 = m->v + 3 * (long)m->f[3 * t + 2];
-            cent[3 * t + a] = (float)(((double)v0[a] + v1[a] + v2[a]) / 3.0);
-            b->lo[a] = bx->lo[a] < b->lo[a] ? bx->lo[a] : b->lo[a];
-            b->hi[a] = bx->hi[a] > b->hi[a] ? bx->hi[a] : b->hi[a];
-        }
-        idx[t] = (int32_t)t;
+        const float *v[3];
+        for (int k = 0; k < 3; k++) v[k] = m->v + 3 * (long)m->f[3 * t + k];
+        tri_ref *r = &refs[t];
+        aabb_empty(&r->box);
+        for (int k = 0; k < 3; k++) aabb_grow_point(&r->box, v[k]);
+        for (int a = 0; a < 3; a++) r->c[a] = (float)(((double)v[0][a] + v[1][a] + v[2][a]) / 3.0);
+        aabb_grow(&all, &r->box);
+        r->t = (int32_t)t;
     }
-    build_ctx bc = {tbox, cent, idx, b->nodes, rbeg, rend, 0, 0};
+    memcpy(b->lo, all.lo, sizeof b->lo);
+    memcpy(b->hi, all.hi, sizeof b->hi);
+    build_ctx bc = {refs, b->nodes, rbeg, rend, 0, 0};
     st = build_tree(&bc, nf);
     if (st != GNF_OK) goto done;
     b->nnodes = bc.nnodes;
     b->depth = bc.depth;
     for (long i = 0; i < nf; i++) {
-        long t = idx[i];
+        long t = refs[i].t;
         b->orig[i] = (int32_t)t;
         for (int k = 0; k < 3; k++) memcpy(b->tri + 9 * i + 3 * k, m->v + 3 * (long)m->f[3 * t + k], 3 * sizeof(float));
         b->degen[i] = (uint8_t)tri_is_degenerate(b->tri + 9 * i);
     }
-    b->far = gnf_calloc((size_t)b->nnodes, sizeof *b->far);
-    acc = gnf_calloc((size_t)b->nnodes * 16, sizeof *acc);
-    if (!b->far || !acc) {
+    b->wnodes = gnf_calloc((size_t)b->nnodes, sizeof *b->wnodes);
+    acc = gnf_calloc((size_t)b->nnodes * 8, sizeof *acc);
+    if (!b->wnodes || !acc) {
         st = gnf_fail(GNF_ERR_NOMEM, "bvh: out of memory for %ld nodes", b->nnodes);
         goto done;
     }
     build_far_field(b, rbeg, rend, acc);
 done:
-    gnf_free(tbox);
-    gnf_free(cent);
-    gnf_free(idx);
+    gnf_free(refs);
     gnf_free(rbeg);
     gnf_free(rend);
     gnf_free(acc);
@@ -418,7 +502,7 @@ done:
 void gnf_bvh_free(gnf_bvh *b) {
     if (!b) return;
     gnf_free(b->nodes);
-    gnf_free(b->far);
+    gnf_free(b->wnodes);
     gnf_free(b->tri);
     gnf_free(b->degen);
     gnf_free(b->orig);
@@ -435,7 +519,7 @@ void gnf_bvh_bounds(const gnf_bvh *b, float lo[3], float hi[3]) {
 /* ------------------------------------------------------------------------------------------ */
 /* Closest point                                                                               */
 
-static double dot3(const double a[3], const double b[3]) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
+static inline double dot3(const double a[3], const double b[3]) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
 
 /* Closest point to p on the segment [a, b]; returns the squared distance. */
 static double seg_closest(const double p[3], const double a[3], const double b[3], double out[3]) {
@@ -453,26 +537,30 @@ static double seg_closest(const double p[3], const double a[3], const double b[3
     return d2;
 }
 
-/* Closest point to p on triangle t (9 floats) by Voronoi regions.  With dk the dot products of
- * the edges ab, ac with p minus a vertex, p projects onto vertex a when both dots at a are <= 0,
- * onto edge ab when the barycentric weight of c of its projection (vc) is <= 0 and p lies between
- * the planes through a and b orthogonal to ab, and so on; otherwise inside the face, with
- * barycentrics proportional to (va, vb, vc).  Degenerate triangles (flag) take the nearest of
- * their edges instead: their regions are undefined.  Returns the squared distance. */
-static double tri_closest(const double p[3], const float *t, int degenerate, double cp[3]) {
+/* Closest point to p on a degenerate triangle: the nearest of its three edges. */
+static double flat_tri_closest(const double p[3], const float *t, double cp[3]) {
     double a[3] = {t[0], t[1], t[2]}, b[3] = {t[3], t[4], t[5]}, c[3] = {t[6], t[7], t[8]};
-    if (degenerate) {
-        double q[3], best = seg_closest(p, a, b, cp);
-        double d = seg_closest(p, b, c, q);
-        if (d < best) best = d, memcpy(cp, q, sizeof q);
-        d = seg_closest(p, c, a, q);
-        if (d < best) best = d, memcpy(cp, q, sizeof q);
-        return best;
-    }
+    double q[3], best = seg_closest(p, a, b, cp);
+    double d = seg_closest(p, b, c, q);
+    if (d < best) best = d, memcpy(cp, q, sizeof q);
+    d = seg_closest(p, c, a, q);
+    if (d < best) best = d, memcpy(cp, q, sizeof q);
+    return best;
+}
+
+/* Closest point to p on triangle t (9 floats) by Voronoi regions.  With d1..d6 the dot products
+ * of the edges ab, ac with p minus each vertex: p projects onto vertex a when both dots at a are
+ * <= 0; onto edge ab when the barycentric weight of c of its projection (vc, scaled) is <= 0 and
+ * p lies between the planes through a and b orthogonal to ab; likewise for the other vertices
+ * and edges; otherwise inside the face, with barycentrics proportional to (va, vb, vc).
+ * Returns the squared distance. */
+static double tri_closest(const double p[3], const float *t, int degenerate, double cp[3]) {
+    if (degenerate) return flat_tri_closest(p, t, cp);
+    double a[3] = {t[0], t[1], t[2]};
     double ab[3], ac[3], ap[3], bp[3], cq[3];
     for (int k = 0; k < 3; k++) {
-        ab[k] = b[k] - a[k], ac[k] = c[k] - a[k];
-        ap[k] = p[k] - a[k], bp[k] = p[k] - b[k], cq[k] = p[k] - c[k];
+        ab[k] = (double)t[3 + k] - a[k], ac[k] = (double)t[6 + k] - a[k];
+        ap[k] = p[k] - a[k], bp[k] = p[k] - t[3 + k], cq[k] = p[k] - t[6 + k];
     }
     double d1 = dot3(ab, ap), d2 = dot3(ac, ap);
     double d3 = dot3(ab, bp), d4 = dot3(ac, bp);
@@ -487,7 +575,7 @@ static double tri_closest(const double p[3], const float *t, int degenerate, dou
     } else {
         double vc = d1 * d4 - d3 * d2, vb = d5 * d2 - d1 * d6, va = d3 * d6 - d5 * d4;
         if (vc <= 0 && d1 >= 0 && d3 <= 0) {
-            u = d1 / (d1 - d3); /* d1 - d3 = |ab|^2 > 0 here */
+            u = d1 / (d1 - d3); /* d1 - d3 = |ab|^2 > 0: not degenerate */
         } else if (vb <= 0 && d2 >= 0 && d6 <= 0) {
             v = d2 / (d2 - d6);
         } else if (va <= 0 && d4 - d3 >= 0 && d5 - d6 >= 0) {
@@ -495,7 +583,7 @@ static double tri_closest(const double p[3], const float *t, int degenerate, dou
             u = 1 - w, v = w;
         } else {
             double sum = va + vb + vc; /* = |ab x ac|^2 > 0 up to rounding */
-            if (!(sum > 0)) return tri_closest(p, t, 1, cp);
+            if (!(sum > 0)) return flat_tri_closest(p, t, cp);
             u = vb / sum, v = vc / sum;
         }
     }
@@ -508,7 +596,7 @@ static double tri_closest(const double p[3], const float *t, int degenerate, dou
     return d2s;
 }
 
-static double box_dist2(const bvh_node *nd, const double p[3]) {
+static inline double box_dist2(const bvh_node *nd, const double p[3]) {
     double d2 = 0;
     for (int a = 0; a < 3; a++) {
         double lo = (double)nd->lo[a] - p[a], hi = p[a] - (double)nd->hi[a];
@@ -519,11 +607,26 @@ static double box_dist2(const bvh_node *nd, const double p[3]) {
     return d2;
 }
 
+/* Warms the cache for what visiting node nd will read: its children's boxes or its triangles. */
+static inline void prefetch_node(const gnf_bvh *b, const bvh_node *nd) {
+    if (nd->count > 0) {
+        const float *t = b->tri + 9 * (long)nd->first;
+        PREFETCH(t);
+        PREFETCH(t + 16);
+        PREFETCH(t + 32);
+    } else {
+        PREFETCH(&b->nodes[nd->first]);
+    }
+}
+
 /* Best-first descent: the nearer child is visited first and every box no nearer than the best
  * triangle so far is skipped (strictly: equal distance cannot improve).  `best2`, `bi` (leaf-order
  * triangle) and `cp` carry an optional starting guess in and the answer out. */
 static void closest_search(const gnf_bvh *b, const double p[3], double *best2, long *bi, double cp[3]) {
-    struct { int32_t node; double d2; } stack[STACK_MAX];
+    struct {
+        int32_t node;
+        double d2;
+    } stack[STACK_MAX];
     int sp = 0;
     int32_t cur = 0;
     double cur_d2 = box_dist2(&b->nodes[0], p);
@@ -538,13 +641,15 @@ static void closest_search(const gnf_bvh *b, const double p[3], double *best2, l
                 }
             } else {
                 int32_t l = nd->first;
-                double dl = box_dist2(&b->nodes[l], p), dr = box_dist2(&b->nodes[l + 1], p);
+                const bvh_node *cl = &b->nodes[l], *cr = cl + 1;
+                double dl = box_dist2(cl, p), dr = box_dist2(cr, p);
                 int32_t near = l, far = l + 1;
                 if (dr < dl) {
                     double t = dl;
                     dl = dr, dr = t;
                     near = l + 1, far = l;
                 }
+                if (dl < *best2) prefetch_node(b, &b->nodes[near]);
                 if (dr < *best2) stack[sp].node = far, stack[sp++].d2 = dr;
                 cur = near, cur_d2 = dl;
                 continue;
@@ -586,39 +691,44 @@ static double tri_solid_angle(const double p[3], const float *t) {
     return 2.0 * atan2(num, den);
 }
 
+/* Solid angle of the node's triangles from p: exact, or for a node farther than beta radii its
+ * dipole n.(c - p)/|c - p|^3 (the leading term of the expansion of n.(x - p)/|x - p|^3 about c).
+ * Returns 1 if the node has to be opened (near and inner), else adds to *omega. */
+static inline int wnode_visit(const gnf_bvh *b, const bvh_wnode *w, const double p[3], double beta2,
+                              double *omega) {
+    if (w->r2 < 0) return 0; /* zero area: nothing at any distance */
+    double r0 = w->c[0] - p[0], r1 = w->c[1] - p[1], r2 = w->c[2] - p[2];
+    double d2 = r0 * r0 + r1 * r1 + r2 * r2;
+    if (d2 > beta2 * w->r2) {
+        double inv = 1.0 / sqrt(d2);
+        *omega += (w->n[0] * r0 + w->n[1] * r1 + w->n[2] * r2) * (inv * inv * inv);
+        return 0;
+    }
+    uint32_t first = w->link >> 4, count = w->link & 15u;
+    if (count == 0) return 1;
+    for (uint32_t k = first; k < first + count; k++) *omega += tri_solid_angle(p, b->tri + 9 * (long)k);
+    return 0;
+}
+
 double gnf_bvh_winding_beta(const gnf_bvh *b, const float p[3], double beta) {
     double pd[3] = {p[0], p[1], p[2]};
-    double beta2 = beta > 0 ? beta * beta : 0.0;
+    /* beta <= 0: nothing is far (every area-carrying node has r2 > 0, so d2 > inf never holds). */
+    double beta2 = beta > 0 ? beta * beta : INFINITY;
     double omega = 0;
-    int32_t stack[STACK_MAX];
-    int sp = 0;
-    stack[sp++] = 0;
-    while (sp > 0) {
-        int32_t i = stack[--sp];
-        const bvh_far *f = &b->far[i];
-        if (f->r < 0) continue; /* zero area: contributes nothing */
-        double r[3] = {f->c[0] - pd[0], f->c[1] - pd[1], f->c[2] - pd[2]};
-        double d2 = dot3(r, r);
-        double rad = f->r;
-        if (beta2 > 0 && d2 > beta2 * rad * rad) {
-            /* Expansion of n.(x - p)/|x - p|^3 about x = c: the dipole term N.r/|r|^3 plus the
-             * first-order term H:S with H = I/|r|^3 - 3 r r^T/|r|^5 (S is traceless: I:S = 0). */
-            double inv = 1.0 / sqrt(d2), inv3 = inv * inv * inv;
-            double nr = f->n[0] * r[0] + f->n[1] * r[1] + f->n[2] * r[2];
-            const float *s = f->s;
-            double sxx = s[0], syy = s[1], szz = -(double)s[0] - s[1];
-            double rsr = sxx * r[0] * r[0] + syy * r[1] * r[1] + szz * r[2] * r[2] +
-                         2.0 * (s[2] * r[0] * r[1] + s[3] * r[0] * r[2] + s[4] * r[1] * r[2]);
-            omega += nr * inv3 - 3.0 * rsr * inv3 * inv * inv;
-            continue;
-        }
-        const bvh_node *nd = &b->nodes[i];
-        if (nd->count > 0) {
-            for (int32_t k = nd->first; k < nd->first + nd->count; k++)
-                omega += tri_solid_angle(pd, b->tri + 9 * (long)k);
-        } else {
-            stack[sp++] = nd->first + 1;
-            stack[sp++] = nd->first;
+    if (wnode_visit(b, &b->wnodes[0], pd, beta2, &omega)) {
+        /* Children are tested from their parent: a sibling pair shares one cache line. */
+        int32_t stack[STACK_MAX];
+        int sp = 0;
+        stack[sp++] = 0;
+        while (sp > 0) {
+            uint32_t first = b->wnodes[stack[--sp]].link >> 4;
+            for (uint32_t q = first; q < first + 2; q++) {
+                const bvh_wnode *w = &b->wnodes[q];
+                if (wnode_visit(b, w, pd, beta2, &omega)) {
+                    PREFETCH(&b->wnodes[w->link >> 4]);
+                    stack[sp++] = (int32_t)q;
+                }
+            }
         }
     }
     return omega / FOUR_PI;
@@ -653,7 +763,7 @@ static void ray_frame_init(ray_frame *rf, const float p[3], const float dir[3]) 
 /* Does the ray (t >= 0) meet the box?  Slabs in double with inclusive bounds and a relative
  * slack far above rounding, so a triangle touched by the (infinitesimally perturbed) ray is never
  * culled; a direction component of 0 is an exact containment test on that axis. */
-static int ray_box(const ray_frame *rf, const bvh_node *nd) {
+static inline int ray_box(const ray_frame *rf, const bvh_node *nd) {
     double tn = 0, tf = INFINITY;
     for (int a = 0; a < 3; a++) {
         double lo = nd->lo[a], hi = nd->hi[a];
@@ -669,15 +779,16 @@ static int ray_box(const ray_frame *rf, const bvh_node *nd) {
         tn = t0 > tn ? t0 : tn;
         tf = t1 < tf ? t1 : tf;
     }
-    return tn <= tf * (1.0 + 1e-12) + 1e-300;
+    return tn <= tf * (1.0 + 1e-12);
 }
 
 /* Sign of the 2-D edge function cross(X, Y) = Xx Yy - Xy Yx seen from the origin moved to
  * (eps, eps^2), eps -> 0+ (simulation of simplicity): cross(X - q, Y - q) = cross(X, Y) - eps
  * (Y - X)y + eps^2 (Y - X)x.  The pair is evaluated in a canonical order and negated for the other,
- * so two triangles sharing an edge get exactly opposite signs whatever the rounding: a ray through
- * an edge or a vertex is inside exactly one triangle of a closed fan.  0 only for X == Y. */
-static int ray_edge_sign(const double X[2], const double Y[2], double *value) {
+ * so two triangles sharing an edge get exactly opposite signs whatever the rounding (or FMA
+ * contraction): a ray through an edge or a vertex is inside exactly one triangle of a closed fan.
+ * 0 only for X == Y. */
+static inline int ray_edge_sign(const double X[2], const double Y[2], double *value) {
     int flip = (X[0] > Y[0]) || (X[0] == Y[0] && X[1] > Y[1]);
     const double *P = flip ? Y : X, *Q = flip ? X : Y;
     double e = P[0] * Q[1] - P[1] * Q[0];
@@ -706,8 +817,9 @@ static int ray_tri(const ray_frame *rf, const float *t) {
     double e0, e1, e2; /* edge functions opposite vertex 0, 1, 2 */
     int s0 = ray_edge_sign(v[1], v[2], &e0);
     int s1 = ray_edge_sign(v[2], v[0], &e1);
+    if (s0 == 0 || s0 != s1) return 0;
     int s2 = ray_edge_sign(v[0], v[1], &e2);
-    if (s0 == 0 || s0 != s1 || s0 != s2) return 0;
+    if (s0 != s2) return 0;
     double det = e0 + e1 + e2;
     if (det == 0) return 0; /* seen edge-on */
     double tn = e0 * z[0] + e1 * z[1] + e2 * z[2];
@@ -725,6 +837,7 @@ static long ray_count(const gnf_bvh *b, const ray_frame *rf) {
         if (nd->count > 0) {
             for (int32_t k = nd->first; k < nd->first + nd->count; k++) hits += ray_tri(rf, b->tri + 9 * (long)k);
         } else {
+            PREFETCH(&b->nodes[nd->first]);
             stack[sp++] = nd->first + 1;
             stack[sp++] = nd->first;
         }
@@ -746,18 +859,32 @@ typedef struct {
     const gnf_bvh *b;
     const float *pts;
     float *sdf;
+    const uint64_t *order; /* low 32 bits: point index, in processing order; NULL: 0..n-1 */
     long n;
     int watertight;
 } sdf_ctx;
+
+/* Inside by ray parity: majority of the three axis rays (the third is cast only on a tie). */
+static int inside_by_rays(const gnf_bvh *b, const float p[3]) {
+    static const float axes[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+    int odd = 0;
+    for (int a = 0; a < 3; a++) {
+        if (a == 2 && odd != 1) break;
+        ray_frame rf;
+        ray_frame_init(&rf, p, axes[a]);
+        odd += (int)(ray_count(b, &rf) & 1);
+    }
+    return odd >= 2;
+}
 
 static void sdf_task(void *vctx, long task, int thread) {
     (void)thread;
     const sdf_ctx *x = vctx;
     const gnf_bvh *b = x->b;
-    long i0 = task * SDF_BLOCK, i1 = GNF_MIN(i0 + SDF_BLOCK, x->n);
-    long prev = -1; /* last closest triangle: a tight first guess for coherent point sets */
-    static const float axes[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
-    for (long i = i0; i < i1; i++) {
+    long k0 = task * SDF_BLOCK, k1 = GNF_MIN(k0 + SDF_BLOCK, x->n);
+    long prev = -1; /* last closest triangle: a tight first bound for the next (nearby) point */
+    for (long k = k0; k < k1; k++) {
+        long i = x->order ? (long)(x->order[k] & 0xFFFFFFFFu) : k;
         const float *p = x->pts + 3 * i;
         double pd[3] = {p[0], p[1], p[2]}, cp[3];
         double best2 = INFINITY;
@@ -766,24 +893,63 @@ static void sdf_task(void *vctx, long task, int thread) {
         closest_search(b, pd, &best2, &bi, cp);
         prev = bi;
         float d = (float)sqrt(best2);
-        int inside;
-        if (x->watertight) {
-            int odd = 0;
-            for (int a = 0; a < 3; a++) {
-                ray_frame rf;
-                ray_frame_init(&rf, p, axes[a]);
-                odd += (int)(ray_count(b, &rf) & 1);
-            }
-            inside = odd >= 2;
-        } else {
-            inside = gnf_bvh_winding(b, p) >= 0.5;
-        }
+        int inside = x->watertight ? inside_by_rays(b, p) : gnf_bvh_winding(b, p) >= 0.5;
         x->sdf[i] = inside ? -d : d;
     }
 }
 
+/* 10 bits of a coordinate spread to every third bit. */
+static uint64_t spread3(uint32_t v) {
+    uint64_t x = v & 0x3FFu;
+    x = (x | (x << 16)) & 0x30000FFull;
+    x = (x | (x << 8)) & 0x300F00Full;
+    x = (x | (x << 4)) & 0x30C30C3ull;
+    x = (x | (x << 2)) & 0x9249249ull;
+    return x;
+}
+
+/* Processing order for the points: by Morton code of their cell in a 1024^3 grid over the mesh
+ * bounds (points outside are clamped), ties by index.  Key in the high 32 bits, index in the
+ * low.  LSD radix sort on the key bytes (stable).  NULL if memory is short (then: input order). */
+static uint64_t *morton_order(const gnf_bvh *b, const float *pts, long n) {
+    uint64_t *k = malloc((size_t)n * sizeof *k), *tmp = malloc((size_t)n * sizeof *tmp);
+    if (!k || !tmp) {
+        free(k);
+        free(tmp);
+        return NULL;
+    }
+    float scale[3];
+    for (int a = 0; a < 3; a++) {
+        float ext = b->hi[a] - b->lo[a];
+        scale[a] = ext > 0 ? 1023.0f / ext : 0.0f;
+    }
+    for (long i = 0; i < n; i++) {
+        uint64_t code = 0;
+        for (int a = 0; a < 3; a++) {
+            float t = (pts[3 * i + a] - b->lo[a]) * scale[a];
+            t = t > 0 ? t : 0; /* NaN lands here too */
+            t = t < 1023.0f ? t : 1023.0f;
+            code |= spread3((uint32_t)t) << a;
+        }
+        k[i] = (code << 32) | (uint64_t)i;
+    }
+    for (int shift = 32; shift < 64; shift += 8) {
+        long cnt[257] = {0};
+        for (long i = 0; i < n; i++) cnt[((k[i] >> shift) & 255u) + 1]++;
+        for (int d = 0; d < 256; d++) cnt[d + 1] += cnt[d];
+        for (long i = 0; i < n; i++) tmp[cnt[(k[i] >> shift) & 255u]++] = k[i];
+        uint64_t *s = k;
+        k = tmp, tmp = s;
+    }
+    free(tmp);
+    return k;
+}
+
 void gnf_bvh_sdf(const gnf_bvh *b, const float *pts, long n, float *sdf, int watertight, int threads) {
     if (n <= 0) return;
-    sdf_ctx x = {b, pts, sdf, n, watertight};
+    assert(n <= 0xFFFFFFFFL);
+    uint64_t *order = n >= SDF_SORT_MIN ? morton_order(b, pts, n) : NULL;
+    sdf_ctx x = {b, pts, sdf, order, n, watertight};
     gnf_parallel_for((n + SDF_BLOCK - 1) / SDF_BLOCK, threads, sdf_task, &x);
+    free(order);
 }

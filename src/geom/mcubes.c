@@ -28,6 +28,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,11 +162,11 @@ static void triangulate_loop(const int *loop, int k, mc_variant *out) {
                 for (int t = 0; t < 2; t++) {
                     int x = ends[t][0], y = ends[t][1];
                     if (y - x == 1 || (x == 0 && y == k - 1)) continue; /* a side, not a chord */
-                    double mx[3], my[3];
+                    double mx[3], my[3], d2 = 0;
                     edge_mid(loop[x], mx);
                     edge_mid(loop[y], my);
-                    c += sqrt((mx[0] - my[0]) * (mx[0] - my[0]) + (mx[1] - my[1]) * (mx[1] - my[1]) +
-                              (mx[2] - my[2]) * (mx[2] - my[2]));
+                    for (int q = 0; q < 3; q++) d2 += (mx[q] - my[q]) * (mx[q] - my[q]);
+                    c += sqrt(d2);
                     if (edges_share_face(loop[x], loop[y])) c += 1000.0;
                 }
                 if (c < best) {
@@ -308,9 +309,11 @@ static void build_tables(void) {
 
 /* ---- extraction ----------------------------------------------------------------------------- */
 
+/* One chunk's output of the face pass (64-byte aligned: chunks on different threads share no
+ * cache line). */
 typedef struct {
-    int32_t *f;  /* triangles of this chunk's cells in the current slab; centroid vertices are
-                  * referred to as -1 - (their index in v / 3) until the merge */
+    _Alignas(64) int32_t *f; /* triangles of this chunk's cells in the current slab; centroid
+                              * vertices appear as -1 - (their index in v / 3) until the merge */
     long n, cap; /* in int32 */
     float *v;    /* centroid vertices made in this slab */
     long nv, capv; /* in floats */
@@ -331,6 +334,7 @@ typedef struct {
     int zedges;        /* the vertex pass also makes the z edges between the planes */
     int kz;            /* z index of plane 1 */
     long *cnt, *vbase; /* per chunk: vertices made, index of the first */
+    float *pts;        /* the callback's points (x, y fixed, z set per slice) */
     float *v;          /* output vertices (enough room reserved before the fill) */
     mc_fbuf *fb;
 } mc_ctx;
@@ -348,25 +352,73 @@ static void put_vertex(float *p, double x, double y, double z) {
     p[2] = (float)z;
 }
 
-/* Vertex pass, part 1: classifies this chunk's rows of plane 1 and counts the crossed edges the
- * chunk owns (an edge belongs to the row of its lower-y end). */
+#define MC_ONES 0x0101010101010101ull
+
+static uint64_t load8(const uint8_t *p) {
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/* Number of positions among n where the class bytes (0/1) of a and b differ, eight at a time:
+ * XOR leaves 0/1 bytes, and the multiply sums them into the top byte. */
+static long count_diff(const uint8_t *a, const uint8_t *b, long n) {
+    long s = 0, i = 0;
+    for (; i + 8 <= n; i += 8) s += (long)(((load8(a + i) ^ load8(b + i)) * MC_ONES) >> 56);
+    for (; i < n; i++) s += a[i] != b[i];
+    return s;
+}
+
+/* The first position >= i (and < n) where a and b differ, or n.  Whole words are skipped, which
+ * is what makes the scan cheap: crossings are sparse along a row. */
+static long next_diff(const uint8_t *a, const uint8_t *b, long n, long i) {
+    while (i + 8 <= n && load8(a + i) == load8(b + i)) i += 8;
+    while (i < n && a[i] == b[i]) i++;
+    return i;
+}
+
+static void chunk_rows(const mc_ctx *c, long t, long *j0, long *j1) {
+    *j0 = t * c->rpc;
+    *j1 = GNF_MIN(*j0 + c->rpc, (long)c->res);
+}
+
+/* Sets the z coordinate of the chunk's rows of the point buffer to plane kz. */
+static void zfill_task(void *vctx, long t, int thread) {
+    (void)thread;
+    mc_ctx *c = vctx;
+    long j0, j1;
+    chunk_rows(c, t, &j0, &j1);
+    const float z = (float)c->gz[c->kz];
+    float *pts = c->pts;
+    const long p0 = j0 * c->res, p1 = j1 * c->res; /* locals: the stores cannot alias them */
+    for (long p = p0; p < p1; p++) pts[3 * p + 2] = z;
+}
+
+/* Classifies the chunk's rows of plane 1 (above = not below, so NaN is above). */
+static void classify_task(void *vctx, long t, int thread) {
+    (void)thread;
+    mc_ctx *c = vctx;
+    long j0, j1;
+    chunk_rows(c, t, &j0, &j1);
+    const float iso = c->iso, *r = c->val[1];
+    uint8_t *a = c->abv[1];
+    const long p0 = j0 * c->res, p1 = j1 * c->res; /* locals: byte stores may alias anything */
+    for (long p = p0; p < p1; p++) a[p] = (uint8_t)!(r[p] < iso);
+}
+
+/* Vertex pass, part 1: counts the crossed edges the chunk owns (an edge belongs to the row of
+ * its lower-y end). */
 static void count_task(void *vctx, long t, int thread) {
     (void)thread;
     mc_ctx *c = vctx;
-    const int res = c->res;
-    const float iso = c->iso;
-    long j0 = t * c->rpc, j1 = GNF_MIN(j0 + c->rpc, (long)res), n = 0;
+    const long res = c->res;
+    long j0, j1, n = 0;
+    chunk_rows(c, t, &j0, &j1);
     for (long j = j0; j < j1; j++) {
-        const float *r = c->val[1] + j * res;
-        uint8_t *a = c->abv[1] + j * res;
-        for (int i = 0; i < res; i++) a[i] = !(r[i] < iso);
-        for (int i = 0; i + 1 < res; i++) n += a[i] != a[i + 1];
-        if (j + 1 < res) /* the next row may belong to another chunk: classify it again here */
-            for (int i = 0; i < res; i++) n += a[i] != (uint8_t)!(r[i + res] < iso);
-        if (c->zedges) {
-            const uint8_t *b = c->abv[0] + j * res;
-            for (int i = 0; i < res; i++) n += a[i] != b[i];
-        }
+        const uint8_t *a = c->abv[1] + j * res;
+        n += count_diff(a, a + 1, res - 1);
+        if (j + 1 < res) n += count_diff(a, a + res, res);
+        if (c->zedges) n += count_diff(c->abv[0] + j * res, a, res);
     }
     c->cnt[t] = n;
 }
@@ -375,38 +427,38 @@ static void count_task(void *vctx, long t, int thread) {
 static void fill_task(void *vctx, long t, int thread) {
     (void)thread;
     mc_ctx *c = vctx;
-    const int res = c->res;
+    const long res = c->res;
     const float iso = c->iso;
     const double *gx = c->gx, *gy = c->gy;
     const double z1 = c->gz[c->kz], z0 = c->zedges ? c->gz[c->kz - 1] : 0.0;
-    long j0 = t * c->rpc, j1 = GNF_MIN(j0 + c->rpc, (long)res);
+    long j0, j1;
+    chunk_rows(c, t, &j0, &j1);
     int32_t idx = (int32_t)c->vbase[t];
     for (long j = j0; j < j1; j++) {
         const float *r = c->val[1] + j * res;
         const uint8_t *a = c->abv[1] + j * res;
         int32_t *X = c->ex[1] + j * (res - 1), *Y = c->ey[1] + j * res, *Z = c->ez + j * res;
-        for (int i = 0; i + 1 < res; i++)
-            if (a[i] != a[i + 1]) {
-                double s = crossing(r[i], r[i + 1], iso);
-                put_vertex(c->v + 3 * (long)idx, gx[i] + s * (gx[i + 1] - gx[i]), gy[j], z1);
-                X[i] = idx++;
-            }
+        for (long i = next_diff(a, a + 1, res - 1, 0); i < res - 1;
+             i = next_diff(a, a + 1, res - 1, i + 1)) {
+            double s = crossing(r[i], r[i + 1], iso);
+            put_vertex(c->v + 3 * (long)idx, gx[i] + s * (gx[i + 1] - gx[i]), gy[j], z1);
+            X[i] = idx++;
+        }
         if (j + 1 < res)
-            for (int i = 0; i < res; i++)
-                if (a[i] != a[i + res]) {
-                    double s = crossing(r[i], r[i + res], iso);
-                    put_vertex(c->v + 3 * (long)idx, gx[i], gy[j] + s * (gy[j + 1] - gy[j]), z1);
-                    Y[i] = idx++;
-                }
+            for (long i = next_diff(a, a + res, res, 0); i < res;
+                 i = next_diff(a, a + res, res, i + 1)) {
+                double s = crossing(r[i], r[i + res], iso);
+                put_vertex(c->v + 3 * (long)idx, gx[i], gy[j] + s * (gy[j + 1] - gy[j]), z1);
+                Y[i] = idx++;
+            }
         if (c->zedges) {
             const float *r0 = c->val[0] + j * res;
             const uint8_t *b = c->abv[0] + j * res;
-            for (int i = 0; i < res; i++)
-                if (a[i] != b[i]) {
-                    double s = crossing(r0[i], r[i], iso);
-                    put_vertex(c->v + 3 * (long)idx, gx[i], gy[j], z0 + s * (z1 - z0));
-                    Z[i] = idx++;
-                }
+            for (long i = next_diff(b, a, res, 0); i < res; i = next_diff(b, a, res, i + 1)) {
+                double s = crossing(r0[i], r[i], iso);
+                put_vertex(c->v + 3 * (long)idx, gx[i], gy[j], z0 + s * (z1 - z0));
+                Z[i] = idx++;
+            }
         }
     }
     assert(idx == c->vbase[t] + c->cnt[t]);
@@ -429,85 +481,103 @@ static int grow_array(void **p, long *cap, long used, long need, size_t elem) {
     return 1;
 }
 
-/* Face pass: triangulates the cells (i, j) of the slab for the chunk's rows j < res-1. */
+/* What the face pass needs per cell besides the context: where each cube edge's vertex index
+ * and each corner's sample live relative to the cell's base index. */
+typedef struct {
+    const int32_t *tab[12]; /* edge tables, offset for the edge (x tables use the bx base) */
+    const float *cval[8];   /* corner planes, offset for the corner */
+} mc_cellmap;
+
+/* Triangulates cell (i, j) of case cs into fb.  Returns 0 if a buffer cannot grow. */
+static int emit_cell(const mc_ctx *c, const mc_cellmap *cm, mc_fbuf *fb, unsigned cs, long i,
+                     long j) {
+    const long rs = c->res, b = j * rs + i, bx = j * (rs - 1) + i;
+    const mc_case *mc = &g_case[cs];
+    unsigned bits = 0;
+    for (int u = 0; u < mc->namb; u++) {
+        /* Asymptotic decider: the sign of the bilinear interpolant's saddle, from the face's
+         * corners in its canonical order, so both cells sharing the face get the same bit. */
+        const uint8_t *q = g_face_corner[mc->amb[u]];
+        double r0 = (double)cm->cval[q[0]][b] - c->iso, r1 = (double)cm->cval[q[1]][b] - c->iso;
+        double r2 = (double)cm->cval[q[2]][b] - c->iso, r3 = (double)cm->cval[q[3]][b] - c->iso;
+        double D = r0 * r2 - r1 * r3;
+        int centre = ((cs >> q[0]) & 1) ? (D >= 0.0) : (D <= 0.0);
+        bits |= (unsigned)centre << u;
+    }
+    const mc_variant *var = &g_var[mc->base + bits];
+    void *fp = fb->f, *vp = fb->v;
+    int ok = grow_array(&fp, &fb->cap, fb->n, fb->n + 3 * MC_MAXTRI, sizeof(int32_t));
+    fb->f = fp;
+    if (ok && var->ncen) {
+        ok = grow_array(&vp, &fb->capv, fb->nv, fb->nv + 3 * MC_MAXCEN, sizeof(float));
+        fb->v = vp;
+    }
+    if (!ok) return 0;
+    int32_t id[12 + MC_MAXCEN];
+    for (int e = 0; e < 12; e++)
+        id[e] = ((cs >> g_edge_c0[e]) ^ (cs >> g_edge_c1[e])) & 1 ? cm->tab[e][e < 4 ? bx : b] : -1;
+    for (int s = 0; s < var->ncen; s++) {
+        double p[3] = {0, 0, 0};
+        for (int q = 0; q < var->cen_len[s]; q++) {
+            const float *x = c->v + 3 * (long)id[var->cen_e[s][q]];
+            p[0] += x[0];
+            p[1] += x[1];
+            p[2] += x[2];
+        }
+        double inv = 1.0 / var->cen_len[s];
+        put_vertex(fb->v + fb->nv, p[0] * inv, p[1] * inv, p[2] * inv);
+        id[12 + s] = -1 - (int32_t)(fb->nv / 3);
+        fb->nv += 3;
+    }
+    int32_t *o = fb->f + fb->n;
+    for (int k = 0; k < 3 * var->ntri; k++) o[k] = id[var->e[k]];
+    fb->n += 3 * var->ntri;
+    return 1;
+}
+
+/* Face pass: triangulates the cells (i, j) of the slab for the chunk's rows j < res-1.  Eight
+ * cells at a time are skipped when all their corners (columns i..i+8 of the four rows) share
+ * one class, which is nearly everywhere. */
 static void face_task(void *vctx, long t, int thread) {
     (void)thread;
     mc_ctx *c = vctx;
     mc_fbuf *fb = &c->fb[t];
-    const int res = c->res;
-    const long rs = res;
-    const double iso = c->iso;
-    long j0 = t * c->rpc, j1 = GNF_MIN(j0 + c->rpc, rs - 1);
-    /* Per cube edge: its table and offset from the cell's base index (x tables have rows of
-     * res-1 entries, the others res). */
-    const int32_t *tab[12];
-    for (int e = 0; e < 4; e++) tab[e] = c->ex[(e >> 1) & 1] + (e & 1) * (rs - 1);
-    for (int e = 4; e < 8; e++) tab[e] = c->ey[((e - 4) >> 1) & 1] + (e & 1);
-    for (int e = 8; e < 12; e++) tab[e] = c->ez + (e & 1) + ((e >> 1) & 1) * rs;
-    /* Per corner: its plane and offset from the cell's base sample. */
-    const float *cval[8];
-    long coff[8];
-    for (int k = 0; k < 8; k++) {
-        cval[k] = c->val[cbit(k, 2)];
-        coff[k] = cbit(k, 0) + cbit(k, 1) * rs;
-    }
+    const long rs = c->res;
+    long j0, j1;
+    chunk_rows(c, t, &j0, &j1);
+    j1 = GNF_MIN(j1, rs - 1);
+    mc_cellmap cm;
+    for (int e = 0; e < 4; e++) cm.tab[e] = c->ex[(e >> 1) & 1] + (e & 1) * (rs - 1);
+    for (int e = 4; e < 8; e++) cm.tab[e] = c->ey[((e - 4) >> 1) & 1] + (e & 1);
+    for (int e = 8; e < 12; e++) cm.tab[e] = c->ez + (e & 1) + ((e >> 1) & 1) * rs;
+    for (int k = 0; k < 8; k++) cm.cval[k] = c->val[cbit(k, 2)] + cbit(k, 0) + cbit(k, 1) * rs;
     for (long j = j0; j < j1; j++) {
-        const uint8_t *a00 = c->abv[0] + j * rs, *a01 = a00 + rs;
-        const uint8_t *a10 = c->abv[1] + j * rs, *a11 = a10 + rs;
-        unsigned prev = (unsigned)a00[0] | (unsigned)a01[0] << 1 | (unsigned)a10[0] << 2 |
-                        (unsigned)a11[0] << 3;
-        for (int i = 0; i + 1 < res; i++) {
-            unsigned cur = (unsigned)a00[i + 1] | (unsigned)a01[i + 1] << 1 |
-                           (unsigned)a10[i + 1] << 2 | (unsigned)a11[i + 1] << 3;
-            unsigned cs = prev | cur << 4;
-            prev = cur;
-            if (cs == 0 || cs == 255) continue;
-            const mc_case *mc = &g_case[cs];
-            long b = j * rs + i, bx = j * (rs - 1) + i;
-            unsigned bits = 0;
-            for (int u = 0; u < mc->namb; u++) {
-                /* Asymptotic decider: the sign of the bilinear interpolant's saddle, from the
-                 * face's corners in its canonical order, so both cells get the same bit. */
-                const uint8_t *q = g_face_corner[mc->amb[u]];
-                double r0 = (double)cval[q[0]][b + coff[q[0]]] - iso;
-                double r1 = (double)cval[q[1]][b + coff[q[1]]] - iso;
-                double r2 = (double)cval[q[2]][b + coff[q[2]]] - iso;
-                double r3 = (double)cval[q[3]][b + coff[q[3]]] - iso;
-                double D = r0 * r2 - r1 * r3;
-                int centre = ((cs >> q[0]) & 1) ? (D >= 0.0) : (D <= 0.0);
-                bits |= (unsigned)centre << u;
-            }
-            const mc_variant *var = &g_var[mc->base + bits];
-            void *fp = fb->f, *vp = fb->v;
-            int ok = grow_array(&fp, &fb->cap, fb->n, fb->n + 3 * MC_MAXTRI, sizeof(int32_t));
-            fb->f = fp;
-            if (ok && var->ncen) {
-                ok = grow_array(&vp, &fb->capv, fb->nv, fb->nv + 3 * MC_MAXCEN, sizeof(float));
-                fb->v = vp;
-            }
-            if (!ok) {
-                fb->err = 1;
-                return;
-            }
-            int32_t id[12 + MC_MAXCEN];
-            for (int e = 0; e < 12; e++)
-                id[e] = ((cs >> g_edge_c0[e]) ^ (cs >> g_edge_c1[e])) & 1 ? tab[e][e < 4 ? bx : b] : -1;
-            for (int s = 0; s < var->ncen; s++) {
-                double p[3] = {0, 0, 0};
-                for (int q = 0; q < var->cen_len[s]; q++) {
-                    const float *x = c->v + 3 * (long)id[var->cen_e[s][q]];
-                    p[0] += x[0];
-                    p[1] += x[1];
-                    p[2] += x[2];
+        /* Rows by (z, y) offset; a cell's case bit for corner (x, y, z) is 4x + y + 2z. */
+        const uint8_t *row[4] = {c->abv[0] + j * rs, c->abv[0] + (j + 1) * rs,
+                                 c->abv[1] + j * rs, c->abv[1] + (j + 1) * rs};
+        for (long i = 0; i < rs - 1;) {
+            if (i + 9 <= rs) {
+                uint64_t any = 0, all = ~(uint64_t)0;
+                for (int r = 0; r < 4; r++) {
+                    uint64_t w0 = load8(row[r] + i), w1 = load8(row[r] + i + 1);
+                    any |= w0 | w1;
+                    all &= w0 & w1;
                 }
-                put_vertex(fb->v + fb->nv, p[0] / var->cen_len[s], p[1] / var->cen_len[s],
-                           p[2] / var->cen_len[s]);
-                id[12 + s] = -1 - (int32_t)(fb->nv / 3);
-                fb->nv += 3;
+                if (any == 0 || all == MC_ONES) {
+                    i += 8;
+                    continue;
+                }
             }
-            int32_t *o = fb->f + fb->n;
-            for (int k = 0; k < 3 * var->ntri; k++) o[k] = id[var->e[k]];
-            fb->n += 3 * var->ntri;
+            for (long iend = GNF_MIN(i + 8, rs - 1); i < iend; i++) {
+                unsigned cs = 0;
+                for (int r = 0; r < 4; r++)
+                    cs |= (unsigned)row[r][i] << r | (unsigned)row[r][i + 1] << (r + 4);
+                if (cs == 0 || cs == 255) continue;
+                if (!emit_cell(c, &cm, fb, cs, i, j)) {
+                    fb->err = 1;
+                    return;
+                }
+            }
         }
     }
 }
@@ -543,6 +613,7 @@ gnf_status gnf_marching_cubes_ex(const gnf_mc_config *cfg, gnf_field_fn fn, void
     if (!isfinite(cfg->iso))
         return gnf_fail(GNF_ERR_INVALID, "marching cubes: iso level is not finite");
     pthread_once(&g_tables_once, build_tables);
+    gnf_clear_error(); /* so that a message the callback leaves when it aborts can be passed on */
 
     const int res = cfg->res;
     const long plane = (long)res * res;
@@ -588,6 +659,7 @@ gnf_status gnf_marching_cubes_ex(const gnf_mc_config *cfg, gnf_field_fn fn, void
     c.gx = grid;
     c.gy = grid + res;
     c.gz = grid + 2 * res;
+    c.pts = pts;
     for (long j = 0; j < res; j++)
         for (long i = 0; i < res; i++) {
             pts[3 * (j * res + i) + 0] = (float)c.gx[i];
@@ -602,18 +674,21 @@ gnf_status gnf_marching_cubes_ex(const gnf_mc_config *cfg, gnf_field_fn fn, void
             int32_t *t1 = c.ex[0]; c.ex[0] = c.ex[1]; c.ex[1] = t1;
             int32_t *t2 = c.ey[0]; c.ey[0] = c.ey[1]; c.ey[1] = t2;
         }
-        const float z = (float)c.gz[k];
-        for (long p = 0; p < plane; p++) pts[3 * p + 2] = z;
+        c.kz = k;
+        c.zedges = k > 0;
+        gnf_parallel_for(nch, threads, zfill_task, &c);
         double t0 = gnf_now();
         int rc = fn(user, pts, plane, c.val[1]);
         eval_s += gnf_now() - t0;
         if (stats) stats->slices++;
         if (rc != 0) {
-            st = gnf_fail(GNF_ERR_INVALID, "field evaluation aborted");
+            char why[512]; /* copied: gnf_fail formats into the buffer gnf_last_error returns */
+            snprintf(why, sizeof why, "%s", gnf_last_error());
+            st = why[0] ? gnf_fail(GNF_ERR_INVALID, "field evaluation aborted: %s", why)
+                        : gnf_fail(GNF_ERR_INVALID, "field evaluation aborted");
             goto done;
         }
-        c.kz = k;
-        c.zedges = k > 0;
+        gnf_parallel_for(nch, threads, classify_task, &c);
         gnf_parallel_for(nch, threads, count_task, &c);
         long total = nv;
         for (long t = 0; t < nch; t++) {
@@ -650,7 +725,8 @@ gnf_status gnf_marching_cubes_ex(const gnf_mc_config *cfg, gnf_field_fn fn, void
             c.vbase[t] = vtotal;
             vtotal += c.fb[t].nv / 3;
             ftotal += c.fb[t].n;
-            fb_bytes += (size_t)c.fb[t].cap * sizeof(int32_t) + (size_t)c.fb[t].capv * sizeof(float);
+            fb_bytes += (size_t)c.fb[t].cap * sizeof(int32_t) +
+                        (size_t)c.fb[t].capv * sizeof(float);
         }
         peak = GNF_MAX(peak, fixed_bytes + fb_bytes);
         if (vtotal > INT32_MAX) {

@@ -3,8 +3,8 @@
  * check such meshes.  Internal to libgnf.
  *
  * Memory: the field is sampled one z-slice at a time; the extractor holds two slices of values
- * and per-slice edge index tables (about 42 bytes per grid point of one slice: 44 MiB at res 1024)
- * plus the output mesh, never the whole volume. */
+ * and per-slice edge index tables (42 bytes per grid point of one slice: 42 MiB at res 1024,
+ * 672 MiB at res 4096) plus the output mesh, never the whole volume. */
 #ifndef GNF_GEOM_MCUBES_H
 #define GNF_GEOM_MCUBES_H
 
@@ -43,20 +43,26 @@ typedef struct {
  * exactly at iso therefore never make cracks, and NaN samples act as outside for an SDF.  The
  * surface crosses every grid edge whose two samples differ in class, with one vertex per such
  * edge (shared by the up to four cells around it: the mesh is welded), placed by linear
- * interpolation of the two values (the edge midpoint where that is not finite: no NaN vertices).
- * Faces whose corners alternate (ambiguous faces) are split by the asymptotic decider on the
- * bilinear interpolant of the face, which both cells sharing the face evaluate identically, so
- * the surface is a closed 2-manifold wherever it stays inside the grid (only the grid's outer
- * faces can carry boundary edges).  Triangles are oriented so their normals point toward
- * increasing field values (outward for an SDF that is negative inside): the signed volume of a
- * closed surface around a below region is positive.  Values exactly at iso can give vertices at
- * a sample point, shared geometrically (not by index) with neighbouring edges, so zero-area
- * triangles may occur; the connectivity is still manifold.
+ * interpolation of the two values (clamped to the edge; the midpoint where a NaN or infinite
+ * sample leaves it undefined, so vertices are always finite).  Faces whose corners alternate
+ * (ambiguous faces) are split by the asymptotic decider on the bilinear interpolant of the face,
+ * which both cells sharing the face evaluate identically, so the surface is a closed 2-manifold
+ * wherever it stays inside the grid (only the grid's outer faces carry boundary edges).  In the
+ * rare cells where the decider opens a tunnel (a loop of crossings that no triangulation spans
+ * without a diagonal along a cell face), the loop is fanned around one extra vertex at the
+ * centroid of its crossings, used by that cell only; smooth SDFs at a useful resolution
+ * practically never need one.  Triangles are oriented so their normals point toward increasing
+ * field values (outward for an SDF that is negative inside): the signed volume of a closed
+ * surface around a below region is positive.  Samples exactly at iso put vertices on sample
+ * points, shared geometrically (not by index) with neighbouring edges, so zero-area triangles
+ * may occur; the connectivity is still manifold.  Vertex and face order depend only on the
+ * field and *cfg, not on the thread count.
  *
  * Errors (*out is zeroed on failure): GNF_ERR_INVALID for res < 2 or res > 4096, a non-finite
  * lo/hi/iso or hi <= lo on an axis, or when the callback returns nonzero ("field evaluation
- * aborted"); GNF_ERR_NOMEM if a buffer cannot be allocated or the mesh would need more than
- * 2^31 - 1 vertices.  On success *out receives a new mesh (free with gnf_free on v and f, or
+ * aborted", followed by ": " and the callback's own gnf_fail message if it left one);
+ * GNF_ERR_NOMEM if a buffer cannot be allocated or the mesh would need more than 2^31 - 1
+ * vertices.  On success *out receives a new mesh (free with gnf_free on v and f, or
  * gnf_mesh_free); an empty level set gives nv = nf = 0 and NULL arrays. */
 gnf_status gnf_marching_cubes(const gnf_mc_config *cfg, gnf_field_fn fn, void *user,
                               gnf_mesh *out);

@@ -56,10 +56,11 @@ static const double k_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7
 
 /* Scans a decimal number ([sign] digits [. digits] [e [sign] digits]) or nan/inf/infinity at s,
  * never reading at or past end.  Returns the position after it, or NULL if there is none.
- * Locale-independent.  Up to 19 significant digits are kept (plenty for float results); with at
- * most 15 digits and |exponent| <= 22 — everything "%.9g" prints — the double is correctly
- * rounded (one exact operation), which makes a float -> %.9g -> float round trip exact.  Callers
- * check what follows the number. */
+ * Locale-independent (strtod follows LC_NUMERIC) and fast.  Up to 19 significant digits are
+ * kept, plenty for float results; with at most 15 digits and |exponent| <= 22 the double is
+ * correctly rounded (one exact operation), and otherwise it is within a few double ulps, far
+ * from deciding a float's rounding for any 9-digit decimal of a float: float -> %.9g -> float
+ * is exact (the save path checks each number it writes anyway).  Callers check what follows. */
 static const char *scan_double(const char *s, const char *end, double *out) {
     const char *p = s;
     int neg = 0, any = 0;
@@ -179,8 +180,9 @@ static size_t word_at(text *t, const char **w) {
 static gnf_status fail_expected(text *t, const char *what) {
     char tok[32];
     if (t->p >= t->end)
-        return gnf_fail(GNF_ERR_FORMAT, "%s:%ld: expected %s, found the end of the file (truncated)",
-                        t->path, t->line, what);
+        return gnf_fail(GNF_ERR_FORMAT,
+                        "%s:%ld: expected %s, found the end of the file (truncated)", t->path,
+                        t->line, what);
     if (*t->p == '\n')
         return gnf_fail(GNF_ERR_FORMAT, "%s:%ld: expected %s, found the end of the line", t->path,
                         t->line, what);
@@ -224,7 +226,8 @@ static gnf_status text_long(text *t, long long *v, const char *what) {
 
 /* ---- mesh builder ------------------------------------------------------------------------ */
 
-/* Vertices and triangles as they are read (realloc-grown), plus the polygon being fanned. */
+/* Vertices and triangles as they are read (gnf_calloc'd, grown by reserve), plus the polygon
+ * being fanned. */
 typedef struct {
     const char *path;
     float *v;
@@ -235,17 +238,20 @@ typedef struct {
     long long pn;        /* corners seen in the current polygon */
 } builder;
 
-/* Grows *arr (elem bytes each) to hold at least need; 0 if memory or size_t runs out. */
-static int reserve(void **arr, size_t *cap, size_t need, size_t elem) {
+/* Grows *arr (elem bytes each, used of them in use) to hold at least need: to exactly need when
+ * a header gave the count, else to the next doubling.  gnf_calloc'd, so that the arrays can be
+ * handed to the gnf_mesh without a copy.  0 if memory or size_t runs out. */
+static int reserve(void **arr, size_t *cap, size_t used, size_t need, size_t elem, int exact) {
     if (need <= *cap) return 1;
-    size_t n = *cap < 1024 ? 1024 : *cap;
+    size_t n = exact ? need : *cap < 1024 ? 1024 : *cap;
     while (n < need) {
         if (n > SIZE_MAX / 2) return 0;
         n *= 2;
     }
-    if (n > SIZE_MAX / elem) return 0;
-    void *p = realloc(*arr, n * elem);
+    void *p = gnf_calloc(n, elem); /* NULL if n * elem overflows */
     if (!p) return 0;
+    if (used) memcpy(p, *arr, used * elem);
+    gnf_free(*arr);
     *arr = p;
     *cap = n;
     return 1;
@@ -254,7 +260,8 @@ static int reserve(void **arr, size_t *cap, size_t need, size_t elem) {
 static gnf_status b_vertex(builder *b, const float c[3]) {
     if (b->nv >= MAX_COUNT)
         return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: more than 2^31-1 vertices", b->path);
-    if (b->nv == b->vcap && !reserve((void **)&b->v, &b->vcap, b->nv + 1, 3 * sizeof(float)))
+    if (b->nv == b->vcap &&
+        !reserve((void **)&b->v, &b->vcap, b->nv, b->nv + 1, 3 * sizeof(float), 0))
         return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %zu vertices", b->path, b->nv + 1);
     memcpy(b->v + 3 * b->nv, c, 3 * sizeof(float));
     b->nv++;
@@ -268,7 +275,8 @@ static gnf_status b_tri(builder *b, int32_t i0, int32_t i1, int32_t i2) {
     }
     if (b->nf >= MAX_COUNT)
         return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: more than 2^31-1 triangles", b->path);
-    if (b->nf == b->fcap && !reserve((void **)&b->f, &b->fcap, b->nf + 1, 3 * sizeof(int32_t)))
+    if (b->nf == b->fcap &&
+        !reserve((void **)&b->f, &b->fcap, b->nf, b->nf + 1, 3 * sizeof(int32_t), 0))
         return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %zu triangles", b->path, b->nf + 1);
     int32_t *t = b->f + 3 * b->nf++;
     t[0] = i0, t[1] = i1, t[2] = i2;
@@ -293,14 +301,26 @@ static void poly_end(builder *b) {
 }
 
 static void builder_free(builder *b) {
-    free(b->v);
-    free(b->f);
+    gnf_free(b->v);
+    gnf_free(b->f);
     b->v = NULL;
     b->f = NULL;
 }
 
-/* Moves the builder's data into gnf_calloc'd arrays of exact size, counts zero-area triangles
- * and runs the analysis.  "no faces" is an error: nothing downstream can use such a mesh. */
+/* Shrinks a builder array to exactly n elements when more than 1/8 of it is unused (OBJ and
+ * STL grow by doubling; headers give exact counts).  Keeps the old array if memory is short. */
+static void shrink(void **arr, size_t *cap, size_t n, size_t elem) {
+    if (*cap - n <= n / 8) return;
+    void *p = gnf_calloc(n, elem);
+    if (!p) return;
+    if (n) memcpy(p, *arr, n * elem);
+    gnf_free(*arr);
+    *arr = p;
+    *cap = n;
+}
+
+/* Hands the builder's arrays to *out, counts zero-area triangles and runs the analysis.  "no
+ * faces" is an error: nothing downstream can use such a mesh. */
 static gnf_status finish(builder *b, gnf_mesh *out) {
     if (b->nf == 0) {
         if (b->rep.dropped_faces)
@@ -308,18 +328,11 @@ static gnf_status finish(builder *b, gnf_mesh *out) {
                             "vertices)", b->path, b->rep.dropped_faces);
         return gnf_fail(GNF_ERR_FORMAT, "%s: no faces", b->path);
     }
-    gnf_mesh m = {0};
-    m.v = gnf_calloc(b->nv * 3, sizeof(float));
-    m.f = gnf_calloc(b->nf * 3, sizeof(int32_t));
-    if (!m.v || !m.f) {
-        gnf_mesh_free(&m);
-        return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for the mesh", b->path);
-    }
-    if (b->nv) memcpy(m.v, b->v, b->nv * 3 * sizeof(float));
-    memcpy(m.f, b->f, b->nf * 3 * sizeof(int32_t));
-    m.nv = (long)b->nv;
-    m.nf = (long)b->nf;
-    builder_free(b);
+    shrink((void **)&b->v, &b->vcap, b->nv, 3 * sizeof(float));
+    shrink((void **)&b->f, &b->fcap, b->nf, 3 * sizeof(int32_t));
+    gnf_mesh m = {b->v, b->f, (long)b->nv, (long)b->nf};
+    b->v = NULL;
+    b->f = NULL;
     for (long i = 0; i < m.nf; i++) {
         const float *a = m.v + 3 * (size_t)m.f[3 * i], *c = m.v + 3 * (size_t)m.f[3 * i + 1],
                     *d = m.v + 3 * (size_t)m.f[3 * i + 2];
@@ -567,7 +580,8 @@ static gnf_status ply_read_header(text *t, ply_header *h) {
             n = word_at(t, &w);
             if (n == 0) return fail_expected(t, "a property name");
             t->p = w + n;
-            if (e->kind == EL_VERTEX && !pr->list && n == 1 && (*w == 'x' || *w == 'y' || *w == 'z'))
+            if (e->kind == EL_VERTEX && !pr->list && n == 1 &&
+                (*w == 'x' || *w == 'y' || *w == 'z'))
                 pr->role = ROLE_X + (*w - 'x');
             if (e->kind == EL_FACE && pr->list &&
                 (word_is(w, n, "vertex_indices") || word_is(w, n, "vertex_index"))) {
@@ -600,7 +614,8 @@ static gnf_status ply_check_sizes(const char *path, const ply_header *h, size_t 
         unsigned long long need = 0;
         for (int k = 0; k < e->nprops; k++) {
             const ply_prop *pr = &e->prop[k];
-            need += h->format == 0 ? 1 : (unsigned)k_ply_type[pr->list ? pr->count_type : pr->type].size;
+            int type = pr->list ? pr->count_type : pr->type; /* a list needs its count */
+            need += h->format == 0 ? 1u : (unsigned)k_ply_type[type].size;
         }
         if (need && e->count > left / need)
             return gnf_fail(GNF_ERR_FORMAT, "%s: truncated or corrupt: the header claims %llu "
@@ -628,10 +643,20 @@ static gnf_status ply_check_sizes(const char *path, const ply_header *h, size_t 
 }
 
 /* Loads n (1, 2, 4 or 8) bytes as an unsigned integer in the file's byte order. */
+static uint32_t load32(const unsigned char *p, int big) {
+    return big ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+               : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
 static uint64_t load_bits(const unsigned char *p, int n, int big) {
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = v << 8 | p[big ? i : n - 1 - i];
-    return v;
+    switch (n) {
+    case 1: return p[0];
+    case 2: return big ? (uint32_t)p[0] << 8 | p[1] : (uint32_t)p[1] << 8 | p[0];
+    case 4: return load32(p, big);
+    default:
+        return big ? (uint64_t)load32(p, 1) << 32 | load32(p + 4, 1)
+                   : (uint64_t)load32(p + 4, 0) << 32 | load32(p, 0);
+    }
 }
 
 static double ply_bin_double(const unsigned char *p, int type, int big) {
@@ -671,15 +696,54 @@ static gnf_status ply_binary(builder *b, const ply_header *h, const unsigned cha
     int big = h->format == 2;
     for (int ei = 0; ei < h->nelems; ei++) {
         const ply_elem *e = &h->elem[ei];
+        const ply_prop *p0 = &e->prop[0];
         if (e->nprops == 0) continue;
+        /* The layouts nearly every writer uses get a shortcut; the general loop handles the
+         * rest and any record the shortcut does not fit. */
+        int fast_vertex = e->kind == EL_VERTEX && e->nprops == 3;
+        for (int k = 0; k < e->nprops && fast_vertex; k++)
+            fast_vertex = !e->prop[k].list && e->prop[k].type == T_F32 &&
+                          e->prop[k].role == ROLE_X + k;
+        int fast_face = e->kind == EL_FACE && e->nprops == 1 && p0->list &&
+                        (p0->count_type == T_U8 || p0->count_type == T_I8) &&
+                        (p0->type == T_I32 || p0->type == T_U32);
         for (unsigned long long i = 0; i < e->count; i++) {
+            if (fast_vertex && end - p >= 12) {
+                float xyz[3];
+                for (int k = 0; k < 3; k++) {
+                    uint32_t u = load32(p + 4 * k, big);
+                    memcpy(&xyz[k], &u, 4);
+                }
+                if (!isfinite(xyz[0]) || !isfinite(xyz[1]) || !isfinite(xyz[2]))
+                    return gnf_fail(GNF_ERR_FORMAT, "%s: vertex %llu: non-finite coordinate",
+                                    b->path, i);
+                gnf_status s = b_vertex(b, xyz);
+                if (s != GNF_OK) return s;
+                p += 12;
+                continue;
+            }
+            if (fast_face && end - p >= 13 && p[0] == 3) {
+                long long v[3];
+                for (int k = 0; k < 3; k++) {
+                    uint32_t u = load32(p + 1 + 4 * k, big);
+                    v[k] = p0->type == T_I32 && u >> 31 ? (long long)u - (1ll << 32) : u;
+                    if (v[k] < 0 || (unsigned long long)v[k] >= h->nverts)
+                        return gnf_fail(GNF_ERR_FORMAT, "%s: face %llu: vertex index %lld out "
+                                        "of range (%llu vertices)", b->path, i, v[k], h->nverts);
+                }
+                gnf_status s = b_tri(b, (int32_t)v[0], (int32_t)v[1], (int32_t)v[2]);
+                if (s != GNF_OK) return s;
+                p += 13;
+                continue;
+            }
             float xyz[3] = {0, 0, 0};
             for (int k = 0; k < e->nprops; k++) {
                 const ply_prop *pr = &e->prop[k];
                 if (!pr->list) {
                     int sz = k_ply_type[pr->type].size;
                     if (end - p < sz) return ply_truncated(b->path, e, i);
-                    if (pr->role != ROLE_SKIP) xyz[pr->role - ROLE_X] = (float)ply_bin_double(p, pr->type, big);
+                    if (pr->role != ROLE_SKIP)
+                        xyz[pr->role - ROLE_X] = (float)ply_bin_double(p, pr->type, big);
                     p += sz;
                     continue;
                 }
@@ -775,8 +839,8 @@ static gnf_status parse_ply(builder *b, const char *buf, size_t size) {
         unsigned long long nf = 0;
         for (int i = 0; i < h->nelems; i++)
             if (h->elem[i].kind == EL_FACE) nf = h->elem[i].count;
-        if (!reserve((void **)&b->v, &b->vcap, (size_t)h->nverts, 3 * sizeof(float)) ||
-            !reserve((void **)&b->f, &b->fcap, (size_t)nf, 3 * sizeof(int32_t)))
+        if (!reserve((void **)&b->v, &b->vcap, 0, (size_t)h->nverts, 3 * sizeof(float), 1) ||
+            !reserve((void **)&b->f, &b->fcap, 0, (size_t)nf, 3 * sizeof(int32_t), 1))
             s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %llu vertices and %llu faces",
                          b->path, h->nverts, nf);
     }
@@ -811,7 +875,7 @@ static gnf_status stl_binary(builder *b, const unsigned char *buf, uint32_t n) {
         return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: more than 2^31-1 triangles", b->path);
     weld_map w = {NULL, 0};
     gnf_status s = GNF_OK;
-    if (!reserve((void **)&b->f, &b->fcap, n, 3 * sizeof(int32_t)))
+    if (!reserve((void **)&b->f, &b->fcap, 0, n, 3 * sizeof(int32_t), 1))
         s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %u triangles", b->path, n);
     for (uint32_t i = 0; i < n && s == GNF_OK; i++) {
         const unsigned char *p = buf + 84 + 50 * (size_t)i + 12; /* past the normal */
@@ -899,7 +963,8 @@ static gnf_status stl_ascii(builder *b, const char *buf, size_t size) {
 
 static gnf_status parse_stl(builder *b, const char *buf, size_t size) {
     const unsigned char *u = (const unsigned char *)buf;
-    if (size >= 84 && 84 + 50 * (uint64_t)le32(u + 80) == size) return stl_binary(b, u, le32(u + 80));
+    if (size >= 84 && 84 + 50 * (uint64_t)le32(u + 80) == size)
+        return stl_binary(b, u, le32(u + 80));
     if (stl_looks_ascii(buf, size, b->path)) return stl_ascii(b, buf, size);
     if (size >= 84)
         return gnf_fail(GNF_ERR_FORMAT, "%s: truncated or corrupt binary STL: %u triangles need "
@@ -951,8 +1016,8 @@ static gnf_status parse_off(builder *b, const char *buf, size_t size) {
         return gnf_fail(GNF_ERR_FORMAT, "%s: truncated or corrupt: the header claims %lld "
                         "vertices and %lld faces, more than the %zu bytes left can hold",
                         b->path, nv, nf, left);
-    if (!reserve((void **)&b->v, &b->vcap, (size_t)nv, 3 * sizeof(float)) ||
-        !reserve((void **)&b->f, &b->fcap, (size_t)nf, 3 * sizeof(int32_t)))
+    if (!reserve((void **)&b->v, &b->vcap, 0, (size_t)nv, 3 * sizeof(float), 1) ||
+        !reserve((void **)&b->f, &b->fcap, 0, (size_t)nf, 3 * sizeof(int32_t), 1))
         return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %lld vertices", b->path, nv);
     for (long long i = 0; i < nv && s == GNF_OK; i++) {
         skip_space(&t, 1);
@@ -1091,47 +1156,83 @@ void gnf_mesh_free(gnf_mesh *m) {
 
 /* ---- analysis ---------------------------------------------------------------------------- */
 
-static int cmp_i32(const void *a, const void *b) {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Vertices whose position equals an earlier vertex's; -1 if memory runs out. */
+/* Vertices whose position equals an earlier vertex's; -1 if memory runs out.  One big hash
+ * table would miss the cache on every vertex, so the vertices are first partitioned by the top
+ * bits of their position hash (two sequential passes), then each part — a few thousand
+ * vertices — is deduplicated in a small table that stays in cache.  An entry keeps 32 hash bits
+ * beside the index, so positions are compared only when those agree. */
 static long count_duplicates(const gnf_mesh *m) {
-    size_t nv = (size_t)m->nv, n = 16;
-    while (n < 2 * nv) n *= 2;
-    uint32_t *slot = calloc(n, sizeof *slot);
-    if (!slot) return -1;
-    long dup = 0;
-    for (size_t i = 0; i < nv; i++) {
-        size_t k = pos_probe(slot, n - 1, m->v, m->v + 3 * i);
-        if (slot[k]) dup++;
-        else slot[k] = (uint32_t)(i + 1);
+    size_t nv = (size_t)m->nv;
+    if (nv < 2) return 0;
+    int bits = 0;
+    while (bits < 20 && (nv >> bits) > 4096) bits++;
+    size_t nparts = (size_t)1 << bits;
+    size_t *start = calloc(nparts + 1, sizeof *start);
+    uint64_t *ent = malloc(nv * sizeof *ent);
+    uint32_t *tab = NULL;
+    long dup = -1;
+    if (!start || !ent) goto done;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < nv; i++) {
+            uint64_t h = pos_hash(m->v + 3 * i);
+            size_t part = bits ? (size_t)(h >> (64 - bits)) : 0;
+            if (pass == 0) start[part]++;
+            else ent[--start[part]] = (uint64_t)(uint32_t)h << 32 | (uint32_t)i;
+        }
+        if (pass == 0) /* running sums: start[p] = end of part p; pass 1 counts it down */
+            for (size_t p = 1; p <= nparts; p++) start[p] += start[p - 1];
     }
-    free(slot);
+    size_t maxlen = 0;
+    for (size_t p = 0; p < nparts; p++) maxlen = GNF_MAX(maxlen, start[p + 1] - start[p]);
+    size_t tsize = 16;
+    while (tsize < 2 * maxlen) tsize *= 2;
+    tab = calloc(tsize, sizeof *tab);
+    if (!tab) goto done;
+    dup = 0;
+    for (size_t p = 0; p < nparts; p++) {
+        const uint64_t *e = ent + start[p];
+        size_t len = start[p + 1] - start[p], mask = 16;
+        while (mask < 2 * len) mask *= 2;
+        mask--;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t h = (uint32_t)(e[i] >> 32);
+            const float *pi = m->v + 3 * (size_t)(uint32_t)e[i];
+            size_t k = h & mask;
+            for (; tab[k]; k = (k + 1) & mask) {
+                uint64_t o = e[tab[k] - 1];
+                if ((uint32_t)(o >> 32) == h && pos_equal(m->v + 3 * (size_t)(uint32_t)o, pi))
+                    break;
+            }
+            if (tab[k]) dup++;
+            else tab[k] = (uint32_t)(i + 1);
+        }
+        memset(tab, 0, (mask + 1) * sizeof *tab);
+    }
+done:
+    free(start);
+    free(ent);
+    free(tab);
     return dup;
 }
 
 /* Counts edges used once (boundary) and more than twice (non-manifold).  Edges are grouped by
- * their lower vertex in a CSR layout (linear time and 12 bytes per triangle), then each small
- * group is sorted so that equal upper vertices are adjacent.  -1 if memory runs out. */
+ * their lower vertex in a CSR layout (linear time, 12 bytes per triangle); within a group the
+ * upper vertices are tallied in a count array that is zeroed again as the tallies are read, so
+ * no sorting is needed.  -1 if memory runs out. */
 static void count_edges(const gnf_mesh *m, long *boundary, long *nonmanifold) {
     size_t nv = (size_t)m->nv, nf = (size_t)m->nf;
     *boundary = *nonmanifold = -1;
     size_t *pos = calloc(nv + 1, sizeof *pos);
+    uint32_t *cnt = calloc(nv + 1, sizeof *cnt);
     int32_t *adj = malloc((3 * nf + 1) * sizeof *adj);
-    if (!pos || !adj) {
-        free(pos);
-        free(adj);
-        return;
-    }
+    if (!pos || !cnt || !adj) goto done;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < nf; i++) {
             const int32_t *t = m->f + 3 * i;
             if (t[0] < 0 || t[1] < 0 || t[2] < 0 || t[0] >= m->nv || t[1] >= m->nv || t[2] >= m->nv)
                 continue; /* not a valid mesh: ignore rather than read out of bounds */
             for (int k = 0; k < 3; k++) {
-                int32_t a = t[k], c = t[(k + 1) % 3];
+                int32_t a = t[k], c = t[k == 2 ? 0 : k + 1];
                 if (a == c) continue;
                 int32_t lo = a < c ? a : c, hi = a < c ? c : a;
                 if (pass == 0) pos[lo]++;
@@ -1143,28 +1244,22 @@ static void count_edges(const gnf_mesh *m, long *boundary, long *nonmanifold) {
     }
     long nb = 0, nm = 0;
     for (size_t v = 0; v < nv; v++) {
-        int32_t *g = adj + pos[v];
+        const int32_t *g = adj + pos[v];
         size_t len = pos[v + 1] - pos[v];
-        if (len > 16) qsort(g, len, sizeof *g, cmp_i32);
-        else
-            for (size_t i = 1; i < len; i++) {
-                int32_t x = g[i];
-                size_t j = i;
-                for (; j > 0 && g[j - 1] > x; j--) g[j] = g[j - 1];
-                g[j] = x;
-            }
-        for (size_t i = 0; i < len;) {
-            size_t j = i + 1;
-            while (j < len && g[j] == g[i]) j++;
-            nb += j - i == 1;
-            nm += j - i > 2;
-            i = j;
+        for (size_t i = 0; i < len; i++) cnt[g[i]]++;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t c = cnt[g[i]];
+            nb += c == 1;
+            nm += c > 2;
+            cnt[g[i]] = 0; /* read once per edge, and clean for the next group */
         }
     }
-    free(pos);
-    free(adj);
     *boundary = nb;
     *nonmanifold = nm;
+done:
+    free(pos);
+    free(cnt);
+    free(adj);
 }
 
 /* Sets r->duplicate_vertices, r->boundary_edges and r->non_manifold_edges for m (other fields
@@ -1238,23 +1333,85 @@ static int put_uint(char *p, uint32_t v) {
     return n;
 }
 
+/* Writes a decimal form of f with at most 9 significant digits that scan_double reads back as
+ * exactly f, and returns its length (at most 16).  printf's %.9g is exact but slow (a 20M-
+ * triangle OBJ spends most of its time there), so the digits come from double arithmetic and
+ * are checked by parsing them back; the rare miss (a tie the scaling rounded the other way)
+ * falls back to snprintf.  The output does not depend on the locale. */
+static int put_float(char *out, float f) {
+    if (f == 0.0f) {
+        int n = 0;
+        if (signbit(f)) out[n++] = '-';
+        out[n++] = '0';
+        out[n] = 0;
+        return n;
+    }
+    double d = fabs((double)f);
+    int e2;
+    frexp(d, &e2); /* d in [2^(e2-1), 2^e2): the decimal exponent is this or one more */
+    int e10 = (int)floor((e2 - 1) * 0.30102999566398120);
+    /* m = d * 10^(8 - e10): 9 digits (10 if e10 came out low); powers up to 1e22 are exact. */
+    double m = d;
+    for (int s = 8 - e10; s != 0;) {
+        int k = s > 22 ? 22 : s < -22 ? -22 : s;
+        m = k > 0 ? m * k_pow10[k] : m / k_pow10[-k];
+        s -= k;
+    }
+    if (m >= 999999999.5) m /= 10, e10++;
+    uint64_t dig = (uint64_t)(m + 0.5);
+    if (dig >= 1000000000u) dig = 100000000u, e10++; /* 9.999999996e.. rounds to 1e(..+1) */
+    char dg[10];
+    int nd = 9;
+    for (int i = 8; i >= 0; i--) dg[i] = (char)('0' + dig % 10), dig /= 10;
+    while (nd > 1 && dg[nd - 1] == '0') nd--;
+    char *p = out;
+    if (f < 0) *p++ = '-';
+    if (e10 >= 0 && e10 < 9) { /* 123.45 or 1200 */
+        for (int i = 0; i < GNF_MAX(nd, e10 + 1); i++) {
+            if (i == e10 + 1) *p++ = '.';
+            *p++ = i < nd ? dg[i] : '0';
+        }
+    } else if (e10 < 0 && e10 >= -5) { /* 0.00123 */
+        *p++ = '0', *p++ = '.';
+        for (int i = -1; i > e10; i--) *p++ = '0';
+        for (int i = 0; i < nd; i++) *p++ = dg[i];
+    } else { /* 1.5e-07, 3.4028235e+38 */
+        *p++ = dg[0];
+        if (nd > 1) *p++ = '.';
+        for (int i = 1; i < nd; i++) *p++ = dg[i];
+        *p++ = 'e', *p++ = e10 < 0 ? '-' : '+';
+        int ae = e10 < 0 ? -e10 : e10;
+        if (ae >= 10) *p++ = (char)('0' + ae / 10);
+        *p++ = (char)('0' + ae % 10);
+    }
+    *p = 0;
+    double back;
+    const char *q = scan_double(out, p, &back);
+    float fb = (float)back;
+    if (q == p && memcmp(&fb, &f, sizeof f) == 0) return (int)(p - out);
+    int len = snprintf(out, 24, "%.9g", (double)f);
+    for (int k = 0; k < len; k++)
+        if (out[k] == ',') out[k] = '.'; /* a caller's LC_NUMERIC must not change the file */
+    return len;
+}
+
 static void write_obj(out_buf *o, const gnf_mesh *m) {
     char *p = (char *)out_room(o, 128);
     int len = snprintf(p, 128, "# gnf %s: %ld vertices, %ld triangles\n", GNF_VERSION_STRING,
                        m->nv, m->nf);
     o->n += (size_t)len;
     for (long i = 0; i < m->nv && !o->err; i++) {
-        p = (char *)out_room(o, 64);
-        const float *v = m->v + 3 * i;
-        /* %.9g round-trips a float; at most 15 characters each, so 64 bytes always suffice. */
-        len = snprintf(p, 64, "v %.9g %.9g %.9g\n", (double)v[0], (double)v[1], (double)v[2]);
-        for (int k = 0; k < len; k++)
-            if (p[k] == ',') p[k] = '.'; /* a caller's LC_NUMERIC must not change the file */
-        o->n += (size_t)len;
+        char *q = p = (char *)out_room(o, 80); /* 3 numbers of <= 16 bytes and a NUL, "v  \n" */
+        *q++ = 'v';
+        for (int k = 0; k < 3; k++) {
+            *q++ = ' ';
+            q += put_float(q, m->v[3 * i + k]);
+        }
+        *q++ = '\n';
+        o->n += (size_t)(q - p);
     }
     for (long i = 0; i < m->nf && !o->err; i++) {
-        p = (char *)out_room(o, 40);
-        char *q = p;
+        char *q = p = (char *)out_room(o, 40);
         *q++ = 'f';
         for (int k = 0; k < 3; k++) {
             *q++ = ' ';

@@ -229,7 +229,7 @@ static void sdf_sample(void *user, long step, long chunk, gnf_rng *r, long n, fl
         x[3 * p + 1] = tg->pts[3 * (size_t)i + 1];
         x[3 * p + 2] = tg->pts[3 * (size_t)i + 2];
         t[p] = tg->sdf[i];
-        w[p] = 1.0f / (fabsf(t[p]) + eps);
+        w[p] = getenv("GNF_NOWEIGHT") ? 1.0f : 1.0f / (fabsf(t[p]) + eps);
     }
 }
 
@@ -451,6 +451,7 @@ gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_
     TO_MODEL(pts, NI);
     if ((st = gnf_model_eval(m, pts, NI, y, T)) != GNF_OK) goto done;
     out->iou = iou_of(y, in, NI);
+    out->iou_uniform = iou_of(y + NI / 2, in + NI / 2, NI / 2);
     out->iou_points = NI;
     /* NAE: surface points with their face normals */
     {
