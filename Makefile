@@ -3,7 +3,7 @@
 #   make asan            ASan + UBSan build: build/asan/gnf
 #   make test            builds both, runs all unit tests (both builds) and the CLI tests
 #   make bench           builds and runs the benchmarks (bench/README.md)
-#   make SCALAR=1        a build without the AVX2 kernels compiled in (proves the fallback)
+#   make scalar          build/scalar: no AVX2 kernels compiled in (proves the portable fallback)
 CC ?= cc
 ifeq ($(CC),cc)
 CC = gcc
@@ -14,6 +14,10 @@ BASE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(WARN) -g -fno-strict-
 LIBS = -lpng -ljpeg -lcjson -lz -lm -lpthread
 
 SRC = $(sort $(wildcard src/core/*.c src/field/*.c src/optim/*.c src/io/*.c src/geom/*.c src/tasks/*.c))
+VARIANT ?= release
+ifeq ($(VARIANT),scalar)
+SCALAR = 1
+endif
 ifeq ($(SCALAR),1)
 SRC := $(filter-out %_avx2.c,$(SRC))
 BASE_CFLAGS += -DGNF_NO_AVX2
@@ -21,8 +25,7 @@ endif
 TEST_SRC = $(filter-out tests/test_bvh.c,$(sort $(wildcard tests/*.c)))
 BENCH_SRC = $(sort $(wildcard bench/*.c))
 
-VARIANT ?= release
-ifeq ($(VARIANT),release)
+ifneq ($(filter $(VARIANT),release scalar),)
 OPT = -O2
 else ifeq ($(VARIANT),asan)
 OPT = -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -33,12 +36,14 @@ CFLAGS_ALL = $(BASE_CFLAGS) $(OPT) $(CFLAGS)
 OBJ = $(SRC:%.c=$(B)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o)
 
-.PHONY: all release asan test bench clean demo
+.PHONY: all release asan scalar test bench clean demo
 all: release
 release:
 	@$(MAKE) --no-print-directory VARIANT=release build/release/gnf build/release/gnf_tests build/release/gnf_bench
 asan:
 	@$(MAKE) --no-print-directory VARIANT=asan build/asan/gnf build/asan/gnf_tests
+scalar:
+	@$(MAKE) --no-print-directory VARIANT=scalar build/scalar/gnf build/scalar/gnf_tests
 
 $(B)/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
@@ -57,7 +62,7 @@ $(B)/gnf_tests: $(TEST_OBJ) $(B)/libgnf.a
 $(B)/gnf_bench: $(BENCH_SRC:%.c=$(B)/%.o) $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
 
-test: release asan
+test: release asan scalar
 	@sh tests/run_all.sh
 
 bench: release

@@ -1,4 +1,4 @@
-/* main.c — the test runner: runs every registered test (or those whose name contains argv[1]),
+/* main.c — the test runner: runs every registered test (or those whose name contains any argv),
  * prints one line per test and ends with "N passed, N failed, N skipped". Exit 1 on failure. */
 #define _GNU_SOURCE
 #include "test.h"
@@ -65,7 +65,9 @@ const char *test_tmp_dir(void) {
 int main(int argc, char **argv) {
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < g_ntests; i++) {
-        if (argc > 1 && !strstr(g_tests[i].name, argv[1])) continue;
+        int want = argc <= 1;
+        for (int a = 1; a < argc && !want; a++) want = strstr(g_tests[i].name, argv[a]) != NULL;
+        if (!want) continue;
         g_cur_failed = 0;
         g_cur_skipped = 0;
         struct timespec a, b;

@@ -15,7 +15,8 @@ run() {
   if [ -z "$line" ] || { [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; }; then F=$((F + 1)); echo "FAIL  $* exited $rc without a summary"; fi
 }
 run "unit tests (release, fastest kernels)" build/release/gnf_tests
-run "kernel and training tests with the scalar fallback (GNF_SCALAR=1)" env GNF_SCALAR=1 build/release/gnf_tests grad
+run "gradient checks with the scalar kernels chosen at run time (GNF_SCALAR=1)" env GNF_SCALAR=1 build/release/gnf_tests grad
+run "field and training tests of the build without AVX2 kernels (make scalar)" build/scalar/gnf_tests grad grid adam rbf fit_ render model_
 run "unit tests (ASan + UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/gnf_tests
 run "CLI tests (release)" sh tests/cli.sh build/release/gnf
 echo "$P passed, $F failed, $S skipped"

@@ -234,6 +234,7 @@ TEST(grid3d_avx2_matches_reference) {
     }
 }
 
+#ifndef GNF_NO_AVX2
 static void rbf_fast_vs_ref_at(gnf_basis basis, gnf_loss loss, int D, int K) {
     const int O = 3;
     const long n = 39; /* tiles of 4 plus a remainder of 3 */
@@ -274,12 +275,19 @@ static void rbf_fast_vs_ref_at(gnf_basis basis, gnf_loss loss, int D, int K) {
 
 /* Sizes cover: K = 64 (all neurons in registers), K = 40 (32 + 8 blocks), odd D (the unpaired
  * feature of the batched horizontal sums). */
+#endif
+
 static void rbf_fast_vs_ref(gnf_basis basis, gnf_loss loss) {
+#ifdef GNF_NO_AVX2
+    (void)basis; (void)loss;
+    SKIP("built without the AVX2 kernels (SCALAR=1)");
+#else
     if (!gnf_cpu_has_avx2_fma()) SKIP("no AVX2/FMA on this CPU");
     rbf_fast_vs_ref_at(basis, loss, 12, 40);
     rbf_fast_vs_ref_at(basis, loss, 16, 64);
     rbf_fast_vs_ref_at(basis, loss, 13, 24);
     rbf_fast_vs_ref_at(basis, loss, 5, 136);
+#endif
 }
 
 TEST(rbf_avx2_matches_reference_gaussian_l1) { rbf_fast_vs_ref(GNF_BASIS_GAUSSIAN, GNF_LOSS_L1); }
@@ -310,6 +318,30 @@ TEST(adam_matches_hand_computation) {
     CHECK_NEAR(p[0], 0.8, 1e-5); /* constant gradient keeps steps of lr */
     CHECK_NEAR(lr_exp_schedule(1e-2f, 1e-3f, 0.5), 1e-2 * sqrt(0.1), 1e-9);
     CHECK_NEAR(lr_exp_schedule(1e-2f, 1e-3f, 2.0), 1e-3, 1e-9);
+}
+
+/* The AVX2 Adam loop is bit-identical to the scalar one (odd length covers the tail). */
+TEST(adam_avx2_matches_reference) {
+#ifdef GNF_NO_AVX2
+    SKIP("built without the AVX2 kernels (SCALAR=1)");
+#else
+    if (!gnf_cpu_has_avx2_fma()) SKIP("no AVX2/FMA on this CPU");
+    const long n = 1001;
+    float *p1 = malloc(4 * n), *m1 = malloc(4 * n), *v1 = malloc(4 * n), *g = malloc(4 * n);
+    float *p2 = malloc(4 * n), *m2 = malloc(4 * n), *v2 = malloc(4 * n);
+    gnf_rng r;
+    gnf_rng_seed(&r, 4, 4);
+    for (long i = 0; i < n; i++) {
+        p1[i] = p2[i] = urand(&r, -1, 1);
+        m1[i] = m2[i] = urand(&r, -0.1f, 0.1f);
+        v1[i] = v2[i] = urand(&r, 0, 0.01f);
+        g[i] = urand(&r, -1, 1);
+    }
+    adam_update_step_ref(p1, m1, v1, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
+    adam_update_avx2(p2, m2, v2, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
+    CHECK(memcmp(p1, p2, 4 * n) == 0 && memcmp(m1, m2, 4 * n) == 0 && memcmp(v1, v2, 4 * n) == 0);
+    free(p1); free(m1); free(v1); free(g); free(p2); free(m2); free(v2);
+#endif
 }
 
 TEST(config_for_params_respects_budget) {

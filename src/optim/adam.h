@@ -9,6 +9,13 @@
 void adam_update(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
                  float b1, float b2, float eps, long t);
 
+/* The element loop of adam_update with the bias-corrected step size given: the scalar reference
+ * and its AVX2 version (adam_avx2.c, bit-identical: same operations, no FMA). */
+void adam_update_step_ref(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
+                          float b1, float b2, float eps);
+void adam_update_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
+                      float b1, float b2, float eps);
+
 /* lr0 * (lr1/lr0)^progress, progress clamped to [0,1]. */
 float lr_exp_schedule(float lr0, float lr1, double progress);
 
