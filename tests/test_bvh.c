@@ -401,6 +401,14 @@ TEST(bvh_box_and_sphere_distances) {
 /* ------------------------------------------------------------------------------------------ */
 /* Winding number                                                                              */
 
+/* The dipole approximation at the default beta = 2 is off by about 1e-2 on average and by up to
+ * ~0.075 (measured on these meshes): plenty for inside/outside at 0.5, not a precise value.
+ * Agreement within 1e-3 takes beta = 12 (about 25 times slower); beta <= 0 is exact. */
+#define APPROX_TOL 0.1
+#define APPROX_MEAN_TOL 0.04
+#define FINE_BETA 12.0
+#define FINE_TOL 1e-3
+
 TEST(bvh_winding_inside_outside) {
     mbuild s = icosphere(3), bx = box_mesh(0.5), t = torus_mesh(1.0, 0.3, 64, 32);
     gnf_mesh ms = mb_mesh(&s), mbx = mb_mesh(&bx), mt = mb_mesh(&t);
@@ -409,26 +417,26 @@ TEST(bvh_winding_inside_outside) {
         const float in_s[][3] = {{0, 0, 0}, {0.5f, 0.3f, -0.2f}, {0, 0, 0.95f}, {-0.9f, 0.1f, 0.1f}};
         const float out_s[][3] = {{1.05f, 0, 0}, {2, 2, 2}, {0, -1.3f, 0.2f}, {30, -40, 5}};
         for (int i = 0; i < 4; i++) {
-            CHECK_NEAR(gnf_bvh_winding(bs, in_s[i]), 1.0, 1e-3);
+            CHECK_NEAR(gnf_bvh_winding(bs, in_s[i]), 1.0, APPROX_TOL);
             CHECK_NEAR(gnf_bvh_winding_beta(bs, in_s[i], 0), 1.0, 1e-9);
-            CHECK_NEAR(gnf_bvh_winding(bs, out_s[i]), 0.0, 1e-3);
+            CHECK_NEAR(gnf_bvh_winding(bs, out_s[i]), 0.0, APPROX_TOL);
             CHECK_NEAR(gnf_bvh_winding_beta(bs, out_s[i], 0), 0.0, 1e-9);
         }
         const float in_b[][3] = {{0, 0, 0}, {0.49f, 0.49f, -0.49f}, {0.25f, 0.25f, 0.25f}, {-0.1f, 0.3f, 0}};
         const float out_b[][3] = {{0.51f, 0, 0}, {0.6f, 0.6f, 0.6f}, {0, 0, -3}, {0.25f, 0.25f, 0.55f}};
         for (int i = 0; i < 4; i++) {
-            CHECK_NEAR(gnf_bvh_winding(bb, in_b[i]), 1.0, 1e-3);
+            CHECK_NEAR(gnf_bvh_winding(bb, in_b[i]), 1.0, APPROX_TOL);
             CHECK_NEAR(gnf_bvh_winding_beta(bb, in_b[i], 0), 1.0, 1e-9);
-            CHECK_NEAR(gnf_bvh_winding(bb, out_b[i]), 0.0, 1e-3);
+            CHECK_NEAR(gnf_bvh_winding(bb, out_b[i]), 0.0, APPROX_TOL);
             CHECK_NEAR(gnf_bvh_winding_beta(bb, out_b[i], 0), 0.0, 1e-9);
         }
         /* Torus: inside the tube (around the centre circle) vs the hole and outside. */
         const float in_t[][3] = {{1, 0, 0}, {0, -1.2f, 0.1f}, {-0.75f, 0.0f, 0.0f}, {0.7071f, 0.7071f, 0.25f}};
         const float out_t[][3] = {{0, 0, 0}, {0.5f, 0, 0}, {1, 0, 0.35f}, {1.4f, 0, 0}};
         for (int i = 0; i < 4; i++) {
-            CHECK_NEAR(gnf_bvh_winding(bt, in_t[i]), 1.0, 1e-3);
+            CHECK_NEAR(gnf_bvh_winding(bt, in_t[i]), 1.0, APPROX_TOL);
             CHECK_NEAR(gnf_bvh_winding_beta(bt, in_t[i], 0), 1.0, 1e-9);
-            CHECK_NEAR(gnf_bvh_winding(bt, out_t[i]), 0.0, 1e-3);
+            CHECK_NEAR(gnf_bvh_winding(bt, out_t[i]), 0.0, APPROX_TOL);
             CHECK_NEAR(gnf_bvh_winding_beta(bt, out_t[i], 0), 0.0, 1e-9);
         }
     }
@@ -436,27 +444,35 @@ TEST(bvh_winding_inside_outside) {
     mb_free(&s), mb_free(&bx), mb_free(&t);
 }
 
-/* The hierarchical approximation against Girard's brute force at random points. */
-static void check_winding_vs_brute(const gnf_mesh *m, uint64_t seed, int npts, const char *name, double *max_err) {
+/* The exact and hierarchical winding numbers against Girard's brute force at random points:
+ * exact to 1e-9; default beta within APPROX_TOL (mean APPROX_MEAN_TOL) and on the right side of
+ * 0.5 wherever the true value is not within 0.1 of it; beta = FINE_BETA within FINE_TOL. */
+static void check_winding_vs_brute(const gnf_mesh *m, uint64_t seed, int npts, const char *name, double err[2]) {
     gnf_bvh *b = build_or_fail(m);
     if (!b) return;
     gnf_rng r;
     gnf_rng_seed(&r, seed, 2);
     int bad = 0;
+    double sum = 0;
     for (int i = 0; i < npts; i++) {
         float p[3];
         if (i % 3 == 0) near_surface_point(&r, m, 0.05f, p);
         else random_point(&r, -1.6f, 1.6f, p);
         double want = ref_winding(m, p), exact = gnf_bvh_winding_beta(b, p, 0), approx = gnf_bvh_winding(b, p);
-        double e = fabs(approx - want);
-        if (e > *max_err) *max_err = e;
-        if (!(fabs(exact - want) <= 1e-9) || !(e <= 1e-3)) {
+        double fine = gnf_bvh_winding_beta(b, p, FINE_BETA);
+        double e = fabs(approx - want), ef = fabs(fine - want);
+        sum += e;
+        err[0] = GNF_MAX(err[0], e);
+        err[1] = GNF_MAX(err[1], ef);
+        int side_ok = fabs(want - 0.5) < 0.1 || (approx >= 0.5) == (want >= 0.5);
+        if (!(fabs(exact - want) <= 1e-9) || !(e <= APPROX_TOL) || !(ef <= FINE_TOL) || !side_ok) {
             if (bad++ < 5)
-                CHECK_MSG(0, "%s: winding at (%g %g %g): approx %.9f exact %.12f brute %.12f", name, p[0], p[1], p[2],
-                          approx, exact, want);
+                CHECK_MSG(0, "%s: winding at (%g %g %g): approx %.9f fine %.9f exact %.12f brute %.12f", name, p[0], p[1],
+                          p[2], approx, fine, exact, want);
         }
     }
     CHECK_EQ_INT(bad, 0);
+    CHECK_MSG(sum / npts <= APPROX_MEAN_TOL, "%s: mean approximation error %g", name, sum / npts);
     gnf_bvh_free(b);
 }
 
@@ -464,14 +480,15 @@ TEST(bvh_winding_approximation_vs_exact) {
     mbuild s = icosphere(3), bx = box_mesh(0.5), t = torus_mesh(1.0, 0.3, 64, 32), o = open_sphere(3, 0.8),
            bs = bumpy_sphere(4);
     gnf_mesh ms = mb_mesh(&s), mbx = mb_mesh(&bx), mt = mb_mesh(&t), mo = mb_mesh(&o), mbs = mb_mesh(&bs);
-    double e[5] = {0};
-    check_winding_vs_brute(&ms, 1, 600, "icosphere", &e[0]);
-    check_winding_vs_brute(&mbx, 2, 600, "box", &e[1]);
-    check_winding_vs_brute(&mt, 3, 600, "torus", &e[2]);
-    check_winding_vs_brute(&mo, 4, 600, "open sphere", &e[3]);
-    check_winding_vs_brute(&mbs, 5, 300, "bumpy sphere", &e[4]);
-    printf("    winding |approx - exact| max: sphere %.2e box %.2e torus %.2e open %.2e bumpy %.2e\n", e[0], e[1],
-           e[2], e[3], e[4]);
+    double e[5][2] = {{0}};
+    check_winding_vs_brute(&ms, 1, 600, "icosphere", e[0]);
+    check_winding_vs_brute(&mbx, 2, 600, "box", e[1]);
+    check_winding_vs_brute(&mt, 3, 600, "torus", e[2]);
+    check_winding_vs_brute(&mo, 4, 600, "open sphere", e[3]);
+    check_winding_vs_brute(&mbs, 5, 300, "bumpy sphere", e[4]);
+    printf("    winding max |approx - exact|, beta 2 / %g: sphere %.1e/%.1e box %.1e/%.1e torus %.1e/%.1e "
+           "open %.1e/%.1e bumpy %.1e/%.1e\n",
+           FINE_BETA, e[0][0], e[0][1], e[1][0], e[1][1], e[2][0], e[2][1], e[3][0], e[3][1], e[4][0], e[4][1]);
     mb_free(&s), mb_free(&bx), mb_free(&t), mb_free(&o), mb_free(&bs);
 }
 
@@ -661,10 +678,12 @@ TEST(bvh_degenerate_triangles_and_tiny_meshes) {
             CHECK(all_finite(cp, 3));
             CHECK_NEAR(dd, gnf_bvh_closest(bs, p, NULL, NULL), 1e-6 * dd + 1e-7);
             CHECK_NEAR(dd, ref_dist(&md, p), 1e-6 * dd + 1e-12);
-            double w = gnf_bvh_winding(bd, p);
-            CHECK(isfinite(w));
-            CHECK_NEAR(w, gnf_bvh_winding(bs, p), 1e-9);
-            CHECK_NEAR(gnf_bvh_winding_beta(bd, p, 0), gnf_bvh_winding_beta(bs, p, 0), 1e-9);
+            /* The slivers are only collinear up to the float rounding of their middle vertex, so
+             * they carry a real (tiny) solid angle. */
+            double w = gnf_bvh_winding(bd, p), we = gnf_bvh_winding_beta(bd, p, 0);
+            CHECK(isfinite(w) && isfinite(we));
+            CHECK_NEAR(we, gnf_bvh_winding_beta(bs, p, 0), 1e-6);
+            CHECK_NEAR(w, we, APPROX_TOL);
         }
         /* Points exactly on vertices, edges and the zero-area faces. */
         for (long v = 0; v < d.nv; v += 5) {

@@ -100,7 +100,7 @@ void grid2d_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, co
 
 /* Per-level cell data of 8 points in 3D: for each of the 8 corners (bit 0: +x, bit 1: +y,
  * bit 2: +z) the float offset of the node's features and the trilinear weight. */
-static inline void cells3_8(const struct gnf_model *m, int l, __m256 xs, __m256 ys, __m256 zs,
+static inline __attribute__((always_inline)) void cells3_8(const struct gnf_model *m, int l, __m256 xs, __m256 ys, __m256 zs,
                             int idx[8][8], float w[8][8]) {
     const int R = m->cfg.res[l], C = m->cfg.feat[l];
     const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
@@ -148,13 +148,15 @@ void grid3_encode_avx2(float *feats, const struct gnf_model *m, const float *par
     int idx[8][8] __attribute__((aligned(32)));
     float w[8][8] __attribute__((aligned(32)));
     float tmp[8] __attribute__((aligned(32)));
-    long p = 0;
-    for (; p + 8 <= n; p += 8) {
-        __m256 xs, ys, zs;
-        load_xyz8(x + 3 * p, &xs, &ys, &zs);
-        for (int l = 0; l < m->cfg.levels; l++) {
-            const int C = m->cfg.feat[l];
-            const float *gr = params + m->grid_off[l];
+    const long nb = n & ~7L;
+    /* level-major: one level's table stays in cache while all points visit it (a hash level is
+     * 256 KiB at 2^15 entries; all levels together would not fit) */
+    for (int l = 0; l < m->cfg.levels; l++) {
+        const int C = m->cfg.feat[l];
+        const float *gr = params + m->grid_off[l];
+        for (long p = 0; p < nb; p += 8) {
+            __m256 xs, ys, zs;
+            load_xyz8(x + 3 * p, &xs, &ys, &zs);
             cells3_8(m, l, xs, ys, zs, idx, w);
             float *o = feats + p * D + m->feat_off[l];
             for (int c = 0; c < C; c++) {
@@ -167,7 +169,7 @@ void grid3_encode_avx2(float *feats, const struct gnf_model *m, const float *par
             }
         }
     }
-    if (p < n) grid_encode_ref(feats + p * D, m, params, x + 3 * p, n - p);
+    if (nb < n) grid_encode_ref(feats + nb * D, m, params, x + 3 * nb, n - nb);
 }
 
 void grid3_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,

@@ -175,7 +175,7 @@ static void init_params(struct gnf_model *m) {
     if (m->cfg.decoder == GNF_DEC_RBF) {
         int K = m->cfg.rbf_k;
         for (long i = m->off_c; i < m->off_b; i++) p[i] = (gnf_rng_uniform(&r) * 2 - 1) * 1e-4f;
-        { const char *e_ = getenv("GNF_INIT_B"); float b0_ = e_ ? (float)atof(e_) : 0.0f; for (long i = m->off_b; i < m->off_W; i++) p[i] = b0_; }
+        for (long i = m->off_b; i < m->off_W; i++) p[i] = 0;
         float a = 1.0f / sqrtf((float)K);
         for (long i = m->off_W; i < m->nparams; i++) p[i] = (gnf_rng_uniform(&r) * 2 - 1) * a;
     } else {

@@ -229,7 +229,7 @@ static void sdf_sample(void *user, long step, long chunk, gnf_rng *r, long n, fl
         x[3 * p + 1] = tg->pts[3 * (size_t)i + 1];
         x[3 * p + 2] = tg->pts[3 * (size_t)i + 2];
         t[p] = tg->sdf[i];
-        w[p] = getenv("GNF_NOWEIGHT") ? 1.0f : 1.0f / (fabsf(t[p]) + eps);
+        w[p] = 1.0f / (fabsf(t[p]) + eps);
     }
 }
 
