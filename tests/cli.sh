@@ -89,5 +89,51 @@ expect 0 "fit --half" "$GNF" fit "$IMG" --crop 64x64 --params 8000 --steps 5 --h
 expect 0 "info on f16 model" "$GNF" info "$T/h.gnf"
 grep -q "f16" "$T/out" && ok "info reports f16" || bad "info reports f16"
 
+# signed distance fields: a cube written here, every SDF verb on it
+cat > "$T/cube.obj" <<'OBJ'
+v -1 -1 -1
+v 1 -1 -1
+v 1 1 -1
+v -1 1 -1
+v -1 -1 1
+v 1 -1 1
+v 1 1 1
+v -1 1 1
+f 1 4 3 2
+f 5 6 7 8
+f 1 2 6 5
+f 3 4 8 7
+f 2 3 7 6
+f 1 5 8 4
+OBJ
+expect 0 "fit a mesh (sdf)" "$GNF" fit "$T/cube.obj" -o "$T/cube.gnf" --params 60000 --encoding dense --samples 16384 --steps 60 --batch 4096 --quiet
+grep -q "IoU" "$T/out" && ok "sdf fit prints the held-out IoU" || bad "sdf fit summary: $(cat "$T/out")"
+expect 0 "info on an sdf model" "$GNF" info "$T/cube.gnf"
+grep -q "task: sdf" "$T/out" && ok "info says sdf" || bad "info says sdf"
+expect 0 "mesh" "$GNF" mesh "$T/cube.gnf" -o "$T/cube_out.ply" --res 48
+[ -s "$T/cube_out.ply" ] && ok "mesh wrote a PLY" || bad "mesh wrote a PLY"
+printf '# centre and a far point\n0 0 0\n3 0 0\n' > "$T/pts.txt"
+expect 0 "query text" "$GNF" query "$T/cube.gnf" "$T/pts.txt"
+[ "$(wc -l < "$T/out")" = 2 ] && ok "query prints one line per point" || bad "query output: $(cat "$T/out")"
+awk 'NR == 1 && $1 < 0 { inside = 1 } NR == 2 && $1 > 0 { outside = 1 } END { exit !(inside && outside) }' "$T/out" && ok "query signs: centre inside, far point outside" || bad "query signs: $(cat "$T/out")"
+printf '0 0 zero\n' > "$T/badpts.txt"
+expect 1 "query with a malformed points file" "$GNF" query "$T/cube.gnf" "$T/badpts.txt"
+err_has "badpts.txt:1" "the bad line is named"
+head -c 24 /dev/zero > "$T/pts.f32"
+expect 0 "query binary" "$GNF" query "$T/cube.gnf" "$T/pts.f32" --binary -o "$T/out.f32"
+[ "$(stat -c %s "$T/out.f32")" = 32 ] && ok "binary query writes 4 floats per point" || bad "binary query output size"
+head -c 13 /dev/zero > "$T/odd.f32"
+expect 1 "binary query with a partial triple" "$GNF" query "$T/cube.gnf" "$T/odd.f32" --binary -o "$T/out2.f32"
+absent "$T/out2.f32" "no output after a failed query"
+expect 0 "eval an sdf --json" "$GNF" eval "$T/cube.gnf" "$T/cube.obj" --json --mc-res 32
+for k in iou nae_deg chamfer_l1 fscore params bytes; do grep -q "\"$k\"" "$T/out" || bad "sdf eval json has $k"; done
+ok "sdf eval json has iou, nae_deg, chamfer_l1, fscore, params, bytes"
+expect 0 "render an sdf" "$GNF" render "$T/cube.gnf" -o "$T/cube.png" --width 64
+expect 1 "mesh of an image model" "$GNF" mesh "$T/m.gnf" -o "$T/x.ply"
+printf 'v 0 0 0\nv 1 0 0\nf 1 2 7\n' > "$T/bad.obj"
+expect 1 "fit a mesh with a bad index" "$GNF" fit "$T/bad.obj" -o "$T/bad.gnf" --quiet
+err_has "bad.obj" "the bad mesh is named"
+absent "$T/bad.gnf" "no model after a bad mesh"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

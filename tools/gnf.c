@@ -254,7 +254,7 @@ static const char *FIT_HELP =
     "  -o, --output PATH     model file (default: INPUT's name with .gnf, in the current folder)\n"
     "  --half                store parameters as f16 (half the file)\n"
     "  --task image|sdf      force the task (nerf is not in this version)\n"
-    "Stopping rules (whichever comes first; with none of --steps/--seconds, --steps 2000 applies)\n"
+    "Stopping rules (whichever comes first; with none of --steps/--seconds, the preset's steps apply: 5000 by default)\n"
     "  --steps N             training steps\n"
     "  --seconds S           wall-clock budget for the whole command, loading included\n"
     "  --target-psnr DB      image: stop once the full-image PSNR reaches DB (checked every --eval-every steps)\n"
@@ -263,16 +263,16 @@ static const char *FIT_HELP =
     "  --params N            size the grids so the model has at most N parameters\n"
     "                        (image default: 2 per pixel, at least 20000, at most 4000000; sdf: 1000000)\n"
     "  --encoding dense|hash grids (default: dense for images, hash for sdf)\n"
-    "  --preset P            fast | default | quality: params per pixel 0.5 | 2 | 4, steps 500 | 2000 | 5000\n"
+    "  --preset P            fast | default | quality: params per pixel 0.5 | 2 | 4, steps 1000 | 5000 | 15000\n"
     "  --levels L --res R0,R1,.. --feat F0,F1,..   explicit grid (overrides --params)\n"
     "  --decoder rbf|mlp     decoder (default rbf: the GNF decoder)\n"
     "  --basis B             gaussian | imq | mq (default gaussian)\n"
     "  --rbf-k K             RBF neurons (default 64)\n"
     "  --mlp-hidden H --mlp-layers N   MLP decoder size (default 64, 2)\n"
     "Training\n"
-    "  --batch N             pixels per step (default 16384)\n"
+    "  --batch N             points per step (default 8192)\n"
     "  --lr A --lr-end B     Adam learning rate, decayed exponentially A -> B (default 0.01 -> 0.001)\n"
-    "  --loss l1|l2          (default l1 for images, l2 for sdf)\n"
+    "  --loss l1|l2          (default l2)\n"
     "  --seed N              initialisation and sampling seed (default 1)\n"
     "  --crop WxH            image: fit the centre WxH crop of the image\n"
     "Signed distance fields\n"
@@ -280,7 +280,7 @@ static const char *FIT_HELP =
     "  --sampling ngp|gnf    pool mix: ngp = 4/8 surface, 3/8 near (sigma 0.01), 1/8 uniform (default);\n"
     "                        gnf = 1/8 surface, 7/8 uniform\n"
     "  --sign auto|winding|parity   inside/outside: auto = ray parity if watertight, else winding number\n"
-    "  (--loss l1 is the relative L1 |d'-d|/(|d|+0.01), l2 (the sdf default) the relative L2 (d'-d)^2/(|d|+0.1))\n"
+    "  (--loss l1 is the relative L1 |d'-d|/(|d|+0.01), l2 the relative L2 (d'-d)^2/(|d|+0.1))\n"
     "  --eval-every N        steps between full-image PSNR checks for --target-psnr (default 25)\n"
     "  --threads N           worker threads (default: GNF_THREADS or all cores)\n"
     "  --quiet               no progress output\n"
@@ -297,7 +297,7 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
     int res[GNF_MAX_LEVELS], feat[GNF_MAX_LEVELS];
     gnf_model_config cfg;
     gnf_model_config_default(&cfg, 2, 3);
-    int k_set = 0, enc_set = 0, loss_set = 0;
+    int k_set = 0, enc_set = 0;
     gnf_sdf_config sc;
     gnf_sdf_config_default(&sc);
     double target_iou = 0;
@@ -338,7 +338,7 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
         else if ((r = opt_val(&a, "--batch", &v))) { NEED(r, s); if (!parse_long(v, 1, 1L << 26, &tc.batch)) return usage_error("--batch needs 1..67108864"); }
         else if ((r = opt_val(&a, "--lr", &v))) { NEED(r, s); if (!parse_double(v, 1e-8, 10, &dv)) return usage_error("--lr needs a positive number"); tc.lr0 = (float)dv; }
         else if ((r = opt_val(&a, "--lr-end", &v))) { NEED(r, s); if (!parse_double(v, 1e-10, 10, &dv)) return usage_error("--lr-end needs a positive number"); tc.lr1 = (float)dv; }
-        else if ((r = opt_val(&a, "--loss", &v))) { NEED(r, s); if (!strcmp(v, "l1")) tc.loss = GNF_LOSS_L1; else if (!strcmp(v, "l2")) tc.loss = GNF_LOSS_L2; else return usage_error("--loss is l1 or l2, got '%s'", v); loss_set = 1; }
+        else if ((r = opt_val(&a, "--loss", &v))) { NEED(r, s); if (!strcmp(v, "l1")) tc.loss = GNF_LOSS_L1; else if (!strcmp(v, "l2")) tc.loss = GNF_LOSS_L2; else return usage_error("--loss is l1 or l2, got '%s'", v); }
         else if ((r = opt_val(&a, "--seed", &v))) { NEED(r, s); if (!parse_long(v, 0, 2147483647, &lv)) return usage_error("--seed needs a non-negative integer"); tc.seed = (uint64_t)lv; cfg.seed = (uint64_t)lv; }
         else if ((r = opt_val(&a, "--crop", &v))) { NEED(r, s); if (!parse_size(v, &crop_w, &crop_h)) return usage_error("--crop needs WxH, got '%s'", v); }
         else if ((r = opt_val(&a, "--samples", &v))) { NEED(r, s); if (!parse_long(v, 1024, 1L << 28, &sc.samples)) return usage_error("--samples needs 1024..268435456"); }
@@ -354,11 +354,11 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
     }
     if (!input) return usage_error("missing INPUT");
     double ppp = 2.0;
-    long preset_steps = 2000;
+    long preset_steps = 5000;
     if (preset) {
-        if (!strcmp(preset, "fast")) { ppp = 0.5; preset_steps = 500; }
-        else if (!strcmp(preset, "default")) { ppp = 2.0; preset_steps = 2000; }
-        else if (!strcmp(preset, "quality")) { ppp = 4.0; preset_steps = 5000; }
+        if (!strcmp(preset, "fast")) { ppp = 0.5; preset_steps = 1000; }
+        else if (!strcmp(preset, "default")) { ppp = 2.0; preset_steps = 5000; }
+        else if (!strcmp(preset, "quality")) { ppp = 4.0; preset_steps = 15000; }
         else return usage_error("--preset is fast, default or quality, got '%s'", preset);
     }
     if (levels && (nres != levels || nfeat != levels)) return usage_error("--levels %d needs --res and --feat with %d values each", levels, levels);
@@ -384,7 +384,6 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
     if (is_sdf) {
         if (crop_w) return usage_error("--crop is for images");
         if (!enc_set && !levels) cfg.encoding = GNF_ENC_HASH;
-        if (!loss_set) tc.loss = GNF_LOSS_L2; /* relative L2 measured better than relative L1 (docs/MODEL.md) */
         if (levels) {
             cfg.levels = levels;
             for (int l = 0; l < levels; l++) { cfg.res[l] = res[l]; cfg.feat[l] = feat[l]; }

@@ -29,7 +29,7 @@
 #define LEAF_MAX 8              /* a node with more triangles is always split */
 #define NBINS 16                /* SAH bins per axis */
 #define SWEEP_MAX 16            /* nodes up to this size try every object split instead of bins */
-#define SAH_TRAVERSAL 1.5       /* cost of visiting a node relative to testing one triangle */
+#define SAH_TRAVERSAL 1.0       /* cost of visiting a node relative to testing one triangle */
 #define FORCE_HALVING_DEPTH 40  /* from this depth split by count: bounds the depth (stacks) */
 #define STACK_MAX 96            /* > FORCE_HALVING_DEPTH + log2(2^27) + 2 */
 #define MAX_TRIANGLES (1L << 27) /* node links keep a node index in 28 bits */
@@ -111,7 +111,22 @@ static inline void aabb_grow(aabb *b, const aabb *o) {
 #endif
 }
 
+/* Grows b by the point p (3 floats, any alignment). */
+static inline void aabb_grow_vertex(aabb *b, const float *p) {
+    for (int a = 0; a < 3; a++) {
+        b->lo[a] = p[a] < b->lo[a] ? p[a] : b->lo[a];
+        b->hi[a] = p[a] > b->hi[a] ? p[a] : b->hi[a];
+    }
+}
+
+/* Grows b by the point p (16-byte aligned, p[3] readable and ignored). */
 static inline void aabb_grow_point(aabb *b, const float *p) {
+#if BVH_SSE
+    __m128 v = _mm_load_ps(p);
+    _mm_store_ps(b->lo, _mm_min_ps(_mm_load_ps(b->lo), v));
+    _mm_store_ps(b->hi, _mm_max_ps(_mm_load_ps(b->hi), v));
+    return;
+#endif
     for (int a = 0; a < 3; a++) {
         b->lo[a] = p[a] < b->lo[a] ? p[a] : b->lo[a];
         b->hi[a] = p[a] > b->hi[a] ? p[a] : b->hi[a];
@@ -134,7 +149,7 @@ typedef struct {
  * side table) so that every pass over a node's range reads memory sequentially. */
 typedef struct {
     aabb box;
-    float c[3];  /* centroid */
+    _Alignas(16) float c[4]; /* centroid; c[3] = 0 (lets SSE grow a box by it) */
     int32_t t;   /* face index in the input mesh */
 } tri_ref;
 
@@ -216,10 +231,11 @@ static void best_sah_split(const build_ctx *bc, int32_t begin, int32_t end, cons
  * than filling and sweeping 3 x NBINS bins for a handful of triangles).  Returns the cost as
  * best_sah_split does; on a split, [begin, end) is reordered along the chosen axis and *mid is
  * the first position of the right side. */
-static double small_sah_split(build_ctx *bc, int32_t begin, int32_t end, int32_t *mid) {
+static double small_sah_split(build_ctx *bc, int32_t begin, int32_t end, int32_t *mid, aabb *lbox, aabb *rbox) {
     int n = (int)(end - begin), best_axis = -1, best_k = 0;
     uint8_t order[3][SWEEP_MAX];
     double best = INFINITY;
+    aabb right_box[SWEEP_MAX];
     for (int a = 0; a < 3; a++) {
         uint8_t *o = order[a];
         for (int i = 0; i < n; i++) {
@@ -235,12 +251,13 @@ static double small_sah_split(build_ctx *bc, int32_t begin, int32_t end, int32_t
         for (int k = n - 1; k >= 1; k--) {
             aabb_grow(&acc, &bc->refs[begin + o[k]].box);
             right_area[k] = aabb_half_area(&acc);
+            right_box[k] = acc;
         }
         aabb_empty(&acc);
         for (int k = 1; k < n; k++) {
             aabb_grow(&acc, &bc->refs[begin + o[k - 1]].box);
             double cost = (double)aabb_half_area(&acc) * k + (double)right_area[k] * (n - k);
-            if (cost < best) best = cost, best_axis = a, best_k = k;
+            if (cost < best) best = cost, best_axis = a, best_k = k, *lbox = acc, *rbox = right_box[k];
         }
     }
     if (best_axis >= 0) {
@@ -282,12 +299,11 @@ static gnf_status build_tree(build_ctx *bc, long ntri) {
         double area = aabb_half_area(&it.box);
         if (count > 1 && count <= SWEEP_MAX && it.depth < FORCE_HALVING_DEPTH) {
             /* (Reorders the range even if it then stays a leaf: harmless.) */
+            /* Children of a small node are small: they need no centroid bounds. */
             int32_t m = -1;
-            double cost = small_sah_split(bc, it.begin, it.end, &m);
+            double cost = small_sah_split(bc, it.begin, it.end, &m, &L.box, &R.box);
             if (cost < INFINITY && (count > LEAF_MAX || SAH_TRAVERSAL * area + cost < (double)count * area)) {
                 mid = m;
-                range_bounds(bc, it.begin, mid, &L.box, &L.cbox);
-                range_bounds(bc, mid, it.end, &R.box, &R.cbox);
             } else if (count > LEAF_MAX) {
                 mid = it.begin + count / 2; /* all centroids equal: see below */
                 range_bounds(bc, it.begin, mid, &L.box, &L.cbox);
@@ -480,7 +496,7 @@ gnf_status gnf_bvh_build(const gnf_mesh *m, gnf_bvh **out) {
         for (int k = 0; k < 3; k++) v[k] = m->v + 3 * (long)m->f[3 * t + k];
         tri_ref *r = &refs[t];
         aabb_empty(&r->box);
-        for (int k = 0; k < 3; k++) aabb_grow_point(&r->box, v[k]);
+        for (int k = 0; k < 3; k++) aabb_grow_vertex(&r->box, v[k]);
         for (int a = 0; a < 3; a++) r->c[a] = (float)(((double)v[0][a] + v[1][a] + v[2][a]) / 3.0);
         aabb_grow(&all, &r->box);
         r->t = (int32_t)t;

@@ -20,11 +20,11 @@
 void gnf_train_config_default(gnf_train_config *tc) {
     memset(tc, 0, sizeof *tc);
     tc->steps = 2000;
-    tc->batch = 16384;
+    tc->batch = 8192;
     tc->lr0 = 1e-2f;
     tc->lr1 = 1e-3f;
     tc->lr_grid_scale = 1.0f;
-    tc->loss = GNF_LOSS_L1;
+    tc->loss = GNF_LOSS_L2;
     tc->adam_b1 = 0.9f;
     tc->adam_b2 = 0.99f;
     tc->adam_eps = 1e-15f;
@@ -47,7 +47,7 @@ typedef struct {
 static long dec_grad_size(const gnf_model *m) { return m->nparams - m->dec_off; }
 
 long gnf_train_memory(const gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops) {
-    long B = tc->batch > 0 ? tc->batch : 16384;
+    long B = tc->batch > 0 ? tc->batch : 8192;
     long nchunks = (B + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK, D = m->D, O = m->cfg.out_dim;
     long floats = 4 * m->nparams                          /* params, gradients, Adam m and v */
                   + nchunks * dec_grad_size(m)            /* per-chunk decoder gradients */
