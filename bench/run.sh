@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh — gnf benchmarks.  Writes bench/results/*.txt|md and prints them.
 #   sh bench/run.sh            kernels, rendering, time-to-PSNR on the 256x256 Kodak crop
-#   sh bench/run.sh kodak      + the Kodak-24 table at the default setting (~25-40 min on 2 cores)
+#   sh bench/run.sh kodak      + the Kodak-24 table at the default setting (~15-20 min on 2 cores)
+#   sh bench/run.sh sdf        + the SDF table (armadillo, bunny, spot): 15 s fits, metrics, meshing
 #   PREV=path/to/old/build/release sh bench/run.sh
 #                              also runs the previous build's kernel bench in the same run,
 #                              alternating, so the two are compared under the same conditions
@@ -42,7 +43,7 @@ if [ "$1" = kodak ]; then
   {
     echo "# Kodak-24 at the default setting ($stamp, $host)"
     echo
-    echo "\`gnf fit IMAGE\` (2 parameters per pixel, 2000 steps, batch 65536, L1, lr 1e-2 -> 1e-3), then \`gnf eval --json\`; full images at native resolution."
+    echo "\`gnf fit IMAGE\` (the defaults: 2 parameters per pixel, 5000 steps of 8192 pixels, L2, lr 1e-2 -> 1e-3), then \`gnf eval --json\`; full images at native resolution."
     echo
     echo "| image | size | PSNR dB | SSIM | params | bytes | fit s |"
     echo "|---|---|---|---|---|---|---|"
@@ -65,5 +66,38 @@ if [ "$1" = kodak ]; then
   done
   awk -F'|' 'NR > 6 && $4 + 0 > 0 { p += $4; s += $5; t += $8; n++ } END { if (n) printf "| **mean of %d** | | **%.2f** | **%.4f** | | | %.1f |\n", n, p / n, s / n, t / n }' "$out" >> "$out"
   tail -1 "$out"
+fi
+if [ "$1" = sdf ]; then
+  out="$R/sdf.md"
+  {
+    echo "# SDF fits ($stamp, $host)"
+    echo
+    echo "\`gnf fit MESH --seconds 15\` (whole command: loading, ground truth, training, saving), then \`gnf eval --json --mc-res 512\` and \`gnf mesh --res 512\`."
+    echo "IoU: 2^20 points, half near the surface (sigma 0.01), half uniform in the normalised box; IoU-u: the uniform half alone."
+    echo
+    echo "| mesh | params | bytes | fit s | GT queries/s | train Mpt/s | steps | IoU | IoU-u | NAE deg | Chamfer-L1 | F-score | mesh 512 s |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  } > "$out"
+  for m in armadillo bunny spot; do
+    f="$DATA/meshes/$m.obj"
+    [ -f "$f" ] || { echo "sdf: $f not found" >&2; continue; }
+    t0=$(date +%s.%N)
+    $GNF fit "$f" -o "$T/$m.gnf" --seconds 15 > "$T/fit.txt" 2> "$T/fit.err" || { echo "| $m | fit failed |" >> "$out"; continue; }
+    t1=$(date +%s.%N)
+    gt=$(sed -n 's/.*(\([0-9.]*\) M distance queries\/s.*/\1/p' "$T/fit.err")
+    tr=$(sed -n 's/.*(\([0-9.]*\) Mpt\/s).*/\1/p' "$T/fit.txt")
+    st=$(sed -n 's/.* after \([0-9]*\) steps.*/\1/p' "$T/fit.txt")
+    j=$($GNF eval "$T/$m.gnf" "$f" --json --mc-res 512)
+    t2=$(date +%s.%N)
+    $GNF mesh "$T/$m.gnf" -o "$T/$m.ply" --res 512 > /dev/null
+    t3=$(date +%s.%N)
+    echo "$j" | awk -v m="$m" -v fs="$(awk -v a="$t0" -v c="$t1" 'BEGIN { print c - a }')" -v ms="$(awk -v a="$t2" -v c="$t3" 'BEGIN { print c - a }')" \
+      -v gt="$gt" -v tr="$tr" -v st="$st" '{
+      n = split("iou iou_uniform nae_deg chamfer_l1 fscore params bytes", k, " ");
+      for (i = 1; i <= n; i++) { match($0, "\"" k[i] "\": [0-9.e+-]+"); v[k[i]] = substr($0, RSTART + length(k[i]) + 4, RLENGTH - length(k[i]) - 4) }
+      printf "| %s | %s | %s | %.1f | %sM | %s | %s | %.5f | %.5f | %.2f | %.6f | %.4f | %.1f |\n", m, v["params"], v["bytes"], fs, gt, tr, st,
+             v["iou"], v["iou_uniform"], v["nae_deg"], v["chamfer_l1"], v["fscore"], ms }' >> "$out"
+    tail -1 "$out"
+  done
 fi
 rm -rf "$T"

@@ -28,7 +28,7 @@
 
 #define LEAF_MAX 8              /* a node with more triangles is always split */
 #define NBINS 16                /* SAH bins per axis */
-#define SWEEP_MAX 16            /* nodes up to this size try every object split instead of bins */
+#define SWEEP_MAX 8             /* nodes up to this size try every object split instead of bins */
 #define SAH_TRAVERSAL 1.0       /* cost of visiting a node relative to testing one triangle */
 #define FORCE_HALVING_DEPTH 40  /* from this depth split by count: bounds the depth (stacks) */
 #define STACK_MAX 96            /* > FORCE_HALVING_DEPTH + log2(2^27) + 2 */
@@ -45,8 +45,9 @@
 #define PREFETCH(p) ((void)0)
 #endif
 
-/* SSE2 (every x86-64) for box arithmetic; elsewhere the scalar code computes the same values. */
-#if defined(__SSE2__)
+/* SSE2 (every x86-64) for box arithmetic; elsewhere (or with -DGNF_BVH_NO_SSE, which the tests
+ * use to exercise it) the scalar code computes the same values. */
+#if defined(__SSE2__) && !defined(GNF_BVH_NO_SSE)
 #include <emmintrin.h>
 #define BVH_SSE 1
 #else
@@ -65,20 +66,41 @@ typedef struct {
     int32_t count; /* leaf: triangles (1..LEAF_MAX); inner: 0 */
 } bvh_node;
 
-/* Far field of a node for the winding number: n = integral of the unit normal over the node's
- * triangles (the area vector), c = their area-weighted centroid, r2 = squared distance from c to
- * the farthest vertex (< 0: the node has zero area and contributes nothing anywhere), and the
- * link: (first << 4) | count as in bvh_node. */
+/* Far field of a binary node for the winding number (a build-time intermediate): n = integral of
+ * the unit normal over the node's triangles (the area vector), c = their area-weighted centroid,
+ * r2 = squared distance from c to the farthest vertex (< 0: zero area, contributes nothing). */
 typedef struct {
-    _Alignas(32) float n[3];
+    float n[3];
     float r2;
     float c[3];
-    uint32_t link;
-} bvh_wnode;
+    float pad;
+} bvh_far;
+
+/* The winding number walks a 4-wide tree collapsed from the binary one, its four children's far
+ * fields side by side (structure of arrays) so that one SIMD pass tests all four.  link: a leaf
+ * child is (first triangle << 4) | count (1..LEAF_MAX), an inner child (wnode index << 4); an
+ * empty or zero-area slot has r2 = -1. */
+typedef struct {
+    _Alignas(64) float cx[4];
+    float cy[4], cz[4], r2[4];
+    float nx[4], ny[4], nz[4];
+    uint32_t link[4];
+} bvh_wnode4;
+
+/* The same 4-wide tree (same indices and links) with its children's boxes, for closest point
+ * and rays.  An empty slot has link 0 and an inverted box (lo = +inf, hi = -inf). */
+typedef struct {
+    _Alignas(64) float lox[4];
+    float loy[4], loz[4], hix[4], hiy[4], hiz[4];
+    uint32_t link[4];
+    uint32_t pad[4];
+} bvh_bnode4;
 
 struct gnf_bvh {
-    bvh_node *nodes;
-    bvh_wnode *wnodes;
+    bvh_node *nodes;   /* the binary tree: build time only (NULL afterwards) */
+    bvh_bnode4 *bnodes;
+    bvh_wnode4 *wnodes;
+    long nwnodes;
     float *tri;        /* 9 floats per triangle, leaf order */
     uint8_t *degen;    /* 1 where a triangle is too flat for the region test: use its edges */
     int32_t *orig;     /* face index in the input mesh, leaf order */
@@ -374,14 +396,14 @@ static void tri_area_vector(const float *t, double av[3], double g[3]) {
     av[2] = 0.5 * (e1[0] * e2[1] - e1[1] * e2[0]);
 }
 
-/* Fills b->wnodes bottom-up (children have larger indices than their parent, so a reverse sweep
+/* Fills far[] bottom-up (children have larger indices than their parent, so a reverse sweep
  * sees both children first).  acc holds 8 doubles per node: area, area-weighted centroid sum (3),
  * area vector (3), radius. */
-static void build_far_field(gnf_bvh *b, const int32_t *rbeg, const int32_t *rend, double *acc) {
+static void build_far_field(const gnf_bvh *b, const int32_t *rbeg, const int32_t *rend, double *acc, bvh_far *far) {
     for (long i = b->nnodes - 1; i >= 0; i--) {
         if (i == 1) continue;
         const bvh_node *nd = &b->nodes[i];
-        bvh_wnode *w = &b->wnodes[i];
+        bvh_far *w = &far[i];
         double *A = acc + 8 * i;
         long begin = rbeg[i], end = rend[i];
         if (nd->count > 0) {
@@ -392,11 +414,9 @@ static void build_far_field(gnf_bvh *b, const int32_t *rbeg, const int32_t *rend
                 A[0] += area;
                 for (int a = 0; a < 3; a++) A[1 + a] += area * g[a], A[4 + a] += av[a];
             }
-            w->link = ((uint32_t)nd->first << 4) | (uint32_t)nd->count;
         } else {
             const double *Lc = acc + 8 * (long)nd->first, *Rc = acc + 8 * ((long)nd->first + 1);
             for (int k = 0; k < 7; k++) A[k] = Lc[k] + Rc[k];
-            w->link = (uint32_t)nd->first << 4;
         }
         if (!(A[0] > 0)) {
             w->n[0] = w->n[1] = w->n[2] = w->c[0] = w->c[1] = w->c[2] = 0.0f;
@@ -440,6 +460,71 @@ static void build_far_field(gnf_bvh *b, const int32_t *rbeg, const int32_t *rend
     }
 }
 
+/* Collapses the binary tree into the 4-wide tree: each wide node takes its binary node's two
+ * children and keeps splitting the inner one with the largest box until it has four.  Fills the
+ * boxes (bnodes) and the far fields (wnodes) of the children.  Wide nodes are numbered as they
+ * are created, root 0; returns their number. */
+static long build_wide_tree(gnf_bvh *b, const bvh_far *far) {
+    struct {
+        int32_t bin;
+        uint32_t wide;
+    } stack[4 * STACK_MAX];
+    int sp = 0;
+    long nw = 1;
+    stack[sp].bin = 0, stack[sp++].wide = 0;
+    while (sp > 0) {
+        sp--;
+        int32_t bin = stack[sp].bin;
+        uint32_t wi = stack[sp].wide;
+        int32_t ch[4];
+        int nch = 0;
+        const bvh_node *nd = &b->nodes[bin];
+        if (nd->count > 0) ch[nch++] = bin; /* a leaf root: one child */
+        else ch[0] = nd->first, ch[1] = nd->first + 1, nch = 2;
+        while (nch < 4) {
+            int best = -1;
+            float best_area = -1;
+            for (int k = 0; k < nch; k++) {
+                const bvh_node *c = &b->nodes[ch[k]];
+                if (c->count > 0) continue;
+                float dx = c->hi[0] - c->lo[0], dy = c->hi[1] - c->lo[1], dz = c->hi[2] - c->lo[2];
+                float area = dx * dy + dy * dz + dz * dx;
+                if (area > best_area) best_area = area, best = k;
+            }
+            if (best < 0) break;
+            int32_t f = b->nodes[ch[best]].first;
+            ch[best] = f, ch[nch++] = f + 1;
+        }
+        bvh_wnode4 *w = &b->wnodes[wi];
+        bvh_bnode4 *x = &b->bnodes[wi];
+        for (int k = 0; k < 4; k++) {
+            if (k >= nch) {
+                w->cx[k] = w->cy[k] = w->cz[k] = w->nx[k] = w->ny[k] = w->nz[k] = 0.0f;
+                w->r2[k] = -1.0f;
+                w->link[k] = x->link[k] = 0;
+                x->lox[k] = x->loy[k] = x->loz[k] = INFINITY;
+                x->hix[k] = x->hiy[k] = x->hiz[k] = -INFINITY;
+                continue;
+            }
+            const bvh_node *cn = &b->nodes[ch[k]];
+            uint32_t link;
+            if (cn->count > 0) {
+                link = ((uint32_t)cn->first << 4) | (uint32_t)cn->count;
+            } else {
+                link = (uint32_t)nw << 4;
+                stack[sp].bin = ch[k], stack[sp++].wide = (uint32_t)nw++;
+            }
+            const bvh_far *f = &far[ch[k]];
+            w->cx[k] = f->c[0], w->cy[k] = f->c[1], w->cz[k] = f->c[2], w->r2[k] = f->r2;
+            w->nx[k] = f->n[0], w->ny[k] = f->n[1], w->nz[k] = f->n[2];
+            w->link[k] = x->link[k] = link;
+            x->lox[k] = cn->lo[0], x->loy[k] = cn->lo[1], x->loz[k] = cn->lo[2];
+            x->hix[k] = cn->hi[0], x->hiy[k] = cn->hi[1], x->hiz[k] = cn->hi[2];
+        }
+    }
+    return nw;
+}
+
 /* A triangle so flat (height under 1e-10 of its longest edge, zero area included) that the
  * barycentric region test would divide noise by noise.  It lies within that height of its
  * edges, so its closest point is taken on them. */
@@ -477,6 +562,7 @@ gnf_status gnf_bvh_build(const gnf_mesh *m, gnf_bvh **out) {
     tri_ref *refs = gnf_calloc((size_t)nf, sizeof *refs);
     int32_t *rbeg = gnf_calloc(nnode_cap, sizeof *rbeg), *rend = gnf_calloc(nnode_cap, sizeof *rend);
     double *acc = NULL;
+    bvh_far *far = NULL;
     gnf_status st = GNF_OK;
     if (b) {
         b->nodes = gnf_calloc(nnode_cap, sizeof *b->nodes);
@@ -514,18 +600,25 @@ gnf_status gnf_bvh_build(const gnf_mesh *m, gnf_bvh **out) {
         for (int k = 0; k < 3; k++) memcpy(b->tri + 9 * i + 3 * k, m->v + 3 * (long)m->f[3 * t + k], 3 * sizeof(float));
         b->degen[i] = (uint8_t)tri_is_degenerate(b->tri + 9 * i);
     }
-    b->wnodes = gnf_calloc((size_t)b->nnodes, sizeof *b->wnodes);
+    far = gnf_calloc((size_t)b->nnodes, sizeof *far);
     acc = gnf_calloc((size_t)b->nnodes * 8, sizeof *acc);
-    if (!b->wnodes || !acc) {
+    /* At most one wide node per binary inner node, (nnodes - 2) / 2 of them, plus a leaf root. */
+    b->wnodes = gnf_calloc((size_t)(b->nnodes / 2 + 1), sizeof *b->wnodes);
+    b->bnodes = gnf_calloc((size_t)(b->nnodes / 2 + 1), sizeof *b->bnodes);
+    if (!b->wnodes || !b->bnodes || !acc || !far) {
         st = gnf_fail(GNF_ERR_NOMEM, "bvh: out of memory for %ld nodes", b->nnodes);
         goto done;
     }
-    build_far_field(b, rbeg, rend, acc);
+    build_far_field(b, rbeg, rend, acc, far);
+    b->nwnodes = build_wide_tree(b, far);
+    gnf_free(b->nodes); /* the queries use the wide tree only */
+    b->nodes = NULL;
 done:
     gnf_free(refs);
     gnf_free(rbeg);
     gnf_free(rend);
     gnf_free(acc);
+    gnf_free(far);
     if (st != GNF_OK) {
         gnf_bvh_free(b);
         return st;
@@ -537,6 +630,7 @@ done:
 void gnf_bvh_free(gnf_bvh *b) {
     if (!b) return;
     gnf_free(b->nodes);
+    gnf_free(b->bnodes);
     gnf_free(b->wnodes);
     gnf_free(b->tri);
     gnf_free(b->degen);
@@ -631,93 +725,88 @@ static double tri_closest(const double p[3], const float *t, int degenerate, dou
     return d2s;
 }
 
-/* Squared distance from p to the box of a node, shrunk by BOX_SHRINK (see there). */
+/* Squared distances from p to the four child boxes of a wide node, shrunk by BOX_SHRINK (see
+ * there); +inf for empty slots. */
+static inline void box_dist4(const bvh_bnode4 *x, const float p[3], float d2[4]) {
 #if BVH_SSE
-typedef __m128 vec_point;
-static inline vec_point vec_point_make(const float p[3]) { return _mm_set_ps(0.0f, p[2], p[1], p[0]); }
-static inline float box_dist2(const bvh_node *nd, vec_point P) {
-    /* Lane 3 holds an int (first, count): masked off before any arithmetic touches it. */
-    const __m128 mask = _mm_castsi128_ps(_mm_set_epi32(0, -1, -1, -1));
-    __m128 lo = _mm_and_ps(_mm_load_ps(nd->lo), mask), hi = _mm_and_ps(_mm_load_ps(nd->hi), mask);
-    __m128 d = _mm_max_ps(_mm_max_ps(_mm_sub_ps(lo, P), _mm_sub_ps(P, hi)), _mm_setzero_ps());
-    d = _mm_mul_ps(d, d);
-    d = _mm_add_ps(d, _mm_movehl_ps(d, d));
-    d = _mm_add_ss(d, _mm_shuffle_ps(d, d, 1));
-    return _mm_cvtss_f32(d) * BOX_SHRINK;
-}
+    const __m128 zero = _mm_setzero_ps();
+    __m128 px = _mm_set1_ps(p[0]), py = _mm_set1_ps(p[1]), pz = _mm_set1_ps(p[2]);
+    __m128 dx = _mm_max_ps(_mm_max_ps(_mm_sub_ps(_mm_load_ps(x->lox), px), _mm_sub_ps(px, _mm_load_ps(x->hix))), zero);
+    __m128 dy = _mm_max_ps(_mm_max_ps(_mm_sub_ps(_mm_load_ps(x->loy), py), _mm_sub_ps(py, _mm_load_ps(x->hiy))), zero);
+    __m128 dz = _mm_max_ps(_mm_max_ps(_mm_sub_ps(_mm_load_ps(x->loz), pz), _mm_sub_ps(pz, _mm_load_ps(x->hiz))), zero);
+    __m128 d = _mm_add_ps(_mm_add_ps(_mm_mul_ps(dx, dx), _mm_mul_ps(dy, dy)), _mm_mul_ps(dz, dz));
+    _mm_storeu_ps(d2, _mm_mul_ps(d, _mm_set1_ps(BOX_SHRINK)));
 #else
-typedef struct {
-    float v[3];
-} vec_point;
-static inline vec_point vec_point_make(const float p[3]) {
-    vec_point P = {{p[0], p[1], p[2]}};
-    return P;
-}
-static inline float box_dist2(const bvh_node *nd, vec_point P) {
-    float d2 = 0;
-    for (int a = 0; a < 3; a++) {
-        float lo = nd->lo[a] - P.v[a], hi = P.v[a] - nd->hi[a];
-        float d = lo > hi ? lo : hi;
-        d = d > 0 ? d : 0;
-        d2 += d * d;
+    for (int k = 0; k < 4; k++) {
+        float lo[3] = {x->lox[k], x->loy[k], x->loz[k]}, hi[3] = {x->hix[k], x->hiy[k], x->hiz[k]};
+        float d = 0;
+        for (int a = 0; a < 3; a++) {
+            float u = lo[a] - p[a], v = p[a] - hi[a];
+            u = u > v ? u : v;
+            u = u > 0 ? u : 0;
+            d += u * u;
+        }
+        d2[k] = d * BOX_SHRINK;
     }
-    return d2 * BOX_SHRINK;
-}
 #endif
+}
 
-/* Warms the cache for what visiting node nd will read: its children's boxes or its triangles. */
-static inline void prefetch_node(const gnf_bvh *b, const bvh_node *nd) {
-    if (nd->count > 0) {
-        const float *t = b->tri + 9 * (long)nd->first;
+/* Warms the cache for what a stack entry will read: a wide node (two lines) or a leaf's run of
+ * triangles (up to 8 x 36 bytes: the first three lines, the rest follow by the streamer). */
+static inline void prefetch_link(const gnf_bvh *b, uint32_t link) {
+    if (link & 15u) {
+        const float *t = b->tri + 9 * (long)(link >> 4);
         PREFETCH(t);
         PREFETCH(t + 16);
         PREFETCH(t + 32);
     } else {
-        PREFETCH(&b->nodes[nd->first]);
+        const char *n = (const char *)&b->bnodes[link >> 4];
+        PREFETCH(n);
+        PREFETCH(n + 64);
     }
 }
 
-/* Best-first descent: the nearer child is visited first and every box no nearer than the best
- * triangle so far is skipped (strictly: equal distance cannot improve).  `best2`, `bi` (leaf-order
- * triangle) and `cp` carry an optional starting guess in and the answer out. */
+/* Best-first descent: the children of a wide node that are nearer than the best triangle so far
+ * go on the stack nearest on top, and an entry is skipped when popped if the best has meanwhile
+ * become at least as near (equal distance cannot improve).  `best2`, `bi` (leaf-order triangle)
+ * and `cp` carry an optional starting guess in and the answer out. */
 static void closest_search(const gnf_bvh *b, const float pf[3], const double p[3], double *best2, long *bi,
                            double cp[3]) {
     struct {
-        int32_t node;
+        uint32_t link;
         float d2;
-    } stack[STACK_MAX];
-    vec_point P = vec_point_make(pf);
+    } stack[4 * STACK_MAX];
     int sp = 0;
-    int32_t cur = 0;
-    double cur_d2 = box_dist2(&b->nodes[0], P);
-    for (;;) {
-        if (cur_d2 < *best2) {
-            const bvh_node *nd = &b->nodes[cur];
-            if (nd->count > 0) {
-                for (int32_t k = nd->first; k < nd->first + nd->count; k++) {
-                    double q[3];
-                    double d2 = tri_closest(p, b->tri + 9 * (long)k, b->degen[k], q);
-                    if (d2 < *best2) *best2 = d2, *bi = k, memcpy(cp, q, sizeof q);
-                }
-            } else {
-                int32_t l = nd->first;
-                const bvh_node *cl = &b->nodes[l], *cr = cl + 1;
-                float dl = box_dist2(cl, P), dr = box_dist2(cr, P);
-                int32_t near = l, far = l + 1;
-                if (dr < dl) {
-                    float t = dl;
-                    dl = dr, dr = t;
-                    near = l + 1, far = l;
-                }
-                if (dl < *best2) prefetch_node(b, &b->nodes[near]);
-                if (dr < *best2) stack[sp].node = far, stack[sp++].d2 = dr;
-                cur = near, cur_d2 = dl;
-                continue;
-            }
-        }
-        if (sp == 0) break;
+    stack[sp].link = 0, stack[sp++].d2 = 0.0f; /* the root, inner node 0 */
+    while (sp > 0) {
         sp--;
-        cur = stack[sp].node, cur_d2 = stack[sp].d2;
+        if (!(stack[sp].d2 < *best2)) continue;
+        uint32_t link = stack[sp].link, first = link >> 4, count = link & 15u;
+        if (count > 0) {
+            for (uint32_t k = first; k < first + count; k++) {
+                double q[3];
+                double d2 = tri_closest(p, b->tri + 9 * (long)k, b->degen[k], q);
+                if (d2 < *best2) *best2 = d2, *bi = k, memcpy(cp, q, sizeof q);
+            }
+            continue;
+        }
+        const bvh_bnode4 *x = &b->bnodes[first];
+        float d[4];
+        box_dist4(x, pf, d);
+        /* Insertion sort of the candidates, farthest first, then pushed in that order. */
+        uint32_t cl[4];
+        float cd[4];
+        int n = 0;
+        for (int k = 0; k < 4; k++) {
+            if (!(d[k] < *best2)) continue;
+            int j = n++;
+            while (j > 0 && cd[j - 1] < d[k]) cd[j] = cd[j - 1], cl[j] = cl[j - 1], j--;
+            cd[j] = d[k], cl[j] = x->link[k];
+        }
+        for (int k = 0; k < n; k++) {
+            stack[sp].link = cl[k], stack[sp++].d2 = cd[k];
+        }
+        if (n > 0) prefetch_link(b, cl[n - 1]);
     }
 }
 
@@ -751,79 +840,87 @@ static double tri_solid_angle(const double p[3], const float *t) {
     return 2.0 * atan2(num, den);
 }
 
-/* |c - p|^2 and n.(c - p) for a node, in float (they only feed the far test and an approximation
- * whose own error is far larger than float rounding). */
+/* The far test and dipole of the four children of a wide node, in float (they feed a test and
+ * an approximation whose own error is far larger than float rounding).  Returns a bit mask of
+ * the children to open (near and non-empty); adds the far children's dipoles to *acc. */
 #if BVH_SSE
-static inline float hsum3(__m128 v) {
-    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    return _mm_cvtss_f32(_mm_add_ss(v, _mm_shuffle_ps(v, v, 1)));
+typedef __m128 dipole_acc;
+static inline unsigned wnode4_far(const bvh_wnode4 *w, const float p[3], float beta2, dipole_acc *acc) {
+    __m128 rx = _mm_sub_ps(_mm_load_ps(w->cx), _mm_set1_ps(p[0]));
+    __m128 ry = _mm_sub_ps(_mm_load_ps(w->cy), _mm_set1_ps(p[1]));
+    __m128 rz = _mm_sub_ps(_mm_load_ps(w->cz), _mm_set1_ps(p[2]));
+    __m128 d2 = _mm_add_ps(_mm_add_ps(_mm_mul_ps(rx, rx), _mm_mul_ps(ry, ry)), _mm_mul_ps(rz, rz));
+    __m128 r2 = _mm_load_ps(w->r2);
+    __m128 valid = _mm_cmpge_ps(r2, _mm_setzero_ps());
+    __m128 isfar = _mm_and_ps(valid, _mm_cmpgt_ps(d2, _mm_mul_ps(_mm_set1_ps(beta2), r2)));
+    if (_mm_movemask_ps(isfar)) {
+        __m128 flux = _mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_load_ps(w->nx), rx), _mm_mul_ps(_mm_load_ps(w->ny), ry)),
+                                 _mm_mul_ps(_mm_load_ps(w->nz), rz));
+        /* Near lanes may have d2 = 0: divide by 1 there instead (their result is masked off). */
+        __m128 inv = _mm_div_ps(_mm_set1_ps(1.0f), _mm_sqrt_ps(_mm_or_ps(_mm_and_ps(isfar, d2),
+                                                                          _mm_andnot_ps(isfar, _mm_set1_ps(1.0f)))));
+        __m128 t = _mm_mul_ps(_mm_mul_ps(flux, inv), _mm_mul_ps(inv, inv));
+        *acc = _mm_add_ps(*acc, _mm_and_ps(isfar, t));
+    }
+    return (unsigned)_mm_movemask_ps(_mm_andnot_ps(isfar, valid));
 }
-static inline float wnode_dist2(const bvh_wnode *w, vec_point P, __m128 *r) {
-    const __m128 mask = _mm_castsi128_ps(_mm_set_epi32(0, -1, -1, -1)); /* lane 3 is the link */
-    *r = _mm_sub_ps(_mm_and_ps(_mm_load_ps(w->c), mask), P);
-    return hsum3(_mm_mul_ps(*r, *r));
+static inline double dipole_acc_sum(dipole_acc a) {
+    float v[4];
+    _mm_storeu_ps(v, a);
+    return ((double)v[0] + v[1]) + ((double)v[2] + v[3]);
 }
-static inline float wnode_flux(const bvh_wnode *w, __m128 r) {
-    const __m128 mask = _mm_castsi128_ps(_mm_set_epi32(0, -1, -1, -1)); /* lane 3 is r2 */
-    return hsum3(_mm_mul_ps(_mm_and_ps(_mm_load_ps(w->n), mask), r));
-}
-#define WNODE_R_TYPE __m128
+#define DIPOLE_ACC_ZERO _mm_setzero_ps()
 #else
 typedef struct {
-    float v[3];
-} wnode_r;
-static inline float wnode_dist2(const bvh_wnode *w, vec_point P, wnode_r *r) {
-    for (int a = 0; a < 3; a++) r->v[a] = w->c[a] - P.v[a];
-    return r->v[0] * r->v[0] + r->v[1] * r->v[1] + r->v[2] * r->v[2];
+    float v[4];
+} dipole_acc;
+static inline unsigned wnode4_far(const bvh_wnode4 *w, const float p[3], float beta2, dipole_acc *acc) {
+    unsigned open = 0;
+    for (int k = 0; k < 4; k++) {
+        if (!(w->r2[k] >= 0)) continue;
+        float rx = w->cx[k] - p[0], ry = w->cy[k] - p[1], rz = w->cz[k] - p[2];
+        float d2 = rx * rx + ry * ry + rz * rz;
+        if (d2 > beta2 * w->r2[k]) {
+            float inv = 1.0f / sqrtf(d2);
+            acc->v[k] += (w->nx[k] * rx + w->ny[k] * ry + w->nz[k] * rz) * inv * (inv * inv);
+        } else {
+            open |= 1u << k;
+        }
+    }
+    return open;
 }
-static inline float wnode_flux(const bvh_wnode *w, wnode_r r) {
-    return w->n[0] * r.v[0] + w->n[1] * r.v[1] + w->n[2] * r.v[2];
-}
-#define WNODE_R_TYPE wnode_r
+static inline double dipole_acc_sum(dipole_acc a) { return ((double)a.v[0] + a.v[1]) + ((double)a.v[2] + a.v[3]); }
+#define DIPOLE_ACC_ZERO ((dipole_acc){{0, 0, 0, 0}})
 #endif
 
-/* Solid angle of the node's triangles from p: exact, or for a node farther than beta radii its
- * dipole n.(c - p)/|c - p|^3 (the leading term of the expansion of n.(x - p)/|x - p|^3 about c).
- * Returns 1 if the node has to be opened (near and inner), else adds to *omega. */
-static inline int wnode_visit(const gnf_bvh *b, const bvh_wnode *w, const double p[3], vec_point P,
-                              float beta2, double *omega) {
-    if (w->r2 < 0) return 0; /* zero area: nothing at any distance */
-    WNODE_R_TYPE r;
-    float d2 = wnode_dist2(w, P, &r);
-    if (d2 > beta2 * w->r2) {
-        double dd = d2;
-        *omega += (double)wnode_flux(w, r) / (dd * sqrt(dd));
-        return 0;
-    }
-    uint32_t first = w->link >> 4, count = w->link & 15u;
-    if (count == 0) return 1;
-    for (uint32_t k = first; k < first + count; k++) *omega += tri_solid_angle(p, b->tri + 9 * (long)k);
-    return 0;
-}
-
+/* Solid angle of every node's triangles from p: exact (Van Oosterom–Strackee, double) for nodes
+ * within beta radii of p, else the node's dipole n.(c - p)/|c - p|^3, the leading term of the
+ * expansion of n.(x - p)/|x - p|^3 about c. */
 double gnf_bvh_winding_beta(const gnf_bvh *b, const float p[3], double beta) {
     double pd[3] = {p[0], p[1], p[2]};
-    vec_point P = vec_point_make(p);
     /* beta <= 0: nothing is far (every area-carrying node has r2 > 0, so d2 > inf never holds). */
     float beta2 = beta > 0 ? (float)(beta * beta) : INFINITY;
     double omega = 0;
-    if (wnode_visit(b, &b->wnodes[0], pd, P, beta2, &omega)) {
-        /* Children are tested from their parent: a sibling pair shares one cache line. */
-        int32_t stack[STACK_MAX];
-        int sp = 0;
-        stack[sp++] = 0;
-        while (sp > 0) {
-            uint32_t first = b->wnodes[stack[--sp]].link >> 4;
-            for (uint32_t q = first; q < first + 2; q++) {
-                const bvh_wnode *w = &b->wnodes[q];
-                if (wnode_visit(b, w, pd, P, beta2, &omega)) {
-                    PREFETCH(&b->wnodes[w->link >> 4]);
-                    stack[sp++] = (int32_t)q;
-                }
+    dipole_acc acc = DIPOLE_ACC_ZERO;
+    uint32_t stack[4 * STACK_MAX];
+    int sp = 0;
+    stack[sp++] = 0;
+    while (sp > 0) {
+        const bvh_wnode4 *w = &b->wnodes[stack[--sp]];
+        unsigned open = wnode4_far(w, p, beta2, &acc);
+        for (int k = 0; k < 4; k++) {
+            if (!(open >> k & 1u)) continue;
+            uint32_t link = w->link[k], first = link >> 4, count = link & 15u;
+            if (count == 0) {
+                PREFETCH(&b->wnodes[first]);
+                PREFETCH((const char *)&b->wnodes[first] + 64);
+                stack[sp++] = first;
+            } else {
+                for (uint32_t t = first; t < first + count; t++) omega += tri_solid_angle(pd, b->tri + 9 * (long)t);
             }
         }
     }
-    return omega / FOUR_PI;
+    return (omega + dipole_acc_sum(acc)) / FOUR_PI;
 }
 
 double gnf_bvh_winding(const gnf_bvh *b, const float p[3]) { return gnf_bvh_winding_beta(b, p, DEFAULT_BETA); }
@@ -855,10 +952,11 @@ static void ray_frame_init(ray_frame *rf, const float p[3], const float dir[3]) 
 /* Does the ray (t >= 0) meet the box?  Slabs in double with inclusive bounds and a relative
  * slack far above rounding, so a triangle touched by the (infinitesimally perturbed) ray is never
  * culled; a direction component of 0 is an exact containment test on that axis. */
-static inline int ray_box(const ray_frame *rf, const bvh_node *nd) {
+static inline int ray_box(const ray_frame *rf, const bvh_bnode4 *x, int k) {
     double tn = 0, tf = INFINITY;
+    const float los[3] = {x->lox[k], x->loy[k], x->loz[k]}, his[3] = {x->hix[k], x->hiy[k], x->hiz[k]};
     for (int a = 0; a < 3; a++) {
-        double lo = nd->lo[a], hi = nd->hi[a];
+        double lo = los[a], hi = his[a];
         if (rf->inv[a] == 0) {
             if (rf->p[a] < lo || rf->p[a] > hi) return 0;
             continue;
@@ -919,19 +1017,21 @@ static int ray_tri(const ray_frame *rf, const float *t) {
 }
 
 static long ray_count(const gnf_bvh *b, const ray_frame *rf) {
-    int32_t stack[STACK_MAX];
+    uint32_t stack[4 * STACK_MAX];
     int sp = 0;
     long hits = 0;
     stack[sp++] = 0;
     while (sp > 0) {
-        const bvh_node *nd = &b->nodes[stack[--sp]];
-        if (!ray_box(rf, nd)) continue;
-        if (nd->count > 0) {
-            for (int32_t k = nd->first; k < nd->first + nd->count; k++) hits += ray_tri(rf, b->tri + 9 * (long)k);
-        } else {
-            PREFETCH(&b->nodes[nd->first]);
-            stack[sp++] = nd->first + 1;
-            stack[sp++] = nd->first;
+        const bvh_bnode4 *x = &b->bnodes[stack[--sp]];
+        for (int k = 0; k < 4; k++) {
+            uint32_t link = x->link[k], first = link >> 4, count = link & 15u;
+            if (link == 0 || !ray_box(rf, x, k)) continue; /* link 0: empty slot */
+            if (count > 0) {
+                for (uint32_t t = first; t < first + count; t++) hits += ray_tri(rf, b->tri + 9 * (long)t);
+            } else {
+                PREFETCH(&b->bnodes[first]);
+                stack[sp++] = first;
+            }
         }
     }
     return hits;
