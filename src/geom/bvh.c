@@ -33,7 +33,7 @@
 #define FORCE_HALVING_DEPTH 40  /* from this depth split by count: bounds the depth (stacks) */
 #define STACK_MAX 96            /* > FORCE_HALVING_DEPTH + log2(2^27) + 2 */
 #define MAX_TRIANGLES (1L << 27) /* node links keep a node index in 28 bits */
-#define EXACT_RADIUS_MAX 64     /* nodes up to this many triangles get their exact radius */
+#define EXACT_RADIUS_MAX 32     /* nodes up to this many triangles get their exact radius */
 #define DEFAULT_BETA 2.0
 #define SDF_BLOCK 256           /* points per parallel task (fixed: results independent of threads) */
 #define SDF_SORT_MIN 2048       /* fewer points are not worth sorting */
@@ -460,10 +460,50 @@ static void build_far_field(const gnf_bvh *b, const int32_t *rbeg, const int32_t
     }
 }
 
-/* Collapses the binary tree into the 4-wide tree: each wide node takes its binary node's two
- * children and keeps splitting the inner one with the largest box until it has four.  Fills the
- * boxes (bnodes) and the far fields (wnodes) of the children.  Wide nodes are numbered as they
- * are created, root 0; returns their number. */
+/* The children of a wide node: its binary node's two children, then repeatedly the inner one with
+ * the largest box replaced by its two children, up to four.  Returns how many (a leaf root: 1). */
+static int wide_children(const bvh_node *nodes, int32_t bin, int32_t ch[4]) {
+    int nch = 0;
+    const bvh_node *nd = &nodes[bin];
+    if (nd->count > 0) ch[nch++] = bin;
+    else ch[0] = nd->first, ch[1] = nd->first + 1, nch = 2;
+    while (nch < 4) {
+        int best = -1;
+        float best_area = -1;
+        for (int k = 0; k < nch; k++) {
+            const bvh_node *c = &nodes[ch[k]];
+            if (c->count > 0) continue;
+            float dx = c->hi[0] - c->lo[0], dy = c->hi[1] - c->lo[1], dz = c->hi[2] - c->lo[2];
+            float area = dx * dy + dy * dz + dz * dx;
+            if (area > best_area) best_area = area, best = k;
+        }
+        if (best < 0) break;
+        int32_t f = nodes[ch[best]].first;
+        ch[best] = f, ch[nch++] = f + 1;
+    }
+    return nch;
+}
+
+/* Number of wide nodes the collapse will make (to allocate exactly: an upper bound would be
+ * about three times too large, and zeroing it costs more than this walk). */
+static long count_wide_nodes(const bvh_node *nodes) {
+    int32_t stack[4 * STACK_MAX];
+    int sp = 0;
+    long nw = 0;
+    stack[sp++] = 0;
+    while (sp > 0) {
+        int32_t ch[4];
+        int nch = wide_children(nodes, stack[--sp], ch);
+        nw++;
+        for (int k = 0; k < nch; k++)
+            if (nodes[ch[k]].count == 0) stack[sp++] = ch[k];
+    }
+    return nw;
+}
+
+/* Collapses the binary tree into the 4-wide tree (see wide_children), filling the boxes (bnodes)
+ * and the far fields (wnodes) of each wide node's children.  Wide nodes are numbered as they are
+ * created, root 0; returns their number. */
 static long build_wide_tree(gnf_bvh *b, const bvh_far *far) {
     struct {
         int32_t bin;
@@ -477,24 +517,7 @@ static long build_wide_tree(gnf_bvh *b, const bvh_far *far) {
         int32_t bin = stack[sp].bin;
         uint32_t wi = stack[sp].wide;
         int32_t ch[4];
-        int nch = 0;
-        const bvh_node *nd = &b->nodes[bin];
-        if (nd->count > 0) ch[nch++] = bin; /* a leaf root: one child */
-        else ch[0] = nd->first, ch[1] = nd->first + 1, nch = 2;
-        while (nch < 4) {
-            int best = -1;
-            float best_area = -1;
-            for (int k = 0; k < nch; k++) {
-                const bvh_node *c = &b->nodes[ch[k]];
-                if (c->count > 0) continue;
-                float dx = c->hi[0] - c->lo[0], dy = c->hi[1] - c->lo[1], dz = c->hi[2] - c->lo[2];
-                float area = dx * dy + dy * dz + dz * dx;
-                if (area > best_area) best_area = area, best = k;
-            }
-            if (best < 0) break;
-            int32_t f = b->nodes[ch[best]].first;
-            ch[best] = f, ch[nch++] = f + 1;
-        }
+        int nch = wide_children(b->nodes, bin, ch);
         bvh_wnode4 *w = &b->wnodes[wi];
         bvh_bnode4 *x = &b->bnodes[wi];
         for (int k = 0; k < 4; k++) {
@@ -602,15 +625,17 @@ gnf_status gnf_bvh_build(const gnf_mesh *m, gnf_bvh **out) {
     }
     far = gnf_calloc((size_t)b->nnodes, sizeof *far);
     acc = gnf_calloc((size_t)b->nnodes * 8, sizeof *acc);
-    /* At most one wide node per binary inner node, (nnodes - 2) / 2 of them, plus a leaf root. */
-    b->wnodes = gnf_calloc((size_t)(b->nnodes / 2 + 1), sizeof *b->wnodes);
-    b->bnodes = gnf_calloc((size_t)(b->nnodes / 2 + 1), sizeof *b->bnodes);
+    b->nwnodes = count_wide_nodes(b->nodes);
+    b->wnodes = gnf_calloc((size_t)b->nwnodes, sizeof *b->wnodes);
+    b->bnodes = gnf_calloc((size_t)b->nwnodes, sizeof *b->bnodes);
     if (!b->wnodes || !b->bnodes || !acc || !far) {
         st = gnf_fail(GNF_ERR_NOMEM, "bvh: out of memory for %ld nodes", b->nnodes);
         goto done;
     }
     build_far_field(b, rbeg, rend, acc, far);
-    b->nwnodes = build_wide_tree(b, far);
+    long made = build_wide_tree(b, far);
+    assert(made == b->nwnodes);
+    (void)made;
     gnf_free(b->nodes); /* the queries use the wide tree only */
     b->nodes = NULL;
 done:
@@ -766,9 +791,9 @@ static inline void prefetch_link(const gnf_bvh *b, uint32_t link) {
     }
 }
 
-/* Best-first descent: the children of a wide node that are nearer than the best triangle so far
- * go on the stack nearest on top, and an entry is skipped when popped if the best has meanwhile
- * become at least as near (equal distance cannot improve).  `best2`, `bi` (leaf-order triangle)
+/* Depth-first descent, nearest child first: the children of a wide node that are nearer than the
+ * best triangle so far go on the stack, the nearest on top, and an entry is skipped when popped
+ * if the best has meanwhile become at least as near (equal distance cannot improve).  `best2`, `bi` (leaf-order triangle)
  * and `cp` carry an optional starting guess in and the answer out. */
 static void closest_search(const gnf_bvh *b, const float pf[3], const double p[3], double *best2, long *bi,
                            double cp[3]) {
@@ -793,20 +818,16 @@ static void closest_search(const gnf_bvh *b, const float pf[3], const double p[3
         const bvh_bnode4 *x = &b->bnodes[first];
         float d[4];
         box_dist4(x, pf, d);
-        /* Insertion sort of the candidates, farthest first, then pushed in that order. */
-        uint32_t cl[4];
-        float cd[4];
-        int n = 0;
-        for (int k = 0; k < 4; k++) {
-            if (!(d[k] < *best2)) continue;
-            int j = n++;
-            while (j > 0 && cd[j - 1] < d[k]) cd[j] = cd[j - 1], cl[j] = cl[j - 1], j--;
-            cd[j] = d[k], cl[j] = x->link[k];
-        }
-        for (int k = 0; k < n; k++) {
-            stack[sp].link = cl[k], stack[sp++].d2 = cd[k];
-        }
-        if (n > 0) prefetch_link(b, cl[n - 1]);
+        /* The nearest child goes on top; the others below it in any order (sorting them all costs
+         * more than it saves: by the time they are popped the bound is usually tight). */
+        int near = -1;
+        for (int k = 0; k < 4; k++)
+            if (d[k] < *best2 && (near < 0 || d[k] < d[near])) near = k;
+        if (near < 0) continue;
+        for (int k = 0; k < 4; k++)
+            if (k != near && d[k] < *best2) stack[sp].link = x->link[k], stack[sp++].d2 = d[k];
+        stack[sp].link = x->link[near], stack[sp++].d2 = d[near];
+        prefetch_link(b, x->link[near]);
     }
 }
 
