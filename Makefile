@@ -22,7 +22,7 @@ ifeq ($(SCALAR),1)
 SRC := $(filter-out %_avx2.c,$(SRC))
 BASE_CFLAGS += -DGNF_NO_AVX2
 endif
-TEST_SRC = $(filter-out tests/test_bvh.c,$(sort $(wildcard tests/*.c)))
+TEST_SRC = $(sort $(wildcard tests/*.c))
 BENCH_SRC = $(sort $(wildcard bench/*.c))
 
 ifneq ($(filter $(VARIANT),release scalar),)

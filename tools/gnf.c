@@ -270,8 +270,9 @@ static const char *FIT_HELP =
     "  --rbf-k K             RBF neurons (default 64)\n"
     "  --mlp-hidden H --mlp-layers N   MLP decoder size (default 64, 2)\n"
     "Training\n"
-    "  --batch N             points per step (default 8192)\n"
-    "  --lr A --lr-end B     Adam learning rate, decayed exponentially A -> B (default 0.01 -> 0.001)\n"
+    "  --batch N             points per step (default: images 8192, sdf 16384)\n"
+    "  --lr A --lr-end B     Adam learning rate, decayed exponentially A -> B\n"
+    "                        (default: images 0.01 -> 0.001, sdf 0.005 -> 0.0005)\n"
     "  --loss l1|l2          (default l2)\n"
     "  --seed N              initialisation and sampling seed (default 1)\n"
     "  --crop WxH            image: fit the centre WxH crop of the image\n"
@@ -297,7 +298,7 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
     int res[GNF_MAX_LEVELS], feat[GNF_MAX_LEVELS];
     gnf_model_config cfg;
     gnf_model_config_default(&cfg, 2, 3);
-    int k_set = 0, enc_set = 0;
+    int k_set = 0, enc_set = 0, lr_set = 0, lr1_set = 0, batch_set = 0;
     gnf_sdf_config sc;
     gnf_sdf_config_default(&sc);
     double target_iou = 0;
@@ -335,9 +336,9 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
         else if ((r = opt_val(&a, "--rbf-k", &v))) { NEED(r, s); if (!parse_long(v, 1, 4096, &lv)) return usage_error("--rbf-k needs 1..4096"); cfg.rbf_k = (int)lv; k_set = 1; }
         else if ((r = opt_val(&a, "--mlp-hidden", &v))) { NEED(r, s); if (!parse_long(v, 1, 512, &lv)) return usage_error("--mlp-hidden needs 1..512"); cfg.mlp_hidden = (int)lv; }
         else if ((r = opt_val(&a, "--mlp-layers", &v))) { NEED(r, s); if (!parse_long(v, 1, GNF_MAX_MLP_LAYERS - 1, &lv)) return usage_error("--mlp-layers needs 1..%d", GNF_MAX_MLP_LAYERS - 1); cfg.mlp_layers = (int)lv; }
-        else if ((r = opt_val(&a, "--batch", &v))) { NEED(r, s); if (!parse_long(v, 1, 1L << 26, &tc.batch)) return usage_error("--batch needs 1..67108864"); }
-        else if ((r = opt_val(&a, "--lr", &v))) { NEED(r, s); if (!parse_double(v, 1e-8, 10, &dv)) return usage_error("--lr needs a positive number"); tc.lr0 = (float)dv; }
-        else if ((r = opt_val(&a, "--lr-end", &v))) { NEED(r, s); if (!parse_double(v, 1e-10, 10, &dv)) return usage_error("--lr-end needs a positive number"); tc.lr1 = (float)dv; }
+        else if ((r = opt_val(&a, "--batch", &v))) { NEED(r, s); if (!parse_long(v, 1, 1L << 26, &tc.batch)) return usage_error("--batch needs 1..67108864"); batch_set = 1; }
+        else if ((r = opt_val(&a, "--lr", &v))) { NEED(r, s); if (!parse_double(v, 1e-8, 10, &dv)) return usage_error("--lr needs a positive number"); tc.lr0 = (float)dv; lr_set = 1; }
+        else if ((r = opt_val(&a, "--lr-end", &v))) { NEED(r, s); if (!parse_double(v, 1e-10, 10, &dv)) return usage_error("--lr-end needs a positive number"); tc.lr1 = (float)dv; lr1_set = 1; }
         else if ((r = opt_val(&a, "--loss", &v))) { NEED(r, s); if (!strcmp(v, "l1")) tc.loss = GNF_LOSS_L1; else if (!strcmp(v, "l2")) tc.loss = GNF_LOSS_L2; else return usage_error("--loss is l1 or l2, got '%s'", v); }
         else if ((r = opt_val(&a, "--seed", &v))) { NEED(r, s); if (!parse_long(v, 0, 2147483647, &lv)) return usage_error("--seed needs a non-negative integer"); tc.seed = (uint64_t)lv; cfg.seed = (uint64_t)lv; }
         else if ((r = opt_val(&a, "--crop", &v))) { NEED(r, s); if (!parse_size(v, &crop_w, &crop_h)) return usage_error("--crop needs WxH, got '%s'", v); }
@@ -384,6 +385,13 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
     if (is_sdf) {
         if (crop_w) return usage_error("--crop is for images");
         if (!enc_set && !levels) cfg.encoding = GNF_ENC_HASH;
+        /* the GNF SDF recipe's 5e-3 -> 5e-4 measured better than 1e-2 -> 1e-3 (held-out IoU 0.967
+         * vs 0.945 on Armadillo, 600 steps) */
+        if (!lr_set) tc.lr0 = 5e-3f;
+        /* 16384 points per step measured best in a 15 s Armadillo budget (IoU 0.974 vs 0.912 at
+         * 8192 and 0.959 at 32768) */
+        if (!batch_set) tc.batch = 16384;
+        if (!lr1_set) tc.lr1 = tc.lr0 / 10;
         if (levels) {
             cfg.levels = levels;
             for (int l = 0; l < levels; l++) { cfg.res[l] = res[l]; cfg.feat[l] = feat[l]; }

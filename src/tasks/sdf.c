@@ -101,6 +101,37 @@ static void generate(const gnf_sdf_target *t, float *pts, long ns, long nn, long
     gnf_parallel_for((n + BLOCK - 1) / BLOCK, threads, gen_task, &g);
 }
 
+/* ---- ground truth --------------------------------------------------------------------------- */
+
+typedef struct {
+    const gnf_bvh *bvh;
+    const float *pts;
+    float *d;
+    long n;
+    int parity;
+} sign_ctx;
+
+/* Signs of a block of points: one ray's crossing parity (exact for closed meshes; the BVH
+ * counts crossings through edges and vertices once) or the winding number. */
+static void sign_task(void *vctx, long blk, int thread) {
+    (void)thread;
+    sign_ctx *c = vctx;
+    const float dir[3] = {1.0f, 0.0f, 0.0f};
+    long i1 = GNF_MIN(c->n, (blk + 1) * BLOCK);
+    for (long i = blk * BLOCK; i < i1; i++) {
+        const float *p = c->pts + 3 * i;
+        int inside = c->parity ? (gnf_bvh_ray_crossings(c->bvh, p, dir) & 1) : gnf_bvh_winding(c->bvh, p) >= 0.5;
+        if (inside) c->d[i] = -c->d[i];
+    }
+}
+
+/* Exact signed distances of n points: batched closest-point distances, then signs. */
+static void ground_truth(const gnf_bvh *b, const float *pts, long n, float *sdf, int parity, int threads) {
+    gnf_bvh_distance(b, pts, n, sdf, threads);
+    sign_ctx c = {b, pts, sdf, n, parity};
+    gnf_parallel_for((n + BLOCK - 1) / BLOCK, threads, sign_task, &c);
+}
+
 /* ---- target ------------------------------------------------------------------------------- */
 
 void gnf_sdf_target_free(gnf_sdf_target *t) {
@@ -198,12 +229,12 @@ gnf_status gnf_sdf_target_create(const char *path, const gnf_sdf_config *c, gnf_
     else { ns = t->n / 2; nn = t->n * 3 / 8; }
     generate(t, t->pts, ns, nn, t->n, 0, T);
     /* surface points are at distance 0 by construction; the rest get exact distances */
-    gnf_bvh_sdf(t->bvh, t->pts + 3 * ns, t->n - ns, t->sdf + ns, parity, T);
+    ground_truth(t->bvh, t->pts + 3 * ns, t->n - ns, t->sdf + ns, parity, T);
     in->samples_s = gnf_now() - t0;
     in->samples_per_s = (double)(t->n - ns) / fmax(in->samples_s, 1e-9);
     /* held-out occupancy set: half near the surface, half uniform */
     generate(t, t->hpts, 0, HELD_OUT / 2, HELD_OUT, 1u << 30, T);
-    gnf_bvh_sdf(t->bvh, t->hpts, HELD_OUT, hs, parity, T);
+    ground_truth(t->bvh, t->hpts, HELD_OUT, hs, parity, T);
     for (long i = 0; i < HELD_OUT; i++) t->hin[i] = hs[i] < 0;
     gnf_free(hs);
     *out = t;
@@ -386,19 +417,6 @@ gnf_status gnf_sdf_extract_mesh(const gnf_model *m, int res, const char *path, i
 
 /* ---- metrics --------------------------------------------------------------------------------- */
 
-typedef struct {
-    const gnf_bvh *bvh;
-    const float *pts;
-    float *d;
-} dist_ctx;
-
-static void dist_task(void *vctx, long blk, int thread) {
-    (void)thread;
-    dist_ctx *c = vctx;
-    long i1 = (blk + 1) * BLOCK;
-    for (long i = blk * BLOCK; i < i1; i++) c->d[i] = gnf_bvh_closest(c->bvh, c->pts + 3 * i, NULL, NULL);
-}
-
 /* n (multiple of BLOCK) area-weighted points on mesh (normalised frame) of target-like sampler. */
 static gnf_status sample_mesh_points(const gnf_mesh *mesh, long n, uint64_t seed, int threads, float *out) {
     gnf_sdf_target tmp;
@@ -446,7 +464,7 @@ gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_
         for (int k_ = 0; k_ < 3; k_++) (arr)[3 * i_ + k_] = ((arr)[3 * i_ + k_] / ts + tc_[k_] - mc[k_]) * ms;
     /* IoU: half near the surface, half uniform */
     generate(t, pts, 0, NI / 2, NI, 3u << 28, T);
-    gnf_bvh_sdf(t->bvh, pts, NI, gt, !t->info.sign_by_winding, T);
+    ground_truth(t->bvh, pts, NI, gt, !t->info.sign_by_winding, T);
     for (long i = 0; i < NI; i++) in[i] = gt[i] < 0;
     TO_MODEL(pts, NI);
     if ((st = gnf_model_eval(m, pts, NI, y, T)) != GNF_OK) goto done;
@@ -491,8 +509,7 @@ gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_
         for (int dir = 0; dir < 2; dir++) {
             /* dir 0: points on the extracted mesh, distance to ground truth; dir 1: the reverse */
             if ((st = sample_mesh_points(dir == 0 ? &ext : &t->mesh, NC, t->cfg.seed + (uint64_t)dir, T, pts)) != GNF_OK) goto done;
-            dist_ctx dc = {dir == 0 ? t->bvh : ebvh, pts, gt};
-            gnf_parallel_for(NC / BLOCK, T, dist_task, &dc);
+            gnf_bvh_distance(dir == 0 ? t->bvh : ebvh, pts, NC, gt, T);
             for (long i = 0; i < NC; i++) { sum[dir] += gt[i]; hit[dir] += gt[i] < tau; }
         }
         out->chamfer_l1 = 0.5 * (sum[0] / NC + sum[1] / NC);
