@@ -48,6 +48,11 @@ static const char *tmpf(const char *name) {
     return buf[i];
 }
 
+/* Every sample evaluated: the reference for the narrow-band extraction. */
+static int full_field(void *user, const float *pts, long n, float *out) {
+    return gnf_model_eval(user, pts, n, out, 0) != GNF_OK;
+}
+
 static gnf_model *sdf_model(gnf_encoding enc, long params) {
     gnf_model_config cfg;
     gnf_model_config_default(&cfg, 3, 1);
@@ -106,6 +111,14 @@ TEST(sdf_sphere_fit_query_mesh_metrics) {
     double vol = gnf_mesh_volume(&out), want_vol = 4.0 / 3.0 * M_PI * r * r * r;
     CHECK_MSG(fabs(vol - want_vol) < 0.05 * want_vol, "volume %.2f vs %.2f", vol, want_vol);
     gnf_mesh_free(&out);
+    /* at 128³ and above the export evaluates only a narrow band around the surface: it must give
+     * the same mesh as evaluating every sample */
+    CHECK(gnf_sdf_extract_mesh(m, 128, ply, 0, &nv, &nf) == GNF_OK);
+    gnf_mc_config mc = {{-1, -1, -1}, {1, 1, 1}, 128, 0.0f, 0};
+    gnf_mesh full;
+    CHECK(gnf_marching_cubes(&mc, full_field, m, &full) == GNF_OK);
+    CHECK_MSG(full.nv == nv && full.nf == nf, "narrow band %ld/%ld vs full %ld/%ld", nv, nf, full.nv, full.nf);
+    gnf_mesh_free(&full);
     /* a preview render: white background at the corner, something darker in the middle */
     gnf_image img;
     CHECK(gnf_sdf_render(m, 64, 48, 30, 20, 3.2f, 40, 0, &img) == GNF_OK);
