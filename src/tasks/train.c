@@ -223,7 +223,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     set_meta_num(m, "gnf.train.lr0", 6, (double)tc->lr0);
     set_meta_num(m, "gnf.train.lr1", 6, (double)tc->lr1);
     set_meta_num(m, "gnf.train.seed", 0, (double)tc->seed);
-    set_meta_num(m, "gnf.train.seconds", 6, train_s);
+    /* no wall-clock time in the file: the same seed and settings must give the same bytes */
     gnf_model_set_meta(m, "gnf.train.stop", reason);
 done:
     gnf_free(tr.x); gnf_free(tr.t); gnf_free(tr.w); gnf_free(tr.F); gnf_free(tr.dF); gnf_free(tr.beta);
