@@ -282,6 +282,7 @@ static const char *FIT_HELP =
     "                        gnf = 1/8 surface, 7/8 uniform\n"
     "  --sign auto|winding|parity   inside/outside: auto = ray parity if watertight, else winding number\n"
     "  (--loss l1 is the relative L1 |d'-d|/(|d|+0.01), l2 the relative L2 (d'-d)^2/(|d|+0.1))\n"
+    "General\n"
     "  --eval-every N        steps between full-image PSNR checks for --target-psnr (default 25)\n"
     "  --threads N           worker threads (default: GNF_THREADS or all cores)\n"
     "  --quiet               no progress output\n"
