@@ -108,6 +108,9 @@ f 1 5 8 4
 OBJ
 expect 0 "fit a mesh (sdf)" "$GNF" fit "$T/cube.obj" -o "$T/cube.gnf" --params 60000 --encoding dense --samples 16384 --steps 60 --batch 4096 --quiet
 grep -q "IoU" "$T/out" && ok "sdf fit prints the held-out IoU" || bad "sdf fit summary: $(cat "$T/out")"
+expect 0 "fit a mesh with an explicit hash grid" "$GNF" fit "$T/cube.obj" -o "$T/cubeh.gnf" --encoding hash --levels 2 --res 8,64 --feat 2,2 --hash-log2 10 --samples 8192 --steps 5 --quiet
+expect 0 "info on the hash model" "$GNF" info "$T/cubeh.gnf"
+grep -q "hash grids (2^10 entries per level), 2 levels" "$T/out" && ok "info shows the hash grid" || bad "info hash grid: $(grep encoding "$T/out")"
 expect 0 "info on an sdf model" "$GNF" info "$T/cube.gnf"
 grep -q "task: sdf" "$T/out" && ok "info says sdf" || bad "info says sdf"
 expect 0 "mesh" "$GNF" mesh "$T/cube.gnf" -o "$T/cube_out.ply" --res 48

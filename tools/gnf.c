@@ -263,6 +263,7 @@ static const char *FIT_HELP =
     "  --params N            size the grids so the model has at most N parameters\n"
     "                        (image default: 2 per pixel, at least 20000, at most 4000000; sdf: 1000000)\n"
     "  --encoding dense|hash grids (default: dense for images, hash for sdf)\n"
+    "  --hash-log2 T         hash table size 2^T per level, with --levels (default: sized by --params)\n"
     "  --preset P            fast | default | quality: params per pixel 0.5 | 2 | 4, steps 1000 | 5000 | 15000\n"
     "  --levels L --res R0,R1,.. --feat F0,F1,..   explicit grid (overrides --params)\n"
     "  --decoder rbf|mlp     decoder (default rbf: the GNF decoder)\n"
@@ -347,6 +348,7 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
         else if ((r = opt_val(&a, "--sampling", &v))) { NEED(r, s); if (!strcmp(v, "ngp")) sc.mix = GNF_SDF_SAMPLES_NGP; else if (!strcmp(v, "gnf")) sc.mix = GNF_SDF_SAMPLES_GNF; else return usage_error("--sampling is ngp or gnf, got '%s'", v); }
         else if ((r = opt_val(&a, "--sign", &v))) { NEED(r, s); if (!strcmp(v, "auto")) sc.sign = GNF_SIGN_AUTO; else if (!strcmp(v, "winding")) sc.sign = GNF_SIGN_WINDING; else if (!strcmp(v, "parity")) sc.sign = GNF_SIGN_PARITY; else return usage_error("--sign is auto, winding or parity, got '%s'", v); }
         else if ((r = opt_val(&a, "--target-iou", &v))) { NEED(r, s); if (!parse_double(v, 1e-6, 1, &target_iou)) return usage_error("--target-iou needs a number in (0,1], got '%s'", v); }
+        else if ((r = opt_val(&a, "--hash-log2", &v))) { NEED(r, s); if (!parse_long(v, 4, 26, &lv)) return usage_error("--hash-log2 needs 4..26"); cfg.hash_log2 = (int)lv; }
         else if ((r = opt_val(&a, "--encoding", &v))) { NEED(r, s); if (!strcmp(v, "dense")) cfg.encoding = GNF_ENC_DENSE; else if (!strcmp(v, "hash")) cfg.encoding = GNF_ENC_HASH; else return usage_error("--encoding is dense or hash, got '%s'", v); enc_set = 1; }
         else if ((r = opt_val(&a, "--eval-every", &v))) { NEED(r, s); if (!parse_long(v, 1, 1000000, &tc.eval_every)) return usage_error("--eval-every needs an integer >= 1"); }
         else if ((r = opt_val(&a, "--threads", &v))) { NEED(r, s); if (!parse_long(v, 1, 256, &lv)) return usage_error("--threads needs 1..256"); tc.threads = (int)lv; }
