@@ -6,6 +6,7 @@
 #include "gnf.h"
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #if defined(__GNUC__)
 #define GNF_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -45,6 +46,12 @@ int gnf_threads_resolve(int threads);
 int gnf_cpu_has_avx2_fma(void);
 /* Nonzero when the AVX2/FMA kernels should be used (CPU support and not forced scalar). */
 int gnf_use_avx2(void);
+
+/* Reads the rest of stream f into *buf (malloc'd, *cap usable bytes plus one spare byte beyond
+ * them, *n used), growing it by doubling; *buf may start NULL with *n = *cap = 0 only if the
+ * caller allocated nothing — pass a buffer of *cap + 1 bytes otherwise.  Errors name path:
+ * GNF_ERR_IO (read error), GNF_ERR_NOMEM.  On error *buf stays owned by the caller. */
+gnf_status gnf_read_rest(FILE *f, const char *path, unsigned char **buf, size_t *n, size_t *cap);
 
 /* f32 <-> f16 (IEEE binary16, round to nearest even). */
 uint16_t gnf_f32_to_f16(float f);

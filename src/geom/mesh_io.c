@@ -1087,22 +1087,13 @@ static gnf_status read_file(const char *path, char **data, size_t *size) {
         s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory reading the file", path);
         goto done;
     }
-    for (;;) {
-        if (n == cap) {
-            char *nb = cap < SIZE_MAX / 2 - 1 ? realloc(buf, cap * 2 + 1) : NULL;
-            if (!nb) {
-                s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory reading the file", path);
-                goto done;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) break;
+    {
+        unsigned char *ub = (unsigned char *)buf;
+        s = gnf_read_rest(f, path, &ub, &n, &cap);
+        buf = (char *)ub;
     }
-    if (ferror(f)) s = gnf_fail(GNF_ERR_IO, "%s: read error (%s)", path, strerror(errno));
-    else if (n == 0) s = gnf_fail(GNF_ERR_FORMAT, "%s: empty file", path);
+    if (s != GNF_OK) goto done;
+    if (n == 0) s = gnf_fail(GNF_ERR_FORMAT, "%s: empty file", path);
 done:
     fclose(f);
     if (s != GNF_OK) {

@@ -51,13 +51,13 @@ static gnf_status read_image_file(const char *path, unsigned char **data, size_t
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
         (unsigned long long)st.st_size < SIZE_MAX - 1)
         cap = (size_t)st.st_size + 1;
-    unsigned char *buf = malloc(cap);
+    unsigned char *buf = malloc(cap + 1);
     gnf_status s = GNF_OK;
     if (!buf) {
         s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory reading the file", path);
         goto done;
     }
-    n = fread(buf, 1, 8, f);
+    n = fread(buf, 1, cap < 8 ? cap : 8, f); /* never past the buffer, even if the file grew */
     if (ferror(f)) {
         s = gnf_fail(GNF_ERR_IO, "%s: read error (%s)", path, strerror(errno));
         goto done;
@@ -71,25 +71,7 @@ static gnf_status read_image_file(const char *path, unsigned char **data, size_t
         s = gnf_fail(GNF_ERR_FORMAT, "%s: not a PNG or JPEG image", path);
         goto done;
     }
-    for (;;) {
-        if (n == cap) {
-            if (cap > SIZE_MAX / 2) {
-                s = gnf_fail(GNF_ERR_NOMEM, "%s: file too large to read", path);
-                goto done;
-            }
-            unsigned char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory reading the file", path);
-                goto done;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) break;
-    }
-    if (ferror(f)) s = gnf_fail(GNF_ERR_IO, "%s: read error (%s)", path, strerror(errno));
+    s = gnf_read_rest(f, path, &buf, &n, &cap);
 done:
     fclose(f);
     if (s != GNF_OK) {
