@@ -53,6 +53,15 @@ int gnf_use_avx2(void);
  * GNF_ERR_IO (read error), GNF_ERR_NOMEM.  On error *buf stays owned by the caller. */
 gnf_status gnf_read_rest(FILE *f, const char *path, unsigned char **buf, size_t *n, size_t *cap);
 
+/* Atomic output: write to a temporary file next to path (mode 0644), then rename over path, so
+ * a failure or crash never leaves a partial file.  gnf_atomic_open creates it (a.f to write
+ * to); gnf_atomic_commit(a, s) with s == GNF_OK flushes, syncs, closes and renames, with s !=
+ * GNF_OK (the writer failed) closes and removes the temporary.  Returns the final status; errors
+ * name path. */
+typedef struct { FILE *f; char *tmp; const char *path; } gnf_atomic_file;
+gnf_status gnf_atomic_open(gnf_atomic_file *a, const char *path);
+gnf_status gnf_atomic_commit(gnf_atomic_file *a, gnf_status s);
+
 /* f32 <-> f16 (IEEE binary16, round to nearest even). */
 uint16_t gnf_f32_to_f16(float f);
 float gnf_f16_to_f32(uint16_t h);

@@ -1437,43 +1437,20 @@ gnf_status gnf_mesh_save(const char *path, const gnf_mesh *m) {
             return gnf_fail(GNF_ERR_INVALID, "%s: cannot save: vertex %ld is not finite", path,
                             i / 3);
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof ".tmpXXXXXX");
     out_buf o = {NULL, malloc(OUT_CHUNK), 0, 0};
-    if (!tmp || !o.buf) {
-        free(tmp);
-        free(o.buf);
-        return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", path);
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmpXXXXXX", sizeof ".tmpXXXXXX");
-    int fd = mkstemp(tmp);
-    gnf_status s = GNF_OK;
-    if (fd < 0) {
-        s = gnf_fail(GNF_ERR_IO, "%s: cannot create a temporary file (%s)", path, strerror(errno));
-        free(tmp);
+    if (!o.buf) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", path);
+    gnf_atomic_file af;
+    gnf_status s = gnf_atomic_open(&af, path);
+    if (s != GNF_OK) {
         free(o.buf);
         return s;
     }
-    (void)fchmod(fd, 0644); /* mkstemp makes 0600; a mesh is an ordinary file.  Harmless if not. */
-    o.f = fdopen(fd, "wb");
-    if (!o.f) {
-        s = gnf_fail(GNF_ERR_IO, "%s: cannot open the temporary file (%s)", path, strerror(errno));
-        close(fd);
-    } else {
-        if (fmt == FMT_PLY) write_ply(&o, m);
-        else write_obj(&o, m);
-        out_flush(&o);
-        if (o.err || fflush(o.f) != 0 || ferror(o.f))
-            s = gnf_fail(GNF_ERR_IO, "%s: write failed (%s)", path, strerror(errno));
-        if (fclose(o.f) != 0 && s == GNF_OK)
-            s = gnf_fail(GNF_ERR_IO, "%s: write failed (%s)", path, strerror(errno));
-        if (s == GNF_OK && rename(tmp, path) != 0)
-            s = gnf_fail(GNF_ERR_IO, "%s: cannot move the temporary file into place (%s)", path,
-                         strerror(errno));
-    }
-    if (s != GNF_OK) unlink(tmp);
-    free(tmp);
+    o.f = af.f;
+    if (fmt == FMT_PLY) write_ply(&o, m);
+    else write_obj(&o, m);
+    out_flush(&o);
+    if (o.err) s = gnf_fail(GNF_ERR_IO, "%s: write failed (%s)", path, strerror(errno));
+    s = gnf_atomic_commit(&af, s);
     free(o.buf);
     return s;
 }

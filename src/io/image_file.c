@@ -360,32 +360,13 @@ gnf_status gnf_image_save_png(const char *path, const gnf_image *img) {
     if (!img->px || img->w <= 0 || img->h <= 0 || (img->c != 1 && img->c != 3))
         return gnf_fail(GNF_ERR_INVALID, "%s: cannot save a %dx%dx%d image as PNG", path,
                         img->w, img->h, img->c);
-    size_t len = strlen(path);
-    char *tmp = malloc(len + sizeof ".tmpXXXXXX");
-    if (!tmp) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmpXXXXXX", sizeof ".tmpXXXXXX");
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        gnf_status s = gnf_fail(GNF_ERR_IO, "%s: cannot create a temporary file (%s)", path,
-                                strerror(errno));
-        free(tmp);
-        return s;
-    }
-    /* mkstemp makes 0600; an image is an ordinary file.  Failing here is harmless. */
-    (void)fchmod(fd, 0644);
+    gnf_atomic_file af;
+    gnf_status s = gnf_atomic_open(&af, path);
+    if (s != GNF_OK) return s;
     png_writer wr;
     memset(&wr, 0, sizeof wr);
     wr.path = path;
-    wr.f = fdopen(fd, "wb");
-    gnf_status s = GNF_OK;
-    if (!wr.f) {
-        s = gnf_fail(GNF_ERR_IO, "%s: cannot open the temporary file (%s)", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return s;
-    }
+    wr.f = af.f;
     wr.row = malloc((size_t)img->w * img->c);
     wr.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &wr, png_on_write_error,
                                      png_on_warning);
@@ -394,16 +375,7 @@ gnf_status gnf_image_save_png(const char *path, const gnf_image *img) {
                           : gnf_fail(GNF_ERR_NOMEM, "%s: out of memory writing PNG", path);
     png_destroy_write_struct(&wr.png, &wr.info);
     free(wr.row);
-    if (s == GNF_OK && (fflush(wr.f) != 0 || ferror(wr.f)))
-        s = gnf_fail(GNF_ERR_IO, "%s: write failed (%s)", path, strerror(errno));
-    if (fclose(wr.f) != 0 && s == GNF_OK)
-        s = gnf_fail(GNF_ERR_IO, "%s: write failed (%s)", path, strerror(errno));
-    if (s == GNF_OK && rename(tmp, path) != 0)
-        s = gnf_fail(GNF_ERR_IO, "%s: cannot move the temporary file into place (%s)", path,
-                     strerror(errno));
-    if (s != GNF_OK) unlink(tmp);
-    free(tmp);
-    return s;
+    return gnf_atomic_commit(&af, s);
 }
 
 /* Allocates zeroed pixels for a w×h×c image (w, h >= 1, c = 1 or 3) into *img.  On failure

@@ -346,59 +346,20 @@ gnf_status gnf_st_write(const char *path, const gnf_st_tensor *t, int nt, const 
         return s;
     }
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 12);
-    if (!tmp) {
+    gnf_atomic_file af;
+    s = gnf_atomic_open(&af, path);
+    if (s != GNF_OK) {
         free(h.p);
-        return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", path);
-    }
-    snprintf(tmp, plen + 12, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        free(h.p);
-        return gnf_fail(GNF_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(e));
-    }
-
-    const char *what = "cannot write";
-    int err = 0;
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        err = errno;
-        close(fd);
-        goto fail;
+        return s;
     }
     unsigned char len8[8];
     for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)h.len >> (8 * k));
     errno = 0;
-    if (fwrite(len8, 1, 8, f) != 8 || fwrite(h.p, 1, h.len, f) != h.len) goto fail_open;
-    for (int i = 0; i < nt; i++)
-        if (write_values(f, t[i].data, t[i].numel, half) != 0) goto fail_open;
-    /* Flush and sync before the rename so the new name never points at incomplete data. */
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) goto fail_open;
-    if (fchmod(fileno(f), 0644) != 0) goto fail_open;
-    if (fclose(f) != 0) {
-        err = errno;
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        err = errno;
-        what = "cannot rename the temporary file into place";
-        goto fail;
-    }
-    free(tmp);
+    int bad = fwrite(len8, 1, 8, af.f) != 8 || fwrite(h.p, 1, h.len, af.f) != h.len;
+    for (int i = 0; i < nt && !bad; i++) bad = write_values(af.f, t[i].data, t[i].numel, half) != 0;
+    if (bad) s = gnf_fail(GNF_ERR_IO, "%s: cannot write: %s", path, errno ? strerror(errno) : "short write");
     free(h.p);
-    return GNF_OK;
-
-fail_open:
-    err = errno;
-    fclose(f);
-fail:
-    unlink(tmp);
-    free(tmp);
-    free(h.p);
-    return gnf_fail(GNF_ERR_IO, "%s: %s: %s", path, what, strerror(err ? err : EIO));
+    return gnf_atomic_commit(&af, s);
 }
 
 /* ---------------------------------------------------------------------------------------- */
