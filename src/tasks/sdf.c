@@ -40,6 +40,19 @@ void gnf_sdf_config_default(gnf_sdf_config *c) {
 
 /* ---- sampling ------------------------------------------------------------------------------ */
 
+/* cdf[f] = total area of faces 0..f; returns the total area. */
+static double area_cdf(const gnf_mesh *m, double *cdf) {
+    double acc = 0;
+    for (long f = 0; f < m->nf; f++) {
+        const float *a = m->v + 3 * m->f[3 * f], *b = m->v + 3 * m->f[3 * f + 1], *c = m->v + 3 * m->f[3 * f + 2];
+        double e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+        double nx = e1[1] * e2[2] - e1[2] * e2[1], ny = e1[2] * e2[0] - e1[0] * e2[2], nz = e1[0] * e2[1] - e1[1] * e2[0];
+        acc += 0.5 * sqrt(nx * nx + ny * ny + nz * nz);
+        cdf[f] = acc;
+    }
+    return acc;
+}
+
 /* An area-weighted random point on the mesh surface and its face's unit normal (may be NULL). */
 static void surface_point(const gnf_sdf_target *t, gnf_rng *r, float *p, float *nrm) {
     const gnf_mesh *m = &t->mesh;
@@ -209,14 +222,7 @@ gnf_status gnf_sdf_target_create(const char *path, const gnf_sdf_config *c, gnf_
         gnf_sdf_target_free(t);
         return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %ld ground-truth samples", path, c->samples);
     }
-    double acc = 0;
-    for (long f = 0; f < t->mesh.nf; f++) {
-        const float *a = t->mesh.v + 3 * t->mesh.f[3 * f], *b = t->mesh.v + 3 * t->mesh.f[3 * f + 1], *cc = t->mesh.v + 3 * t->mesh.f[3 * f + 2];
-        double e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, e2[3] = {cc[0] - a[0], cc[1] - a[1], cc[2] - a[2]};
-        double nx = e1[1] * e2[2] - e1[2] * e2[1], ny = e1[2] * e2[0] - e1[0] * e2[2], nz = e1[0] * e2[1] - e1[1] * e2[0];
-        acc += 0.5 * sqrt(nx * nx + ny * ny + nz * nz);
-        t->cdf[f] = acc;
-    }
+    double acc = area_cdf(&t->mesh, t->cdf);
     if (!(acc > 0)) {
         gnf_free(hs);
         gnf_sdf_target_free(t);
@@ -505,14 +511,7 @@ static gnf_status sample_mesh_points(const gnf_mesh *mesh, long n, uint64_t seed
     tmp.mesh = *mesh;
     tmp.cdf = gnf_calloc((size_t)mesh->nf, sizeof(double));
     if (!tmp.cdf) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
-    double acc = 0;
-    for (long f = 0; f < mesh->nf; f++) {
-        const float *a = mesh->v + 3 * mesh->f[3 * f], *b = mesh->v + 3 * mesh->f[3 * f + 1], *c = mesh->v + 3 * mesh->f[3 * f + 2];
-        double e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
-        double nx = e1[1] * e2[2] - e1[2] * e2[1], ny = e1[2] * e2[0] - e1[0] * e2[2], nz = e1[0] * e2[1] - e1[1] * e2[0];
-        acc += 0.5 * sqrt(nx * nx + ny * ny + nz * nz);
-        tmp.cdf[f] = acc;
-    }
+    area_cdf(mesh, tmp.cdf);
     tmp.cfg.seed = seed;
     generate(&tmp, out, n, 0, n, 7u << 28, threads);
     gnf_free(tmp.cdf);
