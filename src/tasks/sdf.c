@@ -16,6 +16,8 @@
 #define HELD_OUT 131072          /* points of the IoU used for --target-iou */
 #define BLOCK 4096               /* samples per RNG stream when building pools */
 #define FD_H 1e-4f               /* central-difference step (normalised frame) */
+#define METRIC_SIGMA 0.01f       /* near-surface noise of the held-out and evaluation points: fixed,
+                                    whatever --sigma the training pool uses */
 
 struct gnf_sdf_target {
     gnf_mesh mesh;               /* normalised */
@@ -109,8 +111,8 @@ static void gen_task(void *vctx, long blk, int thread) {
     }
 }
 
-static void generate(const gnf_sdf_target *t, float *pts, long ns, long nn, long n, uint64_t stream, int threads) {
-    gen_ctx g = {t, pts, ns, nn, n, t->cfg.sigma, t->cfg.seed, stream};
+static void generate(const gnf_sdf_target *t, float *pts, long ns, long nn, long n, float sigma, uint64_t stream, int threads) {
+    gen_ctx g = {t, pts, ns, nn, n, sigma, t->cfg.seed, stream};
     gnf_parallel_for((n + BLOCK - 1) / BLOCK, threads, gen_task, &g);
 }
 
@@ -233,13 +235,13 @@ gnf_status gnf_sdf_target_create(const char *path, const gnf_sdf_config *c, gnf_
     long ns, nn;
     if (c->mix == GNF_SDF_SAMPLES_GNF) { ns = t->n / 8; nn = 0; }
     else { ns = t->n / 2; nn = t->n * 3 / 8; }
-    generate(t, t->pts, ns, nn, t->n, 0, T);
+    generate(t, t->pts, ns, nn, t->n, c->sigma, 0, T);
     /* surface points are at distance 0 by construction; the rest get exact distances */
     ground_truth(t->bvh, t->pts + 3 * ns, t->n - ns, t->sdf + ns, parity, T);
     in->samples_s = gnf_now() - t0;
     in->samples_per_s = (double)(t->n - ns) / fmax(in->samples_s, 1e-9);
     /* held-out occupancy set: half near the surface, half uniform */
-    generate(t, t->hpts, 0, HELD_OUT / 2, HELD_OUT, 1u << 30, T);
+    generate(t, t->hpts, 0, HELD_OUT / 2, HELD_OUT, METRIC_SIGMA, 1u << 30, T);
     ground_truth(t->bvh, t->hpts, HELD_OUT, hs, parity, T);
     for (long i = 0; i < HELD_OUT; i++) t->hin[i] = hs[i] < 0;
     gnf_free(hs);
@@ -513,7 +515,7 @@ static gnf_status sample_mesh_points(const gnf_mesh *mesh, long n, uint64_t seed
     if (!tmp.cdf) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
     area_cdf(mesh, tmp.cdf);
     tmp.cfg.seed = seed;
-    generate(&tmp, out, n, 0, n, 7u << 28, threads);
+    generate(&tmp, out, n, 0, n, 0.0f, 7u << 28, threads);
     gnf_free(tmp.cdf);
     return GNF_OK;
 }
@@ -543,7 +545,7 @@ gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_
     for (long i_ = 0; i_ < (cnt); i_++)                                                             \
         for (int k_ = 0; k_ < 3; k_++) (arr)[3 * i_ + k_] = ((arr)[3 * i_ + k_] / ts + tc_[k_] - mc[k_]) * ms;
     /* IoU: half near the surface, half uniform */
-    generate(t, pts, 0, NI / 2, NI, 3u << 28, T);
+    generate(t, pts, 0, NI / 2, NI, METRIC_SIGMA, 3u << 28, T);
     ground_truth(t->bvh, pts, NI, gt, !t->info.sign_by_winding, T);
     for (long i = 0; i < NI; i++) in[i] = gt[i] < 0;
     TO_MODEL(pts, NI);
