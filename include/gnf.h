@@ -243,6 +243,7 @@ typedef struct {
     long samples;              /* ground-truth pool size (points with exact signed distance) */
     gnf_sdf_sampling mix;      /* where the pool's points are */
     float sigma;               /* near-surface noise, normalised units */
+    float uniform_frac;        /* > 0: this fraction uniform, the rest surface:near 4:3 (overrides mix) */
     gnf_sign_mode sign;        /* AUTO: ray parity for watertight meshes, winding number else */
     uint64_t seed;
     int threads;

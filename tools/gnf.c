@@ -290,6 +290,8 @@ static const char *FIT_HELP =
     "  --samples N           ground-truth pool size (default 2097152)\n"
     "  --sampling ngp|gnf    pool mix: ngp = 4/8 surface, 3/8 near (sigma 0.01), 1/8 uniform (default);\n"
     "                        gnf = 1/8 surface, 7/8 uniform\n"
+    "  --uniform F           fraction of the pool uniform in the box (the rest surface:near 4:3);\n"
+    "                        overrides --sampling\n"
     "  --sigma S             near-surface noise of the ngp mix, normalised units (default 0.01)\n"
     "  --sign auto|winding|parity   inside/outside: auto = ray parity if watertight, else winding number\n"
     "  (--loss l1 is the relative L1 |d'-d|/(|d|+0.01), l2 the relative L2 (d'-d)^2/(|d|+0.1))\n"
@@ -357,6 +359,7 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
         else if ((r = opt_val(&a, "--crop", &v))) { NEED(r, s); if (!parse_size(v, &crop_w, &crop_h)) return usage_error("--crop needs WxH, got '%s'", v); }
         else if ((r = opt_val(&a, "--samples", &v))) { NEED(r, s); if (!parse_long(v, 1024, 1L << 28, &sc.samples)) return usage_error("--samples needs 1024..268435456"); }
         else if ((r = opt_val(&a, "--sampling", &v))) { NEED(r, s); if (!strcmp(v, "ngp")) sc.mix = GNF_SDF_SAMPLES_NGP; else if (!strcmp(v, "gnf")) sc.mix = GNF_SDF_SAMPLES_GNF; else return usage_error("--sampling is ngp or gnf, got '%s'", v); }
+        else if ((r = opt_val(&a, "--uniform", &v))) { NEED(r, s); if (!parse_double(v, 0.001, 1, &dv)) return usage_error("--uniform needs a fraction in (0,1]"); sc.uniform_frac = (float)dv; }
         else if ((r = opt_val(&a, "--sigma", &v))) { NEED(r, s); if (!parse_double(v, 1e-5, 1, &dv)) return usage_error("--sigma needs a positive number"); sc.sigma = (float)dv; }
         else if ((r = opt_val(&a, "--sign", &v))) { NEED(r, s); if (!strcmp(v, "auto")) sc.sign = GNF_SIGN_AUTO; else if (!strcmp(v, "winding")) sc.sign = GNF_SIGN_WINDING; else if (!strcmp(v, "parity")) sc.sign = GNF_SIGN_PARITY; else return usage_error("--sign is auto, winding or parity, got '%s'", v); }
         else if ((r = opt_val(&a, "--target-iou", &v))) { NEED(r, s); if (!parse_double(v, 1e-6, 1, &target_iou)) return usage_error("--target-iou needs a number in (0,1], got '%s'", v); }

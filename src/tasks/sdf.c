@@ -233,7 +233,11 @@ gnf_status gnf_sdf_target_create(const char *path, const gnf_sdf_config *c, gnf_
     int parity = c->sign == GNF_SIGN_PARITY || (c->sign == GNF_SIGN_AUTO && in->watertight);
     in->sign_by_winding = !parity;
     long ns, nn;
-    if (c->mix == GNF_SDF_SAMPLES_GNF) { ns = t->n / 8; nn = 0; }
+    if (c->uniform_frac > 0) { /* explicit: the non-uniform rest split 4:3 like the NGP mix */
+        long nu = (long)(c->uniform_frac * (double)t->n);
+        ns = (t->n - nu) * 4 / 7;
+        nn = t->n - nu - ns;
+    } else if (c->mix == GNF_SDF_SAMPLES_GNF) { ns = t->n / 8; nn = 0; }
     else { ns = t->n / 2; nn = t->n * 3 / 8; }
     generate(t, t->pts, ns, nn, t->n, c->sigma, 0, T);
     /* surface points are at distance 0 by construction; the rest get exact distances */
