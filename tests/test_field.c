@@ -387,3 +387,44 @@ TEST(model_eval_threads_agree) {
     free(x); free(y1); free(y2);
     gnf_model_free(m);
 }
+
+/* The "given gradient" loss mode (radiance fields pass dL/dy from volume rendering): feeding
+ * t' = 2 (y - t) must reproduce the L2 mode's gradients exactly up to rounding, for the reference
+ * kernel and for the fast path, with a head as wide as the radiance-field one (O = 49). */
+static void given_vs_l2(int use_fast) {
+    const int D = 12, K = 32, O = 49;
+    const long n = 23;
+    gnf_rng r;
+    gnf_rng_seed(&r, 5, 77);
+    float *f = malloc(sizeof(float) * n * D), *t = malloc(sizeof(float) * n * O), *tg = malloc(sizeof(float) * n * O);
+    float *y = malloc(sizeof(float) * n * O);
+    float *c = malloc(sizeof(float) * D * K), *beta = malloc(sizeof(float) * D * K);
+    float *W = malloc(sizeof(float) * O * K), *w0 = malloc(sizeof(float) * O);
+    for (long i = 0; i < n * D; i++) f[i] = urand(&r, -1, 1);
+    for (long i = 0; i < n * O; i++) t[i] = urand(&r, 0, 1);
+    for (int i = 0; i < D * K; i++) { c[i] = urand(&r, -1, 1); beta[i] = expf(urand(&r, -2, 0.3f)); }
+    for (int i = 0; i < O * K; i++) W[i] = urand(&r, -1, 1);
+    for (int i = 0; i < O; i++) w0[i] = urand(&r, -1, 1);
+    rbf_forward_ref(y, f, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN);
+    for (long i = 0; i < n * O; i++) tg[i] = 2.0f * (y[i] - t[i]);
+    long ng = 2L * D * K + O * K + O;
+    float *df1 = calloc((size_t)(n * D), 4), *df2 = calloc((size_t)(n * D), 4);
+    float *g1 = calloc((size_t)ng, 4), *g2 = calloc((size_t)ng, 4);
+    float *work = use_fast ? calloc((size_t)rbf_work_floats(D, K), sizeof(float)) : NULL;
+    rbf_grads a = {g1, g1 + D * K, g1 + 2 * D * K, g1 + 2 * D * K + O * K, work};
+    rbf_grads b = {g2, g2 + D * K, g2 + 2 * D * K, g2 + 2 * D * K + O * K, work};
+    double s1 = 0, s2 = 0;
+    rbf_train(df1, a, f, t, NULL, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN, GNF_LOSS_L2, 0.01f, &s1);
+    double l2 = rbf_train(df2, b, f, tg, NULL, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN, GNF_LOSS_GIVEN, 0.01f, &s2);
+    CHECK(l2 == 0 && s2 == 0);
+    double gmax = 0, dmax = 0;
+    for (long i = 0; i < ng; i++) gmax = fmax(gmax, fabs(g1[i]));
+    for (long i = 0; i < ng; i++) CHECK_NEAR(g1[i], g2[i], 1e-4 * gmax);
+    for (long i = 0; i < n * D; i++) dmax = fmax(dmax, fabs(df1[i]));
+    for (long i = 0; i < n * D; i++) CHECK_NEAR(df1[i], df2[i], 1e-4 * dmax);
+    CHECK(gmax > 0 && dmax > 0);
+    free(f); free(t); free(tg); free(y); free(c); free(beta); free(W); free(w0);
+    free(df1); free(df2); free(g1); free(g2); free(work);
+}
+TEST(rbf_given_gradient_matches_l2_ref) { given_vs_l2(0); }
+TEST(rbf_given_gradient_matches_l2_fast) { given_vs_l2(1); }

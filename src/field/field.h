@@ -68,6 +68,10 @@ void rbf_forward(float *y, const float *f, const float *c, const float *beta, co
 typedef struct { float *dc, *db, *dW, *dw0, *work; } rbf_grads;
 long rbf_work_floats(int D, int K);
 
+/* Loss mode of the training kernels for tasks whose loss is not per point (radiance fields): t
+ * holds dL/dy itself (n×O), multiplied by scale (and wt); no loss or squared error is added. */
+#define GNF_LOSS_GIVEN ((gnf_loss)2)
+
 /* Fused training kernel: forward, loss against targets t [n][O] (L1 or L2, each term scaled by
  * `scale`, e.g. 1/(B·O) for a mean, times the point's weight wt[p] when wt != NULL), backward.  Writes df [n][D] (overwrites), accumulates the
  * decoder gradients into g (db is dL/d(log-precision)), returns the scaled loss sum and adds the

@@ -50,6 +50,7 @@ double mlp_train(float *df, float *gdec, const struct gnf_model *m, const float 
         mlp_point(act, m, params, fp);
         float *cur = da[0], *prev = da[1];
         for (int o = 0; o < O; o++) {
+            if (loss == GNF_LOSS_GIVEN) { cur[o] = t[p * O + o] * (wt ? scale * wt[p] : scale); continue; }
             float e = act[L - 1][o] - t[p * O + o];
             sq += (double)e * e;
             cur[o] = lossg(e, loss, wt ? scale * wt[p] : scale, &lsum);

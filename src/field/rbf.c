@@ -94,11 +94,15 @@ double rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, con
             phi[k] = rho(acc, basis);
         }
         for (int o = 0; o < O; o++) {
-            float y = w0[o];
-            for (int k = 0; k < K; k++) y += W[o * K + k] * phi[k];
-            float e = y - t[p * O + o];
-            sq += (double)e * e;
-            gy[o] = loss_grad(e, loss, wt ? scale * wt[p] : scale, &lsum);
+            if (loss == GNF_LOSS_GIVEN) {
+                gy[o] = t[p * O + o] * (wt ? scale * wt[p] : scale);
+            } else {
+                float y = w0[o];
+                for (int k = 0; k < K; k++) y += W[o * K + k] * phi[k];
+                float e = y - t[p * O + o];
+                sq += (double)e * e;
+                gy[o] = loss_grad(e, loss, wt ? scale * wt[p] : scale, &lsum);
+            }
             g.dw0[o] += gy[o];
             for (int k = 0; k < K; k++) g.dW[o * K + k] += gy[o] * phi[k];
         }

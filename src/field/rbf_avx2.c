@@ -179,11 +179,15 @@ static inline __attribute__((always_inline)) void point_forward(float *s, float 
         __m256 acc = _mm256_setzero_ps();
         const float *Wo = W + (long)o * K;
         for (int k = 0; k < K; k += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(Wo + k), _mm256_loadu_ps(phi + k), acc);
-        float e = w0[o] + hsum8(acc) - tp[o];
-        *sq += (double)e * e;
         float gg;
-        if (loss == GNF_LOSS_L2) { *lsum += (double)(e * e) * scale; gg = 2.0f * e * scale; }
-        else { *lsum += (double)fabsf(e) * scale; gg = e > 0 ? scale : (e < 0 ? -scale : 0.0f); }
+        if (loss == GNF_LOSS_GIVEN) {
+            gg = tp[o] * scale;
+        } else {
+            float e = w0[o] + hsum8(acc) - tp[o];
+            *sq += (double)e * e;
+            if (loss == GNF_LOSS_L2) { *lsum += (double)(e * e) * scale; gg = 2.0f * e * scale; }
+            else { *lsum += (double)fabsf(e) * scale; gg = e > 0 ? scale : (e < 0 ? -scale : 0.0f); }
+        }
         gy[o] = gg;
         g.dw0[o] += gg;
         __m256 gb = _mm256_set1_ps(gg);
