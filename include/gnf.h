@@ -311,6 +311,103 @@ gnf_status gnf_sdf_extract_mesh(const gnf_model *m, int res, const char *path, i
 gnf_status gnf_sdf_render(const gnf_model *m, int w, int h, float azimuth, float elevation,
                           float distance, float fov, int threads, gnf_image *out);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Radiance fields (task GNF_TASK_NERF, in_dim 3, out_dim 49)                                */
+/*                                                                                           */
+/* Scenes are in the Blender synthetic format (transforms_<split>.json + images).  The field   */
+/* lives in a scene box [-box, box]^3 of world space (x = p / box); output 0 is density        */
+/* sigma = softplus(y0 - 10), outputs 1..48 degree-3 spherical-harmonic colour coefficients   */
+/* (docs/MODEL.md).  Pictures are composited on white.                                        */
+
+/* A pinhole camera: w×h pixels, focal lengths and principal point in pixels, camera-to-world
+ * row-major 3×4 in the OpenGL convention (looks down -z, +y up). */
+typedef struct {
+    int w, h;
+    float fx, fy, cx, cy;
+    float c2w[12];
+} gnf_camera;
+
+typedef struct gnf_nerf_scene gnf_nerf_scene;
+
+/* Loads a scene split: path is the scene folder (then transforms_<split>.json) or a transforms
+ * file; split "train", "test" or "val"; images box-downscaled by downscale >= 1.  Errors name the
+ * file: GNF_ERR_IO (missing json or image), GNF_ERR_FORMAT (malformed json, bad matrix, image
+ * size not matching w/h), GNF_ERR_INVALID (bad downscale or split). */
+gnf_status gnf_nerf_scene_load(const char *path, const char *split, int downscale, int threads,
+                               gnf_nerf_scene **out);
+void gnf_nerf_scene_free(gnf_nerf_scene *s);
+/* Number of views; camera of view i; its picture (w*h*3 floats on white, owned by the scene). */
+int gnf_nerf_scene_count(const gnf_nerf_scene *s);
+void gnf_nerf_scene_camera(const gnf_nerf_scene *s, int i, gnf_camera *cam);
+const float *gnf_nerf_scene_pixels(const gnf_nerf_scene *s, int i);
+
+typedef struct {
+    float box;               /* scene box half-size, world units (1.5 for the Blender scenes) */
+    int occ_res;             /* occupancy grid resolution per axis */
+    float step;              /* ray-march step, world units (0: 2·box·sqrt(3)/1024) */
+    long samples_per_step;   /* target samples per training step (rays adapt to it) */
+    long heldout_pixels;     /* pixels of the held-back view(s) for progress PSNR / target */
+} gnf_nerf_config;
+
+/* Defaults: box 1.5, 128³ occupancy, step auto, 2^17 samples per step, 16384 held-out pixels. */
+void gnf_nerf_config_default(gnf_nerf_config *c);
+
+/* The default radiance-field architecture within max_params (<= 0: default budget): hash grid
+ * of 16 levels × 2 features up to resolution 1024, RBF decoder K = 32, 49 outputs. */
+gnf_status gnf_nerf_model_config(gnf_model_config *cfg, long max_params);
+
+/* Training defaults for radiance fields (Adam b2 0.99, lr 1e-2 -> 1e-3, MSE on composited RGB). */
+void gnf_nerf_train_config_default(gnf_train_config *tc);
+
+/* Memory in bytes fitting will allocate (model, optimiser, sample buffers, occupancy), not
+ * counting the scenes' pictures (already loaded). */
+long gnf_fit_nerf_memory(const gnf_model *m, const gnf_nerf_config *nc, const gnf_train_config *tc);
+
+/* Fits m (task NERF) to the views of train.  heldout (may be NULL) gives the pixels for the
+ * progress PSNR and tc->target_psnr.  The report's psnr is the held-out PSNR (NAN without one)
+ * and points_per_s counts samples.  Deterministic for a seed and step count. */
+gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_nerf_scene *heldout,
+                        const gnf_nerf_config *nc, const gnf_train_config *tc, gnf_train_report *report);
+
+typedef struct gnf_nerf_renderer gnf_nerf_renderer;
+
+/* Prepares rendering of a trained radiance field (occupancy grid from the model file, scratch
+ * buffers for `threads` threads).  m must outlive the renderer. */
+gnf_status gnf_nerf_renderer_create(const gnf_model *m, int threads, gnf_nerf_renderer **out);
+void gnf_nerf_renderer_free(gnf_nerf_renderer *r);
+
+/* Renders cam into rgb (allocated here, 3 channels on white); depth and opacity (may be NULL)
+ * receive 1-channel images: expected distance along the ray (world units, 0 where empty) and
+ * 1 - transmittance.  samples (may be NULL) receives the mean field evaluations per pixel. */
+gnf_status gnf_nerf_render(gnf_nerf_renderer *r, const gnf_camera *cam, gnf_image *rgb,
+                           gnf_image *depth, gnf_image *opacity, double *samples);
+
+/* A camera looking at the origin from azimuth/elevation (degrees) at distance radius, z up,
+ * with the intrinsics of base (w, h, fx, fy, cx, cy). */
+void gnf_nerf_orbit_camera(const gnf_camera *base, float azimuth, float elevation, float radius,
+                           gnf_camera *out);
+
+/* The training camera intrinsics and mean camera distance recorded in the model (for orbits). */
+gnf_status gnf_nerf_model_camera(const gnf_model *m, gnf_camera *cam, float *radius);
+
+typedef struct {
+    double psnr, ssim;       /* means over the views */
+    int views;
+    double fps, ms_per_frame;   /* rendering speed (median frame time) */
+    double samples_per_pixel;   /* mean field evaluations per pixel */
+    double seconds;
+} gnf_nerf_metrics;
+
+/* Renders every view of s at its resolution and measures PSNR and SSIM against its pictures;
+ * max_views > 0 evaluates only the first max_views. */
+gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int max_views, int threads,
+                             gnf_nerf_metrics *out);
+
+/* Extracts the surface where density = iso (world units, marching cubes at res³ over the scene
+ * box) and writes it to path (.ply or .obj). */
+gnf_status gnf_nerf_extract_mesh(const gnf_model *m, int res, float iso, const char *path, int threads,
+                                 long *nv, long *nf);
+
 /* Monotonic wall clock in seconds. */
 double gnf_now(void);
 

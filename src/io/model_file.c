@@ -205,6 +205,7 @@ gnf_status gnf_model_load(const char *path, gnf_model **out) {
     gnf_task tk = GNF_TASK_NONE;
     if (task && strcmp(task, "image") == 0) tk = GNF_TASK_IMAGE;
     else if (task && strcmp(task, "sdf") == 0) tk = GNF_TASK_SDF;
+    else if (task && strcmp(task, "nerf") == 0) tk = GNF_TASK_NERF;
     else { s = gnf_fail(GNF_ERR_UNSUPPORTED, "%s: task \"%s\" is not supported by this gnf", path, task ? task : "(missing)"); goto fail; }
     if ((s = meta_int(&f, path, "gnf.in_dim", 2, 3, &v)) != GNF_OK) goto fail;
     c.in_dim = (int)v;

@@ -1,0 +1,1047 @@
+/* nerf.c — the radiance-field task: rays from posed pictures, an occupancy grid to skip empty
+ * space, ray marching, volume rendering (field/nerf_head.c), training, rendering, evaluation and
+ * density meshes.
+ *
+ * A training step (all buffers allocated once, before the first step):
+ *   1. R rays: a random training view and pixel each (rng stream = (seed, step, block)); their
+ *      samples counted by marching the occupancy grid, offsets by a prefix sum (rays that do not
+ *      fit the sample budget are left for later steps), then the samples placed;   [par. blocks]
+ *   2. grid lookup and decoder forward (49 outputs) of every sample;              [par. chunks]
+ *   3. per ray: volume rendering, MSE against the pixel, backward into dL/dy;     [par. blocks]
+ *   4. the samples that carried weight (those before early termination) gathered contiguously;
+ *   5. the fused decoder kernel with the given dL/dy (GNF_LOSS_GIVEN) → dL/dfeatures and
+ *      per-chunk decoder gradients, summed in chunk order; grid scatter per level; Adam;
+ *   6. every 16 steps (after a warm-up) the occupancy grid is refreshed from the field's density.
+ * The next step's ray count follows the measured samples per ray so a step costs about
+ * samples_per_step samples.  Every sum runs in a fixed order, so a seed and step count give the
+ * same model whatever the thread count. */
+#include "tasks/train.h"
+#include "field/nerf_head.h"
+#include "geom/mcubes.h"
+#include "io/scene.h"
+#include "optim/adam.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+struct gnf_nerf_scene { gnf_scene s; };
+
+#define NERF_TMIN 1e-4f        /* early ray termination: transmittance below this */
+#define DIST_SCALE 25.0f       /* optical thickness = sigma * step * DIST_SCALE (TensoRF's scale) */
+#define OCC_ALPHA 0.01f        /* a cell is occupied when one step through it has alpha above this */
+#define OCC_WARMUP 256         /* steps before the occupancy grid starts culling */
+#define OCC_EVERY 16           /* steps between occupancy refreshes */
+#define RAY_BLOCK 128          /* rays per parallel task */
+#define WAVE 64                /* samples per ray evaluated together at render time */
+#define COLOUR_W 1e-5f         /* render: colour evaluated only where the weight exceeds this */
+#define MAX_RAY_SAMPLES 2048
+
+static const float k_bg[3] = {1.0f, 1.0f, 1.0f};
+
+/* ---- scenes ------------------------------------------------------------------------------ */
+
+gnf_status gnf_nerf_scene_load(const char *path, const char *split, int downscale, int threads,
+                               gnf_nerf_scene **out) {
+    *out = NULL;
+    gnf_nerf_scene *s = calloc(1, sizeof *s);
+    if (!s) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    gnf_status st = gnf_scene_load(path, split, downscale, 1, threads, &s->s);
+    if (st != GNF_OK) { free(s); return st; }
+    *out = s;
+    return GNF_OK;
+}
+
+void gnf_nerf_scene_free(gnf_nerf_scene *s) {
+    if (!s) return;
+    gnf_scene_free(&s->s);
+    free(s);
+}
+
+int gnf_nerf_scene_count(const gnf_nerf_scene *s) { return s->s.n; }
+
+void gnf_nerf_scene_camera(const gnf_nerf_scene *s, int i, gnf_camera *cam) {
+    const gnf_view *v = &s->s.views[i];
+    cam->w = v->w; cam->h = v->h;
+    cam->fx = v->fx; cam->fy = v->fy; cam->cx = v->cx; cam->cy = v->cy;
+    memcpy(cam->c2w, v->c2w, sizeof cam->c2w);
+}
+
+const float *gnf_nerf_scene_pixels(const gnf_nerf_scene *s, int i) { return s->s.views[i].rgb; }
+
+/* Ray through pixel position (px, py) of a camera (same convention as gnf_view_ray). */
+static void camera_ray(const gnf_camera *c, float px, float py, float o[3], float d[3]) {
+    float u = (px - c->cx) / c->fx, v = -(py - c->cy) / c->fy, w = -1.0f;
+    const float *M = c->c2w;
+    float n = 0;
+    for (int a = 0; a < 3; a++) {
+        d[a] = M[4 * a] * u + M[4 * a + 1] * v + M[4 * a + 2] * w;
+        o[a] = M[4 * a + 3];
+        n += d[a] * d[a];
+    }
+    n = 1.0f / sqrtf(n);
+    for (int a = 0; a < 3; a++) d[a] *= n;
+}
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+void gnf_nerf_config_default(gnf_nerf_config *c) {
+    memset(c, 0, sizeof *c);
+    c->box = 1.5f;
+    c->occ_res = 128;
+    c->step = 0;
+    c->samples_per_step = 1L << 17;
+    c->heldout_pixels = 16384;
+}
+
+gnf_status gnf_nerf_model_config(gnf_model_config *cfg, long max_params) {
+    gnf_model_config_default(cfg, 3, NERF_OUT);
+    cfg->encoding = GNF_ENC_HASH;
+    cfg->rbf_k = 32;
+    for (int l = 0; l < GNF_MAX_LEVELS; l++) cfg->feat[l] = 2;
+    return gnf_model_config_for_params(cfg, max_params > 0 ? max_params : 4200000, 1024);
+}
+
+void gnf_nerf_train_config_default(gnf_train_config *tc) {
+    gnf_train_config_default(tc);
+    tc->steps = 0;
+    tc->seconds = 0;
+    tc->lr0 = 1e-2f;
+    tc->lr1 = 1e-3f;
+    tc->adam_b2 = 0.99f;
+    tc->adam_eps = 1e-15f;
+    tc->loss = GNF_LOSS_L2;
+    tc->eval_every = 100;
+}
+
+/* ---- the space a field lives in: box, march step, occupancy -------------------------------- */
+
+typedef struct {
+    float box, dt, dscale;  /* half-size, march step (world), optical scale */
+    int G;                  /* occupancy resolution */
+    unsigned char *occ;     /* G³ flags, x fastest */
+} nerf_space;
+
+static float step_of(float box, float step) { return step > 0 ? step : 2.0f * box * 1.7320508f / 1024.0f; }
+
+/* Entry and exit of the ray o + t d (t >= 0) through [-B, B]³; 0 if it misses. */
+static int ray_box(const float o[3], const float d[3], float B, float *t0, float *t1) {
+    float tn = 0.0f, tf = 1e30f;
+    for (int a = 0; a < 3; a++) {
+        if (d[a] == 0.0f) {
+            if (o[a] < -B || o[a] > B) return 0;
+            continue;
+        }
+        float ta = (-B - o[a]) / d[a], tb = (B - o[a]) / d[a];
+        if (ta > tb) { float x = ta; ta = tb; tb = x; }
+        if (ta > tn) tn = ta;
+        if (tb < tf) tf = tb;
+    }
+    *t0 = tn;
+    *t1 = tf;
+    return tn < tf;
+}
+
+static inline int cell_index(float p, float B, int G) {
+    int i = (int)floorf((p + B) * (float)G / (2.0f * B));
+    return i < 0 ? 0 : (i >= G ? G - 1 : i);
+}
+
+/* Marches the ray from *t (on its lattice of steps dt) toward tf, emitting up to cap samples that
+ * fall in occupied cells: normalised positions x (3 per sample, may be NULL when only counting)
+ * and distances ts (may be NULL).  Empty cells are skipped to their exit, staying on the lattice.
+ * *t is left after the last emitted sample.  Returns the count. */
+static long march(const nerf_space *sp, const float o[3], const float d[3], float *t, float tf,
+                  long cap, float *x, float *ts) {
+    const float B = sp->box, dt = sp->dt, cs = 2.0f * B / (float)sp->G, invB = 1.0f / B;
+    const int G = sp->G;
+    long n = 0;
+    float tt = *t;
+    while (tt < tf && n < cap) {
+        float p[3] = {o[0] + tt * d[0], o[1] + tt * d[1], o[2] + tt * d[2]};
+        int ci[3] = {cell_index(p[0], B, G), cell_index(p[1], B, G), cell_index(p[2], B, G)};
+        if (sp->occ[ci[0] + (long)G * (ci[1] + (long)G * ci[2])]) {
+            if (x)
+                for (int a = 0; a < 3; a++) x[3 * n + a] = fminf(1.0f, fmaxf(-1.0f, p[a] * invB));
+            if (ts) ts[n] = tt;
+            n++;
+            tt += dt;
+        } else {
+            float te = 1e30f;
+            for (int a = 0; a < 3; a++) {
+                if (d[a] > 0) te = fminf(te, ((float)(ci[a] + 1) * cs - B - o[a]) / d[a]);
+                else if (d[a] < 0) te = fminf(te, ((float)ci[a] * cs - B - o[a]) / d[a]);
+            }
+            float k = ceilf((te - tt) / dt);
+            tt += (k < 1.0f ? 1.0f : k) * dt;
+        }
+    }
+    *t = tt;
+    return n;
+}
+
+/* ---- density evaluation (occupancy, meshes) ------------------------------------------------ */
+
+#define DENS_CHUNK 2048
+
+typedef struct {
+    const gnf_model *m;
+    const float *beta, *x;  /* x: n normalised points */
+    float *sigma;           /* n densities out */
+    float *scratch;         /* per thread: DENS_CHUNK × (D + 1) */
+    long n;
+} dens_ctx;
+
+static void dens_task(void *vctx, long ch, int thread) {
+    dens_ctx *c = vctx;
+    const gnf_model *m = c->m;
+    const int D = m->D, K = m->cfg.rbf_k;
+    long i0 = ch * DENS_CHUNK, n = GNF_MIN(DENS_CHUNK, c->n - i0);
+    float *F = c->scratch + (long)thread * DENS_CHUNK * (D + 1), *y = F + (long)DENS_CHUNK * D;
+    grid_encode(F, m, m->params, c->x + 3 * i0, n);
+    /* row 0 of the head alone: density without the 48 colour outputs */
+    rbf_forward(y, F, m->params + m->off_c, c->beta, m->params + m->off_W, m->params + m->off_w0, n, D, K, 1,
+                m->cfg.basis);
+    for (long i = 0; i < n; i++) c->sigma[i0 + i] = nerf_density(y[i]);
+}
+
+/* sigma[i] = density at normalised points x[i] (n of them). */
+static gnf_status density_at(const gnf_model *m, const float *beta, const float *x, long n, float *sigma, int threads) {
+    int T = gnf_threads_resolve(threads);
+    float *scratch = gnf_calloc((size_t)T * DENS_CHUNK * (size_t)(m->D + 1), sizeof(float));
+    if (!scratch) return gnf_fail(GNF_ERR_NOMEM, "out of memory evaluating densities");
+    dens_ctx c = {m, beta, x, sigma, scratch, n};
+    gnf_parallel_for((n + DENS_CHUNK - 1) / DENS_CHUNK, T, dens_task, &c);
+    gnf_free(scratch);
+    return GNF_OK;
+}
+
+/* ---- occupancy grid stored in the model ----------------------------------------------------- */
+
+static const char k_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Stores the flags as "G:" + base64(zlib(bits, x fastest)) in gnf.nerf.occupancy. */
+static gnf_status store_occupancy(gnf_model *m, const nerf_space *sp) {
+    long N = (long)sp->G * sp->G * sp->G, nb = (N + 7) / 8;
+    unsigned char *bits = calloc((size_t)nb, 1);
+    uLongf zcap = compressBound((uLong)nb);
+    unsigned char *z = malloc(zcap);
+    char *txt = malloc(16 + 4 * ((size_t)zcap / 3 + 2));
+    gnf_status st = GNF_OK;
+    if (!bits || !z || !txt) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory"); goto done; }
+    for (long i = 0; i < N; i++)
+        if (sp->occ[i]) bits[i >> 3] |= (unsigned char)(1u << (i & 7));
+    uLongf zn = zcap;
+    if (compress2(z, &zn, bits, (uLong)nb, 9) != Z_OK) { st = gnf_fail(GNF_ERR_NOMEM, "cannot compress the occupancy grid"); goto done; }
+    int k = sprintf(txt, "%d:", sp->G);
+    for (uLongf i = 0; i < zn; i += 3) {
+        unsigned v = (unsigned)z[i] << 16 | (i + 1 < zn ? (unsigned)z[i + 1] << 8 : 0) | (i + 2 < zn ? z[i + 2] : 0);
+        txt[k++] = k_b64[v >> 18 & 63];
+        txt[k++] = k_b64[v >> 12 & 63];
+        txt[k++] = i + 1 < zn ? k_b64[v >> 6 & 63] : '=';
+        txt[k++] = i + 2 < zn ? k_b64[v & 63] : '=';
+    }
+    txt[k] = 0;
+    st = gnf_model_set_meta(m, "gnf.nerf.occupancy", txt);
+done:
+    free(bits); free(z); free(txt);
+    return st;
+}
+
+static int b64_val(int c) {
+    const char *p = c ? strchr(k_b64, c) : NULL;
+    return p ? (int)(p - k_b64) : -1;
+}
+
+/* Reads gnf.nerf.occupancy into sp (G and flags, allocated here). */
+static gnf_status load_occupancy(const gnf_model *m, nerf_space *sp) {
+    const char *s = gnf_model_get_meta(m, "gnf.nerf.occupancy");
+    if (!s) return gnf_fail(GNF_ERR_FORMAT, "the model has no occupancy grid (gnf.nerf.occupancy)");
+    char *e;
+    long G = strtol(s, &e, 10);
+    if (e == s || *e != ':' || G < 2 || G > 1024) return gnf_fail(GNF_ERR_FORMAT, "gnf.nerf.occupancy: bad resolution");
+    const char *p = e + 1;
+    size_t len = strlen(p);
+    if (len % 4) return gnf_fail(GNF_ERR_FORMAT, "gnf.nerf.occupancy: bad base64 length");
+    long N = G * G * G, nb = (N + 7) / 8;
+    unsigned char *z = malloc(len / 4 * 3 + 1), *bits = malloc((size_t)nb);
+    sp->occ = gnf_calloc((size_t)N, 1);
+    gnf_status st = GNF_OK;
+    if (!z || !bits || !sp->occ) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory"); goto done; }
+    size_t zn = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4];
+        for (int k = 0; k < 4; k++) v[k] = p[i + k] == '=' ? 0 : b64_val(p[i + k]);
+        int pad = (p[i + 2] == '=') + (p[i + 3] == '=');
+        if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0 || (pad && i + 4 != len) || (p[i + 2] == '=' && p[i + 3] != '=')) {
+            st = gnf_fail(GNF_ERR_FORMAT, "gnf.nerf.occupancy: bad base64");
+            goto done;
+        }
+        unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
+        z[zn++] = (unsigned char)(w >> 16);
+        if (pad < 2) z[zn++] = (unsigned char)(w >> 8);
+        if (pad < 1) z[zn++] = (unsigned char)w;
+    }
+    uLongf bn = (uLongf)nb;
+    if (uncompress(bits, &bn, z, (uLong)zn) != Z_OK || bn != (uLongf)nb) {
+        st = gnf_fail(GNF_ERR_FORMAT, "gnf.nerf.occupancy: corrupt data");
+        goto done;
+    }
+    for (long i = 0; i < N; i++) sp->occ[i] = (bits[i >> 3] >> (i & 7)) & 1;
+    sp->G = (int)G;
+done:
+    free(z); free(bits);
+    if (st != GNF_OK) { gnf_free(sp->occ); sp->occ = NULL; }
+    return st;
+}
+
+static float meta_float(const gnf_model *m, const char *key, float dflt) {
+    const char *s = gnf_model_get_meta(m, key);
+    if (!s) return dflt;
+    char *e;
+    double v = strtod(s, &e);
+    return (e != s && isfinite(v) && v > 0) ? (float)v : dflt;
+}
+
+/* ---- rendering ------------------------------------------------------------------------------ */
+
+typedef struct {
+    const gnf_model *m;
+    const nerf_space *sp;
+    const float *beta;
+} field_view;
+
+/* Per-thread scratch of render_ray. */
+static long ray_scratch_floats(int D) { return (long)WAVE * (3 + 1 + 1 + 1 + 1 + 2 * D + NERF_OUT + 1) + 64; }
+
+/* Renders one ray: marches in waves of WAVE samples, density first, colour only where the weight
+ * exceeds COLOUR_W, stops when transmittance < NERF_TMIN.  Returns the samples evaluated. */
+static long render_ray(const field_view *fv, float *scr, const float o[3], const float d[3], float rgb[3],
+                       float *depth, float *opac) {
+    const gnf_model *m = fv->m;
+    const int D = m->D, K = m->cfg.rbf_k;
+    const float *c = m->params + m->off_c, *W = m->params + m->off_W, *w0 = m->params + m->off_w0;
+    float *x = scr, *ts = x + 3 * WAVE, *y0 = ts + WAVE, *sig = y0 + WAVE, *wt = sig + WAVE, *dts = wt + WAVE;
+    float *F = dts + WAVE, *Fs = F + (long)WAVE * D, *ys = Fs + (long)WAVE * D;
+    int *sel = (int *)(ys + (long)WAVE * NERF_OUT);
+    float C[3] = {0, 0, 0}, dep = 0, T = 1.0f;
+    long evals = 0;
+    float t0, t1;
+    if (ray_box(o, d, fv->sp->box, &t0, &t1)) {
+        float Y16[16];
+        nerf_sh16(Y16, d);
+        const float odt = fv->sp->dt * fv->sp->dscale;
+        for (int i = 0; i < WAVE; i++) dts[i] = odt;
+        float t = t0 + 0.5f * fv->sp->dt;
+        while (T >= NERF_TMIN) {
+            long n = march(fv->sp, o, d, &t, t1, WAVE, x, ts);
+            if (n == 0) break;
+            evals += n;
+            grid_encode(F, m, m->params, x, n);
+            rbf_forward(y0, F, c, fv->beta, W, w0, n, D, K, 1, m->cfg.basis);
+            for (long i = 0; i < n; i++) sig[i] = nerf_density(y0[i]);
+            float Tend;
+            long used = nerf_weights(wt, &Tend, sig, dts, n, NERF_TMIN / T);
+            int ns = 0;
+            for (long i = 0; i < used; i++) {
+                wt[i] *= T;
+                if (wt[i] > COLOUR_W) {
+                    memcpy(Fs + (long)ns * D, F + i * D, sizeof(float) * (size_t)D);
+                    sel[ns++] = (int)i;
+                }
+            }
+            if (ns) rbf_forward(ys, Fs, c, fv->beta, W, w0, ns, D, K, NERF_OUT, m->cfg.basis);
+            for (int j = 0; j < ns; j++) {
+                float col[3];
+                nerf_sh_colour(col, ys + (long)j * NERF_OUT, Y16);
+                float w = wt[sel[j]];
+                for (int a = 0; a < 3; a++) C[a] += w * col[a];
+                dep += w * ts[sel[j]];
+            }
+            T *= Tend;
+            if (used < n) break;
+        }
+    }
+    for (int a = 0; a < 3; a++) rgb[a] = C[a] + T * k_bg[a];
+    if (depth) *depth = dep;
+    if (opac) *opac = 1.0f - T;
+    return evals;
+}
+
+typedef struct {
+    const field_view *fv;
+    const gnf_camera *cam;        /* camera mode: pixel p of the camera */
+    const float *ro, *rd;         /* ray mode: n rays */
+    long n;
+    float *rgb, *depth, *opac;
+    float *scratch;
+    long scr_floats;
+    long *evals;                  /* per task */
+} render_ctx;
+
+#define RENDER_TASK 256
+
+static void render_task(void *vctx, long task, int thread) {
+    render_ctx *c = vctx;
+    float *scr = c->scratch + (long)thread * c->scr_floats;
+    long i0 = task * RENDER_TASK, i1 = GNF_MIN(c->n, i0 + RENDER_TASK), ev = 0;
+    for (long i = i0; i < i1; i++) {
+        float o[3], d[3];
+        if (c->cam) camera_ray(c->cam, (float)(i % c->cam->w) + 0.5f, (float)(i / c->cam->w) + 0.5f, o, d);
+        else { memcpy(o, c->ro + 3 * i, sizeof o); memcpy(d, c->rd + 3 * i, sizeof d); }
+        ev += render_ray(c->fv, scr, o, d, c->rgb + 3 * i, c->depth ? c->depth + i : NULL, c->opac ? c->opac + i : NULL);
+    }
+    c->evals[task] = ev;
+}
+
+/* Renders n rays (camera pixels when cam != NULL, else ro/rd) into rgb (n×3), depth, opac (n,
+ * may be NULL).  Returns total field evaluations, or -1 when out of memory. */
+static long render_rays(const field_view *fv, const gnf_camera *cam, const float *ro, const float *rd, long n,
+                        float *rgb, float *depth, float *opac, int threads) {
+    int T = gnf_threads_resolve(threads);
+    long sf = ray_scratch_floats(fv->m->D), ntask = (n + RENDER_TASK - 1) / RENDER_TASK;
+    float *scr = gnf_calloc((size_t)T * (size_t)sf, sizeof(float));
+    long *ev = gnf_calloc((size_t)GNF_MAX(1, ntask), sizeof(long));
+    if (!scr || !ev) { gnf_free(scr); gnf_free(ev); return -1; }
+    render_ctx c = {fv, cam, ro, rd, n, rgb, depth, opac, scr, sf, ev};
+    gnf_parallel_for(ntask, T, render_task, &c);
+    long tot = 0;
+    for (long i = 0; i < ntask; i++) tot += ev[i];
+    gnf_free(scr);
+    gnf_free(ev);
+    return tot;
+}
+
+struct gnf_nerf_renderer {
+    const gnf_model *m;
+    nerf_space sp;
+    float *beta;
+    int threads;
+};
+
+static gnf_status check_nerf_model(const gnf_model *m) {
+    if (m->task != GNF_TASK_NERF || m->cfg.in_dim != 3 || m->cfg.out_dim != NERF_OUT)
+        return gnf_fail(GNF_ERR_INVALID, "not a radiance-field model (task nerf, 3 inputs, %d outputs)", NERF_OUT);
+    if (m->cfg.decoder != GNF_DEC_RBF) return gnf_fail(GNF_ERR_UNSUPPORTED, "radiance fields need the RBF decoder");
+    return GNF_OK;
+}
+
+gnf_status gnf_nerf_renderer_create(const gnf_model *m, int threads, gnf_nerf_renderer **out) {
+    *out = NULL;
+    gnf_status st = check_nerf_model(m);
+    if (st != GNF_OK) return st;
+    gnf_nerf_renderer *r = calloc(1, sizeof *r);
+    if (!r) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    r->m = m;
+    r->threads = threads;
+    r->sp.box = meta_float(m, "gnf.nerf.box", 1.5f);
+    r->sp.dt = meta_float(m, "gnf.nerf.step", step_of(r->sp.box, 0));
+    r->sp.dscale = meta_float(m, "gnf.nerf.dist_scale", DIST_SCALE);
+    if ((st = load_occupancy(m, &r->sp)) != GNF_OK) { free(r); return st; }
+    r->beta = gnf_calloc((size_t)m->D * (size_t)m->cfg.rbf_k, sizeof(float));
+    if (!r->beta) { gnf_nerf_renderer_free(r); return gnf_fail(GNF_ERR_NOMEM, "out of memory"); }
+    gnf_rbf_beta(r->beta, m, m->params);
+    *out = r;
+    return GNF_OK;
+}
+
+void gnf_nerf_renderer_free(gnf_nerf_renderer *r) {
+    if (!r) return;
+    gnf_free(r->sp.occ);
+    gnf_free(r->beta);
+    free(r);
+}
+
+gnf_status gnf_nerf_render(gnf_nerf_renderer *r, const gnf_camera *cam, gnf_image *rgb, gnf_image *depth,
+                           gnf_image *opacity, double *samples) {
+    memset(rgb, 0, sizeof *rgb);
+    if (depth) memset(depth, 0, sizeof *depth);
+    if (opacity) memset(opacity, 0, sizeof *opacity);
+    if (!(cam->fx > 0) || !(cam->fy > 0)) return gnf_fail(GNF_ERR_INVALID, "camera focal lengths must be positive");
+    gnf_status st = gnf_image_alloc(rgb, cam->w, cam->h, 3);
+    if (st == GNF_OK && depth) st = gnf_image_alloc(depth, cam->w, cam->h, 1);
+    if (st == GNF_OK && opacity) st = gnf_image_alloc(opacity, cam->w, cam->h, 1);
+    if (st != GNF_OK) goto fail;
+    field_view fv = {r->m, &r->sp, r->beta};
+    long n = (long)cam->w * cam->h;
+    long ev = render_rays(&fv, cam, NULL, NULL, n, rgb->px, depth ? depth->px : NULL, opacity ? opacity->px : NULL, r->threads);
+    if (ev < 0) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory rendering"); goto fail; }
+    if (samples) *samples = (double)ev / (double)n;
+    return GNF_OK;
+fail:
+    gnf_image_free(rgb);
+    if (depth) gnf_image_free(depth);
+    if (opacity) gnf_image_free(opacity);
+    return st;
+}
+
+void gnf_nerf_orbit_camera(const gnf_camera *base, float azimuth, float elevation, float radius, gnf_camera *out) {
+    *out = *base;
+    float az = azimuth * 3.14159265f / 180.0f, el = elevation * 3.14159265f / 180.0f;
+    float pos[3] = {radius * cosf(el) * cosf(az), radius * cosf(el) * sinf(az), radius * sinf(el)};
+    float fwd[3] = {-pos[0] / radius, -pos[1] / radius, -pos[2] / radius};
+    float up0[3] = {0, 0, 1};
+    float right[3] = {fwd[1] * up0[2] - fwd[2] * up0[1], fwd[2] * up0[0] - fwd[0] * up0[2], fwd[0] * up0[1] - fwd[1] * up0[0]};
+    float rn = sqrtf(right[0] * right[0] + right[1] * right[1] + right[2] * right[2]);
+    if (rn < 1e-6f) { right[0] = 1; right[1] = 0; right[2] = 0; rn = 1; }
+    for (int a = 0; a < 3; a++) right[a] /= rn;
+    float up[3] = {right[1] * fwd[2] - right[2] * fwd[1], right[2] * fwd[0] - right[0] * fwd[2], right[0] * fwd[1] - right[1] * fwd[0]};
+    for (int a = 0; a < 3; a++) {
+        out->c2w[4 * a + 0] = right[a];
+        out->c2w[4 * a + 1] = up[a];
+        out->c2w[4 * a + 2] = -fwd[a];
+        out->c2w[4 * a + 3] = pos[a];
+    }
+}
+
+gnf_status gnf_nerf_model_camera(const gnf_model *m, gnf_camera *cam, float *radius) {
+    memset(cam, 0, sizeof *cam);
+    const char *s = gnf_model_get_meta(m, "gnf.nerf.camera");
+    double v[7];
+    if (!s || sscanf(s, "%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) != 7 ||
+        !(v[0] >= 1 && v[0] <= 32768 && v[1] >= 1 && v[1] <= 32768 && v[2] > 0 && v[3] > 0 && v[6] > 0))
+        return gnf_fail(GNF_ERR_FORMAT, "the model has no valid training camera (gnf.nerf.camera)");
+    cam->w = (int)v[0]; cam->h = (int)v[1];
+    cam->fx = (float)v[2]; cam->fy = (float)v[3]; cam->cx = (float)v[4]; cam->cy = (float)v[5];
+    cam->c2w[0] = cam->c2w[5] = cam->c2w[10] = 1;
+    *radius = (float)v[6];
+    return GNF_OK;
+}
+
+/* ---- training ------------------------------------------------------------------------------- */
+
+typedef struct {
+    gnf_model *m;
+    const gnf_scene *sc;
+    const gnf_train_config *tc;
+    nerf_space sp;
+    float *dens;                  /* G³ density estimates (running max with decay) */
+    long S, Rmax, R, Rused, L;    /* sample capacity, ray capacity, rays this step, rays placed, live samples */
+    long step;
+    int T, D, K;
+    /* rays */
+    float *ro, *rd, *rgt, *rt0, *rt1;
+    long *rcnt, *roff, *rlive, *loff;
+    double *rsq;
+    /* samples */
+    float *x, *ts, *dts, *F, *Y, *dY;
+    float *xl, *Fl, *dYl, *dFl;
+    float *beta, *grad, *mom, *vel, *decg, *work;
+    long ndec, nchunks;
+    float lr, scale;
+    /* occupancy refresh */
+    float *ox, *osig;
+    long onum;
+} nerf_trainer;
+
+static long dec_size(const gnf_model *m) { return m->nparams - m->dec_off; }
+
+static void trainer_sizes(const gnf_model *m, const gnf_nerf_config *nc, long *S, long *Rmax, long *G3) {
+    *S = nc->samples_per_step > 0 ? nc->samples_per_step : (1L << 17);
+    *Rmax = GNF_MAX(1024, *S / 4);
+    long G = nc->occ_res;
+    *G3 = G * G * G;
+    (void)m;
+}
+
+long gnf_fit_nerf_memory(const gnf_model *m, const gnf_nerf_config *nc, const gnf_train_config *tc) {
+    long S, Rmax, G3;
+    trainer_sizes(m, nc, &S, &Rmax, &G3);
+    long D = m->D, T = gnf_threads_resolve(tc->threads);
+    long floats = 4 * m->nparams + (S / GNF_TRAIN_CHUNK + 1) * dec_size(m)
+                  + S * (3 + 1 + 1 + D + NERF_OUT + NERF_OUT + 3 + D + NERF_OUT + D)
+                  + Rmax * (3 + 3 + 3 + 1 + 1 + 4 * 2 + 2)
+                  + D * (long)m->cfg.rbf_k + T * (rbf_work_floats(m->D, m->cfg.rbf_k) + DENS_CHUNK * (D + 1))
+                  + G3 * (1 + 3 + 1) / 1 + nc->heldout_pixels * 12;
+    return floats * 4 + G3 + (long)sizeof(struct gnf_model);
+}
+
+/* Pass 1 (fill = 0): new rays of block b and their sample counts.  Pass 2 (fill = 1): samples. */
+typedef struct { nerf_trainer *tr; int fill; } ray_pass;
+
+static void ray_task(void *vctx, long b, int thread) {
+    (void)thread;
+    ray_pass *rp = vctx;
+    nerf_trainer *tr = rp->tr;
+    long r0 = b * RAY_BLOCK, r1 = GNF_MIN(tr->R, r0 + RAY_BLOCK);
+    if (!rp->fill) {
+        gnf_rng rng;
+        gnf_rng_seed(&rng, tr->tc->seed, ((uint64_t)tr->step << 24) ^ (uint64_t)b ^ 0x5a5a000000000000ull);
+        for (long r = r0; r < r1; r++) {
+            const gnf_view *v = &tr->sc->views[gnf_rng_below(&rng, (uint32_t)tr->sc->n)];
+            uint32_t px = gnf_rng_below(&rng, (uint32_t)v->w), py = gnf_rng_below(&rng, (uint32_t)v->h);
+            float jit = gnf_rng_uniform(&rng);
+            gnf_view_ray(v, (float)px + 0.5f, (float)py + 0.5f, tr->ro + 3 * r, tr->rd + 3 * r);
+            memcpy(tr->rgt + 3 * r, v->rgb + 3 * ((size_t)py * (size_t)v->w + px), 3 * sizeof(float));
+            float t0, t1;
+            if (!ray_box(tr->ro + 3 * r, tr->rd + 3 * r, tr->sp.box, &t0, &t1)) { t0 = 0; t1 = -1; }
+            tr->rt0[r] = t0 + jit * tr->sp.dt;
+            tr->rt1[r] = t1;
+            float t = tr->rt0[r];
+            tr->rcnt[r] = march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, t1, MAX_RAY_SAMPLES, NULL, NULL);
+        }
+    } else {
+        for (long r = r0; r < GNF_MIN(r1, tr->Rused); r++) {
+            float t = tr->rt0[r];
+            long o = tr->roff[r];
+            march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, tr->rt1[r], tr->rcnt[r], tr->x + 3 * o, tr->ts + o);
+        }
+    }
+}
+
+static void forward_task(void *vctx, long ch, int thread) {
+    (void)thread;
+    nerf_trainer *tr = vctx;
+    gnf_model *m = tr->m;
+    long i0 = ch * GNF_TRAIN_CHUNK, n = GNF_MIN(GNF_TRAIN_CHUNK, tr->roff[tr->Rused] - i0);
+    grid_encode(tr->F + i0 * tr->D, m, m->params, tr->x + 3 * i0, n);
+    rbf_forward(tr->Y + i0 * NERF_OUT, tr->F + i0 * tr->D, m->params + m->off_c, tr->beta, m->params + m->off_W,
+                m->params + m->off_w0, n, tr->D, tr->K, NERF_OUT, m->cfg.basis);
+}
+
+static void composite_task(void *vctx, long b, int thread) {
+    (void)thread;
+    nerf_trainer *tr = vctx;
+    long r0 = b * RAY_BLOCK, r1 = GNF_MIN(tr->Rused, r0 + RAY_BLOCK);
+    for (long r = r0; r < r1; r++) {
+        long o = tr->roff[r], n = tr->rcnt[r];
+        float Y16[16];
+        nerf_sh16(Y16, tr->rd + 3 * r);
+        nerf_ray_result res;
+        tr->rsq[r] = nerf_composite_backward(tr->dY + o * NERF_OUT, NERF_OUT, &res, tr->Y + o * NERF_OUT, NERF_OUT, Y16,
+                                             tr->dts, tr->ts + o, n, k_bg, tr->rgt + 3 * r, tr->scale, NERF_TMIN);
+        tr->rlive[r] = res.n_used;
+    }
+}
+
+static void gather_task(void *vctx, long b, int thread) {
+    (void)thread;
+    nerf_trainer *tr = vctx;
+    const int D = tr->D;
+    long r0 = b * RAY_BLOCK, r1 = GNF_MIN(tr->Rused, r0 + RAY_BLOCK);
+    for (long r = r0; r < r1; r++) {
+        long o = tr->roff[r], lo = tr->loff[r], n = tr->rlive[r];
+        memcpy(tr->xl + 3 * lo, tr->x + 3 * o, sizeof(float) * 3 * (size_t)n);
+        memcpy(tr->Fl + lo * D, tr->F + o * D, sizeof(float) * (size_t)(D * n));
+        memcpy(tr->dYl + lo * NERF_OUT, tr->dY + o * NERF_OUT, sizeof(float) * (size_t)(NERF_OUT * n));
+    }
+}
+
+static void backward_task(void *vctx, long ch, int thread) {
+    nerf_trainer *tr = vctx;
+    gnf_model *m = tr->m;
+    const int D = tr->D;
+    long i0 = ch * GNF_TRAIN_CHUNK, n = GNF_MIN(GNF_TRAIN_CHUNK, tr->L - i0);
+    float *dg = tr->decg + ch * tr->ndec;
+    memset(dg, 0, sizeof(float) * (size_t)tr->ndec);
+    rbf_grads g = {dg + (m->off_c - m->dec_off), dg + (m->off_b - m->dec_off), dg + (m->off_W - m->dec_off),
+                   dg + (m->off_w0 - m->dec_off), tr->work + (long)thread * rbf_work_floats(D, tr->K)};
+    double sq = 0;
+    rbf_train(tr->dFl + i0 * D, g, tr->Fl + i0 * D, tr->dYl + i0 * NERF_OUT, NULL, m->params + m->off_c, tr->beta,
+              m->params + m->off_W, m->params + m->off_w0, n, D, tr->K, NERF_OUT, m->cfg.basis, GNF_LOSS_GIVEN, 1.0f, &sq);
+}
+
+static void scatter_task(void *vctx, long l, int thread) {
+    (void)thread;
+    nerf_trainer *tr = vctx;
+    gnf_model *m = tr->m;
+    memset(tr->grad + m->grid_off[l], 0, sizeof(float) * (size_t)m->grid_size[l]);
+    grid_scatter_level(tr->grad, m, (int)l, tr->xl, tr->dFl, tr->L);
+}
+
+#define ADAM_RANGE 16384
+static void adam_task(void *vctx, long r, int thread) {
+    (void)thread;
+    nerf_trainer *tr = vctx;
+    long i0 = r * ADAM_RANGE, i1 = GNF_MIN(tr->m->nparams, i0 + ADAM_RANGE);
+    adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, i0, i1, tr->lr, tr->tc->adam_b1, tr->tc->adam_b2,
+                tr->tc->adam_eps, tr->step + 1);
+}
+
+/* Occupancy refresh: density at a random point of every cell in the subset (all cells, or those
+ * with index % 4 == phase), kept as max(0.95 · old, new); occupied where above
+ * min(threshold of alpha OCC_ALPHA in one step, mean density). */
+#define OCC_BLOCK 4096
+
+static gnf_status occupancy_update(nerf_trainer *tr, int all) {
+    const long G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
+    const long phase = all ? 0 : (tr->step / OCC_EVERY) % 4, stride = all ? 1 : 4;
+    const long ncell = all ? G3 : (G3 - phase + 3) / 4;
+    for (long j0 = 0; j0 < ncell; j0 += tr->onum) {     /* in batches of the buffer's size */
+        long cnt = GNF_MIN(tr->onum, ncell - j0);
+        gnf_rng rng;
+        for (long j = 0; j < cnt; j++) {
+            long cell = (j0 + j) * stride + phase;
+            if (j % OCC_BLOCK == 0)
+                gnf_rng_seed(&rng, tr->tc->seed, ((uint64_t)tr->step << 24) ^ (uint64_t)((j0 + j) / OCC_BLOCK) ^ 0x0cc0000000000000ull);
+            long ix = cell % tr->sp.G, iy = (cell / tr->sp.G) % tr->sp.G, iz = cell / ((long)tr->sp.G * tr->sp.G);
+            tr->ox[3 * j + 0] = ((float)ix + gnf_rng_uniform(&rng)) * 2.0f / (float)tr->sp.G - 1.0f;
+            tr->ox[3 * j + 1] = ((float)iy + gnf_rng_uniform(&rng)) * 2.0f / (float)tr->sp.G - 1.0f;
+            tr->ox[3 * j + 2] = ((float)iz + gnf_rng_uniform(&rng)) * 2.0f / (float)tr->sp.G - 1.0f;
+        }
+        gnf_status st = density_at(tr->m, tr->beta, tr->ox, cnt, tr->osig, tr->T);
+        if (st != GNF_OK) return st;
+        for (long j = 0; j < cnt; j++) {
+            long cell = (j0 + j) * stride + phase;
+            float old = tr->dens[cell] * 0.95f;
+            tr->dens[cell] = tr->osig[j] > old ? tr->osig[j] : old;
+        }
+    }
+    double mean = 0;
+    for (long i = 0; i < G3; i++) mean += tr->dens[i];
+    mean /= (double)G3;
+    float thr = OCC_ALPHA / (tr->sp.dt * tr->sp.dscale);
+    if (mean < thr) thr = (float)mean;
+    for (long i = 0; i < G3; i++) tr->sp.occ[i] = tr->dens[i] > thr;
+    return GNF_OK;
+}
+
+/* Held-out pixels: rays and colours. */
+typedef struct {
+    long n;
+    float *ro, *rd, *gt, *out;
+} heldout_set;
+
+static gnf_status heldout_make(heldout_set *h, const gnf_scene *s, long n, uint64_t seed) {
+    memset(h, 0, sizeof *h);
+    if (!s || s->n == 0 || n <= 0) return GNF_OK;
+    h->ro = gnf_calloc((size_t)n * 3, sizeof(float));
+    h->rd = gnf_calloc((size_t)n * 3, sizeof(float));
+    h->gt = gnf_calloc((size_t)n * 3, sizeof(float));
+    h->out = gnf_calloc((size_t)n * 3, sizeof(float));
+    if (!h->ro || !h->rd || !h->gt || !h->out) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    gnf_rng rng;
+    gnf_rng_seed(&rng, seed, 0x4e1d0u);
+    for (long i = 0; i < n; i++) {
+        const gnf_view *v = &s->views[gnf_rng_below(&rng, (uint32_t)s->n)];
+        uint32_t px = gnf_rng_below(&rng, (uint32_t)v->w), py = gnf_rng_below(&rng, (uint32_t)v->h);
+        gnf_view_ray(v, (float)px + 0.5f, (float)py + 0.5f, h->ro + 3 * i, h->rd + 3 * i);
+        memcpy(h->gt + 3 * i, v->rgb + 3 * ((size_t)py * (size_t)v->w + px), 3 * sizeof(float));
+    }
+    h->n = n;
+    return GNF_OK;
+}
+
+static void heldout_free(heldout_set *h) {
+    gnf_free(h->ro); gnf_free(h->rd); gnf_free(h->gt); gnf_free(h->out);
+}
+
+static double heldout_psnr(nerf_trainer *tr, heldout_set *h) {
+    if (h->n == 0) return NAN;
+    gnf_rbf_beta(tr->beta, tr->m, tr->m->params);
+    field_view fv = {tr->m, &tr->sp, tr->beta};
+    if (render_rays(&fv, NULL, h->ro, h->rd, h->n, h->out, NULL, NULL, tr->T) < 0) return NAN;
+    return gnf_psnr(h->out, h->gt, h->n * 3);
+}
+
+static void trainer_free(nerf_trainer *tr) {
+    gnf_free(tr->dens); gnf_free(tr->sp.occ);
+    gnf_free(tr->ro); gnf_free(tr->rd); gnf_free(tr->rgt); gnf_free(tr->rt0); gnf_free(tr->rt1);
+    gnf_free(tr->rcnt); gnf_free(tr->roff); gnf_free(tr->rlive); gnf_free(tr->loff); gnf_free(tr->rsq);
+    gnf_free(tr->x); gnf_free(tr->ts); gnf_free(tr->dts); gnf_free(tr->F); gnf_free(tr->Y); gnf_free(tr->dY);
+    gnf_free(tr->xl); gnf_free(tr->Fl); gnf_free(tr->dYl); gnf_free(tr->dFl);
+    gnf_free(tr->beta); gnf_free(tr->grad); gnf_free(tr->mom); gnf_free(tr->vel); gnf_free(tr->decg); gnf_free(tr->work);
+    gnf_free(tr->ox); gnf_free(tr->osig);
+}
+
+/* One step; returns the batch's squared error per channel (mean), and sample counts. */
+static double nerf_step(nerf_trainer *tr, long *samples) {
+    gnf_model *m = tr->m;
+    gnf_rbf_beta(tr->beta, m, m->params);
+    long nb = (tr->R + RAY_BLOCK - 1) / RAY_BLOCK;
+    ray_pass rp = {tr, 0};
+    gnf_parallel_for(nb, tr->T, ray_task, &rp);
+    /* offsets; rays past the sample budget wait for a later step */
+    tr->roff[0] = 0;
+    tr->Rused = tr->R;
+    for (long r = 0; r < tr->R; r++) {
+        if (tr->roff[r] + tr->rcnt[r] > tr->S) { tr->Rused = r; break; }
+        tr->roff[r + 1] = tr->roff[r] + tr->rcnt[r];
+    }
+    long ns = tr->roff[tr->Rused];
+    rp.fill = 1;
+    gnf_parallel_for((tr->Rused + RAY_BLOCK - 1) / RAY_BLOCK, tr->T, ray_task, &rp);
+    gnf_parallel_for((ns + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK, tr->T, forward_task, tr);
+    tr->scale = 1.0f / (3.0f * (float)GNF_MAX(1, tr->Rused));
+    long nbu = (tr->Rused + RAY_BLOCK - 1) / RAY_BLOCK;
+    gnf_parallel_for(nbu, tr->T, composite_task, tr);
+    tr->loff[0] = 0;
+    for (long r = 0; r < tr->Rused; r++) tr->loff[r + 1] = tr->loff[r] + tr->rlive[r];
+    tr->L = tr->loff[tr->Rused];
+    gnf_parallel_for(nbu, tr->T, gather_task, tr);
+    long nch = (tr->L + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK;
+    gnf_parallel_for(nch, tr->T, backward_task, tr);
+    float *gd = tr->grad + m->dec_off;
+    memset(gd, 0, sizeof(float) * (size_t)tr->ndec);
+    for (long ch = 0; ch < nch; ch++) {
+        const float *src = tr->decg + ch * tr->ndec;
+        for (long i = 0; i < tr->ndec; i++) gd[i] += src[i];
+    }
+    gnf_parallel_for(m->cfg.levels, tr->T, scatter_task, tr);
+    gnf_parallel_for((m->nparams + ADAM_RANGE - 1) / ADAM_RANGE, tr->T, adam_task, tr);
+    double sq = 0;
+    for (long r = 0; r < tr->Rused; r++) sq += tr->rsq[r];
+    /* next step's ray count: aim at the sample budget from this step's samples per ray */
+    double spr = tr->Rused > 0 ? (double)ns / (double)tr->Rused : 1.0;
+    long R = (long)((double)tr->S / GNF_MAX(1.0, spr) * 0.9);
+    tr->R = GNF_MAX(256, GNF_MIN(tr->Rmax, R));
+    *samples = ns;
+    return sq / (3.0 * (double)GNF_MAX(1, tr->Rused));
+}
+
+static void set_meta_f(gnf_model *m, const char *key, double v) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    gnf_model_set_meta(m, key, buf);
+}
+
+gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_nerf_scene *heldout,
+                        const gnf_nerf_config *nc, const gnf_train_config *tc, gnf_train_report *report) {
+    double t0 = gnf_now(), tstart = tc->start_time > 0 ? tc->start_time : t0;
+    gnf_status st = check_nerf_model(m);
+    if (st != GNF_OK) return st;
+    if (!train || train->s.n < 1) return gnf_fail(GNF_ERR_INVALID, "no training views");
+    if (!(nc->box > 0) || nc->occ_res < 8 || nc->occ_res > 512 || nc->samples_per_step < 4096)
+        return gnf_fail(GNF_ERR_INVALID, "radiance-field settings out of range (box > 0, occupancy 8..512, samples >= 4096)");
+    if (!(tc->lr0 > 0) || !(tc->lr1 > 0) || tc->steps < 0 || tc->seconds < 0)
+        return gnf_fail(GNF_ERR_INVALID, "bad training settings (learning rates > 0, stopping rules >= 0)");
+    for (int i = 0; i < train->s.n; i++)
+        if (!train->s.views[i].rgb) return gnf_fail(GNF_ERR_INVALID, "training view %d has no pixels", i);
+    nerf_trainer tr;
+    memset(&tr, 0, sizeof tr);
+    tr.m = m;
+    tr.sc = &train->s;
+    tr.tc = tc;
+    tr.T = gnf_threads_resolve(tc->threads);
+    tr.D = m->D;
+    tr.K = m->cfg.rbf_k;
+    tr.sp.box = nc->box;
+    tr.sp.dt = step_of(nc->box, nc->step);
+    tr.sp.dscale = DIST_SCALE;
+    tr.sp.G = nc->occ_res;
+    long G3;
+    trainer_sizes(m, nc, &tr.S, &tr.Rmax, &G3);
+    tr.R = GNF_MIN(tr.Rmax, 4096);
+    tr.ndec = dec_size(m);
+    tr.nchunks = (tr.S + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK;
+    const long S = tr.S, Rm = tr.Rmax, D = tr.D;
+    tr.onum = 1L << 18;
+    tr.sp.occ = gnf_calloc((size_t)G3, 1);
+    tr.dens = gnf_calloc((size_t)G3, sizeof(float));
+    tr.ro = gnf_calloc((size_t)Rm * 3, 4); tr.rd = gnf_calloc((size_t)Rm * 3, 4); tr.rgt = gnf_calloc((size_t)Rm * 3, 4);
+    tr.rt0 = gnf_calloc((size_t)Rm, 4); tr.rt1 = gnf_calloc((size_t)Rm, 4);
+    tr.rcnt = gnf_calloc((size_t)Rm + 1, sizeof(long)); tr.roff = gnf_calloc((size_t)Rm + 1, sizeof(long));
+    tr.rlive = gnf_calloc((size_t)Rm + 1, sizeof(long)); tr.loff = gnf_calloc((size_t)Rm + 1, sizeof(long));
+    tr.rsq = gnf_calloc((size_t)Rm, sizeof(double));
+    tr.x = gnf_calloc((size_t)S * 3, 4); tr.ts = gnf_calloc((size_t)S, 4); tr.dts = gnf_calloc((size_t)MAX_RAY_SAMPLES, 4);
+    tr.F = gnf_calloc((size_t)(S * D), 4); tr.Y = gnf_calloc((size_t)S * NERF_OUT, 4); tr.dY = gnf_calloc((size_t)S * NERF_OUT, 4);
+    tr.xl = gnf_calloc((size_t)S * 3, 4); tr.Fl = gnf_calloc((size_t)(S * D), 4);
+    tr.dYl = gnf_calloc((size_t)S * NERF_OUT, 4); tr.dFl = gnf_calloc((size_t)(S * D), 4);
+    tr.beta = gnf_calloc((size_t)(D * tr.K), 4);
+    tr.grad = gnf_calloc((size_t)m->nparams, 4); tr.mom = gnf_calloc((size_t)m->nparams, 4); tr.vel = gnf_calloc((size_t)m->nparams, 4);
+    tr.decg = gnf_calloc((size_t)(tr.nchunks * tr.ndec), 4);
+    tr.work = gnf_calloc((size_t)tr.T * (size_t)rbf_work_floats(tr.D, tr.K), 4);
+    tr.ox = gnf_calloc((size_t)tr.onum * 3, 4); tr.osig = gnf_calloc((size_t)tr.onum, 4);
+    heldout_set ho;
+    memset(&ho, 0, sizeof ho);
+    if (!tr.sp.occ || !tr.dens || !tr.ro || !tr.rd || !tr.rgt || !tr.rt0 || !tr.rt1 || !tr.rcnt || !tr.roff || !tr.rlive ||
+        !tr.loff || !tr.rsq || !tr.x || !tr.ts || !tr.dts || !tr.F || !tr.Y || !tr.dY || !tr.xl || !tr.Fl || !tr.dYl ||
+        !tr.dFl || !tr.beta || !tr.grad || !tr.mom || !tr.vel || !tr.decg || !tr.work || !tr.ox || !tr.osig) {
+        st = gnf_fail(GNF_ERR_NOMEM, "out of memory allocating radiance-field training buffers (%ld bytes needed)",
+                      gnf_fit_nerf_memory(m, nc, tc));
+        goto done;
+    }
+    if ((st = heldout_make(&ho, heldout ? &heldout->s : NULL, nc->heldout_pixels, tc->seed)) != GNF_OK) goto done;
+    memset(tr.sp.occ, 1, (size_t)G3);
+    for (int i = 0; i < MAX_RAY_SAMPLES; i++) tr.dts[i] = tr.sp.dt * tr.sp.dscale;
+    long eval_every = tc->eval_every > 0 ? tc->eval_every : 100;
+    long pevery = tc->progress_every > 0 ? tc->progress_every : 10;
+    const char *reason = "steps";
+    double quality = NAN, tsamples = 0;
+    double tt0 = gnf_now();
+    if (tc->steps <= 0 && tc->seconds <= 0 && !(tc->target_psnr > 0)) {
+        st = gnf_fail(GNF_ERR_INVALID, "no stopping rule (steps, seconds or a target PSNR)");
+        goto done;
+    }
+    for (tr.step = 0;; tr.step++) {
+        double elapsed = gnf_now() - tstart;
+        if (tc->steps > 0 && tr.step >= tc->steps) { reason = "steps"; break; }
+        if (tc->seconds > 0 && elapsed >= tc->seconds) { reason = "seconds"; break; }
+        double prog = tc->steps > 0 ? (double)tr.step / (double)tc->steps : (tc->seconds > 0 ? elapsed / tc->seconds : 0);
+        tr.lr = lr_exp_schedule(tc->lr0, tc->lr1, prog);
+        long ns = 0;
+        double mse = nerf_step(&tr, &ns);
+        tsamples += (double)ns;
+        long done_steps = tr.step + 1;
+        if (done_steps >= OCC_WARMUP && done_steps % OCC_EVERY == 0) {
+            gnf_rbf_beta(tr.beta, m, m->params);
+            if ((st = occupancy_update(&tr, done_steps == OCC_WARMUP)) != GNF_OK) goto done;
+        }
+        double q = NAN;
+        int want_q = ho.n > 0 && (done_steps % eval_every == 0);
+        if (want_q) {
+            q = heldout_psnr(&tr, &ho);
+            if (tc->target_psnr > 0 && q >= tc->target_psnr) { quality = q; reason = "target"; tr.step++; break; }
+        }
+        if (tc->progress && (done_steps % pevery == 0 || done_steps == tc->steps)) {
+            gnf_progress pr;
+            pr.step = done_steps;
+            pr.steps = tc->steps;
+            pr.elapsed_s = gnf_now() - t0;
+            pr.loss = mse;
+            pr.psnr_est = mse > 0 ? -10.0 * log10(mse) : INFINITY;
+            pr.psnr_full = q;
+            pr.points_per_s = tsamples / (gnf_now() - tt0);
+            double p1 = tc->steps > 0 ? (double)done_steps / tc->steps : 0;
+            double p2 = tc->seconds > 0 ? (gnf_now() - tstart) / tc->seconds : 0;
+            pr.progress = GNF_MIN(1.0, GNF_MAX(p1, p2));
+            if (tc->progress(&pr, tc->user)) { reason = "callback"; tr.step++; break; }
+        }
+    }
+    double train_s = gnf_now() - tt0;
+    if (isnan(quality)) quality = heldout_psnr(&tr, &ho);
+    if (report) {
+        report->steps = tr.step;
+        report->seconds = train_s;
+        report->psnr = quality;
+        report->points_per_s = train_s > 0 ? tsamples / train_s : 0;
+        report->stop_reason = reason;
+    }
+    /* what rendering needs, and how it was trained (no wall-clock time: same settings, same bytes) */
+    set_meta_f(m, "gnf.nerf.box", tr.sp.box);
+    set_meta_f(m, "gnf.nerf.step", tr.sp.dt);
+    set_meta_f(m, "gnf.nerf.dist_scale", tr.sp.dscale);
+    {
+        const gnf_view *v = &train->s.views[0];
+        double rad = 0;
+        for (int i = 0; i < train->s.n; i++) {
+            const float *M = train->s.views[i].c2w;
+            rad += sqrt((double)M[3] * M[3] + (double)M[7] * M[7] + (double)M[11] * M[11]);
+        }
+        char buf[256];
+        snprintf(buf, sizeof buf, "%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g", v->w, v->h, (double)v->fx, (double)v->fy,
+                 (double)v->cx, (double)v->cy, rad / train->s.n);
+        gnf_model_set_meta(m, "gnf.nerf.camera", buf);
+    }
+    if ((st = store_occupancy(m, &tr.sp)) != GNF_OK) goto done;
+    {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%ld", tr.step);
+        gnf_model_set_meta(m, "gnf.train.steps", buf);
+        snprintf(buf, sizeof buf, "%ld", nc->samples_per_step);
+        gnf_model_set_meta(m, "gnf.train.samples_per_step", buf);
+        set_meta_f(m, "gnf.train.lr0", tc->lr0);
+        set_meta_f(m, "gnf.train.lr1", tc->lr1);
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)tc->seed);
+        gnf_model_set_meta(m, "gnf.train.seed", buf);
+        gnf_model_set_meta(m, "gnf.train.loss", "mse-rgb");
+        gnf_model_set_meta(m, "gnf.train.stop", reason);
+    }
+done:
+    heldout_free(&ho);
+    trainer_free(&tr);
+    return st;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------------ */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int max_views, int threads,
+                             gnf_nerf_metrics *out) {
+    memset(out, 0, sizeof *out);
+    double t0 = gnf_now();
+    gnf_nerf_renderer *r;
+    gnf_status st = gnf_nerf_renderer_create(m, threads, &r);
+    if (st != GNF_OK) return st;
+    int n = s->s.n;
+    if (max_views > 0 && max_views < n) n = max_views;
+    double *ft = calloc((size_t)GNF_MAX(1, n), sizeof(double));
+    if (!ft) { gnf_nerf_renderer_free(r); return gnf_fail(GNF_ERR_NOMEM, "out of memory"); }
+    double ps = 0, ss = 0, spp = 0;
+    /* warm-up: one frame not timed */
+    for (int i = -1; i < n; i++) {
+        gnf_camera cam;
+        gnf_nerf_scene_camera(s, i < 0 ? 0 : i, &cam);
+        gnf_image img;
+        double smp = 0, f0 = gnf_now();
+        if ((st = gnf_nerf_render(r, &cam, &img, NULL, NULL, &smp)) != GNF_OK) break;
+        if (i < 0) { gnf_image_free(&img); continue; }
+        ft[i] = gnf_now() - f0;
+        gnf_image gt = {cam.w, cam.h, 3, (float *)s->s.views[i].rgb};
+        ps += gnf_psnr(img.px, gt.px, (long)cam.w * cam.h * 3);
+        ss += gnf_ssim(&img, &gt);
+        spp += smp;
+        gnf_image_free(&img);
+    }
+    if (st == GNF_OK) {
+        out->views = n;
+        out->psnr = ps / n;
+        out->ssim = ss / n;
+        out->samples_per_pixel = spp / n;
+        qsort(ft, (size_t)n, sizeof(double), cmp_double);
+        out->ms_per_frame = 1000.0 * (n % 2 ? ft[n / 2] : 0.5 * (ft[n / 2 - 1] + ft[n / 2]));
+        out->fps = out->ms_per_frame > 0 ? 1000.0 / out->ms_per_frame : 0;
+        out->seconds = gnf_now() - t0;
+    }
+    free(ft);
+    gnf_nerf_renderer_free(r);
+    return st;
+}
+
+/* ---- density meshes --------------------------------------------------------------------------- */
+
+typedef struct {
+    const gnf_model *m;
+    const float *beta;
+    float invB;
+    int threads;
+    float *xn;
+    long cap;
+} mesh_field;
+
+/* Marching-cubes callback: minus the density (so normals point out of dense regions). */
+static int mesh_cb(void *user, const float *pts, long n, float *out) {
+    mesh_field *mf = user;
+    if (n > mf->cap) {
+        gnf_free(mf->xn);
+        mf->xn = gnf_calloc((size_t)n * 3, sizeof(float));
+        mf->cap = mf->xn ? n : 0;
+        if (!mf->xn) { gnf_fail(GNF_ERR_NOMEM, "out of memory"); return 1; }
+    }
+    for (long i = 0; i < 3 * n; i++) mf->xn[i] = fminf(1.0f, fmaxf(-1.0f, pts[i] * mf->invB));
+    if (density_at(mf->m, mf->beta, mf->xn, n, out, mf->threads) != GNF_OK) return 1;
+    for (long i = 0; i < n; i++) out[i] = -out[i];
+    return 0;
+}
+
+gnf_status gnf_nerf_extract_mesh(const gnf_model *m, int res, float iso, const char *path, int threads,
+                                 long *nv, long *nf) {
+    gnf_status st = check_nerf_model(m);
+    if (st != GNF_OK) return st;
+    if (!(iso > 0)) return gnf_fail(GNF_ERR_INVALID, "density level must be positive");
+    float B = meta_float(m, "gnf.nerf.box", 1.5f);
+    float *beta = gnf_calloc((size_t)m->D * (size_t)m->cfg.rbf_k, sizeof(float));
+    if (!beta) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    gnf_rbf_beta(beta, m, m->params);
+    mesh_field mf = {m, beta, 1.0f / B, threads, NULL, 0};
+    gnf_mc_config mc = {{-B, -B, -B}, {B, B, B}, res, -iso, threads};
+    gnf_mesh mesh;
+    st = gnf_marching_cubes(&mc, mesh_cb, &mf, &mesh);
+    gnf_free(mf.xn);
+    gnf_free(beta);
+    if (st != GNF_OK) return st;
+    if (mesh.nf == 0) {
+        gnf_mesh_free(&mesh);
+        return gnf_fail(GNF_ERR_INVALID, "no surface at density %g inside the scene box (nothing to mesh)", (double)iso);
+    }
+    st = gnf_mesh_save(path, &mesh);
+    if (nv) *nv = mesh.nv;
+    if (nf) *nf = mesh.nf;
+    gnf_mesh_free(&mesh);
+    return st;
+}
