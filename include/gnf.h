@@ -210,7 +210,14 @@ typedef struct {
     double psnr;             /* full-image PSNR at the end */
     double points_per_s;
     const char *stop_reason; /* "steps", "seconds", "target", "callback" (static string) */
+    /* radiance fields: wall time of each phase of the steps, GNF_NERF_PHASES in order (zero for
+     * the other tasks) */
+    double phase_s[8];
 } gnf_train_report;
+
+/* Names of the radiance-field training phases reported in gnf_train_report.phase_s. */
+#define GNF_NERF_PHASES {"rays+march", "encode+forward", "volume render", "gather", "decoder backward", \
+                         "grid scatter", "adam", "occupancy+held-out"}
 
 /* Memory in bytes that fitting model m to a w×h×c image with *tc will allocate (parameters,
  * gradients, optimiser state, batch buffers, image copy). */
@@ -349,7 +356,7 @@ typedef struct {
     long heldout_pixels;     /* pixels of the held-back view(s) for progress PSNR / target */
 } gnf_nerf_config;
 
-/* Defaults: box 1.5, 128³ occupancy, step auto, 2^17 samples per step, 16384 held-out pixels. */
+/* Defaults: box 1.5, 128³ occupancy, step auto, 2^17 samples per step, 4096 held-out pixels. */
 void gnf_nerf_config_default(gnf_nerf_config *c);
 
 /* The default radiance-field architecture within max_params (<= 0: default budget): hash grid

@@ -333,6 +333,14 @@ static int fit_nerf(const fit_nerf_opts *o, gnf_train_config *tc, double t_cmd) 
     if (gnf_model_save(m, output, o->half) != GNF_OK) { gnf_model_free(m); return runtime_error(); }
     long np = gnf_model_param_count(m);
     gnf_model_free(m);
+    if (!o->quiet) {
+        static const char *names[8] = GNF_NERF_PHASES;
+        double tot = 0;
+        for (int i = 0; i < 8; i++) tot += rep.phase_s[i];
+        fprintf(stderr, "where the time went:");
+        for (int i = 0; i < 8; i++) fprintf(stderr, "%s %s %.1f%%", i ? "," : "", names[i], tot > 0 ? 100 * rep.phase_s[i] / tot : 0);
+        fprintf(stderr, "\n");
+    }
     printf("%s: %ld parameters, %ld bytes, held-out PSNR %.2f dB after %ld steps, %.1f s training (%.2f M samples/s), %.1f s total, stopped by %s\n",
            output, np, file_size(output), rep.psnr, rep.steps, rep.seconds, rep.points_per_s / 1e6, gnf_now() - t_cmd, rep.stop_reason);
     return 0;
@@ -393,7 +401,7 @@ static const char *FIT_HELP =
     "Radiance fields (default: 4.2M parameters, 300 s; presets fast 60 s, quality 1800 s)\n"
     "  --downscale N         box-downscale the pictures by N (a quick run)\n"
     "  --batch N             samples per step (default 131072; rays per step follow)\n"
-    "  (progress and --target-psnr use 16384 pixels of the scene's test views, every --eval-every steps, default 100)\n"
+    "  (progress and --target-psnr use 4096 pixels of the scene's test views, every --eval-every steps, default 100)\n"
     "General\n"
     "  --eval-every N        steps between full-image PSNR checks for --target-psnr (default 25)\n"
     "  --threads N           worker threads (default: GNF_THREADS or all cores)\n"

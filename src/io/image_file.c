@@ -1,10 +1,12 @@
-/* image_file.c — PNG/JPEG loading into float images and atomic 8-bit PNG saving.
+/* image_file.c — PNG/JPEG loading into float images (optionally composited over white) and
+ * atomic 8-bit PNG saving.
  *
  * Files are read whole into memory (after a magic-byte check, so a large non-image file is not
  * read), then decoded from memory.  libpng and libjpeg report errors by longjmp: every setjmp
  * sits in a small *_decode/_encode function whose state lives in a caller-owned struct, so
  * nothing the error path needs is a clobberable local, and the caller frees everything. */
 #include "core/core.h"
+#include "io/scene.h" /* gnf_image_load_on_white */
 #include <assert.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -97,6 +99,7 @@ typedef struct {
     png_bytep *rows;
     gnf_image img;
     int alpha;
+    int on_white;      /* composite colour over white using alpha (gnf_image_load_on_white) */
 } png_job;
 
 static void png_on_error(png_structp png, png_const_charp msg) {
@@ -119,6 +122,11 @@ static void png_read_mem(png_structp png, png_bytep dst, size_t n) {
     }
     memcpy(dst, j->data + j->pos, n);
     j->pos += n;
+}
+
+/* Sample i of a decoded row as a float in [0,1]. */
+static float png_sample(const unsigned char *r, size_t i, int bd) {
+    return bd == 16 ? (float)((r[2 * i] << 8) | r[2 * i + 1]) / 65535.0f : (float)r[i] / 255.0f;
 }
 
 static gnf_status png_decode(png_job *j) {
@@ -155,26 +163,30 @@ static gnf_status png_decode(png_job *j) {
     png_read_end(j->png, NULL); /* checks the rest of the file, so a cut-off IEND is an error */
 
     int oc = ch >= 3 ? 3 : 1; /* gray(+alpha) -> 1, RGB(A) -> 3 */
+    /* Alpha, when there is one, is the last sample of a pixel (GA or RGBA after the transforms). */
+    int blend = j->on_white && (ch == 2 || ch == 4);
     if (gnf_image_alloc(&j->img, (int)w, (int)h, oc) != GNF_OK)
         return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for a %ux%u image", j->path, w, h);
     for (png_uint_32 y = 0; y < h; y++) {
         const unsigned char *r = j->rows[y];
         float *o = j->img.px + (size_t)y * w * oc;
-        for (png_uint_32 x = 0; x < w; x++)
+        for (png_uint_32 x = 0; x < w; x++) {
+            float a = blend ? png_sample(r, (size_t)x * ch + (size_t)(ch - 1), bd) : 1.0f;
             for (int k = 0; k < oc; k++) {
-                size_t i = (size_t)x * ch + k;
-                o[x * oc + k] = bd == 16 ? (float)((r[2 * i] << 8) | r[2 * i + 1]) / 65535.0f
-                                         : (float)r[i] / 255.0f;
+                float v = png_sample(r, (size_t)x * ch + k, bd);
+                o[x * oc + k] = blend ? v * a + (1.0f - a) : v;
             }
+        }
     }
     return GNF_OK;
 }
 
 static gnf_status load_png(const char *path, const unsigned char *data, size_t size,
-                           gnf_image *out, int *alpha) {
+                           int on_white, gnf_image *out, int *alpha) {
     png_job j;
     memset(&j, 0, sizeof j);
     j.path = path;
+    j.on_white = on_white;
     j.data = data;
     j.size = size;
     j.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &j, png_on_error, png_on_warning);
@@ -296,9 +308,27 @@ static gnf_status load_jpeg(const char *path, const unsigned char *data, size_t 
 
 /* ---- public --------------------------------------------------------------------------- */
 
-/* Loads a PNG or JPEG (format from the first bytes) into *out; see gnf.h.  On failure *out is
- * zeroed, *had_alpha is 0 and gnf_last_error() names the file and the problem. */
-gnf_status gnf_image_load(const char *path, gnf_image *out, int *had_alpha) {
+/* Replaces a 1-channel image by its 3-channel copy (gray replicated).  On failure *img is
+ * freed and zeroed. */
+static gnf_status gray_to_rgb(const char *path, gnf_image *img) {
+    gnf_image rgb;
+    if (gnf_image_alloc(&rgb, img->w, img->h, 3) != GNF_OK) {
+        gnf_status s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for a %dx%d image", path,
+                                img->w, img->h);
+        gnf_image_free(img);
+        return s;
+    }
+    size_t n = (size_t)img->w * img->h;
+    for (size_t i = 0; i < n; i++)
+        rgb.px[3 * i] = rgb.px[3 * i + 1] = rgb.px[3 * i + 2] = img->px[i];
+    gnf_image_free(img);
+    *img = rgb;
+    return GNF_OK;
+}
+
+/* The loaders behind gnf_image_load (on_white = 0: colour as stored, alpha dropped) and
+ * gnf_image_load_on_white (on_white = 1: composited over white, always 3 channels). */
+static gnf_status load_image(const char *path, int on_white, gnf_image *out, int *had_alpha) {
     assert(path && out);
     memset(out, 0, sizeof *out);
     if (had_alpha) *had_alpha = 0;
@@ -307,10 +337,23 @@ gnf_status gnf_image_load(const char *path, gnf_image *out, int *had_alpha) {
     int fmt = FMT_NONE, alpha = 0;
     gnf_status s = read_image_file(path, &data, &size, &fmt);
     if (s != GNF_OK) return s;
-    s = fmt == FMT_PNG ? load_png(path, data, size, out, &alpha) : load_jpeg(path, data, size, out);
+    s = fmt == FMT_PNG ? load_png(path, data, size, on_white, out, &alpha)
+                       : load_jpeg(path, data, size, out);
     free(data);
+    if (s == GNF_OK && on_white && out->c == 1) s = gray_to_rgb(path, out);
     if (s == GNF_OK && had_alpha) *had_alpha = alpha;
     return s;
+}
+
+/* Loads a PNG or JPEG (format from the first bytes) into *out; see gnf.h.  On failure *out is
+ * zeroed, *had_alpha is 0 and gnf_last_error() names the file and the problem. */
+gnf_status gnf_image_load(const char *path, gnf_image *out, int *had_alpha) {
+    return load_image(path, 0, out, had_alpha);
+}
+
+/* Like gnf_image_load, but RGB composited over white (see io/scene.h). */
+gnf_status gnf_image_load_on_white(const char *path, gnf_image *out, int *had_alpha) {
+    return load_image(path, 1, out, had_alpha);
 }
 
 typedef struct {

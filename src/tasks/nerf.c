@@ -11,11 +11,13 @@
  *   4. the samples that carried weight (those before early termination) gathered contiguously;
  *   5. the fused decoder kernel with the given dL/dy (GNF_LOSS_GIVEN) → dL/dfeatures and
  *      per-chunk decoder gradients, summed in chunk order; grid scatter per level; Adam;
- *   6. every 16 steps (after a warm-up) the occupancy grid is refreshed from the field's density.
+ *   6. every 16 steps the occupancy grid is refreshed from the field's density (every cell during
+ *      the first 256 steps, a rotating quarter afterwards).
  * The next step's ray count follows the measured samples per ray so a step costs about
  * samples_per_step samples.  Every sum runs in a fixed order, so a seed and step count give the
  * same model whatever the thread count. */
 #include "tasks/train.h"
+#include "tasks/nerf_internal.h"
 #include "field/nerf_head.h"
 #include "geom/mcubes.h"
 #include "io/scene.h"
@@ -31,7 +33,7 @@ struct gnf_nerf_scene { gnf_scene s; };
 #define NERF_TMIN 1e-4f        /* early ray termination: transmittance below this */
 #define DIST_SCALE 25.0f       /* optical thickness = sigma * step * DIST_SCALE (TensoRF's scale) */
 #define OCC_ALPHA 0.01f        /* a cell is occupied when one step through it has alpha above this */
-#define OCC_WARMUP 256         /* steps before the occupancy grid starts culling */
+#define OCC_WARMUP 256         /* steps during which every occupancy refresh visits every cell */
 #define OCC_EVERY 16           /* steps between occupancy refreshes */
 #define RAY_BLOCK 128          /* rays per parallel task */
 #define WAVE 64                /* samples per ray evaluated together at render time */
@@ -92,7 +94,7 @@ void gnf_nerf_config_default(gnf_nerf_config *c) {
     c->occ_res = 128;
     c->step = 0;
     c->samples_per_step = 1L << 17;
-    c->heldout_pixels = 16384;
+    c->heldout_pixels = 4096;
 }
 
 gnf_status gnf_nerf_model_config(gnf_model_config *cfg, long max_params) {
@@ -117,16 +119,10 @@ void gnf_nerf_train_config_default(gnf_train_config *tc) {
 
 /* ---- the space a field lives in: box, march step, occupancy -------------------------------- */
 
-typedef struct {
-    float box, dt, dscale;  /* half-size, march step (world), optical scale */
-    int G;                  /* occupancy resolution */
-    unsigned char *occ;     /* G³ flags, x fastest */
-} nerf_space;
-
 static float step_of(float box, float step) { return step > 0 ? step : 2.0f * box * 1.7320508f / 1024.0f; }
 
 /* Entry and exit of the ray o + t d (t >= 0) through [-B, B]³; 0 if it misses. */
-static int ray_box(const float o[3], const float d[3], float B, float *t0, float *t1) {
+int nerf_ray_box(const float o[3], const float d[3], float B, float *t0, float *t1) {
     float tn = 0.0f, tf = 1e30f;
     for (int a = 0; a < 3; a++) {
         if (d[a] == 0.0f) {
@@ -152,12 +148,13 @@ static inline int cell_index(float p, float B, int G) {
  * fall in occupied cells: normalised positions x (3 per sample, may be NULL when only counting)
  * and distances ts (may be NULL).  Empty cells are skipped to their exit, staying on the lattice.
  * *t is left after the last emitted sample.  Returns the count. */
-static long march(const nerf_space *sp, const float o[3], const float d[3], float *t, float tf,
-                  long cap, float *x, float *ts) {
+long nerf_march(const nerf_space *sp, const float o[3], const float d[3], float *t, float tf,
+                long cap, float *x, float *ts) {
     const float B = sp->box, dt = sp->dt, cs = 2.0f * B / (float)sp->G, invB = 1.0f / B;
     const int G = sp->G;
-    long n = 0;
-    float tt = *t;
+    const float tstart = *t;
+    long n = 0, i = 0;          /* lattice index: sample i sits at tstart + i·dt */
+    float tt = tstart;
     while (tt < tf && n < cap) {
         float p[3] = {o[0] + tt * d[0], o[1] + tt * d[1], o[2] + tt * d[2]};
         int ci[3] = {cell_index(p[0], B, G), cell_index(p[1], B, G), cell_index(p[2], B, G)};
@@ -166,16 +163,18 @@ static long march(const nerf_space *sp, const float o[3], const float d[3], floa
                 for (int a = 0; a < 3; a++) x[3 * n + a] = fminf(1.0f, fmaxf(-1.0f, p[a] * invB));
             if (ts) ts[n] = tt;
             n++;
-            tt += dt;
+            i++;
         } else {
+            /* jump to the first lattice point past the cell's exit */
             float te = 1e30f;
             for (int a = 0; a < 3; a++) {
                 if (d[a] > 0) te = fminf(te, ((float)(ci[a] + 1) * cs - B - o[a]) / d[a]);
                 else if (d[a] < 0) te = fminf(te, ((float)ci[a] * cs - B - o[a]) / d[a]);
             }
             float k = ceilf((te - tt) / dt);
-            tt += (k < 1.0f ? 1.0f : k) * dt;
+            i += k < 1.0f ? 1 : (k > 1e7f ? 10000000 : (long)k);
         }
+        tt = tstart + (float)i * dt;
     }
     *t = tt;
     return n;
@@ -222,7 +221,7 @@ static gnf_status density_at(const gnf_model *m, const float *beta, const float 
 static const char k_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Stores the flags as "G:" + base64(zlib(bits, x fastest)) in gnf.nerf.occupancy. */
-static gnf_status store_occupancy(gnf_model *m, const nerf_space *sp) {
+gnf_status nerf_occupancy_store(gnf_model *m, const nerf_space *sp) {
     long N = (long)sp->G * sp->G * sp->G, nb = (N + 7) / 8;
     unsigned char *bits = calloc((size_t)nb, 1);
     uLongf zcap = compressBound((uLong)nb);
@@ -255,7 +254,7 @@ static int b64_val(int c) {
 }
 
 /* Reads gnf.nerf.occupancy into sp (G and flags, allocated here). */
-static gnf_status load_occupancy(const gnf_model *m, nerf_space *sp) {
+gnf_status nerf_occupancy_load(const gnf_model *m, nerf_space *sp) {
     const char *s = gnf_model_get_meta(m, "gnf.nerf.occupancy");
     if (!s) return gnf_fail(GNF_ERR_FORMAT, "the model has no occupancy grid (gnf.nerf.occupancy)");
     char *e;
@@ -313,7 +312,8 @@ typedef struct {
 } field_view;
 
 /* Per-thread scratch of render_ray. */
-static long ray_scratch_floats(int D) { return (long)WAVE * (3 + 1 + 1 + 1 + 1 + 2 * D + NERF_OUT + 1) + 64; }
+/* x 3, ts, y0, sig, wt, dts, F D, Fs D, ys NERF_OUT, sel (an int) per wave sample */
+static long ray_scratch_floats(int D) { return (long)WAVE * (3 + 5 + 2 * D + NERF_OUT + 1) + 64; }
 
 /* Renders one ray: marches in waves of WAVE samples, density first, colour only where the weight
  * exceeds COLOUR_W, stops when transmittance < NERF_TMIN.  Returns the samples evaluated. */
@@ -328,14 +328,14 @@ static long render_ray(const field_view *fv, float *scr, const float o[3], const
     float C[3] = {0, 0, 0}, dep = 0, T = 1.0f;
     long evals = 0;
     float t0, t1;
-    if (ray_box(o, d, fv->sp->box, &t0, &t1)) {
+    if (nerf_ray_box(o, d, fv->sp->box, &t0, &t1)) {
         float Y16[16];
         nerf_sh16(Y16, d);
         const float odt = fv->sp->dt * fv->sp->dscale;
         for (int i = 0; i < WAVE; i++) dts[i] = odt;
         float t = t0 + 0.5f * fv->sp->dt;
         while (T >= NERF_TMIN) {
-            long n = march(fv->sp, o, d, &t, t1, WAVE, x, ts);
+            long n = nerf_march(fv->sp, o, d, &t, t1, WAVE, x, ts);
             if (n == 0) break;
             evals += n;
             grid_encode(F, m, m->params, x, n);
@@ -438,7 +438,7 @@ gnf_status gnf_nerf_renderer_create(const gnf_model *m, int threads, gnf_nerf_re
     r->sp.box = meta_float(m, "gnf.nerf.box", 1.5f);
     r->sp.dt = meta_float(m, "gnf.nerf.step", step_of(r->sp.box, 0));
     r->sp.dscale = meta_float(m, "gnf.nerf.dist_scale", DIST_SCALE);
-    if ((st = load_occupancy(m, &r->sp)) != GNF_OK) { free(r); return st; }
+    if ((st = nerf_occupancy_load(m, &r->sp)) != GNF_OK) { free(r); return st; }
     r->beta = gnf_calloc((size_t)m->D * (size_t)m->cfg.rbf_k, sizeof(float));
     if (!r->beta) { gnf_nerf_renderer_free(r); return gnf_fail(GNF_ERR_NOMEM, "out of memory"); }
     gnf_rbf_beta(r->beta, m, m->params);
@@ -530,6 +530,7 @@ typedef struct {
     float *beta, *grad, *mom, *vel, *decg, *work;
     long ndec, nchunks;
     float lr, scale;
+    double phase[8];              /* seconds per phase (GNF_NERF_PHASES) */
     /* occupancy refresh */
     float *ox, *osig;
     long onum;
@@ -575,17 +576,17 @@ static void ray_task(void *vctx, long b, int thread) {
             gnf_view_ray(v, (float)px + 0.5f, (float)py + 0.5f, tr->ro + 3 * r, tr->rd + 3 * r);
             memcpy(tr->rgt + 3 * r, v->rgb + 3 * ((size_t)py * (size_t)v->w + px), 3 * sizeof(float));
             float t0, t1;
-            if (!ray_box(tr->ro + 3 * r, tr->rd + 3 * r, tr->sp.box, &t0, &t1)) { t0 = 0; t1 = -1; }
+            if (!nerf_ray_box(tr->ro + 3 * r, tr->rd + 3 * r, tr->sp.box, &t0, &t1)) { t0 = 0; t1 = -1; }
             tr->rt0[r] = t0 + jit * tr->sp.dt;
             tr->rt1[r] = t1;
             float t = tr->rt0[r];
-            tr->rcnt[r] = march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, t1, MAX_RAY_SAMPLES, NULL, NULL);
+            tr->rcnt[r] = nerf_march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, t1, MAX_RAY_SAMPLES, NULL, NULL);
         }
     } else {
         for (long r = r0; r < GNF_MIN(r1, tr->Rused); r++) {
             float t = tr->rt0[r];
             long o = tr->roff[r];
-            march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, tr->rt1[r], tr->rcnt[r], tr->x + 3 * o, tr->ts + o);
+            nerf_march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, tr->rt1[r], tr->rcnt[r], tr->x + 3 * o, tr->ts + o);
         }
     }
 }
@@ -748,6 +749,8 @@ static void trainer_free(nerf_trainer *tr) {
 /* One step; returns the batch's squared error per channel (mean), and sample counts. */
 static double nerf_step(nerf_trainer *tr, long *samples) {
     gnf_model *m = tr->m;
+    double tp = gnf_now(), tq;
+#define PHASE(i) do { tq = gnf_now(); tr->phase[i] += tq - tp; tp = tq; } while (0)
     gnf_rbf_beta(tr->beta, m, m->params);
     long nb = (tr->R + RAY_BLOCK - 1) / RAY_BLOCK;
     ray_pass rp = {tr, 0};
@@ -762,14 +765,18 @@ static double nerf_step(nerf_trainer *tr, long *samples) {
     long ns = tr->roff[tr->Rused];
     rp.fill = 1;
     gnf_parallel_for((tr->Rused + RAY_BLOCK - 1) / RAY_BLOCK, tr->T, ray_task, &rp);
+    PHASE(0);
     gnf_parallel_for((ns + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK, tr->T, forward_task, tr);
+    PHASE(1);
     tr->scale = 1.0f / (3.0f * (float)GNF_MAX(1, tr->Rused));
     long nbu = (tr->Rused + RAY_BLOCK - 1) / RAY_BLOCK;
     gnf_parallel_for(nbu, tr->T, composite_task, tr);
+    PHASE(2);
     tr->loff[0] = 0;
     for (long r = 0; r < tr->Rused; r++) tr->loff[r + 1] = tr->loff[r] + tr->rlive[r];
     tr->L = tr->loff[tr->Rused];
     gnf_parallel_for(nbu, tr->T, gather_task, tr);
+    PHASE(3);
     long nch = (tr->L + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK;
     gnf_parallel_for(nch, tr->T, backward_task, tr);
     float *gd = tr->grad + m->dec_off;
@@ -778,8 +785,12 @@ static double nerf_step(nerf_trainer *tr, long *samples) {
         const float *src = tr->decg + ch * tr->ndec;
         for (long i = 0; i < tr->ndec; i++) gd[i] += src[i];
     }
+    PHASE(4);
     gnf_parallel_for(m->cfg.levels, tr->T, scatter_task, tr);
+    PHASE(5);
     gnf_parallel_for((m->nparams + ADAM_RANGE - 1) / ADAM_RANGE, tr->T, adam_task, tr);
+    PHASE(6);
+#undef PHASE
     double sq = 0;
     for (long r = 0; r < tr->Rused; r++) sq += tr->rsq[r];
     /* next step's ray count: aim at the sample budget from this step's samples per ray */
@@ -874,9 +885,11 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
         double mse = nerf_step(&tr, &ns);
         tsamples += (double)ns;
         long done_steps = tr.step + 1;
-        if (done_steps >= OCC_WARMUP && done_steps % OCC_EVERY == 0) {
+        double tph = gnf_now();
+        if (done_steps % OCC_EVERY == 0) {
+            /* every cell during the warm-up, a rotating quarter of them afterwards */
             gnf_rbf_beta(tr.beta, m, m->params);
-            if ((st = occupancy_update(&tr, done_steps == OCC_WARMUP)) != GNF_OK) goto done;
+            if ((st = occupancy_update(&tr, done_steps <= OCC_WARMUP)) != GNF_OK) goto done;
         }
         double q = NAN;
         int want_q = ho.n > 0 && (done_steps % eval_every == 0);
@@ -884,6 +897,7 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
             q = heldout_psnr(&tr, &ho);
             if (tc->target_psnr > 0 && q >= tc->target_psnr) { quality = q; reason = "target"; tr.step++; break; }
         }
+        tr.phase[7] += gnf_now() - tph;
         if (tc->progress && (done_steps % pevery == 0 || done_steps == tc->steps)) {
             gnf_progress pr;
             pr.step = done_steps;
@@ -907,6 +921,7 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
         report->psnr = quality;
         report->points_per_s = train_s > 0 ? tsamples / train_s : 0;
         report->stop_reason = reason;
+        for (int i = 0; i < 8; i++) report->phase_s[i] = tr.phase[i];
     }
     /* what rendering needs, and how it was trained (no wall-clock time: same settings, same bytes) */
     set_meta_f(m, "gnf.nerf.box", tr.sp.box);
@@ -924,7 +939,7 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
                  (double)v->cx, (double)v->cy, rad / train->s.n);
         gnf_model_set_meta(m, "gnf.nerf.camera", buf);
     }
-    if ((st = store_occupancy(m, &tr.sp)) != GNF_OK) goto done;
+    if ((st = nerf_occupancy_store(m, &tr.sp)) != GNF_OK) goto done;
     {
         char buf[64];
         snprintf(buf, sizeof buf, "%ld", tr.step);

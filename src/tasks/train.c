@@ -216,6 +216,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
         report->psnr = quality;
         report->points_per_s = train_s > 0 ? (double)tr.step * (double)tr.B / train_s : 0;
         report->stop_reason = reason;
+        memset(report->phase_s, 0, sizeof report->phase_s);
     }
     set_meta_num(m, "gnf.train.steps", 0, (double)tr.step);
     set_meta_num(m, "gnf.train.batch", 0, (double)tr.B);

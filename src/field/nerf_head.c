@@ -1,0 +1,312 @@
+/* nerf_head.c — radiance-field output head (density, SH colour) and per-ray volume rendering,
+ * forward and backward.  The math and the gradients are in docs/MODEL.md "Radiance fields".
+ *
+ * A ray is processed in blocks of BLK samples.  The pointwise part of a block (density and its
+ * derivative, alpha, the three colour sigmoids: five exps and one log1p per sample) is written
+ * as straight-line code over the block's lanes, which the compiler vectorises; the transmittance
+ * scan that follows is serial and cheap.  Up to BLK-1 samples past the termination point are
+ * evaluated and discarded.  Every exp has a non-positive argument (nerf_fast_exp).  The
+ * backward pass walks the composited samples in reverse and keeps the suffix sum R_k of what lies
+ * behind sample k: O(n), no cancellation against the total. */
+#include "field/nerf_head.h"
+#include <assert.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* PlenOctrees/svox2 real SH constants. */
+#define SH_C0 0.28209479177387814f
+#define SH_C1 0.4886025119029199f
+static const float SH_C2[5] = {1.0925484305920792f, -1.0925484305920792f, 0.31539156525252005f,
+                               -1.0925484305920792f, 0.5462742152960396f};
+static const float SH_C3[7] = {-0.5900435899266435f, 2.890611442640554f, -0.4570457994644658f,
+                               0.3731763325901154f, -0.4570457994644658f, 1.445305721320277f,
+                               -0.5900435899266435f};
+
+void nerf_sh16(float Y[16], const float d[3]) {
+    float x = d[0], y = d[1], z = d[2];
+    float xx = x * x, yy = y * y, zz = z * z, xy = x * y, yz = y * z, xz = x * z;
+    Y[0] = SH_C0;
+    Y[1] = -SH_C1 * y;
+    Y[2] = SH_C1 * z;
+    Y[3] = -SH_C1 * x;
+    Y[4] = SH_C2[0] * xy;
+    Y[5] = SH_C2[1] * yz;
+    Y[6] = SH_C2[2] * (2.0f * zz - xx - yy);
+    Y[7] = SH_C2[3] * xz;
+    Y[8] = SH_C2[4] * (xx - yy);
+    Y[9] = SH_C3[0] * y * (3.0f * xx - yy);
+    Y[10] = SH_C3[1] * xy * z;
+    Y[11] = SH_C3[2] * y * (4.0f * zz - xx - yy);
+    Y[12] = SH_C3[3] * z * (2.0f * zz - 3.0f * xx - 3.0f * yy);
+    Y[13] = SH_C3[4] * x * (4.0f * zz - xx - yy);
+    Y[14] = SH_C3[5] * z * (xx - yy);
+    Y[15] = SH_C3[6] * x * (xx - 3.0f * yy);
+}
+
+/* The pointwise helpers below select with integer masks, never with float comparisons: GCC
+ * turns a float-compare select into branches (a comparison may trap under the default
+ * -ftrapping-math), and branches stop the vectoriser. */
+static inline uint32_t fbits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline float bitsf(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+/* All ones where v's sign bit is set (v < 0, -0, negative NaN), else 0. */
+static inline uint32_t neg_mask(float v) { return 0u - (fbits(v) >> 31); }
+/* mask ? a : b, bitwise. */
+static inline float select_f(uint32_t mask, float a, float b) {
+    return bitsf((fbits(a) & mask) | (fbits(b) & ~mask));
+}
+
+/* e^x for x <= 0.  x = n ln2 + r with |r| <= ln2/2 (n rounded by adding 1.5*2^23, so no
+ * float-to-int conversion and no libm call), e^r by its degree-7 Taylor polynomial (truncation
+ * < 6e-9 relative), 2^n from the low mantissa bits of the shifted value.  Results below 2^-126
+ * (x < -87.3, -inf) flush to 0; NaN stays NaN. */
+static inline float exp_nonpos(float x) {
+    float t = x * 1.44269504f + 12582912.0f;
+    float n = t - 12582912.0f;
+    float r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-6f;
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t e = fbits(t) - 0x4B400000u + 127u;   /* biased exponent n + 127 */
+    uint32_t ok = 0u - (uint32_t)((int32_t)e > 0);
+    return bitsf(fbits(p * bitsf(e << 23)) & ok);
+}
+
+float nerf_fast_exp(float x) { return exp_nonpos(x); }
+
+/* log(1 + e) for e in [0, 1]: 2 atanh(s), s = e/(2+e) in [0, 1/3], odd series to s^13
+ * (truncation < 1e-8 absolute; relative accuracy kept as e -> 0). */
+static inline float log1p01(float e) {
+    float s = e / (2.0f + e), s2 = s * s;
+    float p = 1.0f / 13;
+    p = p * s2 + 1.0f / 11;
+    p = p * s2 + 1.0f / 9;
+    p = p * s2 + 1.0f / 7;
+    p = p * s2 + 1.0f / 5;
+    p = p * s2 + 1.0f / 3;
+    p = p * s2 + 1.0f;
+    return 2.0f * s * p;
+}
+
+/* 1/(1+e^-v) as (v >= 0 ? 1 : e)/(1 + e) with e = e^-|v|: no overflow for any v. */
+static inline float sigmoid(float v) {
+    float e = exp_nonpos(-fabsf(v));
+    return select_f(neg_mask(v), e, 1.0f) / (1.0f + e);
+}
+
+/* softplus(v) = max(v, 0) + log1p(e^-|v|), and *sig = sigmoid(v), from one exp. */
+static inline float softplus_sig(float v, float *sig) {
+    float e = exp_nonpos(-fabsf(v));
+    *sig = select_f(neg_mask(v), e, 1.0f) / (1.0f + e);
+    return select_f(neg_mask(v), 0.0f, v) + log1p01(e);
+}
+
+float nerf_density(float y0) {
+    float s;
+    return softplus_sig(y0 + NERF_DENSITY_SHIFT, &s);
+}
+
+float nerf_density_grad(float y0) { return sigmoid(y0 + NERF_DENSITY_SHIFT); }
+
+/* alpha = 1 - e^-x for an optical thickness x >= 0, and *keep = e^-x.  Below x = 0.05 the
+ * series x(1 - x/2(1 - x/3(1 - x/4))) (relative error < x^4/120 <= 5e-8) replaces 1 - e^-x,
+ * whose absolute rounding error (~6e-8) would swamp the small alphas of near-empty space.
+ * (x < 0.05 is compared on the bits: for x >= +0 they order like the values.) */
+static inline float alpha_keep(float x, float *keep) {
+    float e = exp_nonpos(-x);
+    *keep = e;
+    float a = x * (1.0f - 0.5f * x * (1.0f - (1.0f / 3) * x * (1.0f - 0.25f * x)));
+    uint32_t small = 0u - (uint32_t)(fbits(x) < fbits(0.05f));
+    return select_f(small, a, 1.0f - e);
+}
+
+/* z_c = sum_j Y_j y[1 + 16c + j], c = 0..2; four partial sums per channel (one SIMD register). */
+static inline void sh_dot3(float z[3], const float *y, const float *Y16) {
+    for (int c = 0; c < 3; c++) {
+        const float *yc = y + 1 + NERF_SH * c;
+        float a[4] = {0, 0, 0, 0};
+        for (int j = 0; j < NERF_SH; j += 4)
+            for (int k = 0; k < 4; k++) a[k] += Y16[j + k] * yc[j + k];
+        z[c] = (a[0] + a[2]) + (a[1] + a[3]);
+    }
+}
+
+void nerf_sh_colour(float rgb[3], const float *y, const float Y16[16]) {
+    float z[3];
+    sh_dot3(z, y, Y16);
+    for (int c = 0; c < 3; c++) rgb[c] = sigmoid(z[c]);
+}
+
+/* ---- per-ray compositing ------------------------------------------------------------------- */
+
+enum { BLK = 16 };
+
+/* Pointwise values of up to BLK consecutive samples (lanes past m are padding). */
+typedef struct {
+    float alpha[BLK], keep[BLK], x[BLK];    /* alpha, 1 - alpha = e^-x, optical thickness x */
+    float dsig[BLK];                        /* dt * d sigma / d y0 */
+    float rgb[3][BLK];
+} nerf_block;
+
+/* Shapes: y [m][ys], dt [m], Yl [16]; m <= BLK. */
+static void block_eval(nerf_block *b, const float *y, long ys, const float *dt, const float *Yl, long m) {
+    float v[BLK], dtl[BLK], z[3][BLK];
+    for (long s = 0; s < BLK; s++) {
+        if (s < m) {
+            float zz[3];
+            sh_dot3(zz, y + s * ys, Yl);
+            v[s] = y[s * ys] + NERF_DENSITY_SHIFT;
+            dtl[s] = dt[s];
+            for (int c = 0; c < 3; c++) z[c][s] = zz[c];
+        } else {
+            v[s] = dtl[s] = z[0][s] = z[1][s] = z[2][s] = 0;
+        }
+    }
+    for (int s = 0; s < BLK; s++) {
+        float sig, sigma = softplus_sig(v[s], &sig);
+        float x = sigma * dtl[s];
+        b->x[s] = x;
+        b->alpha[s] = alpha_keep(x, &b->keep[s]);
+        b->dsig[s] = sig * dtl[s];
+    }
+    for (int c = 0; c < 3; c++)
+        for (int s = 0; s < BLK; s++) b->rgb[c][s] = sigmoid(z[c][s]);
+}
+
+/* Values the forward pass parks at the start of each composited dy row for the reverse pass. */
+enum { P_W, P_TNEXT, P_DSIG, P_C0, P_WCC0 = P_C0 + 3, P_N = P_WCC0 + 3 };
+_Static_assert(P_N <= NERF_OUT, "parked values fit in a row");
+
+/* Forward over one ray; with park != NULL also parks the backward's values in rows of park
+ * (stride ps).  C gets sum_i w_i c_i (no background); returns n_used, *T_end, *tau (the optical
+ * thickness composited, for an opacity accurate near 0). */
+static long ray_forward(float C[3], float *depth, float *T_end, float *tau, float *park, long ps, const float *y,
+                        long ys, const float Y16[16], const float *dt, const float *t, long n, float t_min) {
+    float Yl[NERF_SH];
+    memcpy(Yl, Y16, sizeof Yl);
+    float T = 1.0f, C0 = 0, C1 = 0, C2 = 0, dep = 0, tsum = 0;
+    long i = 0;
+    int done = 0;
+    nerf_block b;
+    while (i < n && !done) {
+        long m = n - i < BLK ? n - i : BLK;
+        block_eval(&b, y + i * ys, ys, dt + i, Yl, m);
+        long s = 0;
+        for (; s < m && !done; s++) {
+            float w = T * b.alpha[s];
+            C0 += w * b.rgb[0][s];
+            C1 += w * b.rgb[1][s];
+            C2 += w * b.rgb[2][s];
+            if (t) dep += w * t[i + s];
+            tsum += b.x[s];
+            T *= b.keep[s];
+            if (park) {
+                float *p = park + (i + s) * ps;
+                p[P_W] = w;
+                p[P_TNEXT] = T;
+                p[P_DSIG] = b.dsig[s];
+                for (int c = 0; c < 3; c++) {
+                    float cc = b.rgb[c][s];
+                    p[P_C0 + c] = cc;
+                    p[P_WCC0 + c] = w * cc * (1.0f - cc);
+                }
+            }
+            done = T < t_min;
+        }
+        i += s;
+    }
+    C[0] = C0;
+    C[1] = C1;
+    C[2] = C2;
+    *depth = dep;
+    *T_end = T;
+    *tau = tsum;
+    return i;
+}
+
+/* opacity = 1 - T_end computed as 1 - e^-tau, accurate for nearly empty rays too. */
+static void ray_result(nerf_ray_result *out, const float C[3], float depth, float T, float tau, long used,
+                       const float bg[3]) {
+    float keep;
+    for (int c = 0; c < 3; c++) out->rgb[c] = C[c] + T * bg[c];
+    out->opacity = alpha_keep(tau, &keep);
+    out->depth = depth;
+    out->n_used = used;
+}
+
+/* Shapes: y [n][ys], Y16 [16], dt [n], t [n] or NULL, bg [3]. */
+void nerf_composite(nerf_ray_result *out, const float *y, long ys, const float Y16[16], const float *dt,
+                    const float *t, long n, const float bg[3], float t_min) {
+    assert(n == 0 || ys >= NERF_OUT);
+    float C[3], depth, T, tau;
+    long used = ray_forward(C, &depth, &T, &tau, NULL, 0, y, ys, Y16, dt, t, n, t_min);
+    ray_result(out, C, depth, T, tau, used, bg);
+}
+
+/* Shapes: dy [n][dys], y [n][ys], Y16 [16], dt [n], t [n] or NULL, bg/target [3].
+ * With g_c = 2 scale (C_c - target_c) and R_k = sum_{i>k} w_i c_i + T_end bg:
+ *   dL/dy_k[0]        = sigmoid(y_k0 - 10) dt_k sum_c g_c (T_{k+1} c_kc - R_kc)
+ *   dL/dy_k[1+16c+j]  = g_c w_k c_kc (1 - c_kc) Y_j */
+float nerf_composite_backward(float *dy, long dys, nerf_ray_result *out, const float *y, long ys, const float Y16[16],
+                              const float *dt, const float *t, long n, const float bg[3], const float target[3],
+                              float scale, float t_min) {
+    assert(n == 0 || (ys >= NERF_OUT && dys >= NERF_OUT));
+    float C[3], depth, T, tau;
+    const long used = ray_forward(C, &depth, &T, &tau, dy, dys, y, ys, Y16, dt, t, n, t_min);
+    ray_result(out, C, depth, T, tau, used, bg);
+    float loss = 0, g[3], R[3], Yl[NERF_SH];
+    memcpy(Yl, Y16, sizeof Yl);
+    for (int c = 0; c < 3; c++) {
+        float e = out->rgb[c] - target[c];
+        loss += e * e;
+        g[c] = 2.0f * scale * e;
+        R[c] = T * bg[c];
+    }
+    for (long i = n - 1; i >= used; i--) memset(dy + i * dys, 0, sizeof(float) * NERF_OUT);
+    /* Reverse: R holds R_k (what lies behind sample k) on entry to row k. */
+    for (long i = used - 1; i >= 0; i--) {
+        float *p = dy + i * dys;
+        float w = p[P_W], Tn = p[P_TNEXT], dsig = p[P_DSIG];
+        float c0 = p[P_C0], c1 = p[P_C0 + 1], c2 = p[P_C0 + 2];
+        float gz0 = g[0] * p[P_WCC0], gz1 = g[1] * p[P_WCC0 + 1], gz2 = g[2] * p[P_WCC0 + 2];
+        p[0] = dsig * (g[0] * (Tn * c0 - R[0]) + g[1] * (Tn * c1 - R[1]) + g[2] * (Tn * c2 - R[2]));
+        R[0] += w * c0;
+        R[1] += w * c1;
+        R[2] += w * c2;
+        for (int j = 0; j < NERF_SH; j++) {
+            p[1 + j] = gz0 * Yl[j];
+            p[1 + NERF_SH + j] = gz1 * Yl[j];
+            p[1 + 2 * NERF_SH + j] = gz2 * Yl[j];
+        }
+    }
+    return loss;
+}
+
+/* Shapes: sigma [n], dt [n] -> w [n] (first `count` written).  Same alpha and transmittance
+ * arithmetic as ray_forward, so the weights are those nerf_composite uses. */
+long nerf_weights(float *w, float *T_end, const float *sigma, const float *dt, long n, float t_min) {
+    float T = 1.0f;
+    long i = 0;
+    while (i < n) {
+        float keep, a = alpha_keep(sigma[i] * dt[i], &keep);
+        w[i] = T * a;
+        T *= keep;
+        i++;
+        if (T < t_min) break;
+    }
+    *T_end = T;
+    return i;
+}

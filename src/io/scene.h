@@ -1,0 +1,78 @@
+/* scene.h — posed photographs of a scene in the Blender-synthetic ("NeRF") / Instant-NGP
+ * transforms.json layout: cameras, intrinsics and images composited over white.  Internal to
+ * libgnf (not part of gnf.h). */
+#ifndef GNF_SCENE_H
+#define GNF_SCENE_H
+
+#include "core/core.h"
+
+typedef struct {
+    int w, h;               /* image size in pixels (after downscale) */
+    float fx, fy, cx, cy;   /* intrinsics in pixels (after downscale) */
+    float c2w[12];          /* camera-to-world, row-major 3x4 [R|t], OpenGL convention: camera
+                               looks down -z, +y up, +x right */
+    char *path;             /* resolved image file path (malloc'd) */
+    float *rgb;             /* h*w*3 floats in [0,1], composited on white (rgb*a + (1-a));
+                               NULL if images were not loaded; gnf_calloc'd */
+} gnf_view;
+
+typedef struct {
+    int n;                  /* number of views */
+    gnf_view *views;
+    char *json_path;        /* the transforms file read (malloc'd) */
+} gnf_scene;
+
+/* Loads the cameras (and optionally the images) of a scene into *out.
+ *
+ * path: a folder (then <path>/transforms_<split>.json is read; split is "train", "test" or
+ * "val") or any other file, read as the transforms JSON itself (split ignored, may be NULL).
+ * The JSON is at most 256 MiB; the top level is an object with a non-empty "frames" array, each
+ * frame an object with "file_path" (a string, relative to the JSON file's folder unless it
+ * starts with '/'; a leading "./" is fine) and "transform_matrix" (4 rows of 4 finite numbers,
+ * or 3 rows; only rows 0-2 are used).  The image of a frame is file_path as written if that
+ * names an existing file and has an extension, else the first existing of file_path + ".png",
+ * ".jpg", ".jpeg", else file_path as written if it exists (an extensionless image file).
+ *
+ * Intrinsics, from the keys fl_x, fl_y, camera_angle_x, camera_angle_y (radians, in (0, pi)),
+ * cx, cy, w, h, each taken from the frame if it has it, else from the top level:
+ *   fx = the first given of frame fl_x, frame camera_angle_x, top fl_x, top camera_angle_x
+ *        (an angle gives 0.5*W / tan(0.5*angle), W the image file's width); none is an error;
+ *   fy = likewise from fl_y / camera_angle_y (with the image's height), else fy = fx;
+ *   cx, cy default to W/2, H/2; w, h, when given, must equal the image file's size.
+ * All of these are in the file's native pixels; with downscale N >= 1 the images are
+ * box-averaged over N×N blocks (size floor(W/N) × floor(H/N), remainder rows and columns
+ * dropped) and fx, fy, cx, cy are divided by N.  N larger than the image's width or height
+ * is GNF_ERR_INVALID.
+ *
+ * load_images = 0 reads only each image's header (PNG IHDR or JPEG frame header) to learn its
+ * size: views[i].rgb stays NULL and corrupt pixel data are not noticed.  load_images != 0
+ * decodes every image with gnf_image_load_on_white (PNG 8/16-bit any layout, or JPEG).
+ * threads (<= 0: default) decode images in parallel; the result does not depend on it, nor
+ * does which error is reported (the lowest failing frame's).
+ *
+ * Errors (*out zeroed, everything freed, gnf_last_error() starting with the file concerned):
+ * GNF_ERR_INVALID for downscale < 1, a bad split or a downscale larger than an image;
+ * GNF_ERR_IO for a missing folder, JSON or image file (the message names the JSON, the frame
+ * index and the path tried); GNF_ERR_FORMAT for malformed JSON (with the byte offset), missing
+ * or mistyped keys, non-finite or out-of-range numbers, a bad matrix shape, empty frames, an
+ * image whose size does not match w/h ("mismatched"), or a corrupt image; GNF_ERR_UNSUPPORTED
+ * for a JSON over 256 MiB or an image over the image loader's size limits; GNF_ERR_NOMEM. */
+gnf_status gnf_scene_load(const char *path, const char *split, int downscale, int load_images,
+                          int threads, gnf_scene *out);
+
+/* Frees everything *s owns and zeroes it; safe on a zeroed scene (and on NULL). */
+void gnf_scene_free(gnf_scene *s);
+
+/* Ray through pixel position (px, py) in pixel units of view v (pixel centres are
+ * (i+0.5, j+0.5), py grows downward): o = the camera centre (the c2w translation),
+ * d = R * ((px-cx)/fx, -(py-cy)/fy, -1) normalised (computed in double, stored as float). */
+void gnf_view_ray(const gnf_view *v, float px, float py, float o[3], float d[3]);
+
+/* Internal (implemented in image_file.c): loads a PNG or JPEG like gnf_image_load but returns
+ * RGB composited over white: out->c == 3 always (gray replicated); when the file has alpha,
+ * rgb = rgb*a + (1-a) per pixel, in float from the decoded samples (before any rounding).
+ * *had_alpha (may be NULL) tells whether alpha was present.  Same errors as gnf_image_load
+ * (and *out zeroed on failure). */
+gnf_status gnf_image_load_on_white(const char *path, gnf_image *out, int *had_alpha);
+
+#endif

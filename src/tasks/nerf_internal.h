@@ -1,0 +1,32 @@
+/* nerf_internal.h — pieces of the radiance-field task (nerf.c) that tests reach directly: the
+ * space a field lives in, ray/box intersection, occupancy-guided marching and the occupancy
+ * grid's storage in the model's metadata. */
+#ifndef GNF_NERF_INTERNAL_H
+#define GNF_NERF_INTERNAL_H
+
+#include "field/field.h"
+
+typedef struct {
+    float box, dt, dscale;  /* scene box half-size, march step (world units), optical scale */
+    int G;                  /* occupancy resolution per axis */
+    unsigned char *occ;     /* G³ flags (0/1), x fastest, cell i spans [-box + i·2box/G, ...) */
+} nerf_space;
+
+/* Entry t0 and exit t1 of the ray o + t d (t >= 0) through [-B, B]³; returns 0 if it misses. */
+int nerf_ray_box(const float o[3], const float d[3], float B, float *t0, float *t1);
+
+/* Marches the ray from *t toward tf on its lattice *t + k·dt, emitting up to cap samples whose
+ * positions fall in occupied cells: normalised positions x (3 per sample, in [-1,1]; may be NULL
+ * to count only) and distances ts (may be NULL).  Empty cells are skipped to their exit without
+ * leaving the lattice, so the samples are exactly the lattice points in occupied cells.  *t is
+ * left after the last emitted sample.  Returns the count. */
+long nerf_march(const nerf_space *sp, const float o[3], const float d[3], float *t, float tf, long cap,
+                float *x, float *ts);
+
+/* Stores sp's flags in m's metadata (gnf.nerf.occupancy = "G:" + base64(zlib(bits))). */
+gnf_status nerf_occupancy_store(gnf_model *m, const nerf_space *sp);
+/* Reads them back into sp->G and sp->occ (allocated with gnf_calloc; the caller frees);
+ * GNF_ERR_FORMAT if missing or corrupt. */
+gnf_status nerf_occupancy_load(const gnf_model *m, nerf_space *sp);
+
+#endif
