@@ -356,14 +356,14 @@ typedef struct {
     long heldout_pixels;     /* pixels of the held-back view(s) for progress PSNR / target */
 } gnf_nerf_config;
 
-/* Defaults: box 1.5, 128³ occupancy, step auto, 2^17 samples per step, 4096 held-out pixels. */
+/* Defaults: box 1.5, 128³ occupancy, step auto, 2^15 samples per step, 4096 held-out pixels. */
 void gnf_nerf_config_default(gnf_nerf_config *c);
 
 /* The default radiance-field architecture within max_params (<= 0: default budget): hash grid
  * of 16 levels × 2 features up to resolution 1024, RBF decoder K = 32, 49 outputs. */
 gnf_status gnf_nerf_model_config(gnf_model_config *cfg, long max_params);
 
-/* Training defaults for radiance fields (Adam b2 0.99, lr 1e-2 -> 1e-3, MSE on composited RGB). */
+/* Training defaults for radiance fields (Adam b2 0.99, lr 3e-2 -> 3e-3, MSE on composited RGB). */
 void gnf_nerf_train_config_default(gnf_train_config *tc);
 
 /* Memory in bytes fitting will allocate (model, optimiser, sample buffers, occupancy), not
@@ -405,9 +405,9 @@ typedef struct {
     double seconds;
 } gnf_nerf_metrics;
 
-/* Renders every view of s at its resolution and measures PSNR and SSIM against its pictures;
- * max_views > 0 evaluates only the first max_views. */
-gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int max_views, int threads,
+/* Renders views of s at their resolution and measures PSNR and SSIM against their pictures:
+ * views 0, every, 2·every, ... (every <= 1: all), at most max_views of them when max_views > 0. */
+gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int max_views, int every, int threads,
                              gnf_nerf_metrics *out);
 
 /* Extracts the surface where density = iso (world units, marching cubes at res³ over the scene

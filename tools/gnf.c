@@ -87,7 +87,7 @@ static int parse_size(const char *s, int *w, int *h) {
 
 /* ---- progress display -------------------------------------------------------------------- */
 
-typedef struct { int quiet, tty; double next_report; double t_start; int sdf; } progress_state;
+typedef struct { int quiet, tty; double next_report; double t_start; int sdf; int log_evals; } progress_state;
 
 static int on_progress(const gnf_progress *p, void *user) {
     progress_state *ps = user;
@@ -105,6 +105,9 @@ static int on_progress(const gnf_progress *p, void *user) {
         fprintf(stderr, "\r[%s] %3.0f%% step %ld loss %.5f %s %.2f Mpt/s ETA %.0fs   ", bar,
                 100 * p->progress, p->step, p->loss, psnr, p->points_per_s / 1e6, eta);
         fflush(stderr);
+    } else if (ps->log_evals && !isnan(p->psnr_full)) {
+        fprintf(stderr, "  %3.0f%%  step %ld  %.1f s  held-out PSNR %.2f dB  %.2f M samples/s\n", 100 * p->progress, p->step,
+                el, p->psnr_full, p->points_per_s / 1e6);
     } else if (p->progress >= ps->next_report) {
         fprintf(stderr, "  %3.0f%%  step %ld  loss %.5f  %s  %.2f Mpt/s  ETA %.0fs\n", 100 * p->progress,
                 p->step, p->loss, psnr, p->points_per_s / 1e6, eta);
@@ -231,7 +234,7 @@ static int fit_sdf(const fit_sdf_opts *o, gnf_model_config *cfg, gnf_train_confi
         if (o->target_iou > 0) fprintf(stderr, " or held-out IoU %.5f", o->target_iou);
         fprintf(stderr, "\n");
     }
-    progress_state ps = {o->quiet, isatty(2), 0.1, gnf_now(), 1};
+    progress_state ps = {o->quiet, isatty(2), 0.1, gnf_now(), 1, 0};
     tc->progress = on_progress;
     tc->user = &ps;
     tc->progress_every = ps.tty ? 5 : 1;
@@ -316,7 +319,7 @@ static int fit_nerf(const fit_nerf_opts *o, gnf_train_config *tc, double t_cmd) 
         if (tc->target_psnr > 0) fprintf(stderr, " or held-out PSNR %.2f dB", tc->target_psnr);
         fprintf(stderr, "\n");
     }
-    progress_state ps = {o->quiet, isatty(2), 0.1, gnf_now(), 0};
+    progress_state ps = {o->quiet, isatty(2), 0.1, gnf_now(), 0, 1};
     tc->progress = on_progress;
     tc->user = &ps;
     tc->progress_every = ps.tty ? 5 : 1;
@@ -400,8 +403,9 @@ static const char *FIT_HELP =
     "  (--loss l1 is the relative L1 |d'-d|/(|d|+0.01), l2 the relative L2 (d'-d)^2/(|d|+0.1))\n"
     "Radiance fields (default: 4.2M parameters, 300 s; presets fast 60 s, quality 1800 s)\n"
     "  --downscale N         box-downscale the pictures by N (a quick run)\n"
-    "  --batch N             samples per step (default 131072; rays per step follow)\n"
-    "  (progress and --target-psnr use 4096 pixels of the scene's test views, every --eval-every steps, default 100)\n"
+    "  --batch N             samples per step (default 32768; rays per step follow)\n"
+    "  (progress and --target-psnr use 4096 pixels of the scene's test views, every --eval-every steps, default 250;\n"
+    "   without a terminal each such check prints a line)\n"
     "General\n"
     "  --eval-every N        steps between full-image PSNR checks for --target-psnr (default 25)\n"
     "  --threads N           worker threads (default: GNF_THREADS or all cores)\n"
@@ -615,7 +619,7 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
         if (tc.target_psnr > 0) fprintf(stderr, " or %.2f dB", tc.target_psnr);
         fprintf(stderr, "\n");
     }
-    progress_state ps = {quiet, isatty(2), 0.1, gnf_now(), 0};
+    progress_state ps = {quiet, isatty(2), 0.1, gnf_now(), 0, 0};
     tc.progress = on_progress;
     tc.user = &ps;
     tc.progress_every = ps.tty ? 5 : 1;
@@ -879,14 +883,14 @@ static const char *EVAL_HELP =
     "A radiance-field model is compared with a scene (gnf eval MODEL.gnf SCENE_DIR): every view of\n"
     "--split (default test) rendered at the pictures' resolution (--downscale N: 1/N), composited on\n"
     "white: mean PSNR and SSIM, views, parameters, bytes, median frame time and fps after one warm-up\n"
-    "frame; --views N evaluates the first N views only.  --json keys: psnr, ssim, views, params,\n"
+    "frame; --views N evaluates the first N views only, --every K every K-th view.  --json keys: psnr, ssim, views, params,\n"
     "bytes, fps, ms_per_frame, samples_per_pixel, seconds.\n";
 
 static int cmd_eval(int argc, char **argv) {
     g_verb = "gnf eval";
     const char *model = NULL, *ref = NULL;
     int json = 0, crop_w = 0, crop_h = 0;
-    long threads = 0, mc_res = 512, views = 0, downscale = 1;
+    long threads = 0, mc_res = 512, views = 0, downscale = 1, every = 1;
     const char *split = "test";
     args a = {argc, argv, 1};
     for (; a.i < argc; a.i++) {
@@ -899,6 +903,7 @@ static int cmd_eval(int argc, char **argv) {
         else if ((r = opt_val(&a, "--mc-res", &v))) { NEED(r, s); if (!parse_long(v, 16, 2048, &mc_res)) return usage_error("--mc-res needs 16..2048"); }
         else if ((r = opt_val(&a, "--split", &v))) { NEED(r, s); split = v; }
         else if ((r = opt_val(&a, "--views", &v))) { NEED(r, s); if (!parse_long(v, 1, 1000000, &views)) return usage_error("--views needs an integer >= 1"); }
+        else if ((r = opt_val(&a, "--every", &v))) { NEED(r, s); if (!parse_long(v, 1, 1000000, &every)) return usage_error("--every needs an integer >= 1"); }
         else if ((r = opt_val(&a, "--downscale", &v))) { NEED(r, s); if (!parse_long(v, 1, 64, &downscale)) return usage_error("--downscale needs 1..64"); }
         else if (s[0] == '-' && s[1]) return usage_error("unknown option '%s'", s);
         else if (!model) model = s;
@@ -912,15 +917,15 @@ static int cmd_eval(int argc, char **argv) {
         gnf_nerf_scene *sc = NULL;
         if (gnf_nerf_scene_load(ref, split, (int)downscale, (int)threads, &sc) != GNF_OK) { gnf_model_free(m); return runtime_error(); }
         gnf_nerf_metrics mt;
-        gnf_status st = gnf_nerf_evaluate(m, sc, (int)views, (int)threads, &mt);
+        gnf_status st = gnf_nerf_evaluate(m, sc, (int)views, (int)every, (int)threads, &mt);
         gnf_nerf_scene_free(sc);
         long np = gnf_model_param_count(m), bytes = file_size(model);
         gnf_model_free(m);
         if (st != GNF_OK) return runtime_error();
         if (json)
             printf("{\"psnr\": %.4f, \"ssim\": %.6f, \"views\": %d, \"params\": %ld, \"bytes\": %ld, \"fps\": %.3f, "
-                   "\"ms_per_frame\": %.2f, \"samples_per_pixel\": %.2f, \"split\": \"%s\", \"downscale\": %ld, \"seconds\": %.2f}\n",
-                   mt.psnr, mt.ssim, mt.views, np, bytes, mt.fps, mt.ms_per_frame, mt.samples_per_pixel, split, downscale, mt.seconds);
+                   "\"ms_per_frame\": %.2f, \"samples_per_pixel\": %.2f, \"split\": \"%s\", \"downscale\": %ld, \"every\": %ld, \"seconds\": %.2f}\n",
+                   mt.psnr, mt.ssim, mt.views, np, bytes, mt.fps, mt.ms_per_frame, mt.samples_per_pixel, split, downscale, every, mt.seconds);
         else
             printf("%s vs %s (%s split, %d views): PSNR %.2f dB, SSIM %.4f, %ld parameters, %ld bytes, %.1f ms per frame "
                    "(%.2f fps, %.1f field samples per pixel), %.1f s\n", model, ref, split, mt.views, mt.psnr, mt.ssim, np, bytes,

@@ -93,7 +93,9 @@ void gnf_nerf_config_default(gnf_nerf_config *c) {
     c->box = 1.5f;
     c->occ_res = 128;
     c->step = 0;
-    c->samples_per_step = 1L << 17;
+    /* at equal time (lego 1/4 size, ~40 s): 2^17 samples per step 21.9 dB, 2^16 23.3, 2^15 24.7,
+     * 2^14 25.4 in 1.4x the time */
+    c->samples_per_step = 1L << 15;
     c->heldout_pixels = 4096;
 }
 
@@ -109,12 +111,12 @@ void gnf_nerf_train_config_default(gnf_train_config *tc) {
     gnf_train_config_default(tc);
     tc->steps = 0;
     tc->seconds = 0;
-    tc->lr0 = 1e-2f;
-    tc->lr1 = 1e-3f;
+    tc->lr0 = 3e-2f;   /* measured on lego at 1/4 size, 200 steps: 3e-2 21.9 dB, 1e-2 20.2, 6e-2 20.6 */
+    tc->lr1 = 3e-3f;
     tc->adam_b2 = 0.99f;
     tc->adam_eps = 1e-15f;
     tc->loss = GNF_LOSS_L2;
-    tc->eval_every = 100;
+    tc->eval_every = 250;
 }
 
 /* ---- the space a field lives in: box, march step, occupancy -------------------------------- */
@@ -866,7 +868,7 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
     if ((st = heldout_make(&ho, heldout ? &heldout->s : NULL, nc->heldout_pixels, tc->seed)) != GNF_OK) goto done;
     memset(tr.sp.occ, 1, (size_t)G3);
     for (int i = 0; i < MAX_RAY_SAMPLES; i++) tr.dts[i] = tr.sp.dt * tr.sp.dscale;
-    long eval_every = tc->eval_every > 0 ? tc->eval_every : 100;
+    long eval_every = tc->eval_every > 0 ? tc->eval_every : 250;
     long pevery = tc->progress_every > 0 ? tc->progress_every : 10;
     const char *reason = "steps";
     double quality = NAN, tsamples = 0;
@@ -966,14 +968,15 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int max_views, int threads,
+gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int max_views, int every, int threads,
                              gnf_nerf_metrics *out) {
     memset(out, 0, sizeof *out);
     double t0 = gnf_now();
     gnf_nerf_renderer *r;
     gnf_status st = gnf_nerf_renderer_create(m, threads, &r);
     if (st != GNF_OK) return st;
-    int n = s->s.n;
+    if (every < 1) every = 1;
+    int n = (s->s.n + every - 1) / every;
     if (max_views > 0 && max_views < n) n = max_views;
     double *ft = calloc((size_t)GNF_MAX(1, n), sizeof(double));
     if (!ft) { gnf_nerf_renderer_free(r); return gnf_fail(GNF_ERR_NOMEM, "out of memory"); }
@@ -981,13 +984,14 @@ gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int ma
     /* warm-up: one frame not timed */
     for (int i = -1; i < n; i++) {
         gnf_camera cam;
-        gnf_nerf_scene_camera(s, i < 0 ? 0 : i, &cam);
+        int vi = i < 0 ? 0 : i * every;
+        gnf_nerf_scene_camera(s, vi, &cam);
         gnf_image img;
         double smp = 0, f0 = gnf_now();
         if ((st = gnf_nerf_render(r, &cam, &img, NULL, NULL, &smp)) != GNF_OK) break;
         if (i < 0) { gnf_image_free(&img); continue; }
         ft[i] = gnf_now() - f0;
-        gnf_image gt = {cam.w, cam.h, 3, (float *)s->s.views[i].rgb};
+        gnf_image gt = {cam.w, cam.h, 3, (float *)s->s.views[vi].rgb};
         ps += gnf_psnr(img.px, gt.px, (long)cam.w * cam.h * 3);
         ss += gnf_ssim(&img, &gt);
         spp += smp;
