@@ -3,6 +3,9 @@
 #   sh bench/run.sh            kernels, rendering, time-to-PSNR on the 256x256 Kodak crop
 #   sh bench/run.sh kodak      + the Kodak-24 table at the default setting (~15-20 min on 2 cores)
 #   sh bench/run.sh sdf        + the SDF table (armadillo, bunny, spot): 15 s fits, metrics, meshing
+#   sh bench/run.sh nerf       + lego_400: a NERF_SECONDS (default 1800) fit with its held-out PSNR
+#                              curve, peak memory, then every 10th test view evaluated (PSNR, SSIM,
+#                              ms per frame)
 #   PREV=path/to/old/build/release sh bench/run.sh
 #                              also runs the previous build's kernel bench in the same run,
 #                              alternating, so the two are compared under the same conditions
@@ -99,5 +102,36 @@ if [ "$1" = sdf ]; then
              v["iou"], v["iou_uniform"], v["nae_deg"], v["chamfer_l1"], v["fscore"], ms }' >> "$out"
     tail -1 "$out"
   done
+fi
+if [ "$1" = nerf ]; then
+  LEGO="$DATA/nerf/lego_400"
+  [ -f "$LEGO/transforms_train.json" ] || { echo "nerf: $LEGO not found" >&2; exit 1; }
+  secs=${NERF_SECONDS:-1800}
+  out="$R/nerf.md"
+  /usr/bin/time -f "peak RSS %M KiB" $GNF fit "$LEGO" --seconds "$secs" -o "$T/lego.gnf" > "$T/fit.txt" 2> "$T/fit.err"
+  $GNF eval "$T/lego.gnf" "$LEGO" --every 10 --json > "$T/eval.json"
+  $GNF render "$T/lego.gnf" --scene "$LEGO" --view test:0 -o "$T/v.png" > "$T/render.txt"
+  {
+    echo "# Radiance field: lego_400 ($stamp, $host)"
+    echo
+    echo "\`gnf fit $LEGO --seconds $secs\` (defaults), then \`gnf eval MODEL $LEGO --every 10 --json\` (test views 0, 10, ..., 190 at 400x400 on white)."
+    echo
+    echo "## Held-out PSNR during training (4096 pixels of the test views)"
+    echo
+    echo "| step | seconds | held-out PSNR dB | M samples/s |"
+    echo "|---|---|---|---|"
+    sed -n 's/.*step \([0-9]*\)  \([0-9.]*\) s  held-out PSNR \([0-9.]*\) dB  \([0-9.]*\) M samples.*/| \1 | \2 | \3 | \4 |/p' "$T/fit.err"
+    echo
+    echo "## Fit"
+    echo
+    grep -E "^model:|^encoding:|^decoder:|^training:|where the time went|peak RSS" "$T/fit.err" | sed 's/^/    /'
+    sed 's/^/    /' "$T/fit.txt"
+    echo
+    echo "## Evaluation"
+    echo
+    sed 's/^/    /' "$T/eval.json"
+    sed 's/^/    /' "$T/render.txt"
+  } > "$out"
+  cat "$out"
 fi
 rm -rf "$T"

@@ -428,3 +428,63 @@ static void given_vs_l2(int use_fast) {
 }
 TEST(rbf_given_gradient_matches_l2_ref) { given_vs_l2(0); }
 TEST(rbf_given_gradient_matches_l2_fast) { given_vs_l2(1); }
+
+/* The wide-head forward path (O >= 16: transposed head, radiance fields use O = 49) matches the
+ * reference, including an O that is not a multiple of 8. */
+TEST(rbf_avx2_forward_wide_head) {
+#ifdef GNF_NO_AVX2
+    SKIP("built without the AVX2 kernels (SCALAR=1)");
+#else
+    if (!gnf_cpu_has_avx2_fma()) SKIP("no AVX2/FMA on this CPU");
+    const int shapes[3][3] = {{22, 32, 49}, {16, 24, 16}, {9, 64, 61}};
+    for (int sidx = 0; sidx < 3; sidx++) {
+        const int D = shapes[sidx][0], K = shapes[sidx][1], O = shapes[sidx][2];
+        const long n = 13;
+        gnf_rng r;
+        gnf_rng_seed(&r, 21, (uint64_t)sidx);
+        float *f = malloc(sizeof(float) * n * D), *c = malloc(sizeof(float) * D * K), *beta = malloc(sizeof(float) * D * K);
+        float *W = malloc(sizeof(float) * O * K), *w0 = malloc(sizeof(float) * O);
+        float *y1 = malloc(sizeof(float) * n * O), *y2 = malloc(sizeof(float) * n * O);
+        for (long i = 0; i < n * D; i++) f[i] = urand(&r, -1, 1);
+        for (int i = 0; i < D * K; i++) { c[i] = urand(&r, -1, 1); beta[i] = expf(urand(&r, -2, 0.3f)); }
+        for (int i = 0; i < O * K; i++) W[i] = urand(&r, -1, 1);
+        for (int i = 0; i < O; i++) w0[i] = urand(&r, -1, 1);
+        rbf_forward_ref(y1, f, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN);
+        rbf_forward_avx2(y2, f, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN);
+        for (long i = 0; i < n * O; i++) CHECK_NEAR(y1[i], y2[i], 2e-5 * (1 + fabsf(y1[i])));
+        free(f); free(c); free(beta); free(W); free(w0); free(y1); free(y2);
+    }
+#endif
+}
+
+/* Lazy Adam: zero gradients leave parameter and moments untouched; others follow Adam; the AVX2
+ * version is bit-identical to the reference (runs of zeros, isolated zeros, a ragged tail). */
+TEST(adam_lazy_skips_zero_gradients) {
+    const long n = 203;
+    float *p1 = malloc(sizeof(float) * n), *m1 = malloc(sizeof(float) * n), *v1 = malloc(sizeof(float) * n);
+    float *p2 = malloc(sizeof(float) * n), *m2 = malloc(sizeof(float) * n), *v2 = malloc(sizeof(float) * n);
+    float *p3 = malloc(sizeof(float) * n), *m3 = malloc(sizeof(float) * n), *v3 = malloc(sizeof(float) * n);
+    float *g = malloc(sizeof(float) * n);
+    gnf_rng r;
+    gnf_rng_seed(&r, 4, 4);
+    for (long i = 0; i < n; i++) {
+        p1[i] = urand(&r, -1, 1); m1[i] = urand(&r, -0.1f, 0.1f); v1[i] = urand(&r, 0, 0.01f);
+        g[i] = (i / 8) % 3 == 0 || i % 5 == 0 ? 0.0f : urand(&r, -1, 1);
+    }
+    memcpy(p2, p1, sizeof(float) * n); memcpy(m2, m1, sizeof(float) * n); memcpy(v2, v1, sizeof(float) * n);
+    memcpy(p3, p1, sizeof(float) * n); memcpy(m3, m1, sizeof(float) * n); memcpy(v3, v1, sizeof(float) * n);
+    adam_update_lazy_step_ref(p2, m2, v2, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
+    adam_update_step_ref(p3, m3, v3, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
+    for (long i = 0; i < n; i++) {
+        if (g[i] == 0.0f) CHECK(p2[i] == p1[i] && m2[i] == m1[i] && v2[i] == v1[i]);
+        else CHECK(p2[i] == p3[i] && m2[i] == m3[i] && v2[i] == v3[i]);
+    }
+#ifndef GNF_NO_AVX2
+    if (gnf_cpu_has_avx2_fma()) {
+        adam_update_lazy_avx2(p1, m1, v1, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
+        CHECK(memcmp(p1, p2, sizeof(float) * n) == 0 && memcmp(m1, m2, sizeof(float) * n) == 0 &&
+              memcmp(v1, v2, sizeof(float) * n) == 0);
+    }
+#endif
+    free(p1); free(m1); free(v1); free(p2); free(m2); free(v2); free(p3); free(m3); free(v3); free(g);
+}

@@ -109,8 +109,37 @@ static inline __attribute__((always_inline)) void distances(float *q, const floa
     }
 }
 
+/* Wide heads (radiance fields: O = 49): the head transposed to Wt [K][Opad] (Opad = O rounded
+ * up to 8) so each output block of 8 is K broadcast-FMAs, with no horizontal sums. */
+#define WIDE_HEAD_FLOATS 8192
+static void forward_wide_head(float *y, const float *f, const float *c, const float *beta, const float *W,
+                              const float *w0, long n, int D, int K, int O, gnf_basis basis) {
+    float q[4096] __attribute__((aligned(32)));
+    float Wt[WIDE_HEAD_FLOATS] __attribute__((aligned(32)));
+    float b0[64] __attribute__((aligned(32)));
+    const int Op = (O + 7) & ~7, nb = Op / 8;
+    for (int k = 0; k < K; k++)
+        for (int o = 0; o < Op; o++) Wt[k * Op + o] = o < O ? W[(long)o * K + k] : 0.0f;
+    for (int o = 0; o < Op; o++) b0[o] = o < O ? w0[o] : 0.0f;
+    for (long p = 0; p < n; p++) {
+        distances(q, f + p * D, c, beta, D, K);
+        for (int k = 0; k < K; k += 8) _mm256_storeu_ps(q + k, rho8(_mm256_loadu_ps(q + k), basis));
+        float out[64] __attribute__((aligned(32)));
+        for (int b = 0; b < nb; b++) {
+            __m256 acc = _mm256_load_ps(b0 + 8 * b);
+            for (int k = 0; k < K; k++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(q + k), _mm256_load_ps(Wt + k * Op + 8 * b), acc);
+            _mm256_store_ps(out + 8 * b, acc);
+        }
+        memcpy(y + p * O, out, sizeof(float) * (size_t)O);
+    }
+}
+
 void rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
                       const float *w0, long n, int D, int K, int O, gnf_basis basis) {
+    if (O >= 16 && O <= 64 && (long)K * ((O + 7) & ~7) <= WIDE_HEAD_FLOATS) {
+        forward_wide_head(y, f, c, beta, W, w0, n, D, K, O, basis);
+        return;
+    }
     float q[4096] __attribute__((aligned(32)));
     for (long p = 0; p < n; p++) {
         distances(q, f + p * D, c, beta, D, K);
@@ -176,13 +205,13 @@ static inline __attribute__((always_inline)) void point_forward(float *s, float 
     distances_expanded(phi, fp, bc2, beta, cst, D, K);
     for (int k = 0; k < K; k += 8) _mm256_storeu_ps(phi + k, rho8(_mm256_loadu_ps(phi + k), basis));
     for (int o = 0; o < O; o++) {
-        __m256 acc = _mm256_setzero_ps();
-        const float *Wo = W + (long)o * K;
-        for (int k = 0; k < K; k += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(Wo + k), _mm256_loadu_ps(phi + k), acc);
         float gg;
         if (loss == GNF_LOSS_GIVEN) {
-            gg = tp[o] * scale;
+            gg = tp[o] * scale;   /* dL/dy given: the head's forward is not needed */
         } else {
+            __m256 acc = _mm256_setzero_ps();
+            const float *Wo = W + (long)o * K;
+            for (int k = 0; k < K; k += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(Wo + k), _mm256_loadu_ps(phi + k), acc);
             float e = w0[o] + hsum8(acc) - tp[o];
             *sq += (double)e * e;
             if (loss == GNF_LOSS_L2) { *lsum += (double)(e * e) * scale; gg = 2.0f * e * scale; }

@@ -19,3 +19,24 @@ void adam_update_avx2(float *p, float *m, float *v, const float *g, long i0, lon
     }
     if (i < i1) adam_update_step_ref(p, m, v, g, i, i1, step, b1, b2, eps);
 }
+
+void adam_update_lazy_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
+                           float b1, float b2, float eps) {
+    const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), va1 = _mm256_set1_ps(1.0f - b1);
+    const __m256 va2 = _mm256_set1_ps(1.0f - b2), vs = _mm256_set1_ps(step), ve = _mm256_set1_ps(eps);
+    const __m256 zero = _mm256_setzero_ps();
+    long i = i0;
+    for (; i + 8 <= i1; i += 8) {
+        __m256 gi = _mm256_loadu_ps(g + i);
+        __m256 live = _mm256_cmp_ps(gi, zero, _CMP_NEQ_OQ);
+        if (_mm256_movemask_ps(live) == 0) continue;
+        __m256 m0 = _mm256_loadu_ps(m + i), v0 = _mm256_loadu_ps(v + i), p0 = _mm256_loadu_ps(p + i);
+        __m256 mi = _mm256_add_ps(_mm256_mul_ps(vb1, m0), _mm256_mul_ps(va1, gi));
+        __m256 vi = _mm256_add_ps(_mm256_mul_ps(vb2, v0), _mm256_mul_ps(_mm256_mul_ps(va2, gi), gi));
+        __m256 upd = _mm256_div_ps(_mm256_mul_ps(vs, mi), _mm256_add_ps(_mm256_sqrt_ps(vi), ve));
+        _mm256_storeu_ps(m + i, _mm256_blendv_ps(m0, mi, live));
+        _mm256_storeu_ps(v + i, _mm256_blendv_ps(v0, vi, live));
+        _mm256_storeu_ps(p + i, _mm256_blendv_ps(p0, _mm256_sub_ps(p0, upd), live));
+    }
+    if (i < i1) adam_update_lazy_step_ref(p, m, v, g, i, i1, step, b1, b2, eps);
+}

@@ -12,7 +12,7 @@
  *   5. the fused decoder kernel with the given dL/dy (GNF_LOSS_GIVEN) → dL/dfeatures and
  *      per-chunk decoder gradients, summed in chunk order; grid scatter per level; Adam;
  *   6. every 16 steps the occupancy grid is refreshed from the field's density (every cell during
- *      the first 256 steps, a rotating quarter afterwards).
+ *      the first 64 steps, a rotating eighth afterwards).
  * The next step's ray count follows the measured samples per ray so a step costs about
  * samples_per_step samples.  Every sum runs in a fixed order, so a seed and step count give the
  * same model whatever the thread count. */
@@ -33,7 +33,8 @@ struct gnf_nerf_scene { gnf_scene s; };
 #define NERF_TMIN 1e-4f        /* early ray termination: transmittance below this */
 #define DIST_SCALE 25.0f       /* optical thickness = sigma * step * DIST_SCALE (TensoRF's scale) */
 #define OCC_ALPHA 0.01f        /* a cell is occupied when one step through it has alpha above this */
-#define OCC_WARMUP 256         /* steps during which every occupancy refresh visits every cell */
+#define OCC_WARMUP 64          /* steps during which every occupancy refresh visits every cell */
+#define OCC_SUBSETS 8          /* afterwards each refresh visits one of this many interleaved subsets */
 #define OCC_EVERY 16           /* steps between occupancy refreshes */
 #define RAY_BLOCK 128          /* rays per parallel task */
 #define WAVE 64                /* samples per ray evaluated together at render time */
@@ -150,6 +151,24 @@ static inline int cell_index(float p, float B, int G) {
  * fall in occupied cells: normalised positions x (3 per sample, may be NULL when only counting)
  * and distances ts (may be NULL).  Empty cells are skipped to their exit, staying on the lattice.
  * *t is left after the last emitted sample.  Returns the count. */
+gnf_status nerf_space_update_coarse(nerf_space *sp) {
+    const int G = sp->G, C = NERF_COARSE;
+    if (G % C) return GNF_OK;
+    const int Gc = G / C;
+    if (!sp->coarse) {
+        sp->coarse = gnf_calloc((size_t)Gc * Gc * Gc, 1);
+        if (!sp->coarse) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    }
+    memset(sp->coarse, 0, (size_t)Gc * Gc * Gc);
+    for (long z = 0; z < G; z++)
+        for (long y = 0; y < G; y++) {
+            const unsigned char *row = sp->occ + (size_t)G * (y + (size_t)G * z);
+            unsigned char *crow = sp->coarse + (size_t)Gc * (y / C + (size_t)Gc * (z / C));
+            for (long x = 0; x < G; x++) crow[x / C] |= row[x];
+        }
+    return GNF_OK;
+}
+
 long nerf_march(const nerf_space *sp, const float o[3], const float d[3], float *t, float tf,
                 long cap, float *x, float *ts) {
     const float B = sp->box, dt = sp->dt, cs = 2.0f * B / (float)sp->G, invB = 1.0f / B;
@@ -167,10 +186,19 @@ long nerf_march(const nerf_space *sp, const float o[3], const float d[3], float 
             n++;
             i++;
         } else {
-            /* jump to the first lattice point past the cell's exit */
+            /* jump to the first lattice point past the exit of the cell, or of its whole coarse
+             * block when the block is empty */
+            int span = 1;
+            if (sp->coarse) {
+                const int Gc = G / NERF_COARSE;
+                if (!sp->coarse[ci[0] / NERF_COARSE + (long)Gc * (ci[1] / NERF_COARSE + (long)Gc * (ci[2] / NERF_COARSE))]) {
+                    span = NERF_COARSE;
+                    for (int a = 0; a < 3; a++) ci[a] -= ci[a] % NERF_COARSE;
+                }
+            }
             float te = 1e30f;
             for (int a = 0; a < 3; a++) {
-                if (d[a] > 0) te = fminf(te, ((float)(ci[a] + 1) * cs - B - o[a]) / d[a]);
+                if (d[a] > 0) te = fminf(te, ((float)(ci[a] + span) * cs - B - o[a]) / d[a]);
                 else if (d[a] < 0) te = fminf(te, ((float)ci[a] * cs - B - o[a]) / d[a]);
             }
             float k = ceilf((te - tt) / dt);
@@ -441,6 +469,7 @@ gnf_status gnf_nerf_renderer_create(const gnf_model *m, int threads, gnf_nerf_re
     r->sp.dt = meta_float(m, "gnf.nerf.step", step_of(r->sp.box, 0));
     r->sp.dscale = meta_float(m, "gnf.nerf.dist_scale", DIST_SCALE);
     if ((st = nerf_occupancy_load(m, &r->sp)) != GNF_OK) { free(r); return st; }
+    if ((st = nerf_space_update_coarse(&r->sp)) != GNF_OK) { gnf_nerf_renderer_free(r); return st; }
     r->beta = gnf_calloc((size_t)m->D * (size_t)m->cfg.rbf_k, sizeof(float));
     if (!r->beta) { gnf_nerf_renderer_free(r); return gnf_fail(GNF_ERR_NOMEM, "out of memory"); }
     gnf_rbf_beta(r->beta, m, m->params);
@@ -451,6 +480,7 @@ gnf_status gnf_nerf_renderer_create(const gnf_model *m, int threads, gnf_nerf_re
 void gnf_nerf_renderer_free(gnf_nerf_renderer *r) {
     if (!r) return;
     gnf_free(r->sp.occ);
+    gnf_free(r->sp.coarse);
     gnf_free(r->beta);
     free(r);
 }
@@ -657,20 +687,25 @@ static void scatter_task(void *vctx, long l, int thread) {
 static void adam_task(void *vctx, long r, int thread) {
     (void)thread;
     nerf_trainer *tr = vctx;
-    long i0 = r * ADAM_RANGE, i1 = GNF_MIN(tr->m->nparams, i0 + ADAM_RANGE);
-    adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, i0, i1, tr->lr, tr->tc->adam_b1, tr->tc->adam_b2,
-                tr->tc->adam_eps, tr->step + 1);
+    long i0 = r * ADAM_RANGE, i1 = GNF_MIN(tr->m->nparams, i0 + ADAM_RANGE), g1 = GNF_MIN(i1, tr->m->dec_off);
+    /* grid entries no sample touched keep their state (lazy Adam); the decoder is dense Adam */
+    if (i0 < g1)
+        adam_update_lazy(tr->m->params, tr->mom, tr->vel, tr->grad, i0, g1, tr->lr, tr->tc->adam_b1, tr->tc->adam_b2,
+                         tr->tc->adam_eps, tr->step + 1);
+    if (g1 < i1)
+        adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, GNF_MAX(i0, g1), i1, tr->lr, tr->tc->adam_b1,
+                    tr->tc->adam_b2, tr->tc->adam_eps, tr->step + 1);
 }
 
 /* Occupancy refresh: density at a random point of every cell in the subset (all cells, or those
- * with index % 4 == phase), kept as max(0.95 · old, new); occupied where above
+ * with index % OCC_SUBSETS == phase), kept as max(0.95 · old, new); occupied where above
  * min(threshold of alpha OCC_ALPHA in one step, mean density). */
 #define OCC_BLOCK 4096
 
 static gnf_status occupancy_update(nerf_trainer *tr, int all) {
     const long G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
-    const long phase = all ? 0 : (tr->step / OCC_EVERY) % 4, stride = all ? 1 : 4;
-    const long ncell = all ? G3 : (G3 - phase + 3) / 4;
+    const long stride = all ? 1 : OCC_SUBSETS, phase = all ? 0 : (tr->step / OCC_EVERY) % OCC_SUBSETS;
+    const long ncell = all ? G3 : (G3 - phase + stride - 1) / stride;
     for (long j0 = 0; j0 < ncell; j0 += tr->onum) {     /* in batches of the buffer's size */
         long cnt = GNF_MIN(tr->onum, ncell - j0);
         gnf_rng rng;
@@ -697,7 +732,7 @@ static gnf_status occupancy_update(nerf_trainer *tr, int all) {
     float thr = OCC_ALPHA / (tr->sp.dt * tr->sp.dscale);
     if (mean < thr) thr = (float)mean;
     for (long i = 0; i < G3; i++) tr->sp.occ[i] = tr->dens[i] > thr;
-    return GNF_OK;
+    return nerf_space_update_coarse(&tr->sp);
 }
 
 /* Held-out pixels: rays and colours. */
@@ -739,7 +774,7 @@ static double heldout_psnr(nerf_trainer *tr, heldout_set *h) {
 }
 
 static void trainer_free(nerf_trainer *tr) {
-    gnf_free(tr->dens); gnf_free(tr->sp.occ);
+    gnf_free(tr->dens); gnf_free(tr->sp.occ); gnf_free(tr->sp.coarse);
     gnf_free(tr->ro); gnf_free(tr->rd); gnf_free(tr->rgt); gnf_free(tr->rt0); gnf_free(tr->rt1);
     gnf_free(tr->rcnt); gnf_free(tr->roff); gnf_free(tr->rlive); gnf_free(tr->loff); gnf_free(tr->rsq);
     gnf_free(tr->x); gnf_free(tr->ts); gnf_free(tr->dts); gnf_free(tr->F); gnf_free(tr->Y); gnf_free(tr->dY);
@@ -889,7 +924,7 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
         long done_steps = tr.step + 1;
         double tph = gnf_now();
         if (done_steps % OCC_EVERY == 0) {
-            /* every cell during the warm-up, a rotating quarter of them afterwards */
+            /* every cell during the warm-up, a rotating eighth of them afterwards */
             gnf_rbf_beta(tr.beta, m, m->params);
             if ((st = occupancy_update(&tr, done_steps <= OCC_WARMUP)) != GNF_OK) goto done;
         }

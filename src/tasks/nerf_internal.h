@@ -10,7 +10,15 @@ typedef struct {
     float box, dt, dscale;  /* scene box half-size, march step (world units), optical scale */
     int G;                  /* occupancy resolution per axis */
     unsigned char *occ;     /* G³ flags (0/1), x fastest, cell i spans [-box + i·2box/G, ...) */
+    unsigned char *coarse;  /* (G/8)³ flags: 1 where any of the 8³ cells of the block is occupied
+                             * (NULL: not used); lets marching cross empty space a block at a time */
 } nerf_space;
+
+#define NERF_COARSE 8
+
+/* (Re)computes sp->coarse from sp->occ (allocating it on first use) when G % 8 == 0; returns
+ * GNF_ERR_NOMEM if it cannot allocate (sp->coarse stays NULL). */
+gnf_status nerf_space_update_coarse(nerf_space *sp);
 
 /* Entry t0 and exit t1 of the ray o + t d (t >= 0) through [-B, B]³; returns 0 if it misses. */
 int nerf_ray_box(const float o[3], const float d[3], float B, float *t0, float *t1);
