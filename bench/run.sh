@@ -3,7 +3,7 @@
 #   sh bench/run.sh            kernels, rendering, time-to-PSNR on the 256x256 Kodak crop
 #   sh bench/run.sh kodak      + the Kodak-24 table at the default setting (~15-20 min on 2 cores)
 #   sh bench/run.sh sdf        + the SDF table (armadillo, bunny, spot): 15 s fits, metrics, meshing
-#   sh bench/run.sh nerf       + lego_400: a NERF_SECONDS (default 1800) fit with its held-out PSNR
+#   sh bench/run.sh nerf       only lego_400: a NERF_SECONDS (default 1800) fit with its held-out PSNR
 #                              curve, peak memory, then every 10th test view evaluated (PSNR, SSIM,
 #                              ms per frame)
 #   PREV=path/to/old/build/release sh bench/run.sh
@@ -19,6 +19,8 @@ mkdir -p "$R"
 host="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 stamp="$(date -u +%Y-%m-%dT%H:%MZ) $(git rev-parse --short HEAD 2>/dev/null)"
 
+T=$(mktemp -d)
+if [ "$1" != nerf ]; then
 echo "== kernels ($host, $stamp)" | tee "$R/kernels.txt"
 if [ -n "$PREV" ] && [ -x "$PREV/gnf_bench" ]; then
   for i in 1 2; do
@@ -30,7 +32,6 @@ else
 fi
 
 crop=data/kodim23_crop.png
-T=$(mktemp -d)
 echo "== time to quality, kodim23 256x256 centre crop, --params 140000 ($stamp)" | tee "$R/time_to_psnr.txt"
 for target in 40 43 45.3; do
   $GNF fit $crop --params 140000 --target-psnr $target --eval-every 10 --seconds 120 -o "$T/t.gnf" --quiet 2>&1 |
@@ -39,6 +40,7 @@ done
 $GNF fit $crop --params 140000 --seconds 60 -o "$T/t.gnf" --quiet | sed 's|^|60 s budget: |' | tee -a "$R/time_to_psnr.txt"
 $GNF eval "$T/t.gnf" $crop | tee -a "$R/time_to_psnr.txt"
 /usr/bin/time -f "peak RSS %M KiB" $GNF fit $crop --params 140000 --steps 50 -o "$T/t.gnf" 2>&1 | grep -E "memory|peak RSS" | tee -a "$R/time_to_psnr.txt"
+fi
 
 if [ "$1" = kodak ]; then
   if [ ! -d "$DATA/images/kodak" ]; then echo "kodak: $DATA/images/kodak not found" >&2; exit 1; fi

@@ -359,8 +359,9 @@ typedef struct {
 /* Defaults: box 1.5, 128³ occupancy, step auto, 2^15 samples per step, 4096 held-out pixels. */
 void gnf_nerf_config_default(gnf_nerf_config *c);
 
-/* The default radiance-field architecture within max_params (<= 0: default budget): hash grid
- * of 16 levels × 2 features up to resolution 1024, RBF decoder K = 32, 49 outputs. */
+/* The default radiance-field architecture within max_params (<= 0: 2.1M): hash grids of 2
+ * features per level up to resolution 1024 (levels and table size from the budget), RBF decoder
+ * K = 32, 49 outputs. */
 gnf_status gnf_nerf_model_config(gnf_model_config *cfg, long max_params);
 
 /* Training defaults for radiance fields (Adam b2 0.99, lr 3e-2 -> 3e-3, MSE on composited RGB). */

@@ -401,7 +401,7 @@ static const char *FIT_HELP =
     "  --sigma S             near-surface noise of the ngp mix, normalised units (default 0.01)\n"
     "  --sign auto|winding|parity   inside/outside: auto = ray parity if watertight, else winding number\n"
     "  (--loss l1 is the relative L1 |d'-d|/(|d|+0.01), l2 the relative L2 (d'-d)^2/(|d|+0.1))\n"
-    "Radiance fields (default: 4.2M parameters, 300 s; presets fast 60 s, quality 1800 s)\n"
+    "Radiance fields (default: 2.1M parameters, 300 s; presets fast 60 s, quality 1800 s)\n"
     "  --downscale N         box-downscale the pictures by N (a quick run)\n"
     "  --batch N             samples per step (default 32768; rays per step follow)\n"
     "  (progress and --target-psnr use 4096 pixels of the scene's test views, every --eval-every steps, default 250;\n"
