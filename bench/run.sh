@@ -4,8 +4,8 @@
 #   sh bench/run.sh kodak      + the Kodak-24 table at the default setting (~15-20 min on 2 cores)
 #   sh bench/run.sh sdf        + the SDF table (armadillo, bunny, spot): 15 s fits, metrics, meshing
 #   sh bench/run.sh nerf       only lego_400: a NERF_SECONDS (default 1800) fit with its held-out PSNR
-#                              curve, peak memory, then every 10th test view evaluated (PSNR, SSIM,
-#                              ms per frame)
+#                              curve, peak memory, then all 200 test views evaluated (PSNR, SSIM,
+#                              ms per frame); NERF_KEEP=path keeps the model
 #   PREV=path/to/old/build/release sh bench/run.sh
 #                              also runs the previous build's kernel bench in the same run,
 #                              alternating, so the two are compared under the same conditions
@@ -111,14 +111,15 @@ if [ "$1" = nerf ]; then
   secs=${NERF_SECONDS:-1800}
   out="$R/nerf.md"
   /usr/bin/time -f "peak RSS %M KiB" $GNF fit "$LEGO" --seconds "$secs" -o "$T/lego.gnf" > "$T/fit.txt" 2> "$T/fit.err"
-  $GNF eval "$T/lego.gnf" "$LEGO" --every 10 --json > "$T/eval.json"
+  $GNF eval "$T/lego.gnf" "$LEGO" --json > "$T/eval.json"
+  [ -n "$NERF_KEEP" ] && cp "$T/lego.gnf" "$NERF_KEEP"
   $GNF render "$T/lego.gnf" --scene "$LEGO" --view test:0 -o "$T/v.png" > "$T/render.txt"
   {
     echo "# Radiance field: lego_400 ($stamp, $host)"
     echo
-    echo "\`gnf fit $LEGO --seconds $secs\` (defaults), then \`gnf eval MODEL $LEGO --every 10 --json\` (test views 0, 10, ..., 190 at 400x400 on white)."
+    echo "\`gnf fit $LEGO --seconds $secs\` (defaults), then \`gnf eval MODEL $LEGO --json\` (all 200 test views at 400x400 on white: mean PSNR, SSIM, median frame time)."
     echo
-    echo "## Held-out PSNR during training (4096 pixels of the test views)"
+    echo "## Held-out PSNR during training (mean over 4 test views of ~2500 pixels each)"
     echo
     echo "| step | seconds | held-out PSNR dB | M samples/s |"
     echo "|---|---|---|---|"

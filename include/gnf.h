@@ -353,10 +353,12 @@ typedef struct {
     int occ_res;             /* occupancy grid resolution per axis */
     float step;              /* ray-march step, world units (0: 2·box·sqrt(3)/1024) */
     long samples_per_step;   /* target samples per training step (rays adapt to it) */
-    long heldout_pixels;     /* pixels of the held-back view(s) for progress PSNR / target */
+    long heldout_pixels;     /* about this many pixels, on a regular grid in each of 4 views
+                              * spread over the held-out split, for the progress PSNR and the
+                              * target (the mean of the views' PSNRs, as the protocol averages) */
 } gnf_nerf_config;
 
-/* Defaults: box 1.5, 128³ occupancy, step auto, 2^15 samples per step, 4096 held-out pixels. */
+/* Defaults: box 1.5, 128³ occupancy, step auto, 2^15 samples per step, 10000 held-out pixels. */
 void gnf_nerf_config_default(gnf_nerf_config *c);
 
 /* The default radiance-field architecture within max_params (<= 0: 2.1M): hash grids of 2

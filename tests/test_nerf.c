@@ -324,11 +324,11 @@ TEST(nerf_fit_deterministic_across_threads) {
 }
 
 /* End to end on real data: lego at 1/8 size (50×50), the default architecture at 1M parameters,
- * 300 steps; the mean PSNR over 4 test views must clear a threshold well above what an untrained
+ * 600 steps; the mean PSNR over 4 test views must clear a threshold well above what an untrained
  * or broken field gives (white background alone: ~10 dB). */
 TEST(nerf_fit_lego_small) {
-#if defined(__SANITIZE_ADDRESS__)
-    SKIP("end-to-end fit runs in the release build only (too slow under ASan)");
+#if defined(__SANITIZE_ADDRESS__) || defined(GNF_NO_AVX2)
+    SKIP("end-to-end fit runs in the release build only (too slow under ASan or without AVX2 kernels)");
 #else
     gnf_nerf_scene *tr = lego("train", 8), *te = lego("test", 8);
     if (!tr || !te) { gnf_nerf_scene_free(tr); gnf_nerf_scene_free(te); SKIP("../shared/data/nerf/lego_400 absent"); }
@@ -340,7 +340,7 @@ TEST(nerf_fit_lego_small) {
     gnf_nerf_config_default(&nc);
     gnf_train_config tc;
     gnf_nerf_train_config_default(&tc);
-    tc.steps = 300;
+    tc.steps = 600;
     gnf_train_report rep;
     CHECK(gnf_fit_nerf(m, tr, te, &nc, &tc, &rep) == GNF_OK);
     gnf_nerf_metrics mt;
@@ -348,7 +348,7 @@ TEST(nerf_fit_lego_small) {
     printf("    (held-out pixels %.2f dB; 4 test views %.2f dB, SSIM %.3f, %.1f samples/pixel, %.1f s training)\n",
            rep.psnr, mt.psnr, mt.ssim, mt.samples_per_pixel, rep.seconds);
     CHECK_EQ_INT(mt.views, 4);
-    CHECK_MSG(mt.psnr > 21.0, "lego 1/8, 300 steps: %.2f dB", mt.psnr);
+    CHECK_MSG(mt.psnr > 22.5, "lego 1/8, 600 steps: %.2f dB", mt.psnr);
     CHECK(mt.ssim > 0.7);
     gnf_model_free(m);
     gnf_nerf_scene_free(tr);

@@ -37,7 +37,6 @@ struct gnf_nerf_scene { gnf_scene s; };
 #define OCC_SUBSETS 16         /* afterwards each refresh visits one of this many interleaved subsets */
 #define OCC_EVERY 16           /* steps between occupancy refreshes */
 #define RAY_BLOCK 128          /* rays per parallel task */
-#define WAVE 64                /* samples per ray evaluated together at render time */
 #define COLOUR_W 1e-5f         /* render: colour evaluated only where the weight exceeds this */
 #define MAX_RAY_SAMPLES 2048
 
@@ -97,7 +96,7 @@ void gnf_nerf_config_default(gnf_nerf_config *c) {
     /* at equal time (lego 1/4 size, ~40 s): 2^17 samples per step 21.9 dB, 2^16 23.3, 2^15 24.7,
      * 2^14 25.4 in 1.4x the time */
     c->samples_per_step = 1L << 15;
-    c->heldout_pixels = 4096;
+    c->heldout_pixels = 10000;
 }
 
 gnf_status gnf_nerf_model_config(gnf_model_config *cfg, long max_params) {
@@ -343,62 +342,25 @@ typedef struct {
     const float *beta;
 } field_view;
 
-/* Per-thread scratch of render_ray. */
-/* x 3, ts, y0, sig, wt, dts, F D, Fs D, ys NERF_OUT, sel (an int) per wave sample */
-static long ray_scratch_floats(int D) { return (long)WAVE * (3 + 5 + 2 * D + NERF_OUT + 1) + 64; }
+/* Test-time rendering works on packets of RENDER_TASK rays: each round marches every live ray of
+ * the packet for up to ROUND more samples, evaluates all of them in one batch (grid lookup and
+ * the density row of the head), composites each ray's new samples with early termination, then
+ * evaluates the 49 outputs for the samples whose weight exceeds COLOUR_W, in one batch again. */
+#define RENDER_TASK 128
+#define ROUND 16
+#define PACKET_SAMPLES (RENDER_TASK * ROUND)
 
-/* Renders one ray: marches in waves of WAVE samples, density first, colour only where the weight
- * exceeds COLOUR_W, stops when transmittance < NERF_TMIN.  Returns the samples evaluated. */
-static long render_ray(const field_view *fv, float *scr, const float o[3], const float d[3], float rgb[3],
-                       float *depth, float *opac) {
-    const gnf_model *m = fv->m;
-    const int D = m->D, K = m->cfg.rbf_k;
-    const float *c = m->params + m->off_c, *W = m->params + m->off_W, *w0 = m->params + m->off_w0;
-    float *x = scr, *ts = x + 3 * WAVE, *y0 = ts + WAVE, *sig = y0 + WAVE, *wt = sig + WAVE, *dts = wt + WAVE;
-    float *F = dts + WAVE, *Fs = F + (long)WAVE * D, *ys = Fs + (long)WAVE * D;
-    int *sel = (int *)(ys + (long)WAVE * NERF_OUT);
-    float C[3] = {0, 0, 0}, dep = 0, T = 1.0f;
-    long evals = 0;
-    float t0, t1;
-    if (nerf_ray_box(o, d, fv->sp->box, &t0, &t1)) {
-        float Y16[16];
-        nerf_sh16(Y16, d);
-        const float odt = fv->sp->dt * fv->sp->dscale;
-        for (int i = 0; i < WAVE; i++) dts[i] = odt;
-        float t = t0 + 0.5f * fv->sp->dt;
-        while (T >= NERF_TMIN) {
-            long n = nerf_march(fv->sp, o, d, &t, t1, WAVE, x, ts);
-            if (n == 0) break;
-            evals += n;
-            grid_encode(F, m, m->params, x, n);
-            rbf_forward(y0, F, c, fv->beta, W, w0, n, D, K, 1, m->cfg.basis);
-            for (long i = 0; i < n; i++) sig[i] = nerf_density(y0[i]);
-            float Tend;
-            long used = nerf_weights(wt, &Tend, sig, dts, n, NERF_TMIN / T);
-            int ns = 0;
-            for (long i = 0; i < used; i++) {
-                wt[i] *= T;
-                if (wt[i] > COLOUR_W) {
-                    memcpy(Fs + (long)ns * D, F + i * D, sizeof(float) * (size_t)D);
-                    sel[ns++] = (int)i;
-                }
-            }
-            if (ns) rbf_forward(ys, Fs, c, fv->beta, W, w0, ns, D, K, NERF_OUT, m->cfg.basis);
-            for (int j = 0; j < ns; j++) {
-                float col[3];
-                nerf_sh_colour(col, ys + (long)j * NERF_OUT, Y16);
-                float w = wt[sel[j]];
-                for (int a = 0; a < 3; a++) C[a] += w * col[a];
-                dep += w * ts[sel[j]];
-            }
-            T *= Tend;
-            if (used < n) break;
-        }
-    }
-    for (int a = 0; a < 3; a++) rgb[a] = C[a] + T * k_bg[a];
-    if (depth) *depth = dep;
-    if (opac) *opac = 1.0f - T;
-    return evals;
+typedef struct {
+    float o[3], d[3], t, t1, T, C[3], dep;
+    long start, len;   /* this round's samples in the packet batch */
+    int alive;
+} ray_state;
+
+/* Per-thread scratch floats: x 3, ts, y0, sig, wt, dts, wsel, F D, Fs D, ys NERF_OUT, sel and
+ * owner (ints) per packet sample; plus the ray states. */
+static long packet_scratch_floats(int D) {
+    return (long)PACKET_SAMPLES * (3 + 6 + 2 * D + NERF_OUT + 2) +
+           (long)RENDER_TASK * (long)(sizeof(ray_state) / sizeof(float) + 1) + 64;
 }
 
 typedef struct {
@@ -412,17 +374,84 @@ typedef struct {
     long *evals;                  /* per task */
 } render_ctx;
 
-#define RENDER_TASK 256
-
 static void render_task(void *vctx, long task, int thread) {
     render_ctx *c = vctx;
-    float *scr = c->scratch + (long)thread * c->scr_floats;
-    long i0 = task * RENDER_TASK, i1 = GNF_MIN(c->n, i0 + RENDER_TASK), ev = 0;
-    for (long i = i0; i < i1; i++) {
-        float o[3], d[3];
-        if (c->cam) camera_ray(c->cam, (float)(i % c->cam->w) + 0.5f, (float)(i / c->cam->w) + 0.5f, o, d);
-        else { memcpy(o, c->ro + 3 * i, sizeof o); memcpy(d, c->rd + 3 * i, sizeof d); }
-        ev += render_ray(c->fv, scr, o, d, c->rgb + 3 * i, c->depth ? c->depth + i : NULL, c->opac ? c->opac + i : NULL);
+    const field_view *fv = c->fv;
+    const gnf_model *m = fv->m;
+    const int D = m->D, K = m->cfg.rbf_k;
+    const float *cc = m->params + m->off_c, *W = m->params + m->off_W, *w0 = m->params + m->off_w0;
+    float *x = c->scratch + (long)thread * c->scr_floats, *ts = x + 3 * PACKET_SAMPLES;
+    float *y0 = ts + PACKET_SAMPLES, *sig = y0 + PACKET_SAMPLES, *wt = sig + PACKET_SAMPLES;
+    float *dts = wt + PACKET_SAMPLES, *wsel = dts + PACKET_SAMPLES, *F = wsel + PACKET_SAMPLES;
+    float *Fs = F + (long)PACKET_SAMPLES * D, *ys = Fs + (long)PACKET_SAMPLES * D;
+    int *sel = (int *)(ys + (long)PACKET_SAMPLES * NERF_OUT), *owner = sel + PACKET_SAMPLES;
+    ray_state *rs = (ray_state *)(owner + PACKET_SAMPLES);
+    long i0 = task * RENDER_TASK, nr = GNF_MIN(c->n, i0 + RENDER_TASK) - i0, ev = 0;
+    const float odt = fv->sp->dt * fv->sp->dscale;
+    for (int i = 0; i < ROUND; i++) dts[i] = odt;
+    int live = 0;
+    for (long r = 0; r < nr; r++) {
+        ray_state *q = &rs[r];
+        long i = i0 + r;
+        if (c->cam) camera_ray(c->cam, (float)(i % c->cam->w) + 0.5f, (float)(i / c->cam->w) + 0.5f, q->o, q->d);
+        else { memcpy(q->o, c->ro + 3 * i, sizeof q->o); memcpy(q->d, c->rd + 3 * i, sizeof q->d); }
+        float t0;
+        q->alive = nerf_ray_box(q->o, q->d, fv->sp->box, &t0, &q->t1);
+        q->t = t0 + 0.5f * fv->sp->dt;
+        q->T = 1.0f;
+        q->C[0] = q->C[1] = q->C[2] = q->dep = 0;
+        live += q->alive;
+    }
+    while (live > 0) {
+        long n = 0;
+        for (long r = 0; r < nr; r++) {
+            ray_state *q = &rs[r];
+            q->len = 0;
+            if (!q->alive) continue;
+            q->start = n;
+            q->len = nerf_march(fv->sp, q->o, q->d, &q->t, q->t1, ROUND, x + 3 * n, ts + n);
+            if (q->len == 0) { q->alive = 0; live--; }
+            n += q->len;
+        }
+        if (n == 0) break;
+        ev += n;
+        grid_encode(F, m, m->params, x, n);
+        rbf_forward(y0, F, cc, fv->beta, W, w0, n, D, K, 1, m->cfg.basis);
+        for (long i = 0; i < n; i++) sig[i] = nerf_density(y0[i]);
+        long ns = 0;
+        for (long r = 0; r < nr; r++) {
+            ray_state *q = &rs[r];
+            if (!q->len) continue;
+            float Tend;
+            long used = nerf_weights(wt + q->start, &Tend, sig + q->start, dts, q->len, NERF_TMIN / q->T);
+            for (long i = q->start; i < q->start + used; i++) {
+                float w = wt[i] * q->T;
+                if (w > COLOUR_W) {
+                    memcpy(Fs + ns * D, F + i * D, sizeof(float) * (size_t)D);
+                    sel[ns] = (int)i;
+                    owner[ns] = (int)r;
+                    wsel[ns++] = w;
+                }
+            }
+            q->T *= Tend;
+            if (used < q->len || q->T < NERF_TMIN) { q->alive = 0; live--; }
+        }
+        if (ns) rbf_forward(ys, Fs, cc, fv->beta, W, w0, ns, D, K, NERF_OUT, m->cfg.basis);
+        for (long j = 0; j < ns; j++) {
+            ray_state *q = &rs[owner[j]];
+            float Y16[16], col[3];
+            nerf_sh16(Y16, q->d);
+            nerf_sh_colour(col, ys + j * NERF_OUT, Y16);
+            for (int a = 0; a < 3; a++) q->C[a] += wsel[j] * col[a];
+            q->dep += wsel[j] * ts[sel[j]];
+        }
+    }
+    for (long r = 0; r < nr; r++) {
+        const ray_state *q = &rs[r];
+        long i = i0 + r;
+        for (int a = 0; a < 3; a++) c->rgb[3 * i + a] = q->C[a] + q->T * k_bg[a];
+        if (c->depth) c->depth[i] = q->dep;
+        if (c->opac) c->opac[i] = 1.0f - q->T;
     }
     c->evals[task] = ev;
 }
@@ -432,7 +461,7 @@ static void render_task(void *vctx, long task, int thread) {
 static long render_rays(const field_view *fv, const gnf_camera *cam, const float *ro, const float *rd, long n,
                         float *rgb, float *depth, float *opac, int threads) {
     int T = gnf_threads_resolve(threads);
-    long sf = ray_scratch_floats(fv->m->D), ntask = (n + RENDER_TASK - 1) / RENDER_TASK;
+    long sf = packet_scratch_floats(fv->m->D), ntask = (n + RENDER_TASK - 1) / RENDER_TASK;
     float *scr = gnf_calloc((size_t)T * (size_t)sf, sizeof(float));
     long *ev = gnf_calloc((size_t)GNF_MAX(1, ntask), sizeof(long));
     if (!scr || !ev) { gnf_free(scr); gnf_free(ev); return -1; }
@@ -584,12 +613,18 @@ long gnf_fit_nerf_memory(const gnf_model *m, const gnf_nerf_config *nc, const gn
     long S, Rmax, G3;
     trainer_sizes(m, nc, &S, &Rmax, &G3);
     long D = m->D, T = gnf_threads_resolve(tc->threads);
-    long floats = 4 * m->nparams + (S / GNF_TRAIN_CHUNK + 1) * dec_size(m)
-                  + S * (3 + 1 + 1 + D + NERF_OUT + NERF_OUT + 3 + D + NERF_OUT + D)
-                  + Rmax * (3 + 3 + 3 + 1 + 1 + 4 * 2 + 2)
-                  + D * (long)m->cfg.rbf_k + T * (rbf_work_floats(m->D, m->cfg.rbf_k) + DENS_CHUNK * (D + 1))
-                  + G3 * (1 + 3 + 1) / 1 + nc->heldout_pixels * 12;
-    return floats * 4 + G3 + (long)sizeof(struct gnf_model);
+    long floats = 4 * m->nparams                                 /* parameters, gradients, Adam m, v */
+                  + (S / GNF_TRAIN_CHUNK + 1) * dec_size(m)      /* per-chunk decoder gradients */
+                  + S * (3 + 1 + D + NERF_OUT + NERF_OUT)        /* samples: x, t, F, y, dL/dy */
+                  + S * (3 + D + NERF_OUT + D)                   /* gathered live samples, dL/dF */
+                  + MAX_RAY_SAMPLES                              /* step lengths */
+                  + Rmax * (3 + 3 + 3 + 1 + 1 + 2 * 4 + 2)       /* rays: o, d, pixel, t0, t1, counts, offsets, loss */
+                  + D * (long)m->cfg.rbf_k                       /* beta */
+                  + T * (rbf_work_floats(m->D, m->cfg.rbf_k) + DENS_CHUNK * (D + 1) + packet_scratch_floats(m->D))
+                  + G3                                           /* occupancy density estimates */
+                  + (1L << 18) * 4                               /* occupancy refresh points and densities */
+                  + nc->heldout_pixels * 12;                     /* held-out rays, pixels, renders */
+    return floats * 4 + G3 + G3 / 512 + (long)sizeof(struct gnf_model);
 }
 
 /* Pass 1 (fill = 0): new rays of block b and their sample counts.  Pass 2 (fill = 1): samples. */
@@ -737,29 +772,45 @@ static gnf_status occupancy_update(nerf_trainer *tr, int all) {
     return nerf_space_update_coarse(&tr->sp);
 }
 
-/* Held-out pixels: rays and colours. */
+/* Held-out pixels: a regular grid of pixels in each of up to HELD_VIEWS views spread over the
+ * held-out split, about `n` pixels in all.  Their PSNR is the mean of per-view PSNRs, as the
+ * evaluation protocol averages over views (a PSNR of the pooled error would weigh the hardest
+ * views more and read lower). */
+#define HELD_VIEWS 4
 typedef struct {
-    long n;
+    long n, nv, per_view[HELD_VIEWS];
     float *ro, *rd, *gt, *out;
 } heldout_set;
 
-static gnf_status heldout_make(heldout_set *h, const gnf_scene *s, long n, uint64_t seed) {
+static gnf_status heldout_make(heldout_set *h, const gnf_scene *s, long n) {
     memset(h, 0, sizeof *h);
     if (!s || s->n == 0 || n <= 0) return GNF_OK;
-    h->ro = gnf_calloc((size_t)n * 3, sizeof(float));
-    h->rd = gnf_calloc((size_t)n * 3, sizeof(float));
-    h->gt = gnf_calloc((size_t)n * 3, sizeof(float));
-    h->out = gnf_calloc((size_t)n * 3, sizeof(float));
-    if (!h->ro || !h->rd || !h->gt || !h->out) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
-    gnf_rng rng;
-    gnf_rng_seed(&rng, seed, 0x4e1d0u);
-    for (long i = 0; i < n; i++) {
-        const gnf_view *v = &s->views[gnf_rng_below(&rng, (uint32_t)s->n)];
-        uint32_t px = gnf_rng_below(&rng, (uint32_t)v->w), py = gnf_rng_below(&rng, (uint32_t)v->h);
-        gnf_view_ray(v, (float)px + 0.5f, (float)py + 0.5f, h->ro + 3 * i, h->rd + 3 * i);
-        memcpy(h->gt + 3 * i, v->rgb + 3 * ((size_t)py * (size_t)v->w + px), 3 * sizeof(float));
+    int nv = GNF_MIN(HELD_VIEWS, s->n);
+    long cap = 0, stride[HELD_VIEWS];
+    for (int k = 0; k < nv; k++) {
+        const gnf_view *v = &s->views[(long)k * s->n / nv];
+        double want = (double)n / nv;
+        stride[k] = GNF_MAX(1, (long)floor(sqrt((double)v->w * v->h / want)));
+        cap += ((v->w + stride[k] - 1) / stride[k]) * ((v->h + stride[k] - 1) / stride[k]);
     }
-    h->n = n;
+    h->ro = gnf_calloc((size_t)cap * 3, sizeof(float));
+    h->rd = gnf_calloc((size_t)cap * 3, sizeof(float));
+    h->gt = gnf_calloc((size_t)cap * 3, sizeof(float));
+    h->out = gnf_calloc((size_t)cap * 3, sizeof(float));
+    if (!h->ro || !h->rd || !h->gt || !h->out) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    long i = 0;
+    for (int k = 0; k < nv; k++) {
+        const gnf_view *v = &s->views[(long)k * s->n / nv];
+        long i0 = i, st = stride[k];
+        for (long py = st / 2; py < v->h; py += st)
+            for (long px = st / 2; px < v->w; px += st, i++) {
+                gnf_view_ray(v, (float)px + 0.5f, (float)py + 0.5f, h->ro + 3 * i, h->rd + 3 * i);
+                memcpy(h->gt + 3 * i, v->rgb + 3 * ((size_t)py * (size_t)v->w + (size_t)px), 3 * sizeof(float));
+            }
+        h->per_view[k] = i - i0;
+    }
+    h->nv = nv;
+    h->n = i;
     return GNF_OK;
 }
 
@@ -772,7 +823,14 @@ static double heldout_psnr(nerf_trainer *tr, heldout_set *h) {
     gnf_rbf_beta(tr->beta, tr->m, tr->m->params);
     field_view fv = {tr->m, &tr->sp, tr->beta};
     if (render_rays(&fv, NULL, h->ro, h->rd, h->n, h->out, NULL, NULL, tr->T) < 0) return NAN;
-    return gnf_psnr(h->out, h->gt, h->n * 3);
+    double sum = 0;
+    long off = 0;
+    for (int k = 0; k < h->nv; k++) {
+        double p = gnf_psnr(h->out + 3 * off, h->gt + 3 * off, 3 * h->per_view[k]);
+        sum += isfinite(p) ? p : 100.0;
+        off += h->per_view[k];
+    }
+    return sum / h->nv;
 }
 
 static void trainer_free(nerf_trainer *tr) {
@@ -902,7 +960,7 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
                       gnf_fit_nerf_memory(m, nc, tc));
         goto done;
     }
-    if ((st = heldout_make(&ho, heldout ? &heldout->s : NULL, nc->heldout_pixels, tc->seed)) != GNF_OK) goto done;
+    if ((st = heldout_make(&ho, heldout ? &heldout->s : NULL, nc->heldout_pixels)) != GNF_OK) goto done;
     memset(tr.sp.occ, 1, (size_t)G3);
     for (int i = 0; i < MAX_RAY_SAMPLES; i++) tr.dts[i] = tr.sp.dt * tr.sp.dscale;
     long eval_every = tc->eval_every > 0 ? tc->eval_every : 250;
