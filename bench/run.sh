@@ -119,6 +119,12 @@ if [ "$1" = nerf ]; then
     echo
     echo "\`gnf fit $LEGO --seconds $secs\` (defaults), then \`gnf eval MODEL $LEGO --json\` (all 200 test views at 400x400 on white: mean PSNR, SSIM, median frame time)."
     echo
+    echo "## Summary"
+    echo
+    sed -n 's/.*step \([0-9]*\)  \([0-9.]*\) s  held-out PSNR \([0-9.]*\) dB.*/\1 \2 \3/p' "$T/fit.err" |
+      awk 'BEGIN { n = split("60 300 900 1800", m, " ") } { for (i = 1; i <= n; i++) if (!done[i] && $2 >= m[i] - 15) { printf "- held-out PSNR after %d min: %s dB (step %s, %.0f s)\n", m[i] / 60, $3, $1, $2; done[i] = 1 } }'
+    sed 's/.*"psnr": \([0-9.]*\), "ssim": \([0-9.]*\), "views": \([0-9]*\).*"fps": \([0-9.]*\), "ms_per_frame": \([0-9.]*\), "samples_per_pixel": \([0-9.]*\).*/- test split: mean PSNR \1 dB, SSIM \2 over \3 views; \5 ms per frame (\4 fps), \6 field samples per pixel/' "$T/eval.json"
+    echo
     echo "## Held-out PSNR during training (mean over 4 test views of ~2500 pixels each)"
     echo
     echo "| step | seconds | held-out PSNR dB | M samples/s |"

@@ -342,8 +342,13 @@ typedef struct gnf_nerf_scene gnf_nerf_scene;
  * size not matching w/h), GNF_ERR_INVALID (bad downscale or split). */
 gnf_status gnf_nerf_scene_load(const char *path, const char *split, int downscale, int threads,
                                gnf_nerf_scene **out);
+/* The same, cameras only (each picture's header is read for its size; no pixels are kept:
+ * gnf_nerf_scene_pixels returns NULL).  For rendering dataset cameras. */
+gnf_status gnf_nerf_scene_load_cameras(const char *path, const char *split, int downscale,
+                                       gnf_nerf_scene **out);
 void gnf_nerf_scene_free(gnf_nerf_scene *s);
-/* Number of views; camera of view i; its picture (w*h*3 floats on white, owned by the scene). */
+/* Number of views; camera of view i; its picture (w*h*3 floats on white, owned by the scene;
+ * NULL for a scene loaded with gnf_nerf_scene_load_cameras). */
 int gnf_nerf_scene_count(const gnf_nerf_scene *s);
 void gnf_nerf_scene_camera(const gnf_nerf_scene *s, int i, gnf_camera *cam);
 const float *gnf_nerf_scene_pixels(const gnf_nerf_scene *s, int i);

@@ -740,8 +740,7 @@ static int render_nerf(gnf_model *m, const char *output, long w, long h, long th
         char path[4200];
         snprintf(path, sizeof path, "%s/transforms_%s.json", o->scene, split);
         gnf_nerf_scene *sc = NULL;
-        /* cameras only would do; the pictures are loaded too so a wrong folder fails here */
-        if (gnf_nerf_scene_load(is_dir(o->scene) ? o->scene : path, split, (int)o->downscale, (int)threads, &sc) != GNF_OK) {
+        if (gnf_nerf_scene_load_cameras(is_dir(o->scene) ? o->scene : path, split, (int)o->downscale, &sc) != GNF_OK) {
             gnf_model_free(m);
             return runtime_error();
         }

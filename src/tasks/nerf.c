@@ -55,6 +55,16 @@ gnf_status gnf_nerf_scene_load(const char *path, const char *split, int downscal
     return GNF_OK;
 }
 
+gnf_status gnf_nerf_scene_load_cameras(const char *path, const char *split, int downscale, gnf_nerf_scene **out) {
+    *out = NULL;
+    gnf_nerf_scene *s = calloc(1, sizeof *s);
+    if (!s) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    gnf_status st = gnf_scene_load(path, split, downscale, 0, 1, &s->s);
+    if (st != GNF_OK) { free(s); return st; }
+    *out = s;
+    return GNF_OK;
+}
+
 void gnf_nerf_scene_free(gnf_nerf_scene *s) {
     if (!s) return;
     gnf_scene_free(&s->s);
@@ -1075,6 +1085,12 @@ gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int ma
     if (max_views > 0 && max_views < n) n = max_views;
     double *ft = calloc((size_t)GNF_MAX(1, n), sizeof(double));
     if (!ft) { gnf_nerf_renderer_free(r); return gnf_fail(GNF_ERR_NOMEM, "out of memory"); }
+    for (int i = 0; i < n; i++)
+        if (!s->s.views[i * every].rgb) {
+            free(ft);
+            gnf_nerf_renderer_free(r);
+            return gnf_fail(GNF_ERR_INVALID, "%s: the scene was loaded without its pictures", s->s.json_path);
+        }
     double ps = 0, ss = 0, spp = 0;
     /* warm-up: one frame not timed */
     for (int i = -1; i < n; i++) {
