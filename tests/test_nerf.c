@@ -61,7 +61,7 @@ TEST(nerf_ray_box_hits_and_misses) {
  * (brute force: every lattice point, classified), in order, and honours cap and *t. */
 TEST(nerf_march_matches_brute_force) {
     const int G = 32;
-    nerf_space sp = {1.5f, 0.01f, 25.0f, G, calloc((size_t)G * G * G, 1), NULL};
+    nerf_space sp = {1.5f, 0.01f, 25.0f, G, calloc((size_t)G * G * G, 1), NULL, {0}, {0}};
     gnf_rng r;
     gnf_rng_seed(&r, 9, 1);
     /* sparse cells clustered in a few coarse blocks, so both the cell and the block skips run */
@@ -141,7 +141,7 @@ TEST(nerf_occupancy_roundtrip_and_corruption) {
     gnf_model *m = tiny_nerf_model(1);
     if (!m) return;
     const int G = 32;
-    nerf_space sp = {1.5f, 0.01f, 25.0f, G, calloc((size_t)G * G * G, 1), NULL};
+    nerf_space sp = {1.5f, 0.01f, 25.0f, G, calloc((size_t)G * G * G, 1), NULL, {0}, {0}};
     gnf_rng r;
     gnf_rng_seed(&r, 5, 5);
     for (int i = 0; i < G * G * G; i++) sp.occ[i] = gnf_rng_uniform(&r) < 0.3f;
@@ -200,7 +200,7 @@ static gnf_model *random_visible_field(void) {
     for (long i = m->off_W; i < m->off_w0; i++) m->params[i] = frand(&r, -1, 1);
     m->params[m->off_w0] = 9.5f; /* softplus(y0 - 10) ~ 0.5: alpha ~ 0.06 per step */
     const int G = 16;
-    nerf_space sp = {1.5f, 0.0f, 25.0f, G, malloc((size_t)G * G * G), NULL};
+    nerf_space sp = {1.5f, 0.0f, 25.0f, G, malloc((size_t)G * G * G), NULL, {0}, {0}};
     memset(sp.occ, 1, (size_t)G * G * G);
     CHECK(nerf_occupancy_store(m, &sp) == GNF_OK);
     free(sp.occ);
@@ -354,4 +354,26 @@ TEST(nerf_fit_lego_small) {
     gnf_nerf_scene_free(tr);
     gnf_nerf_scene_free(te);
 #endif
+}
+
+/* The occupied cells' bounding box (where rays start marching) is exact, and empty when no cell
+ * is occupied (rays then miss it). */
+TEST(nerf_occupied_bounding_box) {
+    const int G = 16;
+    nerf_space sp = {1.5f, 0.01f, 25.0f, G, calloc((size_t)G * G * G, 1), NULL, {0}, {0}};
+    CHECK(nerf_space_update_coarse(&sp) == GNF_OK);
+    for (int a = 0; a < 3; a++) CHECK(sp.lo[a] > sp.hi[a]);
+    float o[3] = {0, 0, 5}, d[3] = {0, 0, -1}, t0, t1;
+    CHECK(!nerf_ray_aabb(o, d, sp.lo, sp.hi, &t0, &t1));
+    sp.occ[3 + G * (5 + G * 7)] = 1;   /* cell (3, 5, 7) */
+    sp.occ[9 + G * (4 + G * 12)] = 1;  /* cell (9, 4, 12) */
+    CHECK(nerf_space_update_coarse(&sp) == GNF_OK);
+    const float cs = 3.0f / G;
+    const int lo[3] = {3, 4, 7}, hi[3] = {9, 5, 12};
+    for (int a = 0; a < 3; a++) {
+        CHECK_NEAR(sp.lo[a], -1.5f + lo[a] * cs, 1e-6);
+        CHECK_NEAR(sp.hi[a], -1.5f + (hi[a] + 1) * cs, 1e-6);
+    }
+    free(sp.occ);
+    gnf_free(sp.coarse);
 }

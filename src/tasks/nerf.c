@@ -136,14 +136,14 @@ void gnf_nerf_train_config_default(gnf_train_config *tc) {
 static float step_of(float box, float step) { return step > 0 ? step : 2.0f * box * 1.7320508f / 1024.0f; }
 
 /* Entry and exit of the ray o + t d (t >= 0) through [-B, B]³; 0 if it misses. */
-int nerf_ray_box(const float o[3], const float d[3], float B, float *t0, float *t1) {
+int nerf_ray_aabb(const float o[3], const float d[3], const float lo[3], const float hi[3], float *t0, float *t1) {
     float tn = 0.0f, tf = 1e30f;
     for (int a = 0; a < 3; a++) {
         if (d[a] == 0.0f) {
-            if (o[a] < -B || o[a] > B) return 0;
+            if (o[a] < lo[a] || o[a] > hi[a]) return 0;
             continue;
         }
-        float ta = (-B - o[a]) / d[a], tb = (B - o[a]) / d[a];
+        float ta = (lo[a] - o[a]) / d[a], tb = (hi[a] - o[a]) / d[a];
         if (ta > tb) { float x = ta; ta = tb; tb = x; }
         if (ta > tn) tn = ta;
         if (tb < tf) tf = tb;
@@ -151,6 +151,11 @@ int nerf_ray_box(const float o[3], const float d[3], float B, float *t0, float *
     *t0 = tn;
     *t1 = tf;
     return tn < tf;
+}
+
+int nerf_ray_box(const float o[3], const float d[3], float B, float *t0, float *t1) {
+    const float lo[3] = {-B, -B, -B}, hi[3] = {B, B, B};
+    return nerf_ray_aabb(o, d, lo, hi, t0, t1);
 }
 
 static inline int cell_index(float p, float B, int G) {
@@ -164,6 +169,22 @@ static inline int cell_index(float p, float B, int G) {
  * *t is left after the last emitted sample.  Returns the count. */
 gnf_status nerf_space_update_coarse(nerf_space *sp) {
     const int G = sp->G, C = NERF_COARSE;
+    int lo[3] = {G, G, G}, hi[3] = {-1, -1, -1};
+    for (long z = 0; z < G; z++)
+        for (long y = 0; y < G; y++) {
+            const unsigned char *row = sp->occ + (size_t)G * (y + (size_t)G * z);
+            int first = -1, last = -1;
+            for (int x = 0; x < G; x++)
+                if (row[x]) { if (first < 0) first = x; last = x; }
+            if (first < 0) continue;
+            const int c[3] = {first, (int)y, (int)z}, e[3] = {last, (int)y, (int)z};
+            for (int a = 0; a < 3; a++) { lo[a] = GNF_MIN(lo[a], c[a]); hi[a] = GNF_MAX(hi[a], e[a]); }
+        }
+    const float cs = 2.0f * sp->box / (float)G;
+    for (int a = 0; a < 3; a++) {  /* lo > hi (an empty box) when nothing is occupied */
+        sp->lo[a] = -sp->box + (float)lo[a] * cs;
+        sp->hi[a] = -sp->box + (float)(hi[a] + 1) * cs;
+    }
     if (G % C) return GNF_OK;
     const int Gc = G / C;
     if (!sp->coarse) {
@@ -405,8 +426,8 @@ static void render_task(void *vctx, long task, int thread) {
         long i = i0 + r;
         if (c->cam) camera_ray(c->cam, (float)(i % c->cam->w) + 0.5f, (float)(i / c->cam->w) + 0.5f, q->o, q->d);
         else { memcpy(q->o, c->ro + 3 * i, sizeof q->o); memcpy(q->d, c->rd + 3 * i, sizeof q->d); }
-        float t0;
-        q->alive = nerf_ray_box(q->o, q->d, fv->sp->box, &t0, &q->t1);
+        float t0;  /* the lattice starts where the ray enters the occupied cells' bounding box */
+        q->alive = nerf_ray_aabb(q->o, q->d, fv->sp->lo, fv->sp->hi, &t0, &q->t1);
         q->t = t0 + 0.5f * fv->sp->dt;
         q->T = 1.0f;
         q->C[0] = q->C[1] = q->C[2] = q->dep = 0;
@@ -655,7 +676,7 @@ static void ray_task(void *vctx, long b, int thread) {
             gnf_view_ray(v, (float)px + 0.5f, (float)py + 0.5f, tr->ro + 3 * r, tr->rd + 3 * r);
             memcpy(tr->rgt + 3 * r, v->rgb + 3 * ((size_t)py * (size_t)v->w + px), 3 * sizeof(float));
             float t0, t1;
-            if (!nerf_ray_box(tr->ro + 3 * r, tr->rd + 3 * r, tr->sp.box, &t0, &t1)) { t0 = 0; t1 = -1; }
+            if (!nerf_ray_aabb(tr->ro + 3 * r, tr->rd + 3 * r, tr->sp.lo, tr->sp.hi, &t0, &t1)) { t0 = 0; t1 = -1; }
             tr->rt0[r] = t0 + jit * tr->sp.dt;
             tr->rt1[r] = t1;
             float t = tr->rt0[r];
@@ -972,6 +993,7 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
     }
     if ((st = heldout_make(&ho, heldout ? &heldout->s : NULL, nc->heldout_pixels)) != GNF_OK) goto done;
     memset(tr.sp.occ, 1, (size_t)G3);
+    if ((st = nerf_space_update_coarse(&tr.sp)) != GNF_OK) goto done;
     for (int i = 0; i < MAX_RAY_SAMPLES; i++) tr.dts[i] = tr.sp.dt * tr.sp.dscale;
     long eval_every = tc->eval_every > 0 ? tc->eval_every : 250;
     long pevery = tc->progress_every > 0 ? tc->progress_every : 10;

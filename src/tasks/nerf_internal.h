@@ -12,16 +12,20 @@ typedef struct {
     unsigned char *occ;     /* G³ flags (0/1), x fastest, cell i spans [-box + i·2box/G, ...) */
     unsigned char *coarse;  /* (G/8)³ flags: 1 where any of the 8³ cells of the block is occupied
                              * (NULL: not used); lets marching cross empty space a block at a time */
+    float lo[3], hi[3];     /* bounding box of the occupied cells (world units); lo > hi if none */
 } nerf_space;
 
 #define NERF_COARSE 8
 
-/* (Re)computes sp->coarse from sp->occ (allocating it on first use) when G % 8 == 0; returns
- * GNF_ERR_NOMEM if it cannot allocate (sp->coarse stays NULL). */
+/* (Re)computes what is derived from sp->occ: the occupied bounding box sp->lo/hi, and sp->coarse
+ * (allocated on first use) when G % 8 == 0; returns GNF_ERR_NOMEM if it cannot allocate
+ * (sp->coarse stays NULL). */
 gnf_status nerf_space_update_coarse(nerf_space *sp);
 
 /* Entry t0 and exit t1 of the ray o + t d (t >= 0) through [-B, B]³; returns 0 if it misses. */
 int nerf_ray_box(const float o[3], const float d[3], float B, float *t0, float *t1);
+/* The same through the box [lo, hi]. */
+int nerf_ray_aabb(const float o[3], const float d[3], const float lo[3], const float hi[3], float *t0, float *t1);
 
 /* Marches the ray from *t toward tf on its lattice *t + k·dt, emitting up to cap samples whose
  * positions fall in occupied cells: normalised positions x (3 per sample, in [-1,1]; may be NULL
