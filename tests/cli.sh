@@ -158,7 +158,7 @@ expect 2 "--downscale is for radiance fields" "$GNF" fit "$IMG" --downscale 2 -o
 expect 2 "--orbit is for radiance fields" "$GNF" render "$T/m.gnf" --orbit 3 -o "$T/orb"
 LEGO="$DATA/nerf/lego_400"
 if [ -f "$LEGO/transforms_train.json" ]; then
-  expect 0 "fit lego at 1/8 size" "$GNF" fit "$LEGO" --downscale 8 --steps 60 -o "$T/lego.gnf" --quiet
+  expect 0 "fit lego at 1/8 size" "$GNF" fit "$LEGO" --downscale 8 --steps 200 -o "$T/lego.gnf" --quiet
   grep -q "held-out PSNR" "$T/out" && ok "nerf fit prints the held-out PSNR" || bad "nerf fit summary: $(cat "$T/out")"
   expect 0 "info on a nerf model" "$GNF" info "$T/lego.gnf"
   grep -q "task: nerf" "$T/out" && ok "info says nerf" || bad "info says nerf: $(head -3 "$T/out")"
@@ -171,7 +171,7 @@ if [ -f "$LEGO/transforms_train.json" ]; then
   expect 0 "eval a nerf --json" "$GNF" eval "$T/lego.gnf" "$LEGO" --json --downscale 8 --views 2
   for k in psnr ssim views params bytes fps; do grep -q "\"$k\"" "$T/out" || bad "nerf eval json has $k"; done
   ok "nerf eval json has psnr, ssim, views, params, bytes, fps"
-  expect 0 "density mesh of a nerf" "$GNF" mesh "$T/lego.gnf" -o "$T/lego.ply" --res 48 --iso 1
+  expect 0 "density mesh of a nerf" "$GNF" mesh "$T/lego.gnf" -o "$T/lego.ply" --res 48 --iso 0.05
   [ -s "$T/lego.ply" ] && ok "nerf mesh wrote a PLY" || bad "nerf mesh wrote a PLY"
   "$GNF" fit "$LEGO" --downscale 8 --steps 20 --threads 1 -o "$T/n1.gnf" --quiet >/dev/null 2>&1
   "$GNF" fit "$LEGO" --downscale 8 --steps 20 --threads 2 -o "$T/n2.gnf" --quiet >/dev/null 2>&1
