@@ -162,6 +162,12 @@ static long file_size(const char *p) {
     return stat(p, &st) == 0 ? (long)st.st_size : -1;
 }
 
+/* Prints " N steps[ or S s (whole command)]" for the step and time limits of tc. */
+static void print_stop_rules(const gnf_train_config *tc) {
+    if (tc->steps) fprintf(stderr, " %ld steps", tc->steps);
+    if (tc->seconds > 0) fprintf(stderr, "%s %.1f s (whole command)", tc->steps ? " or" : "", tc->seconds);
+}
+
 /* ---- fit --------------------------------------------------------------------------------- */
 
 /* Mesh files by extension (case-insensitive): the input of SDF fitting. */
@@ -229,8 +235,7 @@ static int fit_sdf(const fit_sdf_opts *o, gnf_model_config *cfg, gnf_train_confi
                 tc->threads > 0 ? tc->threads : gnf_default_threads(), gnf_kernel_name());
         describe_model(stderr, m);
         fprintf(stderr, "training: batch %ld, lr %g -> %g, stopping at", tc->batch, (double)tc->lr0, (double)tc->lr1);
-        if (tc->steps) fprintf(stderr, " %ld steps", tc->steps);
-        if (tc->seconds > 0) fprintf(stderr, "%s %.1f s (whole command)", tc->steps ? " or" : "", tc->seconds);
+        print_stop_rules(tc);
         if (o->target_iou > 0) fprintf(stderr, " or held-out IoU %.5f", o->target_iou);
         fprintf(stderr, "\n");
     }
@@ -321,8 +326,7 @@ static int fit_nerf(const fit_nerf_opts *o, gnf_train_config *tc, double t_cmd) 
                 tc->threads > 0 ? tc->threads : gnf_default_threads(), gnf_kernel_name());
         describe_model(stderr, m);
         fprintf(stderr, "training: %ld samples per step, lr %g -> %g, stopping at", nc.samples_per_step, (double)tc->lr0, (double)tc->lr1);
-        if (tc->steps) fprintf(stderr, " %ld steps", tc->steps);
-        if (tc->seconds > 0) fprintf(stderr, "%s %.1f s (whole command)", tc->steps ? " or" : "", tc->seconds);
+        print_stop_rules(tc);
         if (tc->target_psnr > 0) fprintf(stderr, " or held-out PSNR %.2f dB", tc->target_psnr);
         fprintf(stderr, "\n");
     }
@@ -623,8 +627,7 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
                 gnf_kernel_name());
         describe_model(stderr, m);
         fprintf(stderr, "stopping at:");
-        if (tc.steps) fprintf(stderr, " %ld steps", tc.steps);
-        if (tc.seconds > 0) fprintf(stderr, "%s %.1f s", tc.steps ? " or" : "", tc.seconds);
+        print_stop_rules(&tc);
         if (tc.target_psnr > 0) fprintf(stderr, " or %.2f dB", tc.target_psnr);
         fprintf(stderr, "\n");
     }

@@ -3,23 +3,36 @@
 #include "core/core.h"
 #include <math.h>
 
+/* One parameter's update; the scalar definition both kernels (and their AVX2 versions) follow. */
+static inline void adam_one(float *p, float *m, float *v, float gi, float step, float b1, float b2, float a1,
+                            float a2, float eps) {
+    float mi = b1 * *m + a1 * gi;
+    float vi = b2 * *v + (a2 * gi) * gi;
+    *m = mi;
+    *v = vi;
+    *p -= (step * mi) / (sqrtf(vi) + eps);
+}
+
 void adam_update_step_ref(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
                           float b1, float b2, float eps) {
-    float a1 = 1.0f - b1, a2 = 1.0f - b2;
-    for (long i = i0; i < i1; i++) {
-        float gi = g[i];
-        float mi = b1 * m[i] + a1 * gi;
-        float vi = b2 * v[i] + (a2 * gi) * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] -= (step * mi) / (sqrtf(vi) + eps);
-    }
+    for (long i = i0; i < i1; i++) adam_one(p + i, m + i, v + i, g[i], step, b1, b2, 1.0f - b1, 1.0f - b2, eps);
+}
+
+void adam_update_lazy_step_ref(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
+                               float b1, float b2, float eps) {
+    for (long i = i0; i < i1; i++)
+        if (g[i] != 0.0f) adam_one(p + i, m + i, v + i, g[i], step, b1, b2, 1.0f - b1, 1.0f - b2, eps);
+}
+
+/* lr with Adam's bias correction at step t >= 1. */
+static float corrected_step(float lr, float b1, float b2, long t) {
+    double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
+    return (float)(lr * sqrt(c2) / c1);
 }
 
 void adam_update(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
                  float b1, float b2, float eps, long t) {
-    double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
-    float step = (float)(lr * sqrt(c2) / c1);
+    float step = corrected_step(lr, b1, b2, t);
 #ifndef GNF_NO_AVX2
     if (gnf_use_avx2()) {
         adam_update_avx2(p, m, v, g, i0, i1, step, b1, b2, eps);
@@ -29,24 +42,9 @@ void adam_update(float *p, float *m, float *v, const float *g, long i0, long i1,
     adam_update_step_ref(p, m, v, g, i0, i1, step, b1, b2, eps);
 }
 
-void adam_update_lazy_step_ref(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
-                               float b1, float b2, float eps) {
-    float a1 = 1.0f - b1, a2 = 1.0f - b2;
-    for (long i = i0; i < i1; i++) {
-        float gi = g[i];
-        if (gi == 0.0f) continue;
-        float mi = b1 * m[i] + a1 * gi;
-        float vi = b2 * v[i] + (a2 * gi) * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] -= (step * mi) / (sqrtf(vi) + eps);
-    }
-}
-
 void adam_update_lazy(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
                       float b1, float b2, float eps, long t) {
-    double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
-    float step = (float)(lr * sqrt(c2) / c1);
+    float step = corrected_step(lr, b1, b2, t);
 #ifndef GNF_NO_AVX2
     if (gnf_use_avx2()) {
         adam_update_lazy_avx2(p, m, v, g, i0, i1, step, b1, b2, eps);
