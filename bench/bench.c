@@ -1,6 +1,6 @@
 /* bench.c — kernel benchmarks: the fused RBF decoder (forward+backward) and the grid lookup,
  * scalar reference vs AVX2, one thread and all threads; rendering megapixels/s.
- * FLOPs per decoder training point use DESIGN.md §5's count, 10·D·K + 6·K·O (the nominal
+ * FLOPs per decoder training point use the nominal count, 10·D·K + 6·K·O (the nominal
  * work of forward+backward; our kernel executes ~9 vector ops per (d,k) pair), and are set
  * against the FP32 peak given with --peak (GFLOP/s; default 215, the 2-core dev machine).
  * usage: gnf_bench [--points N] [--reps R] [--peak G] [--D d] [--K k] */
@@ -23,9 +23,9 @@ static void dec_task(void *v, long task, int thread) {
     long ng = 2L * e->D * e->K + (long)e->O * e->K + e->O;
     float *gb = e->gbuf + (long)thread * ng;
     rbf_grads g = {gb, gb + (long)e->D * e->K, gb + 2L * e->D * e->K, gb + 2L * e->D * e->K + (long)e->O * e->K,
-                   e->work + (long)thread * rbf_work_floats(e->D, e->K)};
+                   e->work + (long)thread * gnf_rbf_work_floats(e->D, e->K)};
     double sq = 0;
-    rbf_train(e->df + i0 * e->D, g, e->f + i0 * e->D, e->t + i0 * e->O, NULL, e->c, e->beta, e->W, e->w0, n, e->D, e->K, e->O,
+    gnf_rbf_train(e->df + i0 * e->D, g, e->f + i0 * e->D, e->t + i0 * e->O, NULL, e->c, e->beta, e->W, e->w0, n, e->D, e->K, e->O,
               GNF_BASIS_GAUSSIAN, GNF_LOSS_L1, 1e-6f, &sq);
 }
 
@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
     int T = gnf_default_threads();
     long ng = 2L * D * K + (long)O * K + O;
     float *gbuf = gnf_calloc((size_t)(T * ng), 4);
-    float *work = gnf_calloc((size_t)(T * rbf_work_floats(D, K)), 4);
+    float *work = gnf_calloc((size_t)(T * gnf_rbf_work_floats(D, K)), 4);
     for (long i = 0; i < N * D; i++) f[i] = gnf_rng_uniform(&r) * 2 - 1;
     for (long i = 0; i < N * O; i++) t[i] = gnf_rng_uniform(&r);
     for (long i = 0; i < D * K; i++) { c[i] = gnf_rng_uniform(&r) * 2 - 1; beta[i] = 0.5f + gnf_rng_uniform(&r); }
@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
         double times[100];
         for (int rep = 0; rep < reps; rep++) {
             double t0 = gnf_now();
-            grid_encode(F, m, m->params, x, N);
+            gnf_grid_encode(F, m, m->params, x, N);
             times[rep] = gnf_now() - t0;
         }
         printf("%-10s %12.2f Mpoints/s\n", gnf_kernel_name(), (double)N / median(times, reps) / 1e6);
@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
         if (!scalar && !gnf_cpu_has_avx2_fma()) break;
         for (int rep = 0; rep < reps; rep++) {
             double t0 = gnf_now();
-            for (int l = 0; l < cfg.levels; l++) grid_scatter_level(F, m, l, x, F, N);
+            for (int l = 0; l < cfg.levels; l++) gnf_grid_scatter_level(F, m, l, x, F, N);
             times[rep] = gnf_now() - t0;
         }
         printf("%-10s %12.2f Mpoints/s\n", gnf_kernel_name(), (double)N / median(times, reps) / 1e6);

@@ -92,7 +92,7 @@ long gnf_model_config_param_count(const gnf_model_config *cfg);
 
 typedef struct gnf_model gnf_model;
 
-/* Creates a model with freshly initialised parameters (DESIGN.md reference initialisation,
+/* Creates a model with freshly initialised parameters (docs/MODEL.md reference initialisation,
  * deterministic in cfg->seed).  *out receives a new handle; free with gnf_model_free. */
 gnf_status gnf_model_create(const gnf_model_config *cfg, gnf_task task, gnf_model **out);
 
@@ -172,8 +172,10 @@ typedef struct {
     long step, steps;        /* current step, step limit (0 = none) */
     double elapsed_s;        /* since training started (excludes loading) */
     double loss;             /* mean training loss of the last step */
-    double psnr_est;         /* PSNR estimate from the last batch (dB) */
-    double psnr_full;        /* full-image PSNR if measured at this step, else NAN */
+    /* quality: PSNR in dB (images: the full image; radiance fields: held-out views) or, for
+     * signed distance fields, the occupancy IoU on held-out points */
+    double quality_est;      /* estimate from the last batch (PSNR from its MSE; NAN for SDFs) */
+    double quality;          /* measured on the full image / held-out set at this step, else NAN */
     double points_per_s;     /* training throughput so far */
     double progress;         /* 0..1 toward the first stopping rule */
 } gnf_progress;
@@ -207,7 +209,8 @@ void gnf_train_config_default(gnf_train_config *tc);
 typedef struct {
     long steps;              /* steps taken */
     double seconds;          /* training wall time */
-    double psnr;             /* full-image PSNR at the end */
+    double quality;          /* at the end: PSNR (dB) of the full image or the held-out views,
+                              * or held-out IoU for signed distance fields */
     double points_per_s;
     const char *stop_reason; /* "steps", "seconds", "target", "callback" (static string) */
     /* radiance fields: wall time of each phase of the steps, GNF_NERF_PHASES in order (zero for
@@ -302,7 +305,7 @@ typedef struct {
     double seconds;
 } gnf_sdf_metrics;
 
-/* DESIGN.md §3 metrics of m against the target's mesh; marching cubes at mc_res for Chamfer and
+/* The metrics of docs/MODEL.md of m against the target's mesh; marching cubes at mc_res for Chamfer and
  * F-score. */
 gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_res, int threads,
                             gnf_sdf_metrics *out);
@@ -379,7 +382,7 @@ void gnf_nerf_train_config_default(gnf_train_config *tc);
 long gnf_fit_nerf_memory(const gnf_model *m, const gnf_nerf_config *nc, const gnf_train_config *tc);
 
 /* Fits m (task NERF) to the views of train.  heldout (may be NULL) gives the pixels for the
- * progress PSNR and tc->target_psnr.  The report's psnr is the held-out PSNR (NAN without one)
+ * progress PSNR and tc->target_psnr.  The report's quality is the held-out PSNR (NAN without one)
  * and points_per_s counts samples.  Deterministic for a seed and step count. */
 gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_nerf_scene *heldout,
                         const gnf_nerf_config *nc, const gnf_train_config *tc, gnf_train_report *report);

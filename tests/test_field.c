@@ -66,20 +66,20 @@ static void field_grad(float *grad, const gnf_model *m, const float *x, const fl
     int D = m->D, O = m->cfg.out_dim, K = m->cfg.rbf_k;
     float *F = calloc((size_t)(n * D), sizeof(float)), *dF = calloc((size_t)(n * D), sizeof(float));
     memset(grad, 0, sizeof(float) * (size_t)m->nparams);
-    grid_encode_ref(F, m, m->params, x, n);
+    gnf_grid_encode_ref(F, m, m->params, x, n);
     double sq = 0;
     float *dg = grad + m->dec_off;
     if (m->cfg.decoder == GNF_DEC_RBF) {
         float *beta = calloc((size_t)(D * K), sizeof(float));
         gnf_rbf_beta(beta, m, m->params);
         rbf_grads g = {grad + m->off_c, grad + m->off_b, grad + m->off_W, grad + m->off_w0, NULL};
-        rbf_train_ref(dF, g, F, t, NULL, m->params + m->off_c, beta, m->params + m->off_W,
+        gnf_rbf_train_ref(dF, g, F, t, NULL, m->params + m->off_c, beta, m->params + m->off_W,
                       m->params + m->off_w0, n, D, K, O, m->cfg.basis, GNF_LOSS_L2, 1.0f, &sq);
         free(beta);
     } else {
-        mlp_train(dF, dg, m, m->params, F, t, NULL, n, GNF_LOSS_L2, 1.0f, &sq);
+        gnf_mlp_train(dF, dg, m, m->params, F, t, NULL, n, GNF_LOSS_L2, 1.0f, &sq);
     }
-    for (int l = 0; l < m->cfg.levels; l++) grid_scatter_level(grad, m, l, x, dF, n);
+    for (int l = 0; l < m->cfg.levels; l++) gnf_grid_scatter_level(grad, m, l, x, dF, n);
     free(F);
     free(dF);
 }
@@ -142,7 +142,7 @@ TEST(grid2d_interpolates_bilinearly) {
     for (int i = 0; i < R * R; i++) g[i] = (float)i; /* value = iy*3 + ix */
     float x[] = {-1, -1, 0, 0, 1, 1, -0.5f, 0, 0.25f, 0.5f, 2, -3};
     float f[6];
-    grid_encode_ref(f, m, m->params, x, 6);
+    gnf_grid_encode_ref(f, m, m->params, x, 6);
     CHECK_NEAR(f[0], 0, 1e-6);
     CHECK_NEAR(f[1], 4, 1e-6);
     CHECK_NEAR(f[2], 8, 1e-6);
@@ -162,7 +162,7 @@ TEST(grid3d_interpolates_trilinearly) {
             for (int ix = 0; ix < R; ix++) g[(iz * R + iy) * R + ix] = (float)(ix + 10 * iy + 100 * iz);
     float x[] = {-1, -1, -1, 1, 1, 1, 0.1f, -0.3f, 0.7f};
     float f[3];
-    grid_encode_ref(f, m, m->params, x, 3);
+    gnf_grid_encode_ref(f, m, m->params, x, 3);
     CHECK_NEAR(f[0], 0, 1e-5);
     CHECK_NEAR(f[1], 222, 1e-4);
     CHECK_NEAR(f[2], 1.1 + 10 * 0.7 + 100 * 1.7, 1e-4); /* node coords (x+1) */
@@ -178,8 +178,8 @@ TEST(grid2d_avx2_matches_reference) {
     gnf_rng_seed(&r, 5, 5);
     for (long i = 0; i < 2 * n; i++) x[i] = urand(&r, -1.1f, 1.1f);
     x[0] = -1; x[1] = 1; x[2] = 1; x[3] = -1;
-    grid_encode_ref(a, m, m->params, x, n);
-    grid_encode(b, m, m->params, x, n);
+    gnf_grid_encode_ref(a, m, m->params, x, n);
+    gnf_grid_encode(b, m, m->params, x, n);
     CHECK(memcmp(a, b, sizeof(float) * (size_t)(n * m->D)) == 0);
     free(x); free(a); free(b);
     gnf_model_free(m);
@@ -198,8 +198,8 @@ TEST(grid2d_scatter_avx2_matches_reference) {
     for (long i = 0; i < 2 * n; i++) x[i] = urand(&r, -1.1f, 1.1f);
     for (long i = 0; i < n * m->D; i++) d[i] = urand(&r, -1, 1);
     for (int l = 0; l < m->cfg.levels; l++) {
-        grid_scatter_level_ref(a, m, l, x, d, n);
-        grid_scatter_level(b, m, l, x, d, n);
+        gnf_grid_scatter_level_ref(a, m, l, x, d, n);
+        gnf_grid_scatter_level(b, m, l, x, d, n);
     }
     CHECK(memcmp(a, b, sizeof(float) * (size_t)m->nparams) == 0);
     free(x); free(d); free(a); free(b);
@@ -221,12 +221,12 @@ TEST(grid3d_avx2_matches_reference) {
         gnf_rng_seed(&r, 6, 7);
         for (long i = 0; i < 3 * n; i++) x[i] = urand(&r, -1.1f, 1.1f);
         for (long i = 0; i < n * m->D; i++) d[i] = urand(&r, -1, 1);
-        grid_encode_ref(fa, m, m->params, x, n);
-        grid_encode(fb, m, m->params, x, n);
+        gnf_grid_encode_ref(fa, m, m->params, x, n);
+        gnf_grid_encode(fb, m, m->params, x, n);
         CHECK(memcmp(fa, fb, sizeof(float) * (size_t)(n * m->D)) == 0);
         for (int l = 0; l < m->cfg.levels; l++) {
-            grid_scatter_level_ref(a, m, l, x, d, n);
-            grid_scatter_level(b, m, l, x, d, n);
+            gnf_grid_scatter_level_ref(a, m, l, x, d, n);
+            gnf_grid_scatter_level(b, m, l, x, d, n);
         }
         CHECK(memcmp(a, b, sizeof(float) * (size_t)m->nparams) == 0);
         free(x); free(d); free(fa); free(fb); free(a); free(b);
@@ -251,18 +251,18 @@ static void rbf_fast_vs_ref_at(gnf_basis basis, gnf_loss loss, int D, int K) {
     float wt[39];
     for (int i = 0; i < 39; i++) wt[i] = urand(&r, 0.5f, 2.0f);
     float y1[39 * 3], y2[39 * 3];
-    rbf_forward_ref(y1, f, c, beta, W, w0, n, D, K, O, basis);
-    rbf_forward_avx2(y2, f, c, beta, W, w0, n, D, K, O, basis);
+    gnf_rbf_forward_ref(y1, f, c, beta, W, w0, n, D, K, O, basis);
+    gnf_rbf_forward_avx2(y2, f, c, beta, W, w0, n, D, K, O, basis);
     for (long i = 0; i < n * O; i++) CHECK_NEAR(y1[i], y2[i], 2e-5 * (1 + fabsf(y1[i])));
     long ng = 2L * D * K + O * K + O;
     float *df1 = calloc((size_t)(n * D), 4), *df2 = calloc((size_t)(n * D), 4);
     float *g1 = calloc((size_t)ng, 4), *g2 = calloc((size_t)ng, 4);
-    float *work = calloc((size_t)rbf_work_floats(D, K), sizeof(float));
+    float *work = calloc((size_t)gnf_rbf_work_floats(D, K), sizeof(float));
     rbf_grads a = {g1, g1 + D * K, g1 + 2 * D * K, g1 + 2 * D * K + O * K, NULL};
     rbf_grads b = {g2, g2 + D * K, g2 + 2 * D * K, g2 + 2 * D * K + O * K, work};
     double s1 = 0, s2 = 0;
-    double l1 = rbf_train_ref(df1, a, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, 0.01f, &s1);
-    double l2 = rbf_train_avx2(df2, b, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, 0.01f, &s2);
+    double l1 = gnf_rbf_train_ref(df1, a, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, 0.01f, &s1);
+    double l2 = gnf_rbf_train_avx2(df2, b, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, 0.01f, &s2);
     CHECK_NEAR(l1, l2, 1e-5 * (1 + fabs(l1)));
     CHECK_NEAR(s1, s2, 1e-5 * (1 + fabs(s1)));
     double gmax = 0, dmax = 0;
@@ -310,14 +310,14 @@ TEST(fast_exp_error_bound) {
 
 TEST(adam_matches_hand_computation) {
     float p[2] = {1.0f, -2.0f}, m[2] = {0}, v[2] = {0}, g[2] = {0.5f, -4.0f};
-    adam_update(p, m, v, g, 0, 2, 0.1f, 0.9f, 0.99f, 1e-8f, 1);
+    gnf_adam_update(p, m, v, g, 0, 2, 0.1f, 0.9f, 0.99f, 1e-8f, 1);
     /* first step: m_hat = g, v_hat = g^2 -> p -= lr * sign(g) (up to eps) */
     CHECK_NEAR(p[0], 0.9, 1e-6);
     CHECK_NEAR(p[1], -1.9, 1e-6);
-    adam_update(p, m, v, g, 0, 2, 0.1f, 0.9f, 0.99f, 1e-8f, 2);
+    gnf_adam_update(p, m, v, g, 0, 2, 0.1f, 0.9f, 0.99f, 1e-8f, 2);
     CHECK_NEAR(p[0], 0.8, 1e-5); /* constant gradient keeps steps of lr */
-    CHECK_NEAR(lr_exp_schedule(1e-2f, 1e-3f, 0.5), 1e-2 * sqrt(0.1), 1e-9);
-    CHECK_NEAR(lr_exp_schedule(1e-2f, 1e-3f, 2.0), 1e-3, 1e-9);
+    CHECK_NEAR(gnf_lr_exp_schedule(1e-2f, 1e-3f, 0.5), 1e-2 * sqrt(0.1), 1e-9);
+    CHECK_NEAR(gnf_lr_exp_schedule(1e-2f, 1e-3f, 2.0), 1e-3, 1e-9);
 }
 
 /* The AVX2 Adam loop is bit-identical to the scalar one (odd length covers the tail). */
@@ -337,8 +337,8 @@ TEST(adam_avx2_matches_reference) {
         v1[i] = v2[i] = urand(&r, 0, 0.01f);
         g[i] = urand(&r, -1, 1);
     }
-    adam_update_step_ref(p1, m1, v1, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
-    adam_update_avx2(p2, m2, v2, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
+    gnf_adam_update_step_ref(p1, m1, v1, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
+    gnf_adam_update_avx2(p2, m2, v2, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
     CHECK(memcmp(p1, p2, 4 * n) == 0 && memcmp(m1, m2, 4 * n) == 0 && memcmp(v1, v2, 4 * n) == 0);
     free(p1); free(m1); free(v1); free(g); free(p2); free(m2); free(v2);
 #endif
@@ -405,17 +405,17 @@ static void given_vs_l2(int use_fast) {
     for (int i = 0; i < D * K; i++) { c[i] = urand(&r, -1, 1); beta[i] = expf(urand(&r, -2, 0.3f)); }
     for (int i = 0; i < O * K; i++) W[i] = urand(&r, -1, 1);
     for (int i = 0; i < O; i++) w0[i] = urand(&r, -1, 1);
-    rbf_forward_ref(y, f, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN);
+    gnf_rbf_forward_ref(y, f, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN);
     for (long i = 0; i < n * O; i++) tg[i] = 2.0f * (y[i] - t[i]);
     long ng = 2L * D * K + O * K + O;
     float *df1 = calloc((size_t)(n * D), 4), *df2 = calloc((size_t)(n * D), 4);
     float *g1 = calloc((size_t)ng, 4), *g2 = calloc((size_t)ng, 4);
-    float *work = use_fast ? calloc((size_t)rbf_work_floats(D, K), sizeof(float)) : NULL;
+    float *work = use_fast ? calloc((size_t)gnf_rbf_work_floats(D, K), sizeof(float)) : NULL;
     rbf_grads a = {g1, g1 + D * K, g1 + 2 * D * K, g1 + 2 * D * K + O * K, work};
     rbf_grads b = {g2, g2 + D * K, g2 + 2 * D * K, g2 + 2 * D * K + O * K, work};
     double s1 = 0, s2 = 0;
-    rbf_train(df1, a, f, t, NULL, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN, GNF_LOSS_L2, 0.01f, &s1);
-    double l2 = rbf_train(df2, b, f, tg, NULL, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN, GNF_LOSS_GIVEN, 0.01f, &s2);
+    gnf_rbf_train(df1, a, f, t, NULL, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN, GNF_LOSS_L2, 0.01f, &s1);
+    double l2 = gnf_rbf_train(df2, b, f, tg, NULL, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN, GNF_LOSS_GIVEN, 0.01f, &s2);
     CHECK(l2 == 0 && s2 == 0);
     double gmax = 0, dmax = 0;
     for (long i = 0; i < ng; i++) gmax = fmax(gmax, fabs(g1[i]));
@@ -449,8 +449,8 @@ TEST(rbf_avx2_forward_wide_head) {
         for (int i = 0; i < D * K; i++) { c[i] = urand(&r, -1, 1); beta[i] = expf(urand(&r, -2, 0.3f)); }
         for (int i = 0; i < O * K; i++) W[i] = urand(&r, -1, 1);
         for (int i = 0; i < O; i++) w0[i] = urand(&r, -1, 1);
-        rbf_forward_ref(y1, f, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN);
-        rbf_forward_avx2(y2, f, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN);
+        gnf_rbf_forward_ref(y1, f, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN);
+        gnf_rbf_forward_avx2(y2, f, c, beta, W, w0, n, D, K, O, GNF_BASIS_GAUSSIAN);
         for (long i = 0; i < n * O; i++) CHECK_NEAR(y1[i], y2[i], 2e-5 * (1 + fabsf(y1[i])));
         free(f); free(c); free(beta); free(W); free(w0); free(y1); free(y2);
     }
@@ -473,15 +473,15 @@ TEST(adam_lazy_skips_zero_gradients) {
     }
     memcpy(p2, p1, sizeof(float) * n); memcpy(m2, m1, sizeof(float) * n); memcpy(v2, v1, sizeof(float) * n);
     memcpy(p3, p1, sizeof(float) * n); memcpy(m3, m1, sizeof(float) * n); memcpy(v3, v1, sizeof(float) * n);
-    adam_update_lazy_step_ref(p2, m2, v2, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
-    adam_update_step_ref(p3, m3, v3, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
+    gnf_adam_update_lazy_step_ref(p2, m2, v2, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
+    gnf_adam_update_step_ref(p3, m3, v3, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
     for (long i = 0; i < n; i++) {
         if (g[i] == 0.0f) CHECK(p2[i] == p1[i] && m2[i] == m1[i] && v2[i] == v1[i]);
         else CHECK(p2[i] == p3[i] && m2[i] == m3[i] && v2[i] == v3[i]);
     }
 #ifndef GNF_NO_AVX2
     if (gnf_cpu_has_avx2_fma()) {
-        adam_update_lazy_avx2(p1, m1, v1, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
+        gnf_adam_update_lazy_avx2(p1, m1, v1, g, 0, n, 0.01f, 0.9f, 0.99f, 1e-15f);
         CHECK(memcmp(p1, p2, sizeof(float) * n) == 0 && memcmp(m1, m2, sizeof(float) * n) == 0 &&
               memcmp(v1, v2, sizeof(float) * n) == 0);
     }

@@ -22,17 +22,17 @@ static void rand_dir(gnf_rng *r, float d[3]) {
 
 TEST(nerf_ray_box_hits_and_misses) {
     float o[3] = {0, 0, 5}, d[3] = {0, 0, -1}, t0, t1;
-    CHECK(nerf_ray_box(o, d, 1.5f, &t0, &t1));
+    CHECK(gnf_nerf_ray_box(o, d, 1.5f, &t0, &t1));
     CHECK_NEAR(t0, 3.5, 1e-6);
     CHECK_NEAR(t1, 6.5, 1e-6);
     float o2[3] = {3, 0, 5};
-    CHECK(!nerf_ray_box(o2, d, 1.5f, &t0, &t1));       /* parallel to z, outside in x */
+    CHECK(!gnf_nerf_ray_box(o2, d, 1.5f, &t0, &t1));       /* parallel to z, outside in x */
     float o3[3] = {0, 0, 0};
-    CHECK(nerf_ray_box(o3, d, 1.5f, &t0, &t1));        /* starts inside: t0 = 0 */
+    CHECK(gnf_nerf_ray_box(o3, d, 1.5f, &t0, &t1));        /* starts inside: t0 = 0 */
     CHECK_NEAR(t0, 0, 0);
     CHECK_NEAR(t1, 1.5, 1e-6);
     float d4[3] = {0, 0, 1};
-    CHECK(!nerf_ray_box(o, d4, 1.5f, &t0, &t1));       /* pointing away */
+    CHECK(!gnf_nerf_ray_box(o, d4, 1.5f, &t0, &t1));       /* pointing away */
     /* diagonal through a corner region: brute force by stepping */
     gnf_rng r;
     gnf_rng_seed(&r, 3, 4);
@@ -40,7 +40,7 @@ TEST(nerf_ray_box_hits_and_misses) {
         float oo[3], dd[3];
         for (int a = 0; a < 3; a++) oo[a] = frand(&r, -4, 4);
         rand_dir(&r, dd);
-        int hit = nerf_ray_box(oo, dd, 1.5f, &t0, &t1);
+        int hit = gnf_nerf_ray_box(oo, dd, 1.5f, &t0, &t1);
         int inside_any = 0;
         float first = -1, last = -1;
         for (int k = 0; k <= 20000; k++) {
@@ -81,9 +81,9 @@ again:
         for (int a = 0; a < 3; a++) { d[a] = aim[a] - o[a]; dn += d[a] * d[a]; }
         for (int a = 0; a < 3; a++) d[a] /= sqrtf(dn);
         if (it % 10 == 0) rand_dir(&r, d);  /* some rays miss the box */
-        if (!nerf_ray_box(o, d, sp.box, &t0, &t1)) continue;
+        if (!gnf_nerf_ray_box(o, d, sp.box, &t0, &t1)) continue;
         float start = t0 + frand(&r, 0, sp.dt), t = start;
-        long n = nerf_march(&sp, o, d, &t, t1, 4096, x, ts);
+        long n = gnf_nerf_march(&sp, o, d, &t, t1, 4096, x, ts);
         total += n;
         /* brute force */
         long k = 0, bad = 0;
@@ -109,7 +109,7 @@ again:
         long got = 0;
         float piece_ts[4096];
         while (got < n) {
-            long m = nerf_march(&sp, o, d, &t2, t1, 7, NULL, piece_ts + got);
+            long m = gnf_nerf_march(&sp, o, d, &t2, t1, 7, NULL, piece_ts + got);
             if (m == 0) break;
             got += m;
         }
@@ -118,7 +118,7 @@ again:
     }
     CHECK_MSG(total > 1000, "total %ld", total);
     if (!with_coarse) {
-        CHECK(nerf_space_update_coarse(&sp) == GNF_OK);
+        CHECK(gnf_nerf_space_update_coarse(&sp) == GNF_OK);
         CHECK(sp.coarse != NULL);
         with_coarse = 1;
         total = 0;
@@ -145,9 +145,9 @@ TEST(nerf_occupancy_roundtrip_and_corruption) {
     gnf_rng r;
     gnf_rng_seed(&r, 5, 5);
     for (int i = 0; i < G * G * G; i++) sp.occ[i] = gnf_rng_uniform(&r) < 0.3f;
-    CHECK(nerf_occupancy_store(m, &sp) == GNF_OK);
+    CHECK(gnf_nerf_occupancy_store(m, &sp) == GNF_OK);
     nerf_space back = {0};
-    CHECK(nerf_occupancy_load(m, &back) == GNF_OK);
+    CHECK(gnf_nerf_occupancy_load(m, &back) == GNF_OK);
     CHECK_EQ_INT(back.G, G);
     CHECK(back.occ && memcmp(back.occ, sp.occ, (size_t)G * G * G) == 0);
     gnf_free(back.occ);
@@ -158,7 +158,7 @@ TEST(nerf_occupancy_roundtrip_and_corruption) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gnf_model_set_meta(m, "gnf.nerf.occupancy", bad[i]);
         nerf_space b2 = {0};
-        gnf_status st = nerf_occupancy_load(m, &b2);
+        gnf_status st = gnf_nerf_occupancy_load(m, &b2);
         CHECK_MSG(st == GNF_ERR_FORMAT, "case %zu: status %d", i, (int)st);
         CHECK(b2.occ == NULL);
         gnf_free(b2.occ);
@@ -202,7 +202,7 @@ static gnf_model *random_visible_field(void) {
     const int G = 16;
     nerf_space sp = {1.5f, 0.0f, 25.0f, G, malloc((size_t)G * G * G), NULL, {0}, {0}};
     memset(sp.occ, 1, (size_t)G * G * G);
-    CHECK(nerf_occupancy_store(m, &sp) == GNF_OK);
+    CHECK(gnf_nerf_occupancy_store(m, &sp) == GNF_OK);
     free(sp.occ);
     return m;
 }
@@ -239,17 +239,17 @@ TEST(nerf_render_matches_reference) {
             for (int a = 0; a < 3; a++) d[a] /= sqrtf(nn);
             float t0, t1;
             long n = 0;
-            if (nerf_ray_box(o, d, 1.5f, &t0, &t1))
+            if (gnf_nerf_ray_box(o, d, 1.5f, &t0, &t1))
                 for (float t = t0 + 0.5f * dt; t < t1 && n < 4096; t = t0 + 0.5f * dt + (float)n * dt) {
                     for (int a = 0; a < 3; a++) xs[3 * n + a] = fminf(1, fmaxf(-1, (o[a] + t * d[a]) / 1.5f));
                     ts[n++] = t;
                 }
             if (n) CHECK(gnf_model_eval(m, xs, n, y, 1) == GNF_OK);
             float Y16[16];
-            nerf_sh16(Y16, d);
+            gnf_nerf_sh16(Y16, d);
             nerf_ray_result res;
             const float bg[3] = {1, 1, 1};
-            nerf_composite(&res, y, NERF_OUT, Y16, dts, ts, n, bg, 1e-4f);
+            gnf_nerf_composite(&res, y, NERF_OUT, Y16, dts, ts, n, bg, 1e-4f);
             const float *got = rgb.px + 3 * ((long)py * cam.w + px);
             for (int a = 0; a < 3; a++) maxerr = fmax(maxerr, fabs(got[a] - res.rgb[a]));
             maxdep = fmax(maxdep, fabs(dep.px[(long)py * cam.w + px] - res.depth));
@@ -346,7 +346,7 @@ TEST(nerf_fit_lego_small) {
     gnf_nerf_metrics mt;
     CHECK(gnf_nerf_evaluate(m, te, 4, 50, 0, &mt) == GNF_OK);
     printf("    (held-out pixels %.2f dB; 4 test views %.2f dB, SSIM %.3f, %.1f samples/pixel, %.1f s training)\n",
-           rep.psnr, mt.psnr, mt.ssim, mt.samples_per_pixel, rep.seconds);
+           rep.quality, mt.psnr, mt.ssim, mt.samples_per_pixel, rep.seconds);
     CHECK_EQ_INT(mt.views, 4);
     CHECK_MSG(mt.psnr > 22.5, "lego 1/8, 600 steps: %.2f dB", mt.psnr);
     CHECK(mt.ssim > 0.7);
@@ -361,13 +361,13 @@ TEST(nerf_fit_lego_small) {
 TEST(nerf_occupied_bounding_box) {
     const int G = 16;
     nerf_space sp = {1.5f, 0.01f, 25.0f, G, calloc((size_t)G * G * G, 1), NULL, {0}, {0}};
-    CHECK(nerf_space_update_coarse(&sp) == GNF_OK);
+    CHECK(gnf_nerf_space_update_coarse(&sp) == GNF_OK);
     for (int a = 0; a < 3; a++) CHECK(sp.lo[a] > sp.hi[a]);
     float o[3] = {0, 0, 5}, d[3] = {0, 0, -1}, t0, t1;
-    CHECK(!nerf_ray_aabb(o, d, sp.lo, sp.hi, &t0, &t1));
+    CHECK(!gnf_nerf_ray_aabb(o, d, sp.lo, sp.hi, &t0, &t1));
     sp.occ[3 + G * (5 + G * 7)] = 1;   /* cell (3, 5, 7) */
     sp.occ[9 + G * (4 + G * 12)] = 1;  /* cell (9, 4, 12) */
-    CHECK(nerf_space_update_coarse(&sp) == GNF_OK);
+    CHECK(gnf_nerf_space_update_coarse(&sp) == GNF_OK);
     const float cs = 3.0f / G;
     const int lo[3] = {3, 4, 7}, hi[3] = {9, 5, 12};
     for (int a = 0; a < 3; a++) {

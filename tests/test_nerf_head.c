@@ -104,7 +104,7 @@ static void ray_make(ray *R, long n, int mode, gnf_rng *r) {
     R->td = calloc((size_t)n + 1, sizeof(double));
     float d[3];
     rand_dir(r, d);
-    nerf_sh16(R->Y16, d);
+    gnf_nerf_sh16(R->Y16, d);
     float tt = urand(r, 0.5f, 1.0f);
     for (long i = 0; i < n; i++) {
         float *yi = R->y + i * YS;
@@ -152,7 +152,7 @@ TEST(nerf_head_sh_orthonormal) {
         for (int b = 0; b < NP; b++) {
             double ph = (b + 0.25) * 2 * M_PI / NP;
             float d[3] = {(float)(sin(th) * cos(ph)), (float)(sin(th) * sin(ph)), (float)cos(th)}, Y[16];
-            nerf_sh16(Y, d);
+            gnf_nerf_sh16(Y, d);
             for (int i = 0; i < 16; i++)
                 for (int j = 0; j < 16; j++) G[i][j] += wt * Y[i] * Y[j];
         }
@@ -171,7 +171,7 @@ TEST(nerf_head_sh_known_values) {
     float Y[16];
     /* d = +z: only the m = 0 functions survive, Y_l0 = sqrt((2l+1)/4pi). */
     float dz[3] = {0, 0, 1};
-    nerf_sh16(Y, dz);
+    gnf_nerf_sh16(Y, dz);
     for (int j = 0; j < 16; j++) {
         double want = j == 0 ? 0.28209479177387814 : j == 2 ? 0.4886025119029199
                     : j == 6 ? sqrt(5 / (4 * M_PI)) : j == 12 ? sqrt(7 / (4 * M_PI)) : 0.0;
@@ -179,7 +179,7 @@ TEST(nerf_head_sh_known_values) {
     }
     /* d = +x and d = +y: the svox2 signs. */
     float dx[3] = {1, 0, 0};
-    nerf_sh16(Y, dx);
+    gnf_nerf_sh16(Y, dx);
     CHECK_NEAR(Y[1], 0, 1e-7);
     CHECK_NEAR(Y[3], -0.4886025119029199, 1e-7);
     CHECK_NEAR(Y[6], -0.31539156525252005, 1e-7);
@@ -187,14 +187,14 @@ TEST(nerf_head_sh_known_values) {
     CHECK_NEAR(Y[13], 0.4570457994644658, 1e-7);
     CHECK_NEAR(Y[15], -0.5900435899266435, 1e-7);
     float dy[3] = {0, 1, 0};
-    nerf_sh16(Y, dy);
+    gnf_nerf_sh16(Y, dy);
     CHECK_NEAR(Y[1], -0.4886025119029199, 1e-7);
     CHECK_NEAR(Y[8], -0.5462742152960396, 1e-7);
     CHECK_NEAR(Y[9], 0.5900435899266435, 1e-7);
     CHECK_NEAR(Y[11], 0.4570457994644658, 1e-7);
     /* A diagonal: Y4 = C2[0] xy, Y10 = C3[1] xyz. */
     float s = 1.0f / sqrtf(3.0f), dd[3] = {s, s, s};
-    nerf_sh16(Y, dd);
+    gnf_nerf_sh16(Y, dd);
     CHECK_NEAR(Y[4], 1.0925484305920792 / 3, 1e-6);
     CHECK_NEAR(Y[10], 2.890611442640554 / (3 * sqrt(3.0)), 1e-6);
     CHECK_NEAR(Y[12], 0.3731763325901154 * s * (2.0 / 3 - 2.0), 1e-6);
@@ -206,9 +206,9 @@ TEST(nerf_head_sh_colour) {
     for (int it = 0; it < 50; it++) {
         float d[3], Y[16], y[NERF_OUT], rgb[3];
         rand_dir(&r, d);
-        nerf_sh16(Y, d);
+        gnf_nerf_sh16(Y, d);
         for (int k = 0; k < NERF_OUT; k++) y[k] = urand(&r, -3, 3);
-        nerf_sh_colour(rgb, y, Y);
+        gnf_nerf_sh_colour(rgb, y, Y);
         for (int c = 0; c < 3; c++) {
             double z = 0;
             for (int j = 0; j < 16; j++) z += (double)Y[j] * y[1 + 16 * c + j];
@@ -217,10 +217,10 @@ TEST(nerf_head_sh_colour) {
     }
     /* Saturated: no NaN, exactly 0 and 1 at the ends. */
     float Y[16], y[NERF_OUT] = {0}, rgb[3], dz[3] = {0, 0, 1};
-    nerf_sh16(Y, dz);
+    gnf_nerf_sh16(Y, dz);
     y[1] = 1e4f;
     y[17] = -1e4f;
-    nerf_sh_colour(rgb, y, Y);
+    gnf_nerf_sh_colour(rgb, y, Y);
     CHECK(rgb[0] == 1.0f && rgb[1] == 0.0f && rgb[2] == 0.5f);
 }
 
@@ -232,37 +232,37 @@ TEST(nerf_head_density) {
     for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
         float x = xs[i];
         double want = ref_softplus((double)x - 10.0), dwant = ref_sigmoid((double)x - 10.0);
-        float s = nerf_density(x), ds = nerf_density_grad(x);
+        float s = gnf_nerf_density(x), ds = gnf_nerf_density_grad(x);
         CHECK_MSG(isfinite(s) && isfinite(ds) && s >= 0 && ds >= 0 && ds <= 1, "y0 %g: %g %g", x, s, ds);
         /* relative accuracy wherever the value is a normal float (fast exp flushes below e^-87) */
         CHECK_MSG(fabs(s - want) <= 2e-6 * want + 1e-37, "softplus(%g): %.9g vs %.9g", x - 10, s, want);
         CHECK_MSG(fabs(ds - dwant) <= 2e-6 * dwant + 1e-37, "sigmoid(%g): %.9g vs %.9g", x - 10, ds, dwant);
-        /* derivative vs central differences of nerf_density itself */
+        /* derivative vs central differences of gnf_nerf_density itself */
         if (fabsf(x) < 100) {
             float h = 1e-2f;
-            double fd = ((double)nerf_density(x + h) - nerf_density(x - h)) / (2.0 * h);
+            double fd = ((double)gnf_nerf_density(x + h) - gnf_nerf_density(x - h)) / (2.0 * h);
             CHECK_MSG(fabs(fd - ds) <= 1e-3 * ds + 1e-6, "y0 %g: grad %.7g fd %.7g", x, ds, fd);
         }
     }
-    CHECK(nerf_density(1000) == 990.0f);
-    CHECK(nerf_density(-1000) == 0.0f);
-    CHECK(nerf_density_grad(1000) == 1.0f);
-    CHECK(nerf_density_grad(-1000) == 0.0f);
-    CHECK(isfinite(nerf_density(3e38f)) && isfinite(nerf_density(-3e38f)));
+    CHECK(gnf_nerf_density(1000) == 990.0f);
+    CHECK(gnf_nerf_density(-1000) == 0.0f);
+    CHECK(gnf_nerf_density_grad(1000) == 1.0f);
+    CHECK(gnf_nerf_density_grad(-1000) == 0.0f);
+    CHECK(isfinite(gnf_nerf_density(3e38f)) && isfinite(gnf_nerf_density(-3e38f)));
 }
 
 TEST(nerf_head_fast_exp) {
     double worst = 0;
     for (long i = 0; i <= 2000000; i++) {
         float x = (float)(-87.0 * i / 2000000.0);
-        double want = exp((double)x), got = nerf_fast_exp(x);
+        double want = exp((double)x), got = gnf_nerf_fast_exp(x);
         double e = fabs(got - want) / want;
         if (e > worst) worst = e;
     }
     CHECK_MSG(worst < 5e-7, "worst relative error %.3g", worst);
-    CHECK(nerf_fast_exp(0.0f) == 1.0f);
-    CHECK(nerf_fast_exp(-1000.0f) == 0.0f && nerf_fast_exp(-INFINITY) == 0.0f);
-    CHECK(isnan(nerf_fast_exp(NAN)));
+    CHECK(gnf_nerf_fast_exp(0.0f) == 1.0f);
+    CHECK(gnf_nerf_fast_exp(-1000.0f) == 0.0f && gnf_nerf_fast_exp(-INFINITY) == 0.0f);
+    CHECK(isnan(gnf_nerf_fast_exp(NAN)));
 }
 
 /* ---- compositing vs the reference ---------------------------------------------------------- */
@@ -282,7 +282,7 @@ TEST(nerf_head_composite_reference) {
                 ref_result ref = ref_ray(NULL, R.yd, YS, R.Y16, R.dtd, R.td, R.n, R.bgd, tmin);
                 if (ref.margin < 1e-3) { ray_free(&R); continue; } /* too close to a flip */
                 nerf_ray_result o;
-                nerf_composite(&o, R.y, YS, R.Y16, R.dt, R.t, R.n, R.bg, tmin);
+                gnf_nerf_composite(&o, R.y, YS, R.Y16, R.dt, R.t, R.n, R.bg, tmin);
                 CHECK_EQ_INT(o.n_used, ref.n_used);
                 for (int c = 0; c < 3; c++) {
                     double e = fabs(o.rgb[c] - ref.rgb[c]);
@@ -294,12 +294,12 @@ TEST(nerf_head_composite_reference) {
                 if (ed > worst_depth) worst_depth = ed;
                 CHECK_MSG(ed < 1e-5, "n %ld mode %d: depth %.9g vs %.9g", R.n, mode, o.depth, ref.depth);
                 nerf_ray_result o2;
-                nerf_composite(&o2, R.y, YS, R.Y16, R.dt, NULL, R.n, R.bg, tmin);
+                gnf_nerf_composite(&o2, R.y, YS, R.Y16, R.dt, NULL, R.n, R.bg, tmin);
                 CHECK(o2.depth == 0.0f && o2.rgb[0] == o.rgb[0] && o2.n_used == o.n_used);
                 /* the backward pass reports the same forward result, bit for bit */
                 float *dy = calloc((size_t)(R.n * DYS), sizeof(float));
                 nerf_ray_result o3;
-                float L = nerf_composite_backward(dy, DYS, &o3, R.y, YS, R.Y16, R.dt, R.t, R.n, R.bg,
+                float L = gnf_nerf_composite_backward(dy, DYS, &o3, R.y, YS, R.Y16, R.dt, R.t, R.n, R.bg,
                                                   R.target, 1.0f, tmin);
                 CHECK(same_result(&o3, &o));
                 double Lref = 0;
@@ -335,7 +335,7 @@ TEST(nerf_head_backward_gradcheck) {
                 float *dy = malloc(sizeof(float) * (size_t)(R.n * DYS));
                 for (long i = 0; i < R.n * DYS; i++) dy[i] = 123.0f;
                 nerf_ray_result o;
-                nerf_composite_backward(dy, DYS, &o, R.y, YS, R.Y16, R.dt, NULL, R.n, R.bg, R.target, scale, T_MIN);
+                gnf_nerf_composite_backward(dy, DYS, &o, R.y, YS, R.Y16, R.dt, NULL, R.n, R.bg, R.target, scale, T_MIN);
                 CHECK_EQ_INT(o.n_used, ref.n_used);
                 /* padding untouched, rows after termination exactly zero */
                 for (long i = 0; i < R.n; i++) {
@@ -389,11 +389,11 @@ TEST(nerf_head_weights) {
             long n = R.n;
             float *sigma = malloc(sizeof(float) * (size_t)n), *w = malloc(sizeof(float) * (size_t)n);
             double *wref = malloc(sizeof(double) * (size_t)n);
-            for (long i = 0; i < n; i++) { sigma[i] = nerf_density(R.y[i * YS]); w[i] = -1; }
+            for (long i = 0; i < n; i++) { sigma[i] = gnf_nerf_density(R.y[i * YS]); w[i] = -1; }
             float T_end;
-            long cnt = nerf_weights(w, &T_end, sigma, R.dt, n, T_MIN);
+            long cnt = gnf_nerf_weights(w, &T_end, sigma, R.dt, n, T_MIN);
             nerf_ray_result o;
-            nerf_composite(&o, R.y, YS, R.Y16, R.dt, R.t, n, R.bg, T_MIN);
+            gnf_nerf_composite(&o, R.y, YS, R.Y16, R.dt, R.t, n, R.bg, T_MIN);
             ref_result ref = ref_ray(wref, R.yd, YS, R.Y16, R.dtd, R.td, n, R.bgd, T_MIN);
             CHECK_EQ_INT(cnt, o.n_used);
             CHECK_NEAR(1.0 - T_end, o.opacity, 1e-6);
@@ -401,7 +401,7 @@ TEST(nerf_head_weights) {
             double sw = 0, sd = 0, sc[3] = {0, 0, 0};
             for (long i = 0; i < cnt; i++) {
                 float rgb[3];
-                nerf_sh_colour(rgb, R.y + i * YS, R.Y16);
+                gnf_nerf_sh_colour(rgb, R.y + i * YS, R.Y16);
                 sw += w[i];
                 sd += (double)w[i] * R.t[i];
                 for (int c = 0; c < 3; c++) sc[c] += (double)w[i] * rgb[c];
@@ -415,7 +415,7 @@ TEST(nerf_head_weights) {
             ray_free(&R);
         }
     float T_end = 0, wz;
-    CHECK_EQ_INT(nerf_weights(&wz, &T_end, NULL, NULL, 0, T_MIN), 0);
+    CHECK_EQ_INT(gnf_nerf_weights(&wz, &T_end, NULL, NULL, 0, T_MIN), 0);
     CHECK(T_end == 1.0f);
 }
 
@@ -424,8 +424,8 @@ TEST(nerf_head_weights) {
 /* Runs forward and backward on R's ray with dt and y as given; checks everything is finite. */
 static void edge_run(ray *R, float tmin, nerf_ray_result *o, float *dy) {
     nerf_ray_result ob;
-    nerf_composite(o, R->y, YS, R->Y16, R->dt, R->t, R->n, R->bg, tmin);
-    nerf_composite_backward(dy, DYS, &ob, R->y, YS, R->Y16, R->dt, R->t, R->n, R->bg, R->target, 1.0f, tmin);
+    gnf_nerf_composite(o, R->y, YS, R->Y16, R->dt, R->t, R->n, R->bg, tmin);
+    gnf_nerf_composite_backward(dy, DYS, &ob, R->y, YS, R->Y16, R->dt, R->t, R->n, R->bg, R->target, 1.0f, tmin);
     CHECK(same_result(&ob, o));
     int finite = isfinite(o->rgb[0]) && isfinite(o->rgb[1]) && isfinite(o->rgb[2]) && isfinite(o->opacity) &&
                  isfinite(o->depth);
@@ -438,12 +438,12 @@ TEST(nerf_head_edge_cases) {
     gnf_rng_seed(&r, 51, 5);
     const float bg[3] = {1, 1, 1}, target[3] = {0.2f, 0.5f, 0.9f};
     float Y[16], dz[3] = {0, 0, 1};
-    nerf_sh16(Y, dz);
+    gnf_nerf_sh16(Y, dz);
     /* n = 0: background, nothing else */
     nerf_ray_result o;
-    nerf_composite(&o, NULL, NERF_OUT, Y, NULL, NULL, 0, bg, T_MIN);
+    gnf_nerf_composite(&o, NULL, NERF_OUT, Y, NULL, NULL, 0, bg, T_MIN);
     CHECK(o.rgb[0] == 1 && o.rgb[1] == 1 && o.rgb[2] == 1 && o.opacity == 0 && o.depth == 0 && o.n_used == 0);
-    float L = nerf_composite_backward(NULL, NERF_OUT, &o, NULL, NERF_OUT, Y, NULL, NULL, 0, bg, target, 1, T_MIN);
+    float L = gnf_nerf_composite_backward(NULL, NERF_OUT, &o, NULL, NERF_OUT, Y, NULL, NULL, 0, bg, target, 1, T_MIN);
     CHECK_NEAR(L, 0.64 + 0.25 + 0.01, 1e-6);
     CHECK(o.rgb[1] == 1 && o.opacity == 0 && o.n_used == 0);
 
@@ -472,7 +472,7 @@ TEST(nerf_head_edge_cases) {
     R.y[3 * YS] = 1000;
     edge_run(&R, T_MIN, &o, dy);
     float c3[3];
-    nerf_sh_colour(c3, R.y + 3 * YS, R.Y16);
+    gnf_nerf_sh_colour(c3, R.y + 3 * YS, R.Y16);
     CHECK(o.opacity == 1.0f && o.n_used == 4);
     for (int c = 0; c < 3; c++) CHECK(o.rgb[c] == c3[c]);
     CHECK(o.depth == R.t[3]);
@@ -506,15 +506,15 @@ TEST(nerf_head_near_empty) {
     }
     ref_result ref = ref_ray(NULL, R.yd, YS, R.Y16, R.dtd, R.td, R.n, R.bgd, T_MIN);
     nerf_ray_result o;
-    nerf_composite(&o, R.y, YS, R.Y16, R.dt, R.t, R.n, R.bg, T_MIN);
+    gnf_nerf_composite(&o, R.y, YS, R.Y16, R.dt, R.t, R.n, R.bg, T_MIN);
     CHECK(ref.opacity > 1e-5 && ref.opacity < 1e-3);
     CHECK_MSG(fabs(o.opacity - ref.opacity) < 1e-5 * ref.opacity, "opacity %.9g vs %.9g", o.opacity, ref.opacity);
     CHECK_MSG(fabs(o.depth - ref.depth) < 1e-5 * ref.depth, "depth %.9g vs %.9g", o.depth, ref.depth);
     float *w = malloc(sizeof(float) * (size_t)R.n), *sigma = malloc(sizeof(float) * (size_t)R.n), T_end;
     double *wref = malloc(sizeof(double) * (size_t)R.n);
-    for (long i = 0; i < R.n; i++) sigma[i] = nerf_density(R.y[i * YS]);
+    for (long i = 0; i < R.n; i++) sigma[i] = gnf_nerf_density(R.y[i * YS]);
     ref_ray(wref, R.yd, YS, R.Y16, R.dtd, NULL, R.n, R.bgd, T_MIN);
-    CHECK_EQ_INT(nerf_weights(w, &T_end, sigma, R.dt, R.n, T_MIN), R.n);
+    CHECK_EQ_INT(gnf_nerf_weights(w, &T_end, sigma, R.dt, R.n, T_MIN), R.n);
     double worst = 0;
     for (long i = 0; i < R.n; i++) worst = fmax(worst, fabs(w[i] - wref[i]) / wref[i]);
     CHECK_MSG(worst < 1e-5, "worst relative weight error %.3g", worst);
@@ -537,12 +537,12 @@ TEST(nerf_head_termination_positions) {
         float dtk = R.dt[k];
         R.dt[k] = 1.0f;
         nerf_ray_result o, ob;
-        nerf_composite(&o, R.y, YS, R.Y16, R.dt, R.t, R.n, R.bg, T_MIN);
+        gnf_nerf_composite(&o, R.y, YS, R.Y16, R.dt, R.t, R.n, R.bg, T_MIN);
         for (long i = 0; i < R.n * DYS; i++) dy[i] = 7.0f;
-        nerf_composite_backward(dy, DYS, &ob, R.y, YS, R.Y16, R.dt, R.t, R.n, R.bg, R.target, 1.0f, T_MIN);
-        for (long i = 0; i < R.n; i++) sigma[i] = nerf_density(R.y[i * YS]);
+        gnf_nerf_composite_backward(dy, DYS, &ob, R.y, YS, R.Y16, R.dt, R.t, R.n, R.bg, R.target, 1.0f, T_MIN);
+        for (long i = 0; i < R.n; i++) sigma[i] = gnf_nerf_density(R.y[i * YS]);
         float T_end;
-        long cnt = nerf_weights(w, &T_end, sigma, R.dt, R.n, T_MIN);
+        long cnt = gnf_nerf_weights(w, &T_end, sigma, R.dt, R.n, T_MIN);
         CHECK_MSG(o.n_used == k + 1 && ob.n_used == k + 1 && cnt == k + 1, "wall at %ld: %ld %ld %ld", k,
                   o.n_used, ob.n_used, cnt);
         CHECK(same_result(&o, &ob));

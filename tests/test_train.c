@@ -64,7 +64,7 @@ TEST(fit_is_deterministic_across_thread_counts) {
     /* and training made progress */
     gnf_train_report r0;
     gnf_model *z = fit(&img, 0, 1, &r0);
-    CHECK_MSG(r1.psnr > r0.psnr + 2, "psnr after 1 step %.2f, after 40 steps %.2f", r0.psnr, r1.psnr);
+    CHECK_MSG(r1.quality > r0.quality + 2, "psnr after 1 step %.2f, after 40 steps %.2f", r0.quality, r1.quality);
     gnf_model_free(z);
     gnf_model_free(a); gnf_model_free(b); gnf_model_free(c);
     gnf_image_free(&img);
@@ -97,7 +97,7 @@ TEST(fit_stopping_rules) {
     tc.target_psnr = 12; /* reached at once */
     tc.eval_every = 1;
     CHECK(gnf_fit_image(m, &img, &tc, &rep) == GNF_OK);
-    CHECK(!strcmp(rep.stop_reason, "target") && rep.psnr >= 12 && rep.steps < 100);
+    CHECK(!strcmp(rep.stop_reason, "target") && rep.quality >= 12 && rep.steps < 100);
     tc.target_psnr = 0;
     tc.progress = stop_at_7;
     tc.progress_every = 1;
@@ -116,7 +116,7 @@ TEST(render_any_resolution_samples_the_same_field) {
     CHECK(gnf_render_image(m, 64, 48, 0, &a) == GNF_OK);
     CHECK(gnf_render_image(m, 128, 96, 0, &b) == GNF_OK);
     /* the native render is what the reported PSNR measured */
-    CHECK_NEAR(gnf_psnr(a.px, img.px, 64 * 48 * 3), rep.psnr, 1e-6);
+    CHECK_NEAR(gnf_psnr(a.px, img.px, 64 * 48 * 3), rep.quality, 1e-6);
     /* 2x render, box-downsampled, stays close to the native render (same continuous field) */
     double se = 0;
     for (int i = 0; i < 48; i++)
@@ -162,12 +162,12 @@ TEST(e2e_kodak_crop_reaches_psnr) {
     tc.steps = 400;
     gnf_train_report rep;
     CHECK(gnf_fit_image(m, &img, &tc, &rep) == GNF_OK);
-    CHECK_MSG(rep.psnr >= 36.0, "kodim23 crop PSNR %.2f dB after %ld steps", rep.psnr, rep.steps);
+    CHECK_MSG(rep.quality >= 36.0, "kodim23 crop PSNR %.2f dB after %ld steps", rep.quality, rep.steps);
     gnf_image r;
     gnf_render_image(m, 256, 256, 0, &r);
     double ssim = gnf_ssim(&r, &img);
     CHECK_MSG(ssim > 0.95, "SSIM %.4f", ssim);
-    printf("      kodim23 256x256: %.2f dB, SSIM %.4f, %ld steps, %.1f s\n", rep.psnr, ssim, rep.steps, rep.seconds);
+    printf("      kodim23 256x256: %.2f dB, SSIM %.4f, %ld steps, %.1f s\n", rep.quality, ssim, rep.steps, rep.seconds);
     gnf_image_free(&r);
     gnf_model_free(m);
     gnf_image_free(&img);

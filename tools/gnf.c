@@ -95,8 +95,8 @@ static int on_progress(const gnf_progress *p, void *user) {
     double el = gnf_now() - ps->t_start;
     double eta = p->progress > 1e-6 ? el * (1 - p->progress) / p->progress : 0;
     char psnr[48];
-    if (ps->sdf) snprintf(psnr, sizeof psnr, isnan(p->psnr_full) ? "-" : "IoU %.5f", p->psnr_full);
-    else snprintf(psnr, sizeof psnr, isnan(p->psnr_full) ? "PSNR ~%.2f dB" : "PSNR %.2f dB", isnan(p->psnr_full) ? p->psnr_est : p->psnr_full);
+    if (ps->sdf) snprintf(psnr, sizeof psnr, isnan(p->quality) ? "-" : "IoU %.5f", p->quality);
+    else snprintf(psnr, sizeof psnr, isnan(p->quality) ? "PSNR ~%.2f dB" : "PSNR %.2f dB", isnan(p->quality) ? p->quality_est : p->quality);
     if (ps->tty) {
         int width = 24, fill = (int)(p->progress * width + 0.5);
         char bar[32];
@@ -105,9 +105,9 @@ static int on_progress(const gnf_progress *p, void *user) {
         fprintf(stderr, "\r[%s] %3.0f%% step %ld loss %.5f %s %.2f Mpt/s ETA %.0fs   ", bar,
                 100 * p->progress, p->step, p->loss, psnr, p->points_per_s / 1e6, eta);
         fflush(stderr);
-    } else if (ps->log_evals && !isnan(p->psnr_full)) {
+    } else if (ps->log_evals && !isnan(p->quality)) {
         fprintf(stderr, "  %3.0f%%  step %ld  %.1f s  held-out PSNR %.2f dB  %.2f M samples/s\n", 100 * p->progress, p->step,
-                el, p->psnr_full, p->points_per_s / 1e6);
+                el, p->quality, p->points_per_s / 1e6);
     } else if (p->progress >= ps->next_report) {
         fprintf(stderr, "  %3.0f%%  step %ld  loss %.5f  %s  %.2f Mpt/s  ETA %.0fs\n", 100 * p->progress,
                 p->step, p->loss, psnr, p->points_per_s / 1e6, eta);
@@ -253,7 +253,7 @@ static int fit_sdf(const fit_sdf_opts *o, gnf_model_config *cfg, gnf_train_confi
     long np = gnf_model_param_count(m);
     gnf_model_free(m);
     printf("%s: %ld parameters, %ld bytes, held-out IoU %.5f after %ld steps, %.1f s training (%.2f Mpt/s), %.1f s total, stopped by %s\n",
-           output, np, file_size(output), rep.psnr, rep.steps, rep.seconds, rep.points_per_s / 1e6, gnf_now() - t_cmd, rep.stop_reason);
+           output, np, file_size(output), rep.quality, rep.steps, rep.seconds, rep.points_per_s / 1e6, gnf_now() - t_cmd, rep.stop_reason);
     return 0;
 }
 
@@ -356,7 +356,7 @@ static int fit_nerf(const fit_nerf_opts *o, gnf_train_config *tc, double t_cmd) 
         fprintf(stderr, "\n");
     }
     printf("%s: %ld parameters, %ld bytes, held-out PSNR %.2f dB after %ld steps, %.1f s training (%.2f M samples/s), %.1f s total, stopped by %s\n",
-           output, np, file_size(output), rep.psnr, rep.steps, rep.seconds, rep.points_per_s / 1e6, gnf_now() - t_cmd, rep.stop_reason);
+           output, np, file_size(output), rep.quality, rep.steps, rep.seconds, rep.points_per_s / 1e6, gnf_now() - t_cmd, rep.stop_reason);
     return 0;
 }
 
@@ -652,7 +652,7 @@ static int cmd_fit(int argc, char **argv, double t_cmd) {
     if (gnf_model_save(m, output, half) != GNF_OK) { gnf_model_free(m); return runtime_error(); }
     gnf_model_free(m);
     printf("%s: %ld parameters, %ld bytes, PSNR %.2f dB after %ld steps, %.1f s training (%.2f Mpt/s), %.1f s total, stopped by %s\n",
-           output, np, file_size(output), rep.psnr, rep.steps, rep.seconds, rep.points_per_s / 1e6, gnf_now() - t_cmd,
+           output, np, file_size(output), rep.quality, rep.steps, rep.seconds, rep.points_per_s / 1e6, gnf_now() - t_cmd,
            rep.stop_reason);
     return 0;
 }

@@ -43,30 +43,30 @@ long gnf_model_layout(struct gnf_model *m);
 /* ---- multi-resolution grids (dense 2D/3D, hash) ------------------------------------------ */
 
 /* Encodes n points x (n×in_dim in [-1,1]) into feats (n×D) using the grid levels of m in params. */
-void grid_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
-void grid_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
+void gnf_grid_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
+void gnf_grid_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
 /* Accumulates dL/d(grid of level l) += from dfeats (n×D) at points x (n×in_dim): one level,
  * points in order, so the result is deterministic and race-free when levels run on different
  * threads. */
-void grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
+void gnf_grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
                           const float *dfeats, long n);
-void grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
+void gnf_grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
                               const float *dfeats, long n);
 
 /* ---- RBF decoder ------------------------------------------------------------------------- */
 
 /* Shapes: f [n][D], c/beta [D][K], W [O][K], w0 [O], y [n][O].
  * Forward: y = W rho(q) + w0, q_k = sum_d beta_dk (f_d - c_dk)^2. */
-void rbf_forward_ref(float *y, const float *f, const float *c, const float *beta, const float *W,
+void gnf_rbf_forward_ref(float *y, const float *f, const float *c, const float *beta, const float *W,
                      const float *w0, long n, int D, int K, int O, gnf_basis basis);
-void rbf_forward(float *y, const float *f, const float *c, const float *beta, const float *W,
+void gnf_rbf_forward(float *y, const float *f, const float *c, const float *beta, const float *W,
                  const float *w0, long n, int D, int K, int O, gnf_basis basis);
 
 /* Gradients of one batch slice of the decoder, accumulated (+=), and the fast path's scratch:
- * `work` holds rbf_work_floats(D, K) floats owned by the caller (one per concurrent call);
+ * `work` holds gnf_rbf_work_floats(D, K) floats owned by the caller (one per concurrent call);
  * with work == NULL the reference kernel runs. */
 typedef struct { float *dc, *db, *dW, *dw0, *work; } rbf_grads;
-long rbf_work_floats(int D, int K);
+long gnf_rbf_work_floats(int D, int K);
 
 /* Loss mode of the training kernels for tasks whose loss is not per point (radiance fields): t
  * holds dL/dy itself (n×O), multiplied by scale (and wt); no loss or squared error is added. */
@@ -76,27 +76,27 @@ long rbf_work_floats(int D, int K);
  * `scale`, e.g. 1/(B·O) for a mean, times the point's weight wt[p] when wt != NULL), backward.  Writes df [n][D] (overwrites), accumulates the
  * decoder gradients into g (db is dL/d(log-precision)), returns the scaled loss sum and adds the
  * unscaled squared error sum to *sq_err. */
-double rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
+double gnf_rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                      const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
                      gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
-double rbf_train(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
+double gnf_rbf_train(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                  const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
                  gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
 
 #ifndef GNF_NO_AVX2
 /* AVX2/FMA versions (rbf_avx2.c); need K % 8 == 0.  Same contracts as the _ref kernels. */
-void rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
+void gnf_rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
                       const float *w0, long n, int D, int K, int O, gnf_basis basis);
-double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
+double gnf_rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                       const float *beta, const float *W, const float *w0, long n, int D, int K,
                       int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
-void grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *params,
+void gnf_grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *params,
                         const float *x, long n);
-void grid2d_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
+void gnf_grid2d_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
                                const float *dfeats, long n);
 /* 3D grids, dense and hash (grid_avx2.c); bit-identical to the references. */
-void grid3_encode_avx2(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
-void grid3_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
+void gnf_grid3_encode_avx2(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
+void gnf_grid3_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
                               const float *dfeats, long n);
 #endif
 
@@ -105,10 +105,10 @@ float gnf_fast_exp(float x);
 
 /* ---- MLP decoder ------------------------------------------------------------------------- */
 /* Forward for n points f (n×D) into y (n×O).  Hidden layers ReLU, output linear. */
-void mlp_forward(float *y, const struct gnf_model *m, const float *params, const float *f, long n);
-/* Fused training kernel, same contract as rbf_train; gdec is the decoder block of a gradient
+void gnf_mlp_forward(float *y, const struct gnf_model *m, const float *params, const float *f, long n);
+/* Fused training kernel, same contract as gnf_rbf_train; gdec is the decoder block of a gradient
  * arena (nparams - dec_off floats, indexed by offset - dec_off), accumulated (+=). */
-double mlp_train(float *df, float *gdec, const struct gnf_model *m, const float *params,
+double gnf_mlp_train(float *df, float *gdec, const struct gnf_model *m, const float *params,
                  const float *f, const float *t, const float *wt, long n, gnf_loss loss, float scale,
                  double *sq_err);
 

@@ -59,7 +59,7 @@ static inline int corners(const struct gnf_model *m, int l, const float *x, long
     return 8;
 }
 
-void grid_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
+void gnf_grid_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
     const int D = m->D, dim = m->cfg.in_dim;
     long idx[8];
     float wt[8];
@@ -79,21 +79,21 @@ void grid_encode_ref(float *feats, const struct gnf_model *m, const float *param
     }
 }
 
-void grid_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
+void gnf_grid_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
 #ifndef GNF_NO_AVX2
     if (gnf_use_avx2() && m->cfg.in_dim == 2 && m->cfg.encoding == GNF_ENC_DENSE) {
-        grid2d_encode_avx2(feats, m, params, x, n);
+        gnf_grid2d_encode_avx2(feats, m, params, x, n);
         return;
     }
     if (gnf_use_avx2() && m->cfg.in_dim == 3) {
-        grid3_encode_avx2(feats, m, params, x, n);
+        gnf_grid3_encode_avx2(feats, m, params, x, n);
         return;
     }
 #endif
-    grid_encode_ref(feats, m, params, x, n);
+    gnf_grid_encode_ref(feats, m, params, x, n);
 }
 
-void grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
+void gnf_grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
                             const float *dfeats, long n) {
     const int D = m->D, C = m->cfg.feat[l], fo = m->feat_off[l], dim = m->cfg.in_dim;
     float *g = grad + m->grid_off[l];
@@ -107,17 +107,17 @@ void grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const
     }
 }
 
-void grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
+void gnf_grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
                         const float *dfeats, long n) {
 #ifndef GNF_NO_AVX2
     if (gnf_use_avx2() && m->cfg.in_dim == 2 && m->cfg.encoding == GNF_ENC_DENSE) {
-        grid2d_scatter_level_avx2(grad, m, l, x, dfeats, n);
+        gnf_grid2d_scatter_level_avx2(grad, m, l, x, dfeats, n);
         return;
     }
     if (gnf_use_avx2() && m->cfg.in_dim == 3) {
-        grid3_scatter_level_avx2(grad, m, l, x, dfeats, n);
+        gnf_grid3_scatter_level_avx2(grad, m, l, x, dfeats, n);
         return;
     }
 #endif
-    grid_scatter_level_ref(grad, m, l, x, dfeats, n);
+    gnf_grid_scatter_level_ref(grad, m, l, x, dfeats, n);
 }

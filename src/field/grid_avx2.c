@@ -3,13 +3,13 @@
  * Cell indices, hashes and interpolation weights of 8 points are computed in registers with the
  * same operations, in the same order, as the scalar reference in grid.c (no FMA contraction),
  * and features are accumulated corner by corner in the reference's order: the results are
- * bit-identical to grid_encode_ref / grid_scatter_level_ref (tested). */
+ * bit-identical to gnf_grid_encode_ref / gnf_grid_scatter_level_ref (tested). */
 #include "field/field.h"
 #include <immintrin.h>
 
 /* Grid lookup, 8 points at a time: cell indices and bilinear weights in registers, corner
  * features by gathers.  Points beyond a multiple of 8 go through the scalar reference. */
-void grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *params,
+void gnf_grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *params,
                         const float *x, long n) {
     const int D = m->D;
     long p = 0;
@@ -52,13 +52,13 @@ void grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *pa
             }
         }
     }
-    if (p < n) grid_encode_ref(feats + p * D, m, params, x + 2 * p, n - p);
+    if (p < n) gnf_grid_encode_ref(feats + p * D, m, params, x + 2 * p, n - p);
 }
 
 /* Grid scatter of one level, 8 points at a time: cell indices and weights in registers (the
  * same operations as the reference, so bit-identical), then the 4 corner updates per point in
  * point order, as the reference does them. */
-void grid2d_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
+void gnf_grid2d_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
                                const float *dfeats, long n) {
     const int D = m->D, R = m->cfg.res[l], C = m->cfg.feat[l], fo = m->feat_off[l];
     float *g = grad + m->grid_off[l];
@@ -95,7 +95,7 @@ void grid2d_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, co
             }
         }
     }
-    if (p < n) grid_scatter_level_ref(grad, m, l, x + 2 * p, dfeats + p * D, n - p);
+    if (p < n) gnf_grid_scatter_level_ref(grad, m, l, x + 2 * p, dfeats + p * D, n - p);
 }
 
 /* Per-level cell data of 8 points in 3D: for each of the 8 corners (bit 0: +x, bit 1: +y,
@@ -143,7 +143,7 @@ static inline void load_xyz8(const float *x, __m256 *xs, __m256 *ys, __m256 *zs)
     *zs = _mm256_load_ps(a[2]);
 }
 
-void grid3_encode_avx2(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
+void gnf_grid3_encode_avx2(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
     const int D = m->D;
     int idx[8][8] __attribute__((aligned(32)));
     float w[8][8] __attribute__((aligned(32)));
@@ -169,10 +169,10 @@ void grid3_encode_avx2(float *feats, const struct gnf_model *m, const float *par
             }
         }
     }
-    if (nb < n) grid_encode_ref(feats + nb * D, m, params, x + 3 * nb, n - nb);
+    if (nb < n) gnf_grid_encode_ref(feats + nb * D, m, params, x + 3 * nb, n - nb);
 }
 
-void grid3_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
+void gnf_grid3_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
                               const float *dfeats, long n) {
     const int D = m->D, C = m->cfg.feat[l], fo = m->feat_off[l];
     float *g = grad + m->grid_off[l];
@@ -192,5 +192,5 @@ void grid3_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, con
             }
         }
     }
-    if (p < n) grid_scatter_level_ref(grad, m, l, x + 3 * p, dfeats + p * D, n - p);
+    if (p < n) gnf_grid_scatter_level_ref(grad, m, l, x + 3 * p, dfeats + p * D, n - p);
 }

@@ -29,7 +29,7 @@ static void mlp_point(float act[][MLP_MAXW], const struct gnf_model *m, const fl
     }
 }
 
-void mlp_forward(float *y, const struct gnf_model *m, const float *params, const float *f, long n) {
+void gnf_mlp_forward(float *y, const struct gnf_model *m, const float *params, const float *f, long n) {
     float act[GNF_MAX_MLP_LAYERS][MLP_MAXW];
     const int O = m->cfg.out_dim, L = m->mlp_nlayers;
     for (long p = 0; p < n; p++) {
@@ -38,7 +38,7 @@ void mlp_forward(float *y, const struct gnf_model *m, const float *params, const
     }
 }
 
-double mlp_train(float *df, float *gdec, const struct gnf_model *m, const float *params,
+double gnf_mlp_train(float *df, float *gdec, const struct gnf_model *m, const float *params,
                  const float *f, const float *t, const float *wt, long n, gnf_loss loss, float scale,
                  double *sq_err) {
     float act[GNF_MAX_MLP_LAYERS][MLP_MAXW];

@@ -165,7 +165,7 @@ gnf_status gnf_model_config_for_params(gnf_model_config *cfg, long max_params, i
     return GNF_OK;
 }
 
-/* Reference initialisation (DESIGN.md §1): grids U(-1e-4, 1e-4), centres U(-1e-4, 1e-4),
+/* Reference initialisation (docs/MODEL.md): grids U(-1e-4, 1e-4), centres U(-1e-4, 1e-4),
  * log-precisions 0, head U(-1/sqrt(K), 1/sqrt(K)); MLP weights U(-1/sqrt(in), 1/sqrt(in)). */
 static void init_params(struct gnf_model *m) {
     gnf_rng r;
@@ -265,10 +265,10 @@ void gnf_rbf_beta(float *beta, const struct gnf_model *m, const float *params) {
 void gnf_decode(float *y, const struct gnf_model *m, const float *params, const float *beta,
                 const float *feats, long n) {
     if (m->cfg.decoder == GNF_DEC_RBF)
-        rbf_forward(y, feats, params + m->off_c, beta, params + m->off_W, params + m->off_w0, n,
+        gnf_rbf_forward(y, feats, params + m->off_c, beta, params + m->off_W, params + m->off_w0, n,
                     m->D, m->cfg.rbf_k, m->cfg.out_dim, m->cfg.basis);
     else
-        mlp_forward(y, m, params, feats, n);
+        gnf_mlp_forward(y, m, params, feats, n);
 }
 
 /* Evaluation in chunks of EVAL_CHUNK points; each chunk has its own feature scratch. */
@@ -284,7 +284,7 @@ static void eval_task(void *vctx, long task, int thread) {
     eval_ctx *e = vctx;
     long i0 = task * EVAL_CHUNK, cnt = GNF_MIN(EVAL_CHUNK, e->n - i0);
     float *f = e->scratch + (long)thread * EVAL_CHUNK * e->m->D;
-    grid_encode(f, e->m, e->m->params, e->x + i0 * e->m->cfg.in_dim, cnt);
+    gnf_grid_encode(f, e->m, e->m->params, e->x + i0 * e->m->cfg.in_dim, cnt);
     gnf_decode(e->y + i0 * e->m->cfg.out_dim, e->m, e->m->params, e->beta, f, cnt);
 }
 

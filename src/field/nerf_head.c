@@ -5,7 +5,7 @@
  * derivative, alpha, the three colour sigmoids: five exps and one log1p per sample) is written
  * as straight-line code over the block's lanes, which the compiler vectorises; the transmittance
  * scan that follows is serial and cheap.  Up to BLK-1 samples past the termination point are
- * evaluated and discarded.  Every exp has a non-positive argument (nerf_fast_exp).  The
+ * evaluated and discarded.  Every exp has a non-positive argument (gnf_nerf_fast_exp).  The
  * backward pass walks the composited samples in reverse and keeps the suffix sum R_k of what lies
  * behind sample k: O(n), no cancellation against the total. */
 #include "field/nerf_head.h"
@@ -23,7 +23,7 @@ static const float SH_C3[7] = {-0.5900435899266435f, 2.890611442640554f, -0.4570
                                0.3731763325901154f, -0.4570457994644658f, 1.445305721320277f,
                                -0.5900435899266435f};
 
-void nerf_sh16(float Y[16], const float d[3]) {
+void gnf_nerf_sh16(float Y[16], const float d[3]) {
     float x = d[0], y = d[1], z = d[2];
     float xx = x * x, yy = y * y, zz = z * z, xy = x * y, yz = y * z, xz = x * z;
     Y[0] = SH_C0;
@@ -85,7 +85,7 @@ static inline float exp_nonpos(float x) {
     return bitsf(fbits(p * bitsf(e << 23)) & ok);
 }
 
-float nerf_fast_exp(float x) { return exp_nonpos(x); }
+float gnf_nerf_fast_exp(float x) { return exp_nonpos(x); }
 
 /* log(1 + e) for e in [0, 1]: 2 atanh(s), s = e/(2+e) in [0, 1/3], odd series to s^13
  * (truncation < 1e-8 absolute; relative accuracy kept as e -> 0). */
@@ -114,12 +114,12 @@ static inline float softplus_sig(float v, float *sig) {
     return select_f(neg_mask(v), 0.0f, v) + log1p01(e);
 }
 
-float nerf_density(float y0) {
+float gnf_nerf_density(float y0) {
     float s;
     return softplus_sig(y0 + NERF_DENSITY_SHIFT, &s);
 }
 
-float nerf_density_grad(float y0) { return sigmoid(y0 + NERF_DENSITY_SHIFT); }
+float gnf_nerf_density_grad(float y0) { return sigmoid(y0 + NERF_DENSITY_SHIFT); }
 
 /* alpha = 1 - e^-x for an optical thickness x >= 0, and *keep = e^-x.  Below x = 0.05 the
  * series x(1 - x/2(1 - x/3(1 - x/4))) (relative error < x^4/120 <= 5e-8) replaces 1 - e^-x,
@@ -144,7 +144,7 @@ static inline void sh_dot3(float z[3], const float *y, const float *Y16) {
     }
 }
 
-void nerf_sh_colour(float rgb[3], const float *y, const float Y16[16]) {
+void gnf_nerf_sh_colour(float rgb[3], const float *y, const float Y16[16]) {
     float z[3];
     sh_dot3(z, y, Y16);
     for (int c = 0; c < 3; c++) rgb[c] = sigmoid(z[c]);
@@ -248,7 +248,7 @@ static void ray_result(nerf_ray_result *out, const float C[3], float depth, floa
 }
 
 /* Shapes: y [n][ys], Y16 [16], dt [n], t [n] or NULL, bg [3]. */
-void nerf_composite(nerf_ray_result *out, const float *y, long ys, const float Y16[16], const float *dt,
+void gnf_nerf_composite(nerf_ray_result *out, const float *y, long ys, const float Y16[16], const float *dt,
                     const float *t, long n, const float bg[3], float t_min) {
     assert(n == 0 || ys >= NERF_OUT);
     float C[3], depth, T, tau;
@@ -260,7 +260,7 @@ void nerf_composite(nerf_ray_result *out, const float *y, long ys, const float Y
  * With g_c = 2 scale (C_c - target_c) and R_k = sum_{i>k} w_i c_i + T_end bg:
  *   dL/dy_k[0]        = sigmoid(y_k0 - 10) dt_k sum_c g_c (T_{k+1} c_kc - R_kc)
  *   dL/dy_k[1+16c+j]  = g_c w_k c_kc (1 - c_kc) Y_j */
-float nerf_composite_backward(float *dy, long dys, nerf_ray_result *out, const float *y, long ys, const float Y16[16],
+float gnf_nerf_composite_backward(float *dy, long dys, nerf_ray_result *out, const float *y, long ys, const float Y16[16],
                               const float *dt, const float *t, long n, const float bg[3], const float target[3],
                               float scale, float t_min) {
     assert(n == 0 || (ys >= NERF_OUT && dys >= NERF_OUT));
@@ -296,8 +296,8 @@ float nerf_composite_backward(float *dy, long dys, nerf_ray_result *out, const f
 }
 
 /* Shapes: sigma [n], dt [n] -> w [n] (first `count` written).  Same alpha and transmittance
- * arithmetic as ray_forward, so the weights are those nerf_composite uses. */
-long nerf_weights(float *w, float *T_end, const float *sigma, const float *dt, long n, float t_min) {
+ * arithmetic as ray_forward, so the weights are those gnf_nerf_composite uses. */
+long gnf_nerf_weights(float *w, float *T_end, const float *sigma, const float *dt, long n, float t_min) {
     float T = 1.0f;
     long i = 0;
     while (i < n) {

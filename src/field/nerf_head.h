@@ -1,6 +1,4 @@
-/* nerf_head.h — the radiance-field output head and per-ray volume rendering (DESIGN.md §1
- * "Output heads", docs/MODEL.md "Radiance fields").
- *
+/* nerf_head.h — the radiance-field output head and per-ray volume rendering (docs/MODEL.md "Radiance fields")
  * One sample's decoder output is y[NERF_OUT]: y[0] raw density, y[1 + 16c + j] the degree-3
  * spherical-harmonic coefficient j of colour channel c (c = 0, 1, 2 = R, G, B):
  *   sigma = softplus(y[0] + NERF_DENSITY_SHIFT)
@@ -24,21 +22,21 @@
 /* Real SH basis of degree <= 3 at the unit direction d (not normalised here), in the
  * PlenOctrees/svox2 order and sign convention: Y[0] = C0, Y[1] = -C1 y, Y[2] = C1 z,
  * Y[3] = -C1 x, Y[4..8] degree 2, Y[9..15] degree 3.  Orthonormal over the unit sphere. */
-void nerf_sh16(float Y[16], const float d[3]);
+void gnf_nerf_sh16(float Y[16], const float d[3]);
 
 /* e^x for x <= 0, the exp of these kernels (inline there, so loops over samples vectorise):
  * relative error < 5e-7 on [-87, 0] (tested), 0 below -87, NaN for NaN.  Not for x > 0. */
-float nerf_fast_exp(float x);
+float gnf_nerf_fast_exp(float x);
 
 /* Density sigma = softplus(y0 + NERF_DENSITY_SHIFT) >= 0: finite for every finite y0 (no
  * overflow at +-1000), relative error < 2e-6 down to 1e-37 (exactly 0 below y0 = -77). */
-float nerf_density(float y0);
+float gnf_nerf_density(float y0);
 /* d sigma / d y0 = sigmoid(y0 + NERF_DENSITY_SHIFT), in [0, 1]; safe for every finite y0. */
-float nerf_density_grad(float y0);
+float gnf_nerf_density_grad(float y0);
 
 /* Colour of one sample: rgb[c] = sigmoid(sum_j Y16[j] y[1 + 16c + j]), in [0, 1].
- * y: that sample's NERF_OUT outputs (y[0] is not read); Y16: nerf_sh16 of the view direction. */
-void nerf_sh_colour(float rgb[3], const float *y, const float Y16[16]);
+ * y: that sample's NERF_OUT outputs (y[0] is not read); Y16: gnf_nerf_sh16 of the view direction. */
+void gnf_nerf_sh_colour(float rgb[3], const float *y, const float Y16[16]);
 
 /* What one ray composites to.  n_used: samples composited before termination (<= n). */
 typedef struct { float rgb[3]; float opacity; float depth; long n_used; } nerf_ray_result;
@@ -47,24 +45,24 @@ typedef struct { float rgb[3]; float opacity; float depth; long n_used; } nerf_r
  * Shapes: y [n][ys] (ys >= NERF_OUT; row i is sample i's outputs), Y16 [16] (the ray's SH basis),
  * dt [n] (>= 0), t [n] or NULL (then depth = 0), bg [3].  n >= 0; n = 0 gives rgb = bg,
  * opacity 0, depth 0.  Writes *out. */
-void nerf_composite(nerf_ray_result *out, const float *y, long ys, const float Y16[16], const float *dt,
+void gnf_nerf_composite(nerf_ray_result *out, const float *y, long ys, const float Y16[16], const float *dt,
                     const float *t, long n, const float bg[3], float t_min);
 
 /* Forward + backward of one ray with loss L = scale * sum_c (C_c - target_c)^2.
- * Shapes as nerf_composite; dy [n][dys] (dys >= NERF_OUT), must not overlap y.
+ * Shapes as gnf_nerf_composite; dy [n][dys] (dys >= NERF_OUT), must not overlap y.
  * Writes (overwrites, does not accumulate) dy[i][0..48] = dL/dy_i for every row i < n; rows at
  * and after n_used are zeroed; floats 49..dys-1 of each row are not touched.  Fills *out like
- * nerf_composite and returns sum_c (C_c - target_c)^2 (unscaled).  O(n): one pass forward, one
+ * gnf_nerf_composite and returns sum_c (C_c - target_c)^2 (unscaled).  O(n): one pass forward, one
  * backward over the rows (the backward reads per-sample values the forward parked in dy). */
-float nerf_composite_backward(float *dy, long dys, nerf_ray_result *out, const float *y, long ys, const float Y16[16],
+float gnf_nerf_composite_backward(float *dy, long dys, nerf_ray_result *out, const float *y, long ys, const float Y16[16],
                               const float *dt, const float *t, long n, const float bg[3], const float target[3],
                               float scale, float t_min);
 
 /* Weights only, for rendering where colour is evaluated only where the weight matters.
  * Shapes: sigma [n] (densities, >= 0), dt [n], w [n].  Writes w[i] = T_i alpha_i for i < the
  * returned count (the samples composited before termination, same rule and same arithmetic as
- * nerf_composite); w[count..n-1] are not written.  *T_end = transmittance after the last
+ * gnf_nerf_composite); w[count..n-1] are not written.  *T_end = transmittance after the last
  * composited sample (1 for n = 0). */
-long nerf_weights(float *w, float *T_end, const float *sigma, const float *dt, long n, float t_min);
+long gnf_nerf_weights(float *w, float *T_end, const float *sigma, const float *dt, long n, float t_min);
 
 #endif

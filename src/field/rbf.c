@@ -49,7 +49,7 @@ static inline float drho(float phi, gnf_basis basis) {
     }
 }
 
-void rbf_forward_ref(float *y, const float *f, const float *c, const float *beta, const float *W,
+void gnf_rbf_forward_ref(float *y, const float *f, const float *c, const float *beta, const float *W,
                      const float *w0, long n, int D, int K, int O, gnf_basis basis) {
     for (long p = 0; p < n; p++) {
         const float *fp = f + p * D;
@@ -77,7 +77,7 @@ static inline float loss_grad(float e, gnf_loss loss, float scale, double *lsum)
     return e > 0 ? scale : (e < 0 ? -scale : 0.0f);
 }
 
-double rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
+double gnf_rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                      const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
                      gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {
     double lsum = 0, sq = 0;
@@ -124,25 +124,25 @@ double rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, con
     return lsum;
 }
 
-long rbf_work_floats(int D, int K) { return 3L * D * K + 6L * K + 64; }
+long gnf_rbf_work_floats(int D, int K) { return 3L * D * K + 6L * K + 64; }
 
-void rbf_forward(float *y, const float *f, const float *c, const float *beta, const float *W,
+void gnf_rbf_forward(float *y, const float *f, const float *c, const float *beta, const float *W,
                  const float *w0, long n, int D, int K, int O, gnf_basis basis) {
 #ifndef GNF_NO_AVX2
     if (gnf_use_avx2() && K % 8 == 0) {
-        rbf_forward_avx2(y, f, c, beta, W, w0, n, D, K, O, basis);
+        gnf_rbf_forward_avx2(y, f, c, beta, W, w0, n, D, K, O, basis);
         return;
     }
 #endif
-    rbf_forward_ref(y, f, c, beta, W, w0, n, D, K, O, basis);
+    gnf_rbf_forward_ref(y, f, c, beta, W, w0, n, D, K, O, basis);
 }
 
-double rbf_train(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
+double gnf_rbf_train(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                  const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
                  gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {
 #ifndef GNF_NO_AVX2
     if (gnf_use_avx2() && K % 8 == 0 && O <= 64 && g.work)
-        return rbf_train_avx2(df, g, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, scale, sq_err);
+        return gnf_rbf_train_avx2(df, g, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, scale, sq_err);
 #endif
-    return rbf_train_ref(df, g, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, scale, sq_err);
+    return gnf_rbf_train_ref(df, g, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, scale, sq_err);
 }

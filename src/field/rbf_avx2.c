@@ -134,7 +134,7 @@ static void forward_wide_head(float *y, const float *f, const float *c, const fl
     }
 }
 
-void rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
+void gnf_rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
                       const float *w0, long n, int D, int K, int O, gnf_basis basis) {
     if (O >= 16 && O <= 64 && (long)K * ((O + 7) & ~7) <= WIDE_HEAD_FLOATS) {
         forward_wide_head(y, f, c, beta, W, w0, n, D, K, O, basis);
@@ -283,7 +283,7 @@ static inline __attribute__((always_inline)) void tile_backward(
     }
 }
 
-double rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
+double gnf_rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                       const float *beta, const float *W, const float *w0, long n, int D, int K,
                       int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {
     /* work: SF [D][K], SFF [D][K], S [K], s of a 4-point tile [4][K], 2 beta c [D][K], cst [K] */

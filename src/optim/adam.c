@@ -13,12 +13,12 @@ static inline void adam_one(float *p, float *m, float *v, float gi, float step, 
     *p -= (step * mi) / (sqrtf(vi) + eps);
 }
 
-void adam_update_step_ref(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
+void gnf_adam_update_step_ref(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
                           float b1, float b2, float eps) {
     for (long i = i0; i < i1; i++) adam_one(p + i, m + i, v + i, g[i], step, b1, b2, 1.0f - b1, 1.0f - b2, eps);
 }
 
-void adam_update_lazy_step_ref(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
+void gnf_adam_update_lazy_step_ref(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
                                float b1, float b2, float eps) {
     for (long i = i0; i < i1; i++)
         if (g[i] != 0.0f) adam_one(p + i, m + i, v + i, g[i], step, b1, b2, 1.0f - b1, 1.0f - b2, eps);
@@ -30,31 +30,31 @@ static float corrected_step(float lr, float b1, float b2, long t) {
     return (float)(lr * sqrt(c2) / c1);
 }
 
-void adam_update(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
+void gnf_adam_update(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
                  float b1, float b2, float eps, long t) {
     float step = corrected_step(lr, b1, b2, t);
 #ifndef GNF_NO_AVX2
     if (gnf_use_avx2()) {
-        adam_update_avx2(p, m, v, g, i0, i1, step, b1, b2, eps);
+        gnf_adam_update_avx2(p, m, v, g, i0, i1, step, b1, b2, eps);
         return;
     }
 #endif
-    adam_update_step_ref(p, m, v, g, i0, i1, step, b1, b2, eps);
+    gnf_adam_update_step_ref(p, m, v, g, i0, i1, step, b1, b2, eps);
 }
 
-void adam_update_lazy(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
+void gnf_adam_update_lazy(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
                       float b1, float b2, float eps, long t) {
     float step = corrected_step(lr, b1, b2, t);
 #ifndef GNF_NO_AVX2
     if (gnf_use_avx2()) {
-        adam_update_lazy_avx2(p, m, v, g, i0, i1, step, b1, b2, eps);
+        gnf_adam_update_lazy_avx2(p, m, v, g, i0, i1, step, b1, b2, eps);
         return;
     }
 #endif
-    adam_update_lazy_step_ref(p, m, v, g, i0, i1, step, b1, b2, eps);
+    gnf_adam_update_lazy_step_ref(p, m, v, g, i0, i1, step, b1, b2, eps);
 }
 
-float lr_exp_schedule(float lr0, float lr1, double progress) {
+float gnf_lr_exp_schedule(float lr0, float lr1, double progress) {
     if (progress < 0) progress = 0;
     if (progress > 1) progress = 1;
     return (float)(lr0 * pow((double)lr1 / lr0, progress));

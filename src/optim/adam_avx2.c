@@ -3,7 +3,7 @@
 #include "optim/adam.h"
 #include <immintrin.h>
 
-void adam_update_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
+void gnf_adam_update_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
                       float b1, float b2, float eps) {
     const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), va1 = _mm256_set1_ps(1.0f - b1);
     const __m256 va2 = _mm256_set1_ps(1.0f - b2), vs = _mm256_set1_ps(step), ve = _mm256_set1_ps(eps);
@@ -17,10 +17,10 @@ void adam_update_avx2(float *p, float *m, float *v, const float *g, long i0, lon
         __m256 upd = _mm256_div_ps(_mm256_mul_ps(vs, mi), _mm256_add_ps(_mm256_sqrt_ps(vi), ve));
         _mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_loadu_ps(p + i), upd));
     }
-    if (i < i1) adam_update_step_ref(p, m, v, g, i, i1, step, b1, b2, eps);
+    if (i < i1) gnf_adam_update_step_ref(p, m, v, g, i, i1, step, b1, b2, eps);
 }
 
-void adam_update_lazy_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
+void gnf_adam_update_lazy_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
                            float b1, float b2, float eps) {
     const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), va1 = _mm256_set1_ps(1.0f - b1);
     const __m256 va2 = _mm256_set1_ps(1.0f - b2), vs = _mm256_set1_ps(step), ve = _mm256_set1_ps(eps);
@@ -38,5 +38,5 @@ void adam_update_lazy_avx2(float *p, float *m, float *v, const float *g, long i0
         _mm256_storeu_ps(v + i, _mm256_blendv_ps(v0, vi, live));
         _mm256_storeu_ps(p + i, _mm256_blendv_ps(p0, _mm256_sub_ps(p0, upd), live));
     }
-    if (i < i1) adam_update_lazy_step_ref(p, m, v, g, i, i1, step, b1, b2, eps);
+    if (i < i1) gnf_adam_update_lazy_step_ref(p, m, v, g, i, i1, step, b1, b2, eps);
 }

@@ -77,7 +77,7 @@ gnf_status gnf_fit_image(gnf_model *m, const gnf_image *img, const gnf_train_con
     gnf_status st = gnf_train(m, tc, &ops, &rep);
     if (st == GNF_OK) {
         char buf[64];
-        snprintf(buf, sizeof buf, "%.4f", rep.psnr);
+        snprintf(buf, sizeof buf, "%.4f", rep.quality);
         gnf_model_set_meta(m, "gnf.train.psnr", buf);
         snprintf(buf, sizeof buf, "%d", img->w);
         gnf_model_set_meta(m, "gnf.image.width", buf);

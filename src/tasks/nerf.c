@@ -136,7 +136,7 @@ void gnf_nerf_train_config_default(gnf_train_config *tc) {
 static float step_of(float box, float step) { return step > 0 ? step : 2.0f * box * 1.7320508f / 1024.0f; }
 
 /* Entry and exit of the ray o + t d (t >= 0) through [-B, B]³; 0 if it misses. */
-int nerf_ray_aabb(const float o[3], const float d[3], const float lo[3], const float hi[3], float *t0, float *t1) {
+int gnf_nerf_ray_aabb(const float o[3], const float d[3], const float lo[3], const float hi[3], float *t0, float *t1) {
     float tn = 0.0f, tf = 1e30f;
     for (int a = 0; a < 3; a++) {
         if (d[a] == 0.0f) {
@@ -153,9 +153,9 @@ int nerf_ray_aabb(const float o[3], const float d[3], const float lo[3], const f
     return tn < tf;
 }
 
-int nerf_ray_box(const float o[3], const float d[3], float B, float *t0, float *t1) {
+int gnf_nerf_ray_box(const float o[3], const float d[3], float B, float *t0, float *t1) {
     const float lo[3] = {-B, -B, -B}, hi[3] = {B, B, B};
-    return nerf_ray_aabb(o, d, lo, hi, t0, t1);
+    return gnf_nerf_ray_aabb(o, d, lo, hi, t0, t1);
 }
 
 static inline int cell_index(float p, float B, int G) {
@@ -167,7 +167,7 @@ static inline int cell_index(float p, float B, int G) {
  * fall in occupied cells: normalised positions x (3 per sample, may be NULL when only counting)
  * and distances ts (may be NULL).  Empty cells are skipped to their exit, staying on the lattice.
  * *t is left after the last emitted sample.  Returns the count. */
-gnf_status nerf_space_update_coarse(nerf_space *sp) {
+gnf_status gnf_nerf_space_update_coarse(nerf_space *sp) {
     const int G = sp->G, C = NERF_COARSE;
     int lo[3] = {G, G, G}, hi[3] = {-1, -1, -1};
     for (long z = 0; z < G; z++)
@@ -201,7 +201,7 @@ gnf_status nerf_space_update_coarse(nerf_space *sp) {
     return GNF_OK;
 }
 
-long nerf_march(const nerf_space *sp, const float o[3], const float d[3], float *t, float tf,
+long gnf_nerf_march(const nerf_space *sp, const float o[3], const float d[3], float *t, float tf,
                 long cap, float *x, float *ts) {
     const float B = sp->box, dt = sp->dt, cs = 2.0f * B / (float)sp->G, invB = 1.0f / B;
     const int G = sp->G;
@@ -260,11 +260,11 @@ static void dens_task(void *vctx, long ch, int thread) {
     const int D = m->D, K = m->cfg.rbf_k;
     long i0 = ch * DENS_CHUNK, n = GNF_MIN(DENS_CHUNK, c->n - i0);
     float *F = c->scratch + (long)thread * DENS_CHUNK * (D + 1), *y = F + (long)DENS_CHUNK * D;
-    grid_encode(F, m, m->params, c->x + 3 * i0, n);
+    gnf_grid_encode(F, m, m->params, c->x + 3 * i0, n);
     /* row 0 of the head alone: density without the 48 colour outputs */
-    rbf_forward(y, F, m->params + m->off_c, c->beta, m->params + m->off_W, m->params + m->off_w0, n, D, K, 1,
+    gnf_rbf_forward(y, F, m->params + m->off_c, c->beta, m->params + m->off_W, m->params + m->off_w0, n, D, K, 1,
                 m->cfg.basis);
-    for (long i = 0; i < n; i++) c->sigma[i0 + i] = nerf_density(y[i]);
+    for (long i = 0; i < n; i++) c->sigma[i0 + i] = gnf_nerf_density(y[i]);
 }
 
 /* sigma[i] = density at normalised points x[i] (n of them). */
@@ -283,7 +283,7 @@ static gnf_status density_at(const gnf_model *m, const float *beta, const float 
 static const char k_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Stores the flags as "G:" + base64(zlib(bits, x fastest)) in gnf.nerf.occupancy. */
-gnf_status nerf_occupancy_store(gnf_model *m, const nerf_space *sp) {
+gnf_status gnf_nerf_occupancy_store(gnf_model *m, const nerf_space *sp) {
     long N = (long)sp->G * sp->G * sp->G, nb = (N + 7) / 8;
     unsigned char *bits = calloc((size_t)nb, 1);
     uLongf zcap = compressBound((uLong)nb);
@@ -316,7 +316,7 @@ static int b64_val(int c) {
 }
 
 /* Reads gnf.nerf.occupancy into sp (G and flags, allocated here). */
-gnf_status nerf_occupancy_load(const gnf_model *m, nerf_space *sp) {
+gnf_status gnf_nerf_occupancy_load(const gnf_model *m, nerf_space *sp) {
     const char *s = gnf_model_get_meta(m, "gnf.nerf.occupancy");
     if (!s) return gnf_fail(GNF_ERR_FORMAT, "the model has no occupancy grid (gnf.nerf.occupancy)");
     char *e;
@@ -427,7 +427,7 @@ static void render_task(void *vctx, long task, int thread) {
         if (c->cam) camera_ray(c->cam, (float)(i % c->cam->w) + 0.5f, (float)(i / c->cam->w) + 0.5f, q->o, q->d);
         else { memcpy(q->o, c->ro + 3 * i, sizeof q->o); memcpy(q->d, c->rd + 3 * i, sizeof q->d); }
         float t0;  /* the lattice starts where the ray enters the occupied cells' bounding box */
-        q->alive = nerf_ray_aabb(q->o, q->d, fv->sp->lo, fv->sp->hi, &t0, &q->t1);
+        q->alive = gnf_nerf_ray_aabb(q->o, q->d, fv->sp->lo, fv->sp->hi, &t0, &q->t1);
         q->t = t0 + 0.5f * fv->sp->dt;
         q->T = 1.0f;
         q->C[0] = q->C[1] = q->C[2] = q->dep = 0;
@@ -440,21 +440,21 @@ static void render_task(void *vctx, long task, int thread) {
             q->len = 0;
             if (!q->alive) continue;
             q->start = n;
-            q->len = nerf_march(fv->sp, q->o, q->d, &q->t, q->t1, ROUND, x + 3 * n, ts + n);
+            q->len = gnf_nerf_march(fv->sp, q->o, q->d, &q->t, q->t1, ROUND, x + 3 * n, ts + n);
             if (q->len == 0) { q->alive = 0; live--; }
             n += q->len;
         }
         if (n == 0) break;
         ev += n;
-        grid_encode(F, m, m->params, x, n);
-        rbf_forward(y0, F, cc, fv->beta, W, w0, n, D, K, 1, m->cfg.basis);
-        for (long i = 0; i < n; i++) sig[i] = nerf_density(y0[i]);
+        gnf_grid_encode(F, m, m->params, x, n);
+        gnf_rbf_forward(y0, F, cc, fv->beta, W, w0, n, D, K, 1, m->cfg.basis);
+        for (long i = 0; i < n; i++) sig[i] = gnf_nerf_density(y0[i]);
         long ns = 0;
         for (long r = 0; r < nr; r++) {
             ray_state *q = &rs[r];
             if (!q->len) continue;
             float Tend;
-            long used = nerf_weights(wt + q->start, &Tend, sig + q->start, dts, q->len, NERF_TMIN / q->T);
+            long used = gnf_nerf_weights(wt + q->start, &Tend, sig + q->start, dts, q->len, NERF_TMIN / q->T);
             for (long i = q->start; i < q->start + used; i++) {
                 float w = wt[i] * q->T;
                 if (w > COLOUR_W) {
@@ -467,12 +467,12 @@ static void render_task(void *vctx, long task, int thread) {
             q->T *= Tend;
             if (used < q->len || q->T < NERF_TMIN) { q->alive = 0; live--; }
         }
-        if (ns) rbf_forward(ys, Fs, cc, fv->beta, W, w0, ns, D, K, NERF_OUT, m->cfg.basis);
+        if (ns) gnf_rbf_forward(ys, Fs, cc, fv->beta, W, w0, ns, D, K, NERF_OUT, m->cfg.basis);
         for (long j = 0; j < ns; j++) {
             ray_state *q = &rs[owner[j]];
             float Y16[16], col[3];
-            nerf_sh16(Y16, q->d);
-            nerf_sh_colour(col, ys + j * NERF_OUT, Y16);
+            gnf_nerf_sh16(Y16, q->d);
+            gnf_nerf_sh_colour(col, ys + j * NERF_OUT, Y16);
             for (int a = 0; a < 3; a++) q->C[a] += wsel[j] * col[a];
             q->dep += wsel[j] * ts[sel[j]];
         }
@@ -530,8 +530,8 @@ gnf_status gnf_nerf_renderer_create(const gnf_model *m, int threads, gnf_nerf_re
     r->sp.box = meta_float(m, "gnf.nerf.box", 1.5f);
     r->sp.dt = meta_float(m, "gnf.nerf.step", step_of(r->sp.box, 0));
     r->sp.dscale = meta_float(m, "gnf.nerf.dist_scale", DIST_SCALE);
-    if ((st = nerf_occupancy_load(m, &r->sp)) != GNF_OK) { free(r); return st; }
-    if ((st = nerf_space_update_coarse(&r->sp)) != GNF_OK) { gnf_nerf_renderer_free(r); return st; }
+    if ((st = gnf_nerf_occupancy_load(m, &r->sp)) != GNF_OK) { free(r); return st; }
+    if ((st = gnf_nerf_space_update_coarse(&r->sp)) != GNF_OK) { gnf_nerf_renderer_free(r); return st; }
     r->beta = gnf_calloc((size_t)m->D * (size_t)m->cfg.rbf_k, sizeof(float));
     if (!r->beta) { gnf_nerf_renderer_free(r); return gnf_fail(GNF_ERR_NOMEM, "out of memory"); }
     gnf_rbf_beta(r->beta, m, m->params);
@@ -651,7 +651,7 @@ long gnf_fit_nerf_memory(const gnf_model *m, const gnf_nerf_config *nc, const gn
                   + MAX_RAY_SAMPLES                              /* step lengths */
                   + Rmax * (3 + 3 + 3 + 1 + 1 + 2 * 4 + 2)       /* rays: o, d, pixel, t0, t1, counts, offsets, loss */
                   + D * (long)m->cfg.rbf_k                       /* beta */
-                  + T * (rbf_work_floats(m->D, m->cfg.rbf_k) + DENS_CHUNK * (D + 1) + packet_scratch_floats(m->D))
+                  + T * (gnf_rbf_work_floats(m->D, m->cfg.rbf_k) + DENS_CHUNK * (D + 1) + packet_scratch_floats(m->D))
                   + G3                                           /* occupancy density estimates */
                   + (1L << 18) * 4                               /* occupancy refresh points and densities */
                   + nc->heldout_pixels * 12;                     /* held-out rays, pixels, renders */
@@ -676,17 +676,17 @@ static void ray_task(void *vctx, long b, int thread) {
             gnf_view_ray(v, (float)px + 0.5f, (float)py + 0.5f, tr->ro + 3 * r, tr->rd + 3 * r);
             memcpy(tr->rgt + 3 * r, v->rgb + 3 * ((size_t)py * (size_t)v->w + px), 3 * sizeof(float));
             float t0, t1;
-            if (!nerf_ray_aabb(tr->ro + 3 * r, tr->rd + 3 * r, tr->sp.lo, tr->sp.hi, &t0, &t1)) { t0 = 0; t1 = -1; }
+            if (!gnf_nerf_ray_aabb(tr->ro + 3 * r, tr->rd + 3 * r, tr->sp.lo, tr->sp.hi, &t0, &t1)) { t0 = 0; t1 = -1; }
             tr->rt0[r] = t0 + jit * tr->sp.dt;
             tr->rt1[r] = t1;
             float t = tr->rt0[r];
-            tr->rcnt[r] = nerf_march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, t1, MAX_RAY_SAMPLES, NULL, NULL);
+            tr->rcnt[r] = gnf_nerf_march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, t1, MAX_RAY_SAMPLES, NULL, NULL);
         }
     } else {
         for (long r = r0; r < GNF_MIN(r1, tr->Rused); r++) {
             float t = tr->rt0[r];
             long o = tr->roff[r];
-            nerf_march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, tr->rt1[r], tr->rcnt[r], tr->x + 3 * o, tr->ts + o);
+            gnf_nerf_march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, tr->rt1[r], tr->rcnt[r], tr->x + 3 * o, tr->ts + o);
         }
     }
 }
@@ -696,8 +696,8 @@ static void forward_task(void *vctx, long ch, int thread) {
     nerf_trainer *tr = vctx;
     gnf_model *m = tr->m;
     long i0 = ch * GNF_TRAIN_CHUNK, n = GNF_MIN(GNF_TRAIN_CHUNK, tr->roff[tr->Rused] - i0);
-    grid_encode(tr->F + i0 * tr->D, m, m->params, tr->x + 3 * i0, n);
-    rbf_forward(tr->Y + i0 * NERF_OUT, tr->F + i0 * tr->D, m->params + m->off_c, tr->beta, m->params + m->off_W,
+    gnf_grid_encode(tr->F + i0 * tr->D, m, m->params, tr->x + 3 * i0, n);
+    gnf_rbf_forward(tr->Y + i0 * NERF_OUT, tr->F + i0 * tr->D, m->params + m->off_c, tr->beta, m->params + m->off_W,
                 m->params + m->off_w0, n, tr->D, tr->K, NERF_OUT, m->cfg.basis);
 }
 
@@ -708,9 +708,9 @@ static void composite_task(void *vctx, long b, int thread) {
     for (long r = r0; r < r1; r++) {
         long o = tr->roff[r], n = tr->rcnt[r];
         float Y16[16];
-        nerf_sh16(Y16, tr->rd + 3 * r);
+        gnf_nerf_sh16(Y16, tr->rd + 3 * r);
         nerf_ray_result res;
-        tr->rsq[r] = nerf_composite_backward(tr->dY + o * NERF_OUT, NERF_OUT, &res, tr->Y + o * NERF_OUT, NERF_OUT, Y16,
+        tr->rsq[r] = gnf_nerf_composite_backward(tr->dY + o * NERF_OUT, NERF_OUT, &res, tr->Y + o * NERF_OUT, NERF_OUT, Y16,
                                              tr->dts, tr->ts + o, n, k_bg, tr->rgt + 3 * r, tr->scale, NERF_TMIN);
         tr->rlive[r] = res.n_used;
     }
@@ -737,9 +737,9 @@ static void backward_task(void *vctx, long ch, int thread) {
     float *dg = tr->decg + ch * tr->ndec;
     memset(dg, 0, sizeof(float) * (size_t)tr->ndec);
     rbf_grads g = {dg + (m->off_c - m->dec_off), dg + (m->off_b - m->dec_off), dg + (m->off_W - m->dec_off),
-                   dg + (m->off_w0 - m->dec_off), tr->work + (long)thread * rbf_work_floats(D, tr->K)};
+                   dg + (m->off_w0 - m->dec_off), tr->work + (long)thread * gnf_rbf_work_floats(D, tr->K)};
     double sq = 0;
-    rbf_train(tr->dFl + i0 * D, g, tr->Fl + i0 * D, tr->dYl + i0 * NERF_OUT, NULL, m->params + m->off_c, tr->beta,
+    gnf_rbf_train(tr->dFl + i0 * D, g, tr->Fl + i0 * D, tr->dYl + i0 * NERF_OUT, NULL, m->params + m->off_c, tr->beta,
               m->params + m->off_W, m->params + m->off_w0, n, D, tr->K, NERF_OUT, m->cfg.basis, GNF_LOSS_GIVEN, 1.0f, &sq);
 }
 
@@ -748,7 +748,7 @@ static void scatter_task(void *vctx, long l, int thread) {
     nerf_trainer *tr = vctx;
     gnf_model *m = tr->m;
     memset(tr->grad + m->grid_off[l], 0, sizeof(float) * (size_t)m->grid_size[l]);
-    grid_scatter_level(tr->grad, m, (int)l, tr->xl, tr->dFl, tr->L);
+    gnf_grid_scatter_level(tr->grad, m, (int)l, tr->xl, tr->dFl, tr->L);
 }
 
 #define ADAM_RANGE 16384
@@ -758,10 +758,10 @@ static void adam_task(void *vctx, long r, int thread) {
     long i0 = r * ADAM_RANGE, i1 = GNF_MIN(tr->m->nparams, i0 + ADAM_RANGE), g1 = GNF_MIN(i1, tr->m->dec_off);
     /* grid entries no sample touched keep their state (lazy Adam); the decoder is dense Adam */
     if (i0 < g1)
-        adam_update_lazy(tr->m->params, tr->mom, tr->vel, tr->grad, i0, g1, tr->lr, tr->tc->adam_b1, tr->tc->adam_b2,
+        gnf_adam_update_lazy(tr->m->params, tr->mom, tr->vel, tr->grad, i0, g1, tr->lr, tr->tc->adam_b1, tr->tc->adam_b2,
                          tr->tc->adam_eps, tr->step + 1);
     if (g1 < i1)
-        adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, GNF_MAX(i0, g1), i1, tr->lr, tr->tc->adam_b1,
+        gnf_adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, GNF_MAX(i0, g1), i1, tr->lr, tr->tc->adam_b1,
                     tr->tc->adam_b2, tr->tc->adam_eps, tr->step + 1);
 }
 
@@ -800,7 +800,7 @@ static gnf_status occupancy_update(nerf_trainer *tr, int all) {
     float thr = OCC_ALPHA / (tr->sp.dt * tr->sp.dscale);
     if (mean < thr) thr = (float)mean;
     for (long i = 0; i < G3; i++) tr->sp.occ[i] = tr->dens[i] > thr;
-    return nerf_space_update_coarse(&tr->sp);
+    return gnf_nerf_space_update_coarse(&tr->sp);
 }
 
 /* Held-out pixels: a regular grid of pixels in each of up to HELD_VIEWS views spread over the
@@ -980,7 +980,7 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
     tr.beta = gnf_calloc((size_t)(D * tr.K), 4);
     tr.grad = gnf_calloc((size_t)m->nparams, 4); tr.mom = gnf_calloc((size_t)m->nparams, 4); tr.vel = gnf_calloc((size_t)m->nparams, 4);
     tr.decg = gnf_calloc((size_t)(tr.nchunks * tr.ndec), 4);
-    tr.work = gnf_calloc((size_t)tr.T * (size_t)rbf_work_floats(tr.D, tr.K), 4);
+    tr.work = gnf_calloc((size_t)tr.T * (size_t)gnf_rbf_work_floats(tr.D, tr.K), 4);
     tr.ox = gnf_calloc((size_t)tr.onum * 3, 4); tr.osig = gnf_calloc((size_t)tr.onum, 4);
     heldout_set ho;
     memset(&ho, 0, sizeof ho);
@@ -993,7 +993,7 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
     }
     if ((st = heldout_make(&ho, heldout ? &heldout->s : NULL, nc->heldout_pixels)) != GNF_OK) goto done;
     memset(tr.sp.occ, 1, (size_t)G3);
-    if ((st = nerf_space_update_coarse(&tr.sp)) != GNF_OK) goto done;
+    if ((st = gnf_nerf_space_update_coarse(&tr.sp)) != GNF_OK) goto done;
     for (int i = 0; i < MAX_RAY_SAMPLES; i++) tr.dts[i] = tr.sp.dt * tr.sp.dscale;
     long eval_every = tc->eval_every > 0 ? tc->eval_every : 250;
     long pevery = tc->progress_every > 0 ? tc->progress_every : 10;
@@ -1009,7 +1009,7 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
         if (tc->steps > 0 && tr.step >= tc->steps) { reason = "steps"; break; }
         if (tc->seconds > 0 && elapsed >= tc->seconds) { reason = "seconds"; break; }
         double prog = tc->steps > 0 ? (double)tr.step / (double)tc->steps : (tc->seconds > 0 ? elapsed / tc->seconds : 0);
-        tr.lr = lr_exp_schedule(tc->lr0, tc->lr1, prog);
+        tr.lr = gnf_lr_exp_schedule(tc->lr0, tc->lr1, prog);
         long ns = 0;
         double mse = nerf_step(&tr, &ns);
         tsamples += (double)ns;
@@ -1033,8 +1033,8 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
             pr.steps = tc->steps;
             pr.elapsed_s = gnf_now() - t0;
             pr.loss = mse;
-            pr.psnr_est = mse > 0 ? -10.0 * log10(mse) : INFINITY;
-            pr.psnr_full = q;
+            pr.quality_est = mse > 0 ? -10.0 * log10(mse) : INFINITY;
+            pr.quality = q;
             pr.points_per_s = tsamples / (gnf_now() - tt0);
             double p1 = tc->steps > 0 ? (double)done_steps / tc->steps : 0;
             double p2 = tc->seconds > 0 ? (gnf_now() - tstart) / tc->seconds : 0;
@@ -1047,7 +1047,7 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
     if (report) {
         report->steps = tr.step;
         report->seconds = train_s;
-        report->psnr = quality;
+        report->quality = quality;
         report->points_per_s = train_s > 0 ? tsamples / train_s : 0;
         report->stop_reason = reason;
         for (int i = 0; i < 8; i++) report->phase_s[i] = tr.phase[i];
@@ -1068,7 +1068,7 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
                  (double)v->cx, (double)v->cy, rad / train->s.n);
         gnf_model_set_meta(m, "gnf.nerf.camera", buf);
     }
-    if ((st = nerf_occupancy_store(m, &tr.sp)) != GNF_OK) goto done;
+    if ((st = gnf_nerf_occupancy_store(m, &tr.sp)) != GNF_OK) goto done;
     {
         char buf[64];
         snprintf(buf, sizeof buf, "%ld", tr.step);

@@ -20,25 +20,25 @@ typedef struct {
 /* (Re)computes what is derived from sp->occ: the occupied bounding box sp->lo/hi, and sp->coarse
  * (allocated on first use) when G % 8 == 0; returns GNF_ERR_NOMEM if it cannot allocate
  * (sp->coarse stays NULL). */
-gnf_status nerf_space_update_coarse(nerf_space *sp);
+gnf_status gnf_nerf_space_update_coarse(nerf_space *sp);
 
 /* Entry t0 and exit t1 of the ray o + t d (t >= 0) through [-B, B]³; returns 0 if it misses. */
-int nerf_ray_box(const float o[3], const float d[3], float B, float *t0, float *t1);
+int gnf_nerf_ray_box(const float o[3], const float d[3], float B, float *t0, float *t1);
 /* The same through the box [lo, hi]. */
-int nerf_ray_aabb(const float o[3], const float d[3], const float lo[3], const float hi[3], float *t0, float *t1);
+int gnf_nerf_ray_aabb(const float o[3], const float d[3], const float lo[3], const float hi[3], float *t0, float *t1);
 
 /* Marches the ray from *t toward tf on its lattice *t + k·dt, emitting up to cap samples whose
  * positions fall in occupied cells: normalised positions x (3 per sample, in [-1,1]; may be NULL
  * to count only) and distances ts (may be NULL).  Empty cells are skipped to their exit without
  * leaving the lattice, so the samples are exactly the lattice points in occupied cells.  *t is
  * left after the last emitted sample.  Returns the count. */
-long nerf_march(const nerf_space *sp, const float o[3], const float d[3], float *t, float tf, long cap,
+long gnf_nerf_march(const nerf_space *sp, const float o[3], const float d[3], float *t, float tf, long cap,
                 float *x, float *ts);
 
 /* Stores sp's flags in m's metadata (gnf.nerf.occupancy = "G:" + base64(zlib(bits))). */
-gnf_status nerf_occupancy_store(gnf_model *m, const nerf_space *sp);
+gnf_status gnf_nerf_occupancy_store(gnf_model *m, const nerf_space *sp);
 /* Reads them back into sp->G and sp->occ (allocated with gnf_calloc; the caller frees);
  * GNF_ERR_FORMAT if missing or corrupt. */
-gnf_status nerf_occupancy_load(const gnf_model *m, nerf_space *sp);
+gnf_status gnf_nerf_occupancy_load(const gnf_model *m, nerf_space *sp);
 
 #endif

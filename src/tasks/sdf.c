@@ -3,7 +3,7 @@
  * and the fitted field is queried, meshed, rendered and measured in the mesh's own coordinates.
  *
  * Frame: normalised = (mesh - center) * scale, center = bounding-box centre, scale = 1.9 / diagonal
- * (DESIGN.md §2).  Distances scale by `scale`, gradients are unchanged. */
+ * (docs/MODEL.md, "Signed distance fields").  Distances scale by `scale`, gradients are unchanged. */
 #include "geom/bvh.h"
 #include "geom/mcubes.h"
 #include "geom/mesh.h"
@@ -321,7 +321,7 @@ gnf_status gnf_fit_sdf(gnf_model *m, const gnf_sdf_target *t, const gnf_train_co
     snprintf(buf, sizeof buf, "%.9g,%.9g,%.9g", (double)t->info.center[0], (double)t->info.center[1], (double)t->info.center[2]);
     gnf_model_set_meta(m, "gnf.sdf.center", buf);
     put_meta_f(m, "gnf.sdf.scale", t->info.scale);
-    snprintf(buf, sizeof buf, "%.6f", rep.psnr);
+    snprintf(buf, sizeof buf, "%.6f", rep.quality);
     gnf_model_set_meta(m, "gnf.train.iou", buf);
     gnf_model_set_meta(m, "gnf.train.loss", tc->loss == GNF_LOSS_L2 ? "rel-l2" : "rel-l1");
     if (report) *report = rep;

@@ -53,7 +53,7 @@ long gnf_train_memory(const gnf_model *m, const gnf_train_config *tc, const gnf_
                   + nchunks * dec_grad_size(m)            /* per-chunk decoder gradients */
                   + B * (m->cfg.in_dim + O + 1 + 2 * D)   /* coordinates, targets, weights, F, dF */
                   + D * (long)m->cfg.rbf_k                /* beta */
-                  + (long)gnf_threads_resolve(tc->threads) * (1024 * D + rbf_work_floats(m->D, m->cfg.rbf_k))
+                  + (long)gnf_threads_resolve(tc->threads) * (1024 * D + gnf_rbf_work_floats(m->D, m->cfg.rbf_k))
                   + (ops ? ops->extra_floats : 0);
     return floats * 4 + (long)sizeof(struct gnf_model);
 }
@@ -68,7 +68,7 @@ static void chunk_task(void *vctx, long ch, int thread) {
     gnf_rng r;
     gnf_rng_seed(&r, tr->tc->seed, ((uint64_t)tr->step << 20) ^ (uint64_t)ch);
     tr->ops->sample(tr->ops->user, tr->step, ch, &r, n, x, t, w);
-    grid_encode(F, m, m->params, x, n);
+    gnf_grid_encode(F, m, m->params, x, n);
     float *dg = tr->decg + ch * tr->ndec;
     memset(dg, 0, sizeof(float) * (size_t)tr->ndec);
     float scale = 1.0f / (float)((double)tr->B * O);
@@ -76,12 +76,12 @@ static void chunk_task(void *vctx, long ch, int thread) {
     if (m->cfg.decoder == GNF_DEC_RBF) {
         rbf_grads g = {dg + (m->off_c - m->dec_off), dg + (m->off_b - m->dec_off),
                        dg + (m->off_W - m->dec_off), dg + (m->off_w0 - m->dec_off),
-                       tr->work + (long)thread * rbf_work_floats(D, m->cfg.rbf_k)};
-        tr->closs[ch] = rbf_train(dF, g, F, t, w, m->params + m->off_c, tr->beta, m->params + m->off_W,
+                       tr->work + (long)thread * gnf_rbf_work_floats(D, m->cfg.rbf_k)};
+        tr->closs[ch] = gnf_rbf_train(dF, g, F, t, w, m->params + m->off_c, tr->beta, m->params + m->off_W,
                                   m->params + m->off_w0, n, D, m->cfg.rbf_k, O, m->cfg.basis,
                                   tr->tc->loss, scale, &sq);
     } else {
-        tr->closs[ch] = mlp_train(dF, dg, m, m->params, F, t, w, n, tr->tc->loss, scale, &sq);
+        tr->closs[ch] = gnf_mlp_train(dF, dg, m, m->params, F, t, w, n, tr->tc->loss, scale, &sq);
     }
     tr->csq[ch] = sq;
 }
@@ -91,14 +91,14 @@ static void scatter_task(void *vctx, long l, int thread) {
     trainer *tr = vctx;
     gnf_model *m = tr->m;
     memset(tr->grad + m->grid_off[l], 0, sizeof(float) * (size_t)m->grid_size[l]);
-    grid_scatter_level(tr->grad, m, (int)l, tr->x, tr->dF, tr->B);
+    gnf_grid_scatter_level(tr->grad, m, (int)l, tr->x, tr->dF, tr->B);
 }
 
 static void adam_task(void *vctx, long r, int thread) {
     (void)thread;
     trainer *tr = vctx;
     long i0 = r * ADAM_RANGE, i1 = GNF_MIN(tr->m->nparams, i0 + ADAM_RANGE);
-    adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, i0, i1, tr->lr, tr->tc->adam_b1,
+    gnf_adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, i0, i1, tr->lr, tr->tc->adam_b1,
                 tr->tc->adam_b2, tr->tc->adam_eps, tr->step + 1);
 }
 
@@ -158,7 +158,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     tr.decg = gnf_calloc((size_t)(tr.nchunks * tr.ndec), sizeof(float));
     tr.closs = gnf_calloc((size_t)tr.nchunks, sizeof(double));
     tr.csq = gnf_calloc((size_t)tr.nchunks, sizeof(double));
-    tr.work = gnf_calloc((size_t)tr.T * (size_t)rbf_work_floats(D, GNF_MAX(1, m->cfg.rbf_k)), sizeof(float));
+    tr.work = gnf_calloc((size_t)tr.T * (size_t)gnf_rbf_work_floats(D, GNF_MAX(1, m->cfg.rbf_k)), sizeof(float));
     gnf_status st = GNF_OK;
     if (!tr.x || !tr.t || !tr.w || !tr.F || !tr.dF || !tr.beta || !tr.grad || !tr.mom || !tr.vel || !tr.decg ||
         !tr.closs || !tr.csq || !tr.work) {
@@ -179,7 +179,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
         if (tc->steps > 0) prog = (double)tr.step / (double)tc->steps;
         else if (tc->seconds > 0) prog = elapsed / tc->seconds;
         else prog = (double)tr.step / 2000.0;
-        tr.lr = lr_exp_schedule(tc->lr0, tc->lr1, prog);
+        tr.lr = gnf_lr_exp_schedule(tc->lr0, tc->lr1, prog);
         double loss = train_step(&tr, &last_sq);
         long done_steps = tr.step + 1;
         double q_full = NAN;
@@ -198,12 +198,12 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
             pr.steps = tc->steps;
             pr.elapsed_s = gnf_now() - t0;
             pr.loss = loss;
-            pr.psnr_est = ops->estimate ? ops->estimate(ops->user, last_sq, tr.B) : NAN;
-            pr.psnr_full = q_full;
+            pr.quality_est = ops->estimate ? ops->estimate(ops->user, last_sq, tr.B) : NAN;
+            pr.quality = q_full;
             pr.points_per_s = (double)done_steps * (double)tr.B / (gnf_now() - tt0);
             double p1 = tc->steps > 0 ? (double)done_steps / tc->steps : 0;
             double p2 = tc->seconds > 0 ? (gnf_now() - tstart) / tc->seconds : 0;
-            double p3 = ops->target > 0 && isfinite(pr.psnr_est) ? GNF_MAX(0.0, pr.psnr_est) / ops->target : 0;
+            double p3 = ops->target > 0 && isfinite(pr.quality_est) ? GNF_MAX(0.0, pr.quality_est) / ops->target : 0;
             pr.progress = GNF_MIN(1.0, GNF_MAX(p1, GNF_MAX(p2, p3)));
             if (tc->progress(&pr, tc->user)) { reason = "callback"; tr.step++; break; }
         }
@@ -213,7 +213,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     if (report) {
         report->steps = tr.step;
         report->seconds = train_s;
-        report->psnr = quality;
+        report->quality = quality;
         report->points_per_s = train_s > 0 ? (double)tr.step * (double)tr.B / train_s : 0;
         report->stop_reason = reason;
         memset(report->phase_s, 0, sizeof report->phase_s);
