@@ -808,68 +808,40 @@ TEST(bvh_degenerate_triangles_and_tiny_meshes) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Timing (printed, not checked) and the real Armadillo                                        */
+/* Batch queries and the real Armadillo (speeds are measured in bench/, never here)            */
 
-/* Sanitizer builds run the same code ~10x slower: time fewer queries there (the printed
- * rates are then meaningless anyway). */
-#if defined(__SANITIZE_ADDRESS__)
-#define TIMING_N 20000
-#else
-#define TIMING_N 200000
-#endif
-
-/* Build time, then closest-point and winding queries at TIMING_N points near the surface (one by
- * one, in random order: the worst case for caches), then the batch calls on one thread. */
-static void time_queries(const gnf_mesh *m, const char *name, float noise) {
-    double t0 = gnf_now();
+/* The batch calls give, bit for bit, what the point-by-point calls give: gnf_bvh_distance the
+ * distance of gnf_bvh_closest, and gnf_bvh_sdf that distance with a sign, on a watertight bumpy
+ * sphere (both sign modes) and a fine torus, at points near the surface in random order. */
+static void check_batch_queries(const gnf_mesh *m, const char *name, float noise) {
     gnf_bvh *b = build_or_fail(m);
-    double tb = gnf_now() - t0;
     if (!b) return;
-    const long n = TIMING_N;
-    float *pts = malloc((size_t)n * 3 * sizeof *pts), *sdf = malloc((size_t)n * sizeof *sdf);
+    const long n = 20000;
+    float *pts = malloc((size_t)n * 3 * sizeof *pts), *dist = malloc((size_t)n * sizeof *dist);
+    float *s1 = malloc((size_t)n * sizeof *s1), *s0 = malloc((size_t)n * sizeof *s0);
     gnf_rng r;
     gnf_rng_seed(&r, 77, 7);
     for (long i = 0; i < n; i++) near_surface_point(&r, m, noise, pts + 3 * i);
-    volatile double sink = 0;
-    t0 = gnf_now();
-    for (long i = 0; i < n; i++) sink += gnf_bvh_closest(b, pts + 3 * i, NULL, NULL);
-    double tc = gnf_now() - t0;
-    t0 = gnf_now();
-    for (long i = 0; i < n; i++) sink += gnf_bvh_winding(b, pts + 3 * i);
-    double tw = gnf_now() - t0;
-    t0 = gnf_now();
-    gnf_bvh_distance(b, pts, n, sdf, 1);
-    double td = gnf_now() - t0;
-    t0 = gnf_now();
-    gnf_bvh_sdf(b, pts, n, sdf, 1, 1);
-    double ts1 = gnf_now() - t0;
-    t0 = gnf_now();
-    gnf_bvh_sdf(b, pts, n, sdf, 0, 1);
-    double ts0 = gnf_now() - t0;
-    printf("    %s (%ld tris): build %.1f ms; per core: closest %.2f M/s, winding %.0f k/s, batch "
-           "distance %.2f M/s, sdf(watertight) %.0f k/s, sdf(winding) %.0f k/s\n",
-           name, m->nf, 1e3 * tb, n / tc * 1e-6, n / tw * 1e-3, n / td * 1e-6, n / ts1 * 1e-3, n / ts0 * 1e-3);
-    (void)sink;
-    free(pts), free(sdf);
+    gnf_bvh_distance(b, pts, n, dist, 2);
+    gnf_bvh_sdf(b, pts, n, s1, 1, 2);
+    gnf_bvh_sdf(b, pts, n, s0, 0, 2);
+    long bad_d = 0, bad_s = 0;
+    for (long i = 0; i < n; i++) {
+        float d = gnf_bvh_closest(b, pts + 3 * i, NULL, NULL);
+        bad_d += dist[i] != d;
+        bad_s += fabsf(s1[i]) != d || fabsf(s0[i]) != d || (s1[i] < 0) != (s0[i] < 0);
+    }
+    CHECK_MSG(bad_d == 0, "%s: %ld batch distances differ from gnf_bvh_closest", name, bad_d);
+    CHECK_MSG(bad_s == 0, "%s: %ld signed distances differ (magnitude or sign mode)", name, bad_s);
+    free(pts), free(dist), free(s1), free(s0);
     gnf_bvh_free(b);
 }
 
-static void time_build(const gnf_mesh *m, const char *name) {
-    double best = INFINITY;
-    for (int k = 0; k < 3; k++) {
-        double t0 = gnf_now();
-        gnf_bvh *b = build_or_fail(m);
-        best = GNF_MIN(best, gnf_now() - t0);
-        gnf_bvh_free(b);
-    }
-    printf("    %s (%ld tris): build %.1f ms (best of 3)\n", name, m->nf, 1e3 * best);
-}
-
-TEST(bvh_timing) {
+TEST(bvh_batch_queries_match_single) {
     mbuild bs = bumpy_sphere(6), t = torus_mesh(1.0, 0.3, 400, 128);
     gnf_mesh mbs = mb_mesh(&bs), mt = mb_mesh(&t);
-    time_queries(&mbs, "bumpy sphere", 0.02f);
-    time_build(&mt, "torus");
+    check_batch_queries(&mbs, "bumpy sphere", 0.02f);
+    check_batch_queries(&mt, "torus", 0.01f);
     mb_free(&bs), mb_free(&t);
 }
 
@@ -917,8 +889,7 @@ TEST(bvh_armadillo) {
     for (long i = 0; i < a.nv; i++)
         for (int k = 0; k < 3; k++) lo[k] = GNF_MIN(lo[k], a.v[3 * i + k]), hi[k] = GNF_MAX(hi[k], a.v[3 * i + k]);
     float ext = GNF_MAX(hi[0] - lo[0], GNF_MAX(hi[1] - lo[1], hi[2] - lo[2]));
-    time_build(&ma, "armadillo");
-    time_queries(&ma, "armadillo", 0.01f * ext);
+    check_batch_queries(&ma, "armadillo", 0.01f * ext);
     gnf_bvh *b = build_or_fail(&ma);
     if (b) {
         gnf_rng r;

@@ -118,7 +118,7 @@ TEST(metrics_ssim_vs_naive) {
     }
 }
 
-TEST(metrics_ssim_small_and_speed) {
+TEST(metrics_ssim_small_and_large) {
     gnf_image a, b;
     CHECK_EQ_INT(gnf_image_alloc(&a, 10, 20, 1), GNF_OK);
     CHECK(isnan(gnf_ssim(&a, &a)));
@@ -139,11 +139,8 @@ TEST(metrics_ssim_small_and_speed) {
     CHECK_EQ_INT(gnf_image_alloc(&b, 768, 512, 3), GNF_OK);
     fill_random(&a, 6);
     add_noise(&a, &b, 0.05f, 7);
-    double t0 = gnf_now();
     double s = gnf_ssim(&a, &b);
-    double dt = gnf_now() - t0;
     CHECK(s > 0.0 && s < 1.0);
-    CHECK_MSG(dt < 2.0, "SSIM of 768x512x3 took %.3f s", dt);
     gnf_image_free(&a);
     gnf_image_free(&b);
 }

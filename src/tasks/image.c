@@ -39,7 +39,8 @@ static double image_quality(void *user, const gnf_model *m, int threads) {
     return gnf_psnr(it->y, it->img->px, npix * it->img->c);
 }
 
-static double image_estimate(void *user, double sq, long batch) {
+static double image_estimate(void *user, double loss, double sq, long batch) {
+    (void)loss;
     const image_task *it = user;
     double mse = sq / ((double)batch * it->img->c);
     return mse > 0 ? -10.0 * log10(mse) : INFINITY;
@@ -47,8 +48,9 @@ static double image_estimate(void *user, double sq, long batch) {
 
 static gnf_task_ops image_ops(image_task *it, const gnf_train_config *tc) {
     long npix = (long)it->img->w * it->img->h;
-    gnf_task_ops ops = {image_sample, 0, image_quality, tc->target_psnr, image_estimate, it,
-                        npix * (2 * it->img->c + 2)};
+    gnf_task_ops ops = {.sample = image_sample, .quality = image_quality, .target = tc->target_psnr,
+                        .estimate = image_estimate, .loss_name = tc->loss == GNF_LOSS_L2 ? "l2" : "l1",
+                        .user = it, .extra_floats = npix * (2 * it->img->c + 2)};
     return ops;
 }
 
@@ -79,10 +81,8 @@ gnf_status gnf_fit_image(gnf_model *m, const gnf_image *img, const gnf_train_con
         char buf[64];
         snprintf(buf, sizeof buf, "%.4f", rep.quality);
         gnf_model_set_meta(m, "gnf.train.psnr", buf);
-        snprintf(buf, sizeof buf, "%d", img->w);
-        gnf_model_set_meta(m, "gnf.image.width", buf);
-        snprintf(buf, sizeof buf, "%d", img->h);
-        gnf_model_set_meta(m, "gnf.image.height", buf);
+        gnf_meta_num(m, "gnf.image.width", img->w, 0);
+        gnf_meta_num(m, "gnf.image.height", img->h, 0);
         if (report) *report = rep;
     }
     gnf_free(it.xy);

@@ -21,7 +21,6 @@
 #include "field/nerf_head.h"
 #include "geom/mcubes.h"
 #include "io/scene.h"
-#include "optim/adam.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,7 +134,7 @@ void gnf_nerf_train_config_default(gnf_train_config *tc) {
 
 static float step_of(float box, float step) { return step > 0 ? step : 2.0f * box * 1.7320508f / 1024.0f; }
 
-/* Entry and exit of the ray o + t d (t >= 0) through [-B, B]³; 0 if it misses. */
+/* Entry and exit of the ray o + t d (t >= 0) through the box [lo, hi]; 0 if it misses. */
 int gnf_nerf_ray_aabb(const float o[3], const float d[3], const float lo[3], const float hi[3], float *t0, float *t1) {
     float tn = 0.0f, tf = 1e30f;
     for (int a = 0; a < 3; a++) {
@@ -163,10 +162,7 @@ static inline int cell_index(float p, float B, int G) {
     return i < 0 ? 0 : (i >= G ? G - 1 : i);
 }
 
-/* Marches the ray from *t (on its lattice of steps dt) toward tf, emitting up to cap samples that
- * fall in occupied cells: normalised positions x (3 per sample, may be NULL when only counting)
- * and distances ts (may be NULL).  Empty cells are skipped to their exit, staying on the lattice.
- * *t is left after the last emitted sample.  Returns the count. */
+/* The occupied cells' bounding box and the coarse block flags, from the cell flags. */
 gnf_status gnf_nerf_space_update_coarse(nerf_space *sp) {
     const int G = sp->G, C = NERF_COARSE;
     int lo[3] = {G, G, G}, hi[3] = {-1, -1, -1};
@@ -201,6 +197,10 @@ gnf_status gnf_nerf_space_update_coarse(nerf_space *sp) {
     return GNF_OK;
 }
 
+/* Marches the ray from *t (on its lattice of steps dt) toward tf, emitting up to cap samples that
+ * fall in occupied cells: normalised positions x (3 per sample, may be NULL when only counting)
+ * and distances ts (may be NULL).  Empty cells are skipped to their exit, staying on the lattice.
+ * *t is left after the last emitted sample.  Returns the count. */
 long gnf_nerf_march(const nerf_space *sp, const float o[3], const float d[3], float *t, float tf,
                 long cap, float *x, float *ts) {
     const float B = sp->box, dt = sp->dt, cs = 2.0f * B / (float)sp->G, invB = 1.0f / B;
@@ -603,7 +603,17 @@ gnf_status gnf_nerf_model_camera(const gnf_model *m, gnf_camera *cam, float *rad
     return GNF_OK;
 }
 
-/* ---- training ------------------------------------------------------------------------------- */
+/* ---- training: the batch hooks of the shared loop (train.c) ----------------------------------- */
+
+/* Held-out pixels: a regular grid of pixels in each of up to HELD_VIEWS views spread over the
+ * held-out split, about `n` pixels in all.  Their PSNR is the mean of per-view PSNRs, as the
+ * evaluation protocol averages over views (a PSNR of the pooled error would weigh the hardest
+ * views more and read lower). */
+#define HELD_VIEWS 4
+typedef struct {
+    long n, nv, per_view[HELD_VIEWS];
+    float *ro, *rd, *gt, *out;
+} heldout_set;
 
 typedef struct {
     gnf_model *m;
@@ -614,48 +624,41 @@ typedef struct {
     long S, Rmax, R, Rused, L;    /* sample capacity, ray capacity, rays this step, rays placed, live samples */
     long step;
     int T, D, K;
+    const float *beta;            /* the step's precisions (from the loop) */
+    float *obeta;                 /* precisions after the update, for occupancy and held-out */
     /* rays */
     float *ro, *rd, *rgt, *rt0, *rt1;
     long *rcnt, *roff, *rlive, *loff;
     double *rsq;
-    /* samples */
+    /* samples, and the live ones gathered */
     float *x, *ts, *dts, *F, *Y, *dY;
-    float *xl, *Fl, *dYl, *dFl;
-    float *beta, *grad, *mom, *vel, *decg, *work;
-    long ndec, nchunks;
-    float lr, scale;
-    double phase[8];              /* seconds per phase (GNF_NERF_PHASES) */
+    float *xl, *Fl, *dYl;
+    float scale;
     /* occupancy refresh */
     float *ox, *osig;
     long onum;
+    heldout_set ho;
 } nerf_trainer;
 
-static long dec_size(const gnf_model *m) { return m->nparams - m->dec_off; }
-
-static void trainer_sizes(const gnf_model *m, const gnf_nerf_config *nc, long *S, long *Rmax, long *G3) {
+static void trainer_sizes(const gnf_nerf_config *nc, long *S, long *Rmax, long *G3) {
     *S = nc->samples_per_step > 0 ? nc->samples_per_step : (1L << 17);
     *Rmax = GNF_MAX(1024, *S / 2);
-    long G = nc->occ_res;
-    *G3 = G * G * G;
-    (void)m;
+    *G3 = (long)nc->occ_res * nc->occ_res * nc->occ_res;
 }
 
-long gnf_fit_nerf_memory(const gnf_model *m, const gnf_nerf_config *nc, const gnf_train_config *tc) {
-    long S, Rmax, G3;
-    trainer_sizes(m, nc, &S, &Rmax, &G3);
-    long D = m->D, T = gnf_threads_resolve(tc->threads);
-    long floats = 4 * m->nparams                                 /* parameters, gradients, Adam m, v */
-                  + (S / GNF_TRAIN_CHUNK + 1) * dec_size(m)      /* per-chunk decoder gradients */
-                  + S * (3 + 1 + D + NERF_OUT + NERF_OUT)        /* samples: x, t, F, y, dL/dy */
-                  + S * (3 + D + NERF_OUT + D)                   /* gathered live samples, dL/dF */
-                  + MAX_RAY_SAMPLES                              /* step lengths */
-                  + Rmax * (3 + 3 + 3 + 1 + 1 + 2 * 4 + 2)       /* rays: o, d, pixel, t0, t1, counts, offsets, loss */
-                  + D * (long)m->cfg.rbf_k                       /* beta */
-                  + T * (gnf_rbf_work_floats(m->D, m->cfg.rbf_k) + DENS_CHUNK * (D + 1) + packet_scratch_floats(m->D))
-                  + G3                                           /* occupancy density estimates */
-                  + (1L << 18) * 4                               /* occupancy refresh points and densities */
-                  + nc->heldout_pixels * 12;                     /* held-out rays, pixels, renders */
-    return floats * 4 + G3 + G3 / 512 + (long)sizeof(struct gnf_model);
+/* Floats the task allocates besides the shared loop's buffers. */
+static long nerf_task_floats(const gnf_model *m, const gnf_nerf_config *nc, const gnf_train_config *tc) {
+    long S, Rmax, G3, D = m->D, T = gnf_threads_resolve(tc->threads);
+    trainer_sizes(nc, &S, &Rmax, &G3);
+    return S * (3 + 1 + D + NERF_OUT + NERF_OUT)        /* samples: x, t, F, y, dL/dy */
+           + S * (3 + D + NERF_OUT)                     /* gathered live samples */
+           + MAX_RAY_SAMPLES                            /* step lengths */
+           + Rmax * (3 + 3 + 3 + 1 + 1 + 2 * 4 + 2)     /* rays: o, d, pixel, t0, t1, counts, offsets, loss */
+           + D * (long)m->cfg.rbf_k                     /* precisions */
+           + T * (DENS_CHUNK * (D + 1) + packet_scratch_floats(m->D))
+           + G3 + G3 / 4 + G3 / 2048                    /* density estimates, flags, coarse flags */
+           + (1L << 18) * 4                             /* occupancy refresh points and densities */
+           + nc->heldout_pixels * 12;                   /* held-out rays, pixels, renders */
 }
 
 /* Pass 1 (fill = 0): new rays of block b and their sample counts.  Pass 2 (fill = 1): samples. */
@@ -698,7 +701,7 @@ static void forward_task(void *vctx, long ch, int thread) {
     long i0 = ch * GNF_TRAIN_CHUNK, n = GNF_MIN(GNF_TRAIN_CHUNK, tr->roff[tr->Rused] - i0);
     gnf_grid_encode(tr->F + i0 * tr->D, m, m->params, tr->x + 3 * i0, n);
     gnf_rbf_forward(tr->Y + i0 * NERF_OUT, tr->F + i0 * tr->D, m->params + m->off_c, tr->beta, m->params + m->off_W,
-                m->params + m->off_w0, n, tr->D, tr->K, NERF_OUT, m->cfg.basis);
+                    m->params + m->off_w0, n, tr->D, tr->K, NERF_OUT, m->cfg.basis);
 }
 
 static void composite_task(void *vctx, long b, int thread) {
@@ -711,7 +714,7 @@ static void composite_task(void *vctx, long b, int thread) {
         gnf_nerf_sh16(Y16, tr->rd + 3 * r);
         nerf_ray_result res;
         tr->rsq[r] = gnf_nerf_composite_backward(tr->dY + o * NERF_OUT, NERF_OUT, &res, tr->Y + o * NERF_OUT, NERF_OUT, Y16,
-                                             tr->dts, tr->ts + o, n, k_bg, tr->rgt + 3 * r, tr->scale, NERF_TMIN);
+                                                 tr->dts, tr->ts + o, n, k_bg, tr->rgt + 3 * r, tr->scale, NERF_TMIN);
         tr->rlive[r] = res.n_used;
     }
 }
@@ -729,40 +732,49 @@ static void gather_task(void *vctx, long b, int thread) {
     }
 }
 
-static void backward_task(void *vctx, long ch, int thread) {
-    nerf_trainer *tr = vctx;
-    gnf_model *m = tr->m;
-    const int D = tr->D;
-    long i0 = ch * GNF_TRAIN_CHUNK, n = GNF_MIN(GNF_TRAIN_CHUNK, tr->L - i0);
-    float *dg = tr->decg + ch * tr->ndec;
-    memset(dg, 0, sizeof(float) * (size_t)tr->ndec);
-    rbf_grads g = {dg + (m->off_c - m->dec_off), dg + (m->off_b - m->dec_off), dg + (m->off_W - m->dec_off),
-                   dg + (m->off_w0 - m->dec_off), tr->work + (long)thread * gnf_rbf_work_floats(D, tr->K)};
+/* The step's batch: R rays marched through the occupancy grid, their samples' 49 outputs, volume
+ * rendering against the pixels with its backward pass, and the samples that carried weight
+ * (those before early termination) gathered contiguously with their dL/dy. */
+static gnf_status nerf_batch(void *user, const gnf_step *s, gnf_batch *b) {
+    nerf_trainer *tr = user;
+    tr->step = s->step;
+    tr->beta = s->beta;
+    double tp = gnf_now(), tq;
+#define PHASE(i) do { tq = gnf_now(); s->phase[i] += tq - tp; tp = tq; } while (0)
+    long nb = (tr->R + RAY_BLOCK - 1) / RAY_BLOCK;
+    ray_pass rp = {tr, 0};
+    gnf_parallel_for(nb, tr->T, ray_task, &rp);
+    /* offsets; rays past the sample budget wait for a later step */
+    tr->roff[0] = 0;
+    tr->Rused = tr->R;
+    for (long r = 0; r < tr->R; r++) {
+        if (tr->roff[r] + tr->rcnt[r] > tr->S) { tr->Rused = r; break; }
+        tr->roff[r + 1] = tr->roff[r] + tr->rcnt[r];
+    }
+    long ns = tr->roff[tr->Rused];
+    rp.fill = 1;
+    gnf_parallel_for((tr->Rused + RAY_BLOCK - 1) / RAY_BLOCK, tr->T, ray_task, &rp);
+    PHASE(0);
+    gnf_parallel_for((ns + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK, tr->T, forward_task, tr);
+    PHASE(1);
+    tr->scale = 1.0f / (3.0f * (float)GNF_MAX(1, tr->Rused));
+    long nbu = (tr->Rused + RAY_BLOCK - 1) / RAY_BLOCK;
+    gnf_parallel_for(nbu, tr->T, composite_task, tr);
+    PHASE(2);
+    tr->loff[0] = 0;
+    for (long r = 0; r < tr->Rused; r++) tr->loff[r + 1] = tr->loff[r] + tr->rlive[r];
+    tr->L = tr->loff[tr->Rused];
+    gnf_parallel_for(nbu, tr->T, gather_task, tr);
+    PHASE(3);
+#undef PHASE
     double sq = 0;
-    gnf_rbf_train(tr->dFl + i0 * D, g, tr->Fl + i0 * D, tr->dYl + i0 * NERF_OUT, NULL, m->params + m->off_c, tr->beta,
-              m->params + m->off_W, m->params + m->off_w0, n, D, tr->K, NERF_OUT, m->cfg.basis, GNF_LOSS_GIVEN, 1.0f, &sq);
-}
-
-static void scatter_task(void *vctx, long l, int thread) {
-    (void)thread;
-    nerf_trainer *tr = vctx;
-    gnf_model *m = tr->m;
-    memset(tr->grad + m->grid_off[l], 0, sizeof(float) * (size_t)m->grid_size[l]);
-    gnf_grid_scatter_level(tr->grad, m, (int)l, tr->xl, tr->dFl, tr->L);
-}
-
-#define ADAM_RANGE 16384
-static void adam_task(void *vctx, long r, int thread) {
-    (void)thread;
-    nerf_trainer *tr = vctx;
-    long i0 = r * ADAM_RANGE, i1 = GNF_MIN(tr->m->nparams, i0 + ADAM_RANGE), g1 = GNF_MIN(i1, tr->m->dec_off);
-    /* grid entries no sample touched keep their state (lazy Adam); the decoder is dense Adam */
-    if (i0 < g1)
-        gnf_adam_update_lazy(tr->m->params, tr->mom, tr->vel, tr->grad, i0, g1, tr->lr, tr->tc->adam_b1, tr->tc->adam_b2,
-                         tr->tc->adam_eps, tr->step + 1);
-    if (g1 < i1)
-        gnf_adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, GNF_MAX(i0, g1), i1, tr->lr, tr->tc->adam_b1,
-                    tr->tc->adam_b2, tr->tc->adam_eps, tr->step + 1);
+    for (long r = 0; r < tr->Rused; r++) sq += tr->rsq[r];
+    /* next step's ray count: aim at the sample budget from this step's samples per ray */
+    double spr = tr->Rused > 0 ? (double)ns / (double)tr->Rused : 1.0;
+    long R = (long)((double)tr->S / GNF_MAX(1.0, spr) * 0.9);
+    tr->R = GNF_MAX(256, GNF_MIN(tr->Rmax, R));
+    *b = (gnf_batch){tr->L, tr->xl, tr->Fl, tr->dYl, sq / (3.0 * (double)GNF_MAX(1, tr->Rused)), (double)ns};
+    return GNF_OK;
 }
 
 /* Occupancy refresh: density at a random point of every cell in the subset (all cells, or those
@@ -786,7 +798,7 @@ static gnf_status occupancy_update(nerf_trainer *tr, int all) {
             tr->ox[3 * j + 1] = ((float)iy + gnf_rng_uniform(&rng)) * 2.0f / (float)tr->sp.G - 1.0f;
             tr->ox[3 * j + 2] = ((float)iz + gnf_rng_uniform(&rng)) * 2.0f / (float)tr->sp.G - 1.0f;
         }
-        gnf_status st = density_at(tr->m, tr->beta, tr->ox, cnt, tr->osig, tr->T);
+        gnf_status st = density_at(tr->m, tr->obeta, tr->ox, cnt, tr->osig, tr->T);
         if (st != GNF_OK) return st;
         for (long j = 0; j < cnt; j++) {
             long cell = (j0 + j) * stride + phase;
@@ -803,15 +815,14 @@ static gnf_status occupancy_update(nerf_trainer *tr, int all) {
     return gnf_nerf_space_update_coarse(&tr->sp);
 }
 
-/* Held-out pixels: a regular grid of pixels in each of up to HELD_VIEWS views spread over the
- * held-out split, about `n` pixels in all.  Their PSNR is the mean of per-view PSNRs, as the
- * evaluation protocol averages over views (a PSNR of the pooled error would weigh the hardest
- * views more and read lower). */
-#define HELD_VIEWS 4
-typedef struct {
-    long n, nv, per_view[HELD_VIEWS];
-    float *ro, *rd, *gt, *out;
-} heldout_set;
+/* Every OCC_EVERY steps: every cell during the warm-up, a rotating sixteenth of them afterwards. */
+static gnf_status nerf_after_step(void *user, const gnf_step *s) {
+    nerf_trainer *tr = user;
+    long done = s->step + 1;
+    if (done % OCC_EVERY) return GNF_OK;
+    gnf_rbf_beta(tr->obeta, tr->m, tr->m->params);
+    return occupancy_update(tr, done <= OCC_WARMUP);
+}
 
 static gnf_status heldout_make(heldout_set *h, const gnf_scene *s, long n) {
     memset(h, 0, sizeof *h);
@@ -845,15 +856,14 @@ static gnf_status heldout_make(heldout_set *h, const gnf_scene *s, long n) {
     return GNF_OK;
 }
 
-static void heldout_free(heldout_set *h) {
-    gnf_free(h->ro); gnf_free(h->rd); gnf_free(h->gt); gnf_free(h->out);
-}
-
-static double heldout_psnr(nerf_trainer *tr, heldout_set *h) {
+/* The held-out PSNR (NAN without held-out views). */
+static double nerf_quality(void *user, const gnf_model *m, int threads) {
+    nerf_trainer *tr = user;
+    heldout_set *h = &tr->ho;
     if (h->n == 0) return NAN;
-    gnf_rbf_beta(tr->beta, tr->m, tr->m->params);
-    field_view fv = {tr->m, &tr->sp, tr->beta};
-    if (render_rays(&fv, NULL, h->ro, h->rd, h->n, h->out, NULL, NULL, tr->T) < 0) return NAN;
+    gnf_rbf_beta(tr->obeta, m, m->params);
+    field_view fv = {m, &tr->sp, tr->obeta};
+    if (render_rays(&fv, NULL, h->ro, h->rd, h->n, h->out, NULL, NULL, threads) < 0) return NAN;
     double sum = 0;
     long off = 0;
     for (int k = 0; k < h->nv; k++) {
@@ -864,87 +874,61 @@ static double heldout_psnr(nerf_trainer *tr, heldout_set *h) {
     return sum / h->nv;
 }
 
+static double nerf_estimate(void *user, double loss, double sq, long n) {
+    (void)user; (void)sq; (void)n;
+    return loss > 0 ? -10.0 * log10(loss) : INFINITY;
+}
+
+/* What rendering needs, recorded before the loop's training metadata. */
+static gnf_status nerf_finish(void *user, gnf_model *m) {
+    nerf_trainer *tr = user;
+    gnf_meta_num(m, "gnf.nerf.box", tr->sp.box, 9);
+    gnf_meta_num(m, "gnf.nerf.step", tr->sp.dt, 9);
+    gnf_meta_num(m, "gnf.nerf.dist_scale", tr->sp.dscale, 9);
+    const gnf_view *v = &tr->sc->views[0];
+    double rad = 0;
+    for (int i = 0; i < tr->sc->n; i++) {
+        const float *M = tr->sc->views[i].c2w;
+        rad += sqrt((double)M[3] * M[3] + (double)M[7] * M[7] + (double)M[11] * M[11]);
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g", v->w, v->h, (double)v->fx, (double)v->fy,
+             (double)v->cx, (double)v->cy, rad / tr->sc->n);
+    gnf_model_set_meta(m, "gnf.nerf.camera", buf);
+    return gnf_nerf_occupancy_store(m, &tr->sp);
+}
+
 static void trainer_free(nerf_trainer *tr) {
-    gnf_free(tr->dens); gnf_free(tr->sp.occ); gnf_free(tr->sp.coarse);
+    gnf_free(tr->dens); gnf_free(tr->sp.occ); gnf_free(tr->sp.coarse); gnf_free(tr->obeta);
     gnf_free(tr->ro); gnf_free(tr->rd); gnf_free(tr->rgt); gnf_free(tr->rt0); gnf_free(tr->rt1);
     gnf_free(tr->rcnt); gnf_free(tr->roff); gnf_free(tr->rlive); gnf_free(tr->loff); gnf_free(tr->rsq);
     gnf_free(tr->x); gnf_free(tr->ts); gnf_free(tr->dts); gnf_free(tr->F); gnf_free(tr->Y); gnf_free(tr->dY);
-    gnf_free(tr->xl); gnf_free(tr->Fl); gnf_free(tr->dYl); gnf_free(tr->dFl);
-    gnf_free(tr->beta); gnf_free(tr->grad); gnf_free(tr->mom); gnf_free(tr->vel); gnf_free(tr->decg); gnf_free(tr->work);
-    gnf_free(tr->ox); gnf_free(tr->osig);
+    gnf_free(tr->xl); gnf_free(tr->Fl); gnf_free(tr->dYl); gnf_free(tr->ox); gnf_free(tr->osig);
+    gnf_free(tr->ho.ro); gnf_free(tr->ho.rd); gnf_free(tr->ho.gt); gnf_free(tr->ho.out);
 }
 
-/* One step; returns the batch's squared error per channel (mean), and sample counts. */
-static double nerf_step(nerf_trainer *tr, long *samples) {
-    gnf_model *m = tr->m;
-    double tp = gnf_now(), tq;
-#define PHASE(i) do { tq = gnf_now(); tr->phase[i] += tq - tp; tp = tq; } while (0)
-    gnf_rbf_beta(tr->beta, m, m->params);
-    long nb = (tr->R + RAY_BLOCK - 1) / RAY_BLOCK;
-    ray_pass rp = {tr, 0};
-    gnf_parallel_for(nb, tr->T, ray_task, &rp);
-    /* offsets; rays past the sample budget wait for a later step */
-    tr->roff[0] = 0;
-    tr->Rused = tr->R;
-    for (long r = 0; r < tr->R; r++) {
-        if (tr->roff[r] + tr->rcnt[r] > tr->S) { tr->Rused = r; break; }
-        tr->roff[r + 1] = tr->roff[r] + tr->rcnt[r];
-    }
-    long ns = tr->roff[tr->Rused];
-    rp.fill = 1;
-    gnf_parallel_for((tr->Rused + RAY_BLOCK - 1) / RAY_BLOCK, tr->T, ray_task, &rp);
-    PHASE(0);
-    gnf_parallel_for((ns + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK, tr->T, forward_task, tr);
-    PHASE(1);
-    tr->scale = 1.0f / (3.0f * (float)GNF_MAX(1, tr->Rused));
-    long nbu = (tr->Rused + RAY_BLOCK - 1) / RAY_BLOCK;
-    gnf_parallel_for(nbu, tr->T, composite_task, tr);
-    PHASE(2);
-    tr->loff[0] = 0;
-    for (long r = 0; r < tr->Rused; r++) tr->loff[r + 1] = tr->loff[r] + tr->rlive[r];
-    tr->L = tr->loff[tr->Rused];
-    gnf_parallel_for(nbu, tr->T, gather_task, tr);
-    PHASE(3);
-    long nch = (tr->L + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK;
-    gnf_parallel_for(nch, tr->T, backward_task, tr);
-    float *gd = tr->grad + m->dec_off;
-    memset(gd, 0, sizeof(float) * (size_t)tr->ndec);
-    for (long ch = 0; ch < nch; ch++) {
-        const float *src = tr->decg + ch * tr->ndec;
-        for (long i = 0; i < tr->ndec; i++) gd[i] += src[i];
-    }
-    PHASE(4);
-    gnf_parallel_for(m->cfg.levels, tr->T, scatter_task, tr);
-    PHASE(5);
-    gnf_parallel_for((m->nparams + ADAM_RANGE - 1) / ADAM_RANGE, tr->T, adam_task, tr);
-    PHASE(6);
-#undef PHASE
-    double sq = 0;
-    for (long r = 0; r < tr->Rused; r++) sq += tr->rsq[r];
-    /* next step's ray count: aim at the sample budget from this step's samples per ray */
-    double spr = tr->Rused > 0 ? (double)ns / (double)tr->Rused : 1.0;
-    long R = (long)((double)tr->S / GNF_MAX(1.0, spr) * 0.9);
-    tr->R = GNF_MAX(256, GNF_MIN(tr->Rmax, R));
-    *samples = ns;
-    return sq / (3.0 * (double)GNF_MAX(1, tr->Rused));
+static gnf_task_ops nerf_ops(nerf_trainer *tr, const gnf_model *m, const gnf_nerf_config *nc, const gnf_train_config *tc) {
+    long S, Rmax, G3;
+    trainer_sizes(nc, &S, &Rmax, &G3);
+    gnf_task_ops ops = {.batch = nerf_batch, .capacity = S, .after_step = nerf_after_step, .quality = nerf_quality,
+                        .target = tc->target_psnr, .estimate = nerf_estimate, .finish = nerf_finish,
+                        .loss_name = "mse-rgb", .lazy_grid_adam = 1, .user = tr,
+                        .extra_floats = nerf_task_floats(m, nc, tc)};
+    return ops;
 }
 
-static void set_meta_f(gnf_model *m, const char *key, double v) {
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.9g", v);
-    gnf_model_set_meta(m, key, buf);
+long gnf_fit_nerf_memory(const gnf_model *m, const gnf_nerf_config *nc, const gnf_train_config *tc) {
+    gnf_task_ops ops = nerf_ops(NULL, m, nc, tc);
+    return gnf_train_memory(m, tc, &ops);
 }
 
 gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_nerf_scene *heldout,
                         const gnf_nerf_config *nc, const gnf_train_config *tc, gnf_train_report *report) {
-    double t0 = gnf_now(), tstart = tc->start_time > 0 ? tc->start_time : t0;
     gnf_status st = check_nerf_model(m);
     if (st != GNF_OK) return st;
     if (!train || train->s.n < 1) return gnf_fail(GNF_ERR_INVALID, "no training views");
     if (!(nc->box > 0) || nc->occ_res < 8 || nc->occ_res > 512 || nc->samples_per_step < 4096)
         return gnf_fail(GNF_ERR_INVALID, "radiance-field settings out of range (box > 0, occupancy 8..512, samples >= 4096)");
-    if (!(tc->lr0 > 0) || !(tc->lr1 > 0) || tc->steps < 0 || tc->seconds < 0)
-        return gnf_fail(GNF_ERR_INVALID, "bad training settings (learning rates > 0, stopping rules >= 0)");
     for (int i = 0; i < train->s.n; i++)
         if (!train->s.views[i].rgb) return gnf_fail(GNF_ERR_INVALID, "training view %d has no pixels", i);
     nerf_trainer tr;
@@ -960,14 +944,13 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
     tr.sp.dscale = DIST_SCALE;
     tr.sp.G = nc->occ_res;
     long G3;
-    trainer_sizes(m, nc, &tr.S, &tr.Rmax, &G3);
+    trainer_sizes(nc, &tr.S, &tr.Rmax, &G3);
     tr.R = GNF_MIN(tr.Rmax, 4096);
-    tr.ndec = dec_size(m);
-    tr.nchunks = (tr.S + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK;
     const long S = tr.S, Rm = tr.Rmax, D = tr.D;
     tr.onum = 1L << 18;
     tr.sp.occ = gnf_calloc((size_t)G3, 1);
     tr.dens = gnf_calloc((size_t)G3, sizeof(float));
+    tr.obeta = gnf_calloc((size_t)(D * tr.K), 4);
     tr.ro = gnf_calloc((size_t)Rm * 3, 4); tr.rd = gnf_calloc((size_t)Rm * 3, 4); tr.rgt = gnf_calloc((size_t)Rm * 3, 4);
     tr.rt0 = gnf_calloc((size_t)Rm, 4); tr.rt1 = gnf_calloc((size_t)Rm, 4);
     tr.rcnt = gnf_calloc((size_t)Rm + 1, sizeof(long)); tr.roff = gnf_calloc((size_t)Rm + 1, sizeof(long));
@@ -975,115 +958,22 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
     tr.rsq = gnf_calloc((size_t)Rm, sizeof(double));
     tr.x = gnf_calloc((size_t)S * 3, 4); tr.ts = gnf_calloc((size_t)S, 4); tr.dts = gnf_calloc((size_t)MAX_RAY_SAMPLES, 4);
     tr.F = gnf_calloc((size_t)(S * D), 4); tr.Y = gnf_calloc((size_t)S * NERF_OUT, 4); tr.dY = gnf_calloc((size_t)S * NERF_OUT, 4);
-    tr.xl = gnf_calloc((size_t)S * 3, 4); tr.Fl = gnf_calloc((size_t)(S * D), 4);
-    tr.dYl = gnf_calloc((size_t)S * NERF_OUT, 4); tr.dFl = gnf_calloc((size_t)(S * D), 4);
-    tr.beta = gnf_calloc((size_t)(D * tr.K), 4);
-    tr.grad = gnf_calloc((size_t)m->nparams, 4); tr.mom = gnf_calloc((size_t)m->nparams, 4); tr.vel = gnf_calloc((size_t)m->nparams, 4);
-    tr.decg = gnf_calloc((size_t)(tr.nchunks * tr.ndec), 4);
-    tr.work = gnf_calloc((size_t)tr.T * (size_t)gnf_rbf_work_floats(tr.D, tr.K), 4);
+    tr.xl = gnf_calloc((size_t)S * 3, 4); tr.Fl = gnf_calloc((size_t)(S * D), 4); tr.dYl = gnf_calloc((size_t)S * NERF_OUT, 4);
     tr.ox = gnf_calloc((size_t)tr.onum * 3, 4); tr.osig = gnf_calloc((size_t)tr.onum, 4);
-    heldout_set ho;
-    memset(&ho, 0, sizeof ho);
-    if (!tr.sp.occ || !tr.dens || !tr.ro || !tr.rd || !tr.rgt || !tr.rt0 || !tr.rt1 || !tr.rcnt || !tr.roff || !tr.rlive ||
-        !tr.loff || !tr.rsq || !tr.x || !tr.ts || !tr.dts || !tr.F || !tr.Y || !tr.dY || !tr.xl || !tr.Fl || !tr.dYl ||
-        !tr.dFl || !tr.beta || !tr.grad || !tr.mom || !tr.vel || !tr.decg || !tr.work || !tr.ox || !tr.osig) {
+    if (!tr.sp.occ || !tr.dens || !tr.obeta || !tr.ro || !tr.rd || !tr.rgt || !tr.rt0 || !tr.rt1 || !tr.rcnt ||
+        !tr.roff || !tr.rlive || !tr.loff || !tr.rsq || !tr.x || !tr.ts || !tr.dts || !tr.F || !tr.Y || !tr.dY ||
+        !tr.xl || !tr.Fl || !tr.dYl || !tr.ox || !tr.osig) {
         st = gnf_fail(GNF_ERR_NOMEM, "out of memory allocating radiance-field training buffers (%ld bytes needed)",
                       gnf_fit_nerf_memory(m, nc, tc));
         goto done;
     }
-    if ((st = heldout_make(&ho, heldout ? &heldout->s : NULL, nc->heldout_pixels)) != GNF_OK) goto done;
+    if ((st = heldout_make(&tr.ho, heldout ? &heldout->s : NULL, nc->heldout_pixels)) != GNF_OK) goto done;
     memset(tr.sp.occ, 1, (size_t)G3);
     if ((st = gnf_nerf_space_update_coarse(&tr.sp)) != GNF_OK) goto done;
     for (int i = 0; i < MAX_RAY_SAMPLES; i++) tr.dts[i] = tr.sp.dt * tr.sp.dscale;
-    long eval_every = tc->eval_every > 0 ? tc->eval_every : 250;
-    long pevery = tc->progress_every > 0 ? tc->progress_every : 10;
-    const char *reason = "steps";
-    double quality = NAN, tsamples = 0;
-    double tt0 = gnf_now();
-    if (tc->steps <= 0 && tc->seconds <= 0 && !(tc->target_psnr > 0)) {
-        st = gnf_fail(GNF_ERR_INVALID, "no stopping rule (steps, seconds or a target PSNR)");
-        goto done;
-    }
-    for (tr.step = 0;; tr.step++) {
-        double elapsed = gnf_now() - tstart;
-        if (tc->steps > 0 && tr.step >= tc->steps) { reason = "steps"; break; }
-        if (tc->seconds > 0 && elapsed >= tc->seconds) { reason = "seconds"; break; }
-        double prog = tc->steps > 0 ? (double)tr.step / (double)tc->steps : (tc->seconds > 0 ? elapsed / tc->seconds : 0);
-        tr.lr = gnf_lr_exp_schedule(tc->lr0, tc->lr1, prog);
-        long ns = 0;
-        double mse = nerf_step(&tr, &ns);
-        tsamples += (double)ns;
-        long done_steps = tr.step + 1;
-        double tph = gnf_now();
-        if (done_steps % OCC_EVERY == 0) {
-            /* every cell during the warm-up, a rotating sixteenth of them afterwards */
-            gnf_rbf_beta(tr.beta, m, m->params);
-            if ((st = occupancy_update(&tr, done_steps <= OCC_WARMUP)) != GNF_OK) goto done;
-        }
-        double q = NAN;
-        int want_q = ho.n > 0 && (done_steps % eval_every == 0);
-        if (want_q) {
-            q = heldout_psnr(&tr, &ho);
-            if (tc->target_psnr > 0 && q >= tc->target_psnr) { quality = q; reason = "target"; tr.step++; break; }
-        }
-        tr.phase[7] += gnf_now() - tph;
-        if (tc->progress && (done_steps % pevery == 0 || done_steps == tc->steps)) {
-            gnf_progress pr;
-            pr.step = done_steps;
-            pr.steps = tc->steps;
-            pr.elapsed_s = gnf_now() - t0;
-            pr.loss = mse;
-            pr.quality_est = mse > 0 ? -10.0 * log10(mse) : INFINITY;
-            pr.quality = q;
-            pr.points_per_s = tsamples / (gnf_now() - tt0);
-            double p1 = tc->steps > 0 ? (double)done_steps / tc->steps : 0;
-            double p2 = tc->seconds > 0 ? (gnf_now() - tstart) / tc->seconds : 0;
-            pr.progress = GNF_MIN(1.0, GNF_MAX(p1, p2));
-            if (tc->progress(&pr, tc->user)) { reason = "callback"; tr.step++; break; }
-        }
-    }
-    double train_s = gnf_now() - tt0;
-    if (isnan(quality)) quality = heldout_psnr(&tr, &ho);
-    if (report) {
-        report->steps = tr.step;
-        report->seconds = train_s;
-        report->quality = quality;
-        report->points_per_s = train_s > 0 ? tsamples / train_s : 0;
-        report->stop_reason = reason;
-        for (int i = 0; i < 8; i++) report->phase_s[i] = tr.phase[i];
-    }
-    /* what rendering needs, and how it was trained (no wall-clock time: same settings, same bytes) */
-    set_meta_f(m, "gnf.nerf.box", tr.sp.box);
-    set_meta_f(m, "gnf.nerf.step", tr.sp.dt);
-    set_meta_f(m, "gnf.nerf.dist_scale", tr.sp.dscale);
-    {
-        const gnf_view *v = &train->s.views[0];
-        double rad = 0;
-        for (int i = 0; i < train->s.n; i++) {
-            const float *M = train->s.views[i].c2w;
-            rad += sqrt((double)M[3] * M[3] + (double)M[7] * M[7] + (double)M[11] * M[11]);
-        }
-        char buf[256];
-        snprintf(buf, sizeof buf, "%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g", v->w, v->h, (double)v->fx, (double)v->fy,
-                 (double)v->cx, (double)v->cy, rad / train->s.n);
-        gnf_model_set_meta(m, "gnf.nerf.camera", buf);
-    }
-    if ((st = gnf_nerf_occupancy_store(m, &tr.sp)) != GNF_OK) goto done;
-    {
-        char buf[64];
-        snprintf(buf, sizeof buf, "%ld", tr.step);
-        gnf_model_set_meta(m, "gnf.train.steps", buf);
-        snprintf(buf, sizeof buf, "%ld", nc->samples_per_step);
-        gnf_model_set_meta(m, "gnf.train.samples_per_step", buf);
-        set_meta_f(m, "gnf.train.lr0", tc->lr0);
-        set_meta_f(m, "gnf.train.lr1", tc->lr1);
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)tc->seed);
-        gnf_model_set_meta(m, "gnf.train.seed", buf);
-        gnf_model_set_meta(m, "gnf.train.loss", "mse-rgb");
-        gnf_model_set_meta(m, "gnf.train.stop", reason);
-    }
+    gnf_task_ops ops = nerf_ops(&tr, m, nc, tc);
+    st = gnf_train(m, tc, &ops, report);
 done:
-    heldout_free(&ho);
     trainer_free(&tr);
     return st;
 }

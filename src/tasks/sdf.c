@@ -300,19 +300,14 @@ long gnf_fit_sdf_memory(const gnf_model *m, const gnf_sdf_target *t, const gnf_t
     return gnf_train_memory(m, tc, &ops);
 }
 
-static void put_meta_f(gnf_model *m, const char *key, double v) {
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.9g", v);
-    gnf_model_set_meta(m, key, buf);
-}
-
 gnf_status gnf_fit_sdf(gnf_model *m, const gnf_sdf_target *t, const gnf_train_config *tc,
                        double target_iou, gnf_train_report *report) {
     if (m->cfg.in_dim != 3 || m->cfg.out_dim != 1 || m->task != GNF_TASK_SDF)
         return gnf_fail(GNF_ERR_INVALID, "an SDF needs a 3D model with one output (task sdf)");
     sdf_task st = {t, tc->loss, gnf_calloc(HELD_OUT, sizeof(float))};
     if (!st.hy) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
-    gnf_task_ops ops = {sdf_sample, 1, sdf_quality, target_iou, NULL, &st, 0};
+    gnf_task_ops ops = {.sample = sdf_sample, .weighted = 1, .quality = sdf_quality, .target = target_iou,
+                        .loss_name = tc->loss == GNF_LOSS_L2 ? "rel-l2" : "rel-l1", .user = &st};
     gnf_train_report rep;
     gnf_status s = gnf_train(m, tc, &ops, &rep);
     gnf_free(st.hy);
@@ -320,10 +315,9 @@ gnf_status gnf_fit_sdf(gnf_model *m, const gnf_sdf_target *t, const gnf_train_co
     char buf[128];
     snprintf(buf, sizeof buf, "%.9g,%.9g,%.9g", (double)t->info.center[0], (double)t->info.center[1], (double)t->info.center[2]);
     gnf_model_set_meta(m, "gnf.sdf.center", buf);
-    put_meta_f(m, "gnf.sdf.scale", t->info.scale);
+    gnf_meta_num(m, "gnf.sdf.scale", t->info.scale, 9);
     snprintf(buf, sizeof buf, "%.6f", rep.quality);
     gnf_model_set_meta(m, "gnf.train.iou", buf);
-    gnf_model_set_meta(m, "gnf.train.loss", tc->loss == GNF_LOSS_L2 ? "rel-l2" : "rel-l1");
     if (report) *report = rep;
     return GNF_OK;
 }

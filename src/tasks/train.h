@@ -1,6 +1,13 @@
-/* train.h — the task-independent training loop: chunked sampling, fused decoder kernel, grid
- * scatter by level, Adam, stopping rules and progress.  Tasks (image.c, sdf.c) provide a sampler
- * and an evaluator. */
+/* train.h — the one training loop of every task.  A step is
+ *     batch → grid lookup → fused decoder forward + loss + backward → grid scatter → Adam,
+ * and a task plugs into it in one of two ways:
+ *   - per-point tasks (images, SDFs) give `sample`: chunks of points with targets, and the loss
+ *     (L1/L2, optionally weighted) is taken inside the fused decoder kernel;
+ *   - batch tasks (radiance fields) give `batch`: the step's samples with their features and the
+ *     output gradient dL/dy they computed themselves (volume rendering), and the fused kernel runs
+ *     with the given gradient.
+ * Stopping rules, the learning-rate schedule, progress, quality checks, Adam, the grid scatter,
+ * phase timings, the training metadata and determinism live here once. */
 #ifndef GNF_TRAIN_H
 #define GNF_TRAIN_H
 
@@ -8,29 +15,63 @@
 
 #define GNF_TRAIN_CHUNK 2048
 
+/* What a hook sees of the step in progress. */
 typedef struct {
-    /* Fills n ≤ GNF_TRAIN_CHUNK samples of chunk `chunk` of step `step`: coordinates x
-     * (n×in_dim), targets t (n×out_dim) and, if the task weights its loss, w (n).  Must depend
-     * only on (step, chunk) — it runs on any thread — and use r for randomness. */
+    gnf_model *m;
+    long step;            /* 0-based index of this step */
+    const float *beta;    /* the RBF precisions exp(b) of the current parameters (D×K) */
+    int threads;          /* worker threads */
+    double *phase;        /* seconds per phase, GNF_NERF_PHASES order: a batch hook adds to 0..3 */
+} gnf_step;
+
+/* A batch task's samples for one step (pointers owned by the task, valid until the next call). */
+typedef struct {
+    long n;               /* samples that carry a gradient (<= the ops' capacity) */
+    const float *x;       /* n × in_dim coordinates, for the grid scatter */
+    const float *F;       /* n × D their features (gnf_grid_encode of x) */
+    const float *dY;      /* n × out_dim dL/dy */
+    double loss;          /* the step's loss */
+    double samples;       /* field evaluations the step made (throughput) */
+} gnf_batch;
+
+typedef struct {
+    /* Per-point tasks: fills n ≤ GNF_TRAIN_CHUNK samples of chunk `chunk` of step `step`:
+     * coordinates x (n×in_dim), targets t (n×out_dim) and, if `weighted`, loss weights w (n).
+     * Must depend only on (step, chunk) — it runs on any thread — and use r for randomness. */
     void (*sample)(void *user, long step, long chunk, gnf_rng *r, long n, float *x, float *t, float *w);
-    int weighted;                 /* 1: sample() fills w and the loss is weighted */
-    /* Quality of the current model for the target rule and the final report (PSNR for images,
-     * IoU for SDFs); NULL: none. */
+    int weighted;
+    /* Batch tasks: builds the step's batch in *b. */
+    gnf_status (*batch)(void *user, const gnf_step *s, gnf_batch *b);
+    long capacity;        /* batch tasks: the most samples a batch holds (per-point: tc->batch) */
+    /* After the optimiser's update of each step (may be NULL): e.g. occupancy refresh. */
+    gnf_status (*after_step)(void *user, const gnf_step *s);
+    /* Quality of the current model (PSNR, IoU) for progress, the target rule and the report;
+     * NULL: none.  Measured every eval_every steps when a target is set or eval_every > 0. */
     double (*quality)(void *user, const gnf_model *m, int threads);
-    double target;                /* stop when quality >= target (0: no target) */
-    /* Quality estimate from the last batch's squared error (for progress), may be NULL. */
-    double (*estimate)(void *user, double sq_err, long batch);
+    double target;        /* stop when quality >= target (0: no target) */
+    /* Quality estimate from the last step's loss or squared-error sum over n samples (may be
+     * NULL: no estimate). */
+    double (*estimate)(void *user, double loss, double sq_err, long n);
+    /* Called once after the last step, before the training metadata is written (may be NULL):
+     * the task records what it needs to rebuild or render the field. */
+    gnf_status (*finish)(void *user, gnf_model *m);
+    const char *loss_name; /* gnf.train.loss */
+    int lazy_grid_adam;   /* 1: grid entries with a zero gradient keep their Adam state */
     void *user;
-    long extra_floats;            /* task memory in floats, for the memory estimate */
+    long extra_floats;    /* task memory in floats, for the memory estimate */
 } gnf_task_ops;
 
 /* Memory in bytes training will allocate (parameters, gradients, optimiser state, batch buffers,
  * per-thread scratch) plus the task's extra_floats. */
 long gnf_train_memory(const gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops);
 
-/* Trains m with the stopping rules and optimiser of tc on samples from ops.  Deterministic for a
- * fixed seed and step count whatever the thread count.  Records gnf.train.* metadata. */
+/* Trains m with the stopping rules and optimiser of tc on the batches of ops.  Deterministic for
+ * a fixed seed and step count whatever the thread count.  Records gnf.train.* metadata.  Refuses
+ * a run without a stopping rule (steps, seconds or a target). */
 gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops,
                      gnf_train_report *report);
+
+/* Records a number in m's metadata: an integer when digits == 0, else "%.*g". */
+gnf_status gnf_meta_num(gnf_model *m, const char *key, double v, int digits);
 
 #endif
