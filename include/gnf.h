@@ -190,7 +190,7 @@ typedef struct {
     double target_psnr;      /* stop when full-image PSNR reaches this (0 = none) */
     long batch;              /* points per step */
     float lr0, lr1;          /* learning rate, decayed exponentially from lr0 to lr1 */
-    float lr_grid_scale;     /* unused reserve, keep 1 */
+    float lr_grid_scale;     /* the grids' learning rate is lr × this (<= 0: 1); the decoder's is lr */
     gnf_loss loss;
     float adam_b1, adam_b2, adam_eps;
     uint64_t seed;           /* sampling seed */
@@ -320,6 +320,16 @@ gnf_status gnf_sdf_extract_mesh(const gnf_model *m, int res, const char *path, i
  * field of view fov (degrees).  out is allocated here. */
 gnf_status gnf_sdf_render(const gnf_model *m, int w, int h, float azimuth, float elevation,
                           float distance, float fov, int threads, gnf_image *out);
+
+/* A colour-mapped slice of the field through the plane axis = value (axis 0, 1, 2 = x, y, z;
+ * value in mesh coordinates), w×h pixels spanning the normalised box [-1,1]² of the other two
+ * axes (image right/up: x-slice y/z, y-slice x/z, z-slice x/y): blue inside, orange outside,
+ * shaded in bands of 0.05 normalised units, the zero contour black.  With ref (may be NULL; its
+ * mesh need not share the model's normalisation) the true contour is drawn green, pixels whose
+ * sign is wrong magenta, and *wrong_frac (may be NULL) receives their share of the slice.
+ * out is allocated here. */
+gnf_status gnf_sdf_render_slice(const gnf_model *m, int axis, float value, int w, int h, const gnf_sdf_target *ref,
+                                int threads, gnf_image *out, double *wrong_frac);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Radiance fields (task GNF_TASK_NERF, in_dim 3, out_dim 49)                                */

@@ -701,3 +701,75 @@ done:
     if (st != GNF_OK) gnf_image_free(out);
     return st;
 }
+
+/* ---- slices ------------------------------------------------------------------------------------ */
+
+/* Blue inside, orange outside, shaded in bands of SLICE_BAND (normalised units) so the distance's
+ * growth is visible; the field's zero contour black; with a reference mesh its true contour green
+ * and pixels of the wrong sign magenta. */
+#define SLICE_BAND 0.05f
+
+gnf_status gnf_sdf_render_slice(const gnf_model *m, int axis, float value, int w, int h, const gnf_sdf_target *ref,
+                                int threads, gnf_image *out, double *wrong_frac) {
+    memset(out, 0, sizeof *out);
+    if (wrong_frac) *wrong_frac = NAN;
+    if (m->cfg.in_dim != 3 || m->cfg.out_dim != 1) return gnf_fail(GNF_ERR_INVALID, "not an SDF model");
+    if (axis < 0 || axis > 2) return gnf_fail(GNF_ERR_INVALID, "slice axis must be x, y or z");
+    if (w < 2 || h < 2 || (long)w * h > (1L << 26)) return gnf_fail(GNF_ERR_INVALID, "slice size %dx%d out of range", w, h);
+    gnf_status st = gnf_image_alloc(out, w, h, 3);
+    if (st != GNF_OK) return st;
+    const long n = (long)w * h;
+    float c[3], s;
+    frame_of(m, c, &s);
+    /* image right and up: x-slice (y, z), y-slice (x, z), z-slice (x, y) */
+    const int ua = axis == 0 ? 1 : 0, va = axis == 2 ? 1 : 2;
+    float *x = gnf_calloc((size_t)n * 3, sizeof(float)), *d = gnf_calloc((size_t)n, sizeof(float));
+    float *g = ref ? gnf_calloc((size_t)n, sizeof(float)) : NULL;
+    if (!x || !d || (ref && !g)) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory rendering a slice"); goto done; }
+    for (long i = 0; i < h; i++)
+        for (long j = 0; j < w; j++) {
+            float *p = x + 3 * (i * w + j);
+            p[axis] = (value - c[axis]) * s;
+            p[ua] = 2.0f * ((float)j + 0.5f) / (float)w - 1.0f;
+            p[va] = 1.0f - 2.0f * ((float)i + 0.5f) / (float)h;
+        }
+    if ((st = gnf_model_eval(m, x, n, d, threads)) != GNF_OK) goto done;
+    if (ref) {   /* the reference's own frame may differ from the model's: go through mesh units */
+        for (long i = 0; i < 3 * n; i++) {
+            int k = (int)(i % 3);
+            x[i] = (x[i] / s + c[k] - ref->info.center[k]) * ref->info.scale;
+        }
+        gnf_bvh_sdf(ref->bvh, x, n, g, !ref->info.sign_by_winding, gnf_threads_resolve(threads));
+    }
+    long wrong = 0;
+    for (long i = 0; i < h; i++)
+        for (long j = 0; j < w; j++) {
+            long p = i * w + j;
+            float *px = out->px + 3 * p, v = d[p];
+            float shade = 0.75f + 0.25f * cosf(6.2831853f * fabsf(v) / SLICE_BAND);
+            float fade = expf(-2.0f * fabsf(v));
+            static const float in_c[3] = {0.25f, 0.45f, 0.9f}, out_c[3] = {0.95f, 0.6f, 0.25f};
+            const float *col = v < 0 ? in_c : out_c;
+            for (int k = 0; k < 3; k++) px[k] = (col[k] * fade + 0.9f * (1 - fade)) * shade;
+            /* a contour pixel has a 4-neighbour of the other sign */
+            int field_edge = 0, true_edge = 0;
+            const long nb[4][2] = {{i, j - 1}, {i, j + 1}, {i - 1, j}, {i + 1, j}};
+            for (int e = 0; e < 4; e++) {
+                if (nb[e][0] < 0 || nb[e][0] >= h || nb[e][1] < 0 || nb[e][1] >= w) continue;
+                long q = nb[e][0] * w + nb[e][1];
+                field_edge |= (d[q] < 0) != (v < 0);
+                if (g) true_edge |= (g[q] < 0) != (g[p] < 0);
+            }
+            if (g && (g[p] < 0) != (v < 0)) {
+                wrong++;
+                px[0] = 0.9f; px[1] = 0.1f; px[2] = 0.8f;
+            }
+            if (true_edge) { px[0] = 0.1f; px[1] = 0.75f; px[2] = 0.2f; }
+            if (field_edge) px[0] = px[1] = px[2] = 0.0f;
+        }
+    if (ref && wrong_frac) *wrong_frac = (double)wrong / (double)n;
+done:
+    gnf_free(x); gnf_free(d); gnf_free(g);
+    if (st != GNF_OK) gnf_image_free(out);
+    return st;
+}

@@ -129,13 +129,17 @@ static void adam_task(void *vctx, long r, int thread) {
     trainer *tr = vctx;
     const gnf_train_config *tc = tr->tc;
     long i0 = r * ADAM_RANGE, i1 = GNF_MIN(tr->m->nparams, i0 + ADAM_RANGE);
-    long g1 = tr->ops->lazy_grid_adam ? GNF_MIN(i1, tr->m->dec_off) : i0;
-    if (i0 < g1)   /* grid entries no sample touched keep their state */
-        gnf_adam_update_lazy(tr->m->params, tr->mom, tr->vel, tr->grad, i0, g1, tr->lr, tc->adam_b1, tc->adam_b2,
+    long g1 = GNF_MAX(i0, GNF_MIN(i1, tr->m->dec_off));   /* [i0, g1) grids, [g1, i1) decoder */
+    float lrg = tr->lr * (tc->lr_grid_scale > 0 ? tc->lr_grid_scale : 1.0f);
+    if (i0 < g1 && tr->ops->lazy_grid_adam)   /* grid entries no sample touched keep their state */
+        gnf_adam_update_lazy(tr->m->params, tr->mom, tr->vel, tr->grad, i0, g1, lrg, tc->adam_b1, tc->adam_b2,
                              tc->adam_eps, tr->s.step + 1);
-    if (GNF_MAX(i0, g1) < i1)
-        gnf_adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, GNF_MAX(i0, g1), i1, tr->lr, tc->adam_b1,
-                        tc->adam_b2, tc->adam_eps, tr->s.step + 1);
+    else if (i0 < g1)
+        gnf_adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, i0, g1, lrg, tc->adam_b1, tc->adam_b2,
+                        tc->adam_eps, tr->s.step + 1);
+    if (g1 < i1)
+        gnf_adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, g1, i1, tr->lr, tc->adam_b1, tc->adam_b2,
+                        tc->adam_eps, tr->s.step + 1);
 }
 
 /* One training step: *loss and *sq receive the step's loss and squared-error sum. */
