@@ -128,6 +128,11 @@ gnf_status gnf_model_save(const gnf_model *m, const char *path, int half);
 /* Loads and fully validates a model file; *out receives a new handle. */
 gnf_status gnf_model_load(const char *path, gnf_model **out);
 
+/* gnf_model_load on a model file already in memory (data[0..size), not modified); name stands
+ * for the file in messages.  Same checks and errors, but no GNF_ERR_IO.  Nothing is allocated
+ * that the data do not back: every tensor must lie within size bytes. */
+gnf_status gnf_model_load_from_memory(const void *data, size_t size, const char *name, gnf_model **out);
+
 /* Size in bytes the model file will have when saved (f32 or f16). */
 long gnf_model_file_bytes(const gnf_model *m, int half);
 
@@ -145,6 +150,13 @@ typedef struct {
  * JPEG data ending early included — or corrupt), GNF_ERR_UNSUPPORTED (over 32768 per side or
  * 2^28 pixels, CMYK or 12-bit JPEG).  On failure *out is zeroed. */
 gnf_status gnf_image_load(const char *path, gnf_image *out, int *had_alpha);
+
+/* gnf_image_load on a PNG or JPEG already in memory (data[0..size), not modified, no terminator
+ * needed); name stands for the file in messages.  Same results and errors, but no GNF_ERR_IO.
+ * A header claiming more pixels than size bytes could encode is GNF_ERR_FORMAT ("truncated"),
+ * before anything is allocated for them. */
+gnf_status gnf_image_load_from_memory(const void *data, size_t size, const char *name, gnf_image *out,
+                                      int *had_alpha);
 
 /* Writes an 8-bit PNG (values clamped to [0,1], rounded).  Atomic: temp file then rename. */
 gnf_status gnf_image_save_png(const char *path, const gnf_image *img);

@@ -60,6 +60,13 @@ typedef struct {
 gnf_status gnf_scene_load(const char *path, const char *split, int downscale, int load_images,
                           int threads, gnf_scene *out);
 
+/* gnf_scene_load on a transforms JSON already in memory (json[0..n), not modified, no terminator
+ * needed; at most 256 MiB), named name in messages and in out->json_path; frames' relative
+ * file_path are resolved against the folder dir ("" for the current one).  load_images = 0 is
+ * the cameras-only mode: only the images' headers are read.  Same errors otherwise. */
+gnf_status gnf_scene_load_from_memory(const char *json, size_t n, const char *name, const char *dir, int downscale,
+                                      int load_images, int threads, gnf_scene *out);
+
 /* Frees everything *s owns and zeroes it; safe on a zeroed scene (and on NULL). */
 void gnf_scene_free(gnf_scene *s);
 
