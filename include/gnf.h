@@ -290,6 +290,19 @@ typedef struct {
  * pool.  Real scans are accepted: holes, duplicate vertices, degenerate and non-manifold faces are
  * counted in the info (warnings), not errors.  Errors name the file. */
 gnf_status gnf_sdf_target_create(const char *mesh_path, const gnf_sdf_config *c, gnf_sdf_target **out);
+
+/* The same from a mesh file already in memory (data[0..size), not modified); name stands for the
+ * file in messages and gives the format by its extension (.obj, .ply, .stl, .off; a name without
+ * one has the format sniffed from the bytes).  Counts in a header are checked against size
+ * before anything is allocated for them. */
+gnf_status gnf_sdf_target_create_from_memory(const void *data, size_t size, const char *name,
+                                             const gnf_sdf_config *c, gnf_sdf_target **out);
+
+/* The same from arrays (copied): vertices nv×3 floats, faces nf×3 vertex indices (counter-
+ * clockwise seen from outside).  GNF_ERR_INVALID for bad counts, an index outside 0..nv-1 or a
+ * non-finite vertex; triangles repeating an index are dropped (counted in the info). */
+gnf_status gnf_sdf_target_create_from_arrays(const float *vertices, long nv, const int32_t *faces, long nf,
+                                             const gnf_sdf_config *c, gnf_sdf_target **out);
 void gnf_sdf_target_free(gnf_sdf_target *t);
 void gnf_sdf_target_get_info(const gnf_sdf_target *t, gnf_sdf_target_info *info);
 
