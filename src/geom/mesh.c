@@ -28,62 +28,25 @@ uint64_t gnf_pos_hash(const float *p) {
     return h * 0x94D049BB133111EBull;
 }
 
-/* Vertices whose position equals an earlier vertex's; -1 if memory runs out.  One big hash
- * table would miss the cache on every vertex, so the vertices are first partitioned by the top
- * bits of their position hash (two sequential passes), then each part — a few thousand
- * vertices — is deduplicated in a small table that stays in cache.  An entry keeps 32 hash bits
- * beside the index, so positions are compared only when those agree. */
+size_t gnf_pos_probe(const uint32_t *slot, size_t mask, const float *verts, const float *p) {
+    size_t i = (size_t)gnf_pos_hash(p) & mask;
+    while (slot[i] && !gnf_pos_equal(verts + 3 * (size_t)(slot[i] - 1), p)) i = (i + 1) & mask;
+    return i;
+}
+
+/* Vertices whose position equals an earlier vertex's; -1 if memory runs out. */
 static long count_duplicates(const gnf_mesh *m) {
-    size_t nv = (size_t)m->nv;
-    if (nv < 2) return 0;
-    int bits = 0;
-    while (bits < 20 && (nv >> bits) > 4096) bits++;
-    size_t nparts = (size_t)1 << bits;
-    size_t *start = calloc(nparts + 1, sizeof *start);
-    uint64_t *ent = malloc(nv * sizeof *ent);
-    uint32_t *tab = NULL;
-    long dup = -1;
-    if (!start || !ent) goto done;
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < nv; i++) {
-            uint64_t h = gnf_pos_hash(m->v + 3 * i);
-            size_t part = bits ? (size_t)(h >> (64 - bits)) : 0;
-            if (pass == 0) start[part]++;
-            else ent[--start[part]] = (uint64_t)(uint32_t)h << 32 | (uint32_t)i;
-        }
-        if (pass == 0) /* running sums: start[p] = end of part p; pass 1 counts it down */
-            for (size_t p = 1; p <= nparts; p++) start[p] += start[p - 1];
+    size_t n = 16;
+    while (n < 2 * (size_t)m->nv) n *= 2;
+    uint32_t *slot = calloc(n, sizeof *slot);
+    if (!slot) return -1;
+    long dup = 0;
+    for (size_t i = 0; i < (size_t)m->nv; i++) {
+        size_t k = gnf_pos_probe(slot, n - 1, m->v, m->v + 3 * i);
+        if (slot[k]) dup++;
+        else slot[k] = (uint32_t)(i + 1);
     }
-    size_t maxlen = 0;
-    for (size_t p = 0; p < nparts; p++) maxlen = GNF_MAX(maxlen, start[p + 1] - start[p]);
-    size_t tsize = 16;
-    while (tsize < 2 * maxlen) tsize *= 2;
-    tab = calloc(tsize, sizeof *tab);
-    if (!tab) goto done;
-    dup = 0;
-    for (size_t p = 0; p < nparts; p++) {
-        const uint64_t *e = ent + start[p];
-        size_t len = start[p + 1] - start[p], mask = 16;
-        while (mask < 2 * len) mask *= 2;
-        mask--;
-        for (size_t i = 0; i < len; i++) {
-            uint32_t h = (uint32_t)(e[i] >> 32);
-            const float *pi = m->v + 3 * (size_t)(uint32_t)e[i];
-            size_t k = h & mask;
-            for (; tab[k]; k = (k + 1) & mask) {
-                uint64_t o = e[tab[k] - 1];
-                if ((uint32_t)(o >> 32) == h && gnf_pos_equal(m->v + 3 * (size_t)(uint32_t)o, pi))
-                    break;
-            }
-            if (tab[k]) dup++;
-            else tab[k] = (uint32_t)(i + 1);
-        }
-        memset(tab, 0, (mask + 1) * sizeof *tab);
-    }
-done:
-    free(start);
-    free(ent);
-    free(tab);
+    free(slot);
     return dup;
 }
 

@@ -77,6 +77,9 @@ long gnf_mesh_boundary_edges(const gnf_mesh *m);
 
 /* Hash of a position by its bits (-0 and +0 hash equally), and exact position equality. */
 uint64_t gnf_pos_hash(const float *p);
+/* In an open-addressing table of vertex indices + 1 (0 = empty; mask + 1 slots, a power of 2)
+ * over the positions verts: the slot holding a position equal to p, or the empty one for it. */
+size_t gnf_pos_probe(const uint32_t *slot, size_t mask, const float *verts, const float *p);
 static inline int gnf_pos_equal(const float *a, const float *b) {
     return a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
 }

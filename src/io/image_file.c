@@ -22,14 +22,10 @@
 
 enum { FMT_NONE, FMT_PNG, FMT_JPEG };
 
-static int too_large(unsigned long w, unsigned long h) {
-    return w > MAX_SIDE || h > MAX_SIDE || (unsigned long long)w * h > MAX_PIXELS;
-}
-
-static gnf_status fail_too_large(const char *path, unsigned long w, unsigned long h) {
-    return gnf_fail(GNF_ERR_UNSUPPORTED,
-                    "%s: image is %lux%lu; gnf handles at most %u per side and 2^28 pixels",
-                    path, w, h, MAX_SIDE);
+gnf_status gnf_image_check_size(const char *name, unsigned long w, unsigned long h) {
+    if (w <= MAX_SIDE && h <= MAX_SIDE && (unsigned long long)w * h <= MAX_PIXELS) return GNF_OK;
+    return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: image is %lux%lu; gnf handles at most %u per side and 2^28 pixels",
+                    name, w, h, MAX_SIDE);
 }
 
 static int sniff(const unsigned char *b, size_t n) {
@@ -96,7 +92,7 @@ static gnf_status png_decode(png_job *j) {
     png_uint_32 w, h;
     int depth, ctype;
     png_get_IHDR(j->png, j->info, &w, &h, &depth, &ctype, NULL, NULL, NULL);
-    if (too_large(w, h)) return fail_too_large(j->path, w, h);
+    if (gnf_image_check_size(j->path, w, h) != GNF_OK) return GNF_ERR_UNSUPPORTED;
     /* deflate expands at most ~1032:1: the filtered rows need at least 1/1032 of their bytes */
     unsigned long long bits = (unsigned long long)w * (unsigned)depth * png_get_channels(j->png, j->info);
     if (((bits + 7) / 8 + 1) * h / 1032 > j->size)
@@ -227,8 +223,7 @@ static gnf_status jpeg_decode(jpeg_job *j) {
     jpeg_read_header(&j->ci, TRUE);
     if (j->ci.jpeg_color_space == JCS_CMYK || j->ci.jpeg_color_space == JCS_YCCK)
         return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: CMYK JPEG is not supported", j->path);
-    if (too_large(j->ci.image_width, j->ci.image_height))
-        return fail_too_large(j->path, j->ci.image_width, j->ci.image_height);
+    if (gnf_image_check_size(j->path, j->ci.image_width, j->ci.image_height) != GNF_OK) return GNF_ERR_UNSUPPORTED;
     /* an 8x8 block costs at least a bit (Huffman; arithmetic coding far less): beyond these
      * pixels per byte the header lies */
     if ((unsigned long long)j->ci.image_width * j->ci.image_height / (j->ci.arith_code ? 65536 : 4096) > j->size)

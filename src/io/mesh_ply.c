@@ -251,46 +251,8 @@ static gnf_status ply_binary(gnf_mesh_builder *b, const ply_header *h, const uns
     int big = h->format == 2;
     for (int ei = 0; ei < h->nelems; ei++) {
         const ply_elem *e = &h->elem[ei];
-        const ply_prop *p0 = &e->prop[0];
         if (e->nprops == 0) continue;
-        /* The layouts nearly every writer uses get a shortcut; the general loop handles the
-         * rest and any record the shortcut does not fit. */
-        int fast_vertex = e->kind == EL_VERTEX && e->nprops == 3;
-        for (int k = 0; k < e->nprops && fast_vertex; k++)
-            fast_vertex = !e->prop[k].list && e->prop[k].type == T_F32 &&
-                          e->prop[k].role == ROLE_X + k;
-        int fast_face = e->kind == EL_FACE && e->nprops == 1 && p0->list &&
-                        (p0->count_type == T_U8 || p0->count_type == T_I8) &&
-                        (p0->type == T_I32 || p0->type == T_U32);
         for (unsigned long long i = 0; i < e->count; i++) {
-            if (fast_vertex && end - p >= 12) {
-                float xyz[3];
-                for (int k = 0; k < 3; k++) {
-                    uint32_t u = load32(p + 4 * k, big);
-                    memcpy(&xyz[k], &u, 4);
-                }
-                if (!isfinite(xyz[0]) || !isfinite(xyz[1]) || !isfinite(xyz[2]))
-                    return gnf_fail(GNF_ERR_FORMAT, "%s: vertex %llu: non-finite coordinate",
-                                    b->path, i);
-                gnf_status s = gnf_mb_vertex(b, xyz);
-                if (s != GNF_OK) return s;
-                p += 12;
-                continue;
-            }
-            if (fast_face && end - p >= 13 && p[0] == 3) {
-                long long v[3];
-                for (int k = 0; k < 3; k++) {
-                    uint32_t u = load32(p + 1 + 4 * k, big);
-                    v[k] = p0->type == T_I32 && u >> 31 ? (long long)u - (1ll << 32) : u;
-                    if (v[k] < 0 || (unsigned long long)v[k] >= h->nverts)
-                        return gnf_fail(GNF_ERR_FORMAT, "%s: face %llu: vertex index %lld out "
-                                        "of range (%llu vertices)", b->path, i, v[k], h->nverts);
-                }
-                gnf_status s = gnf_mb_tri(b, (int32_t)v[0], (int32_t)v[1], (int32_t)v[2]);
-                if (s != GNF_OK) return s;
-                p += 13;
-                continue;
-            }
             float xyz[3] = {0, 0, 0};
             for (int k = 0; k < e->nprops; k++) {
                 const ply_prop *pr = &e->prop[k];

@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Open-addressing table of vertex indices + 1 (0 = empty) over the positions in verts.  Returns
- * the slot holding a position equal to p, or the empty slot where it would go. */
-static size_t pos_probe(const uint32_t *slot, size_t mask, const float *verts, const float *p) {
-    size_t i = (size_t)gnf_pos_hash(p) & mask;
-    while (slot[i] && !gnf_pos_equal(verts + 3 * (size_t)(slot[i] - 1), p)) i = (i + 1) & mask;
-    return i;
-}
-
 typedef struct {
     uint32_t *slot;
     size_t mask;
@@ -27,12 +19,12 @@ static gnf_status weld(gnf_mesh_builder *b, weld_map *w, const float p[3], int32
         uint32_t *ns = n <= SIZE_MAX / 4 ? calloc(n, sizeof *ns) : NULL;
         if (!ns) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory welding vertices", b->path);
         for (size_t i = 0; i < b->nv; i++)
-            ns[pos_probe(ns, n - 1, b->v, b->v + 3 * i)] = (uint32_t)(i + 1);
+            ns[gnf_pos_probe(ns, n - 1, b->v, b->v + 3 * i)] = (uint32_t)(i + 1);
         free(w->slot);
         w->slot = ns;
         w->mask = n - 1;
     }
-    size_t i = pos_probe(w->slot, w->mask, b->v, p);
+    size_t i = gnf_pos_probe(w->slot, w->mask, b->v, p);
     if (!w->slot[i]) {
         gnf_status s = gnf_mb_vertex(b, p);
         if (s != GNF_OK) return s;

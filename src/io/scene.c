@@ -19,8 +19,6 @@
 #include <sys/stat.h>
 
 #define JSON_MAX ((size_t)256 << 20) /* bytes of transforms JSON we read */
-#define MAX_SIDE 32768u              /* the image loader's limits (image_file.c) */
-#define MAX_PIXELS (1ull << 28)
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
@@ -84,7 +82,7 @@ static gnf_status read_cam_keys(const char *json, int frame, const cJSON *obj, c
         if (!isfinite(v)) bad = "is not finite";
         else if ((i == K_FLX || i == K_FLY) && !(v > 0)) bad = "is not positive";
         else if ((i == K_ANGX || i == K_ANGY) && !(v > 0 && v < M_PI)) bad = "is not an angle in (0, pi) radians";
-        else if ((i == K_W || i == K_H) && !(v >= 1 && v <= MAX_SIDE && v == floor(v)))
+        else if ((i == K_W || i == K_H) && !(v >= 1 && v <= 32768 && v == floor(v)))
             bad = "is not a whole number of pixels in [1, 32768]";
         if (bad) return gnf_fail(GNF_ERR_FORMAT, "%s: %s%s %s", json, where(wb, sizeof wb, frame), k_names[i], bad);
         k->has[i] = 1;
@@ -260,9 +258,7 @@ static gnf_status probe_size(const char *path, int *w, int *h) {
     fclose(f);
     if (s != GNF_OK) return s;
     if (W == 0 || H == 0) return gnf_fail(GNF_ERR_FORMAT, "%s: image header gives a %lux%lu image", path, W, H);
-    if (W > MAX_SIDE || H > MAX_SIDE || (unsigned long long)W * H > MAX_PIXELS)
-        return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: image is %lux%lu; gnf handles at most %u per side and 2^28 pixels",
-                        path, W, H, MAX_SIDE);
+    if (gnf_image_check_size(path, W, H) != GNF_OK) return GNF_ERR_UNSUPPORTED;
     *w = (int)W;
     *h = (int)H;
     return GNF_OK;
