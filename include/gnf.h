@@ -128,6 +128,11 @@ gnf_status gnf_model_save(const gnf_model *m, const char *path, int half);
 /* Loads and fully validates a model file; *out receives a new handle. */
 gnf_status gnf_model_load(const char *path, gnf_model **out);
 
+/* gnf_model_load on a model file already in memory (data[0..size), not modified); name stands
+ * for the file in messages.  Same checks and errors, but no GNF_ERR_IO.  Nothing is allocated
+ * that the data do not back: every tensor must lie within size bytes. */
+gnf_status gnf_model_load_from_memory(const void *data, size_t size, const char *name, gnf_model **out);
+
 /* Size in bytes the model file will have when saved (f32 or f16). */
 long gnf_model_file_bytes(const gnf_model *m, int half);
 
@@ -145,6 +150,13 @@ typedef struct {
  * JPEG data ending early included — or corrupt), GNF_ERR_UNSUPPORTED (over 32768 per side or
  * 2^28 pixels, CMYK or 12-bit JPEG).  On failure *out is zeroed. */
 gnf_status gnf_image_load(const char *path, gnf_image *out, int *had_alpha);
+
+/* gnf_image_load on a PNG or JPEG already in memory (data[0..size), not modified, no terminator
+ * needed); name stands for the file in messages.  Same results and errors, but no GNF_ERR_IO.
+ * A header claiming more pixels than size bytes could encode is GNF_ERR_FORMAT ("truncated"),
+ * before anything is allocated for them. */
+gnf_status gnf_image_load_from_memory(const void *data, size_t size, const char *name, gnf_image *out,
+                                      int *had_alpha);
 
 /* Writes an 8-bit PNG (values clamped to [0,1], rounded).  Atomic: temp file then rename. */
 gnf_status gnf_image_save_png(const char *path, const gnf_image *img);
@@ -278,6 +290,19 @@ typedef struct {
  * pool.  Real scans are accepted: holes, duplicate vertices, degenerate and non-manifold faces are
  * counted in the info (warnings), not errors.  Errors name the file. */
 gnf_status gnf_sdf_target_create(const char *mesh_path, const gnf_sdf_config *c, gnf_sdf_target **out);
+
+/* The same from a mesh file already in memory (data[0..size), not modified); name stands for the
+ * file in messages and gives the format by its extension (.obj, .ply, .stl, .off; a name without
+ * one has the format sniffed from the bytes).  Counts in a header are checked against size
+ * before anything is allocated for them. */
+gnf_status gnf_sdf_target_create_from_memory(const void *data, size_t size, const char *name,
+                                             const gnf_sdf_config *c, gnf_sdf_target **out);
+
+/* The same from arrays (copied): vertices nv×3 floats, faces nf×3 vertex indices (counter-
+ * clockwise seen from outside).  GNF_ERR_INVALID for bad counts, an index outside 0..nv-1 or a
+ * non-finite vertex; triangles repeating an index are dropped (counted in the info). */
+gnf_status gnf_sdf_target_create_from_arrays(const float *vertices, long nv, const int32_t *faces, long nf,
+                                             const gnf_sdf_config *c, gnf_sdf_target **out);
 void gnf_sdf_target_free(gnf_sdf_target *t);
 void gnf_sdf_target_get_info(const gnf_sdf_target *t, gnf_sdf_target_info *info);
 

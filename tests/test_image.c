@@ -147,6 +147,23 @@ static void expect_fail(const char *path, gnf_status want, const char *label) {
     if (s == GNF_OK) gnf_image_free(&img);
 }
 
+/* The same through gnf_image_load_from_memory on an exact-size copy of data[0..n) (so ASan sees
+ * any overread); the message must name `name`. */
+static void expect_fail_mem(const unsigned char *data, size_t n, const char *name, gnf_status want,
+                            const char *label) {
+    unsigned char *copy = malloc(n ? n : 1);
+    memcpy(copy, data, n);
+    gnf_image img;
+    memset(&img, 0x5A, sizeof img);
+    int alpha = 7;
+    gnf_status s = gnf_image_load_from_memory(copy, n, name, &img, &alpha);
+    free(copy);
+    CHECK_MSG(s == want && strstr(gnf_last_error(), name), "%s: status %d, want %d; message: %s", label, (int)s,
+              (int)want, gnf_last_error());
+    CHECK(img.px == NULL && img.w == 0 && alpha == 0);
+    if (s == GNF_OK) gnf_image_free(&img);
+}
+
 /* Redirects stderr to a file so a test can prove that decoding printed nothing. */
 typedef struct { int saved; char path[512]; } quiet_t;
 
@@ -199,6 +216,13 @@ static void roundtrip(int c, const char *name) {
         CHECK_EQ_INT(gnf_image_load(path, &again, NULL), GNF_OK);
         CHECK(again.px && memcmp(again.px, back.px, (size_t)n * sizeof(float)) == 0);
         gnf_image_free(&again);
+        /* From memory: the same pixels. */
+        size_t nb = 0;
+        unsigned char *bytes = read_bytes(path, &nb);
+        CHECK(bytes && gnf_image_load_from_memory(bytes, nb, "mem.png", &again, &alpha) == GNF_OK);
+        CHECK(again.px && again.c == c && memcmp(again.px, back.px, (size_t)n * sizeof(float)) == 0);
+        gnf_image_free(&again);
+        free(bytes);
     }
     gnf_image_free(&back);
     gnf_image_free(&img);
@@ -420,18 +444,18 @@ TEST(image_png_truncated) {
     unsigned char *png = noise_png("full.png", &n);
     CHECK(png && n > 1000);
     if (!png) return;
-    const size_t cuts[] = {8, 20, 33, 50, n / 2, n - 12, n - 1};
     quiet_t q;
     quiet_begin(&q, "png_trunc_stderr.txt");
-    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-        char path[512], label[64];
-        snprintf(label, sizeof label, "png cut at %zu", cuts[i]);
-        tmp_path(path, sizeof path, "trunc.png");
-        CHECK(write_bytes(path, png, cuts[i]));
-        expect_fail(path, GNF_ERR_FORMAT, label);
-        CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label,
-                  gnf_last_error());
+    for (size_t len = 8; len < n; len++) { /* shorter is "not a PNG" */
+        char label[64];
+        snprintf(label, sizeof label, "png cut at %zu", len);
+        expect_fail_mem(png, len, "trunc.png", GNF_ERR_FORMAT, label);
+        CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label, gnf_last_error());
     }
+    char path[512];
+    tmp_path(path, sizeof path, "trunc.png");
+    CHECK(write_bytes(path, png, n / 2));
+    expect_fail(path, GNF_ERR_FORMAT, "png file cut in half");
     CHECK_EQ_INT(quiet_end(&q), 0);
     free(png);
 }
@@ -513,6 +537,12 @@ TEST(image_png_huge_header) {
     put_be32(file + 29, (uint32_t)crc32(0, file + 12, 17));
     CHECK(write_bytes(path, file, (size_t)(p - file)));
     expect_fail(path, GNF_ERR_UNSUPPORTED, "40000x10 PNG");
+
+    /* 16000×16000 is within the limits, but not in 60 bytes: refused before any allocation. */
+    put_be32(file + 16, 16000);
+    put_be32(file + 20, 16000);
+    put_be32(file + 29, (uint32_t)crc32(0, file + 12, 17));
+    expect_fail_mem(file, (size_t)(p - file), "lying.png", GNF_ERR_FORMAT, "16000x16000 PNG");
 }
 
 /* A 64×48 RGB JPEG of noise-over-pattern, returned as bytes. */
@@ -533,18 +563,25 @@ TEST(image_jpeg_truncated) {
     CHECK(jpg && n > 2000);
     if (!jpg) return;
     /* n/2 cuts into the entropy-coded data, where libjpeg would pad with grey and only warn. */
-    const size_t cuts[] = {3, 10, 100, 300, n / 2, n - 100, n - 2, n - 1};
     quiet_t q;
     quiet_begin(&q, "jpeg_trunc_stderr.txt");
-    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-        char path[512], label[64];
-        snprintf(label, sizeof label, "jpeg cut at %zu", cuts[i]);
-        tmp_path(path, sizeof path, "trunc.jpg");
-        CHECK(write_bytes(path, jpg, cuts[i]));
-        expect_fail(path, GNF_ERR_FORMAT, label);
-        CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label,
-                  gnf_last_error());
+    for (size_t len = 3; len < n; len++) {
+        char label[64];
+        snprintf(label, sizeof label, "jpeg cut at %zu", len);
+        expect_fail_mem(jpg, len, "trunc.jpg", GNF_ERR_FORMAT, label);
+        CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label, gnf_last_error());
     }
+    char path[512];
+    tmp_path(path, sizeof path, "trunc.jpg");
+    CHECK(write_bytes(path, jpg, n / 2));
+    expect_fail(path, GNF_ERR_FORMAT, "jpeg file cut in half");
+    /* A frame header claiming 16000x16000 in a few KiB: refused before the pixels are allocated. */
+    for (size_t i = 2; i + 9 < n; i++)
+        if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) {
+            jpg[i + 5] = jpg[i + 7] = 16000 >> 8, jpg[i + 6] = jpg[i + 8] = 16000 & 255;
+            expect_fail_mem(jpg, n, "lying.jpg", GNF_ERR_FORMAT, "16000x16000 JPEG");
+            break;
+        }
     CHECK_EQ_INT(quiet_end(&q), 0); /* libjpeg's warnings must not reach stderr */
     free(jpg);
 }

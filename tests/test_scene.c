@@ -573,13 +573,31 @@ TEST(scene_truncated_json) {
         CHECK(sc.views[0].c2w[3] == 0.5f && sc.views[0].c2w[7] == -0.2f);
         gnf_scene_free(&sc);
     }
+    /* From memory, pictures relative to dir: the same views; cameras only as well. */
     size_t n = strlen(good);
-    for (size_t k = 0; k < n; k++) {
-        write_bytes(js, good, k);
-        char label[64];
-        snprintf(label, sizeof label, "truncated at %zu", k);
-        expect_fail(label, js, NULL, 1, 1, GNF_ERR_FORMAT, js, NULL);
+    gnf_scene a, b;
+    CHECK_EQ_INT(gnf_scene_load(js, NULL, 1, 1, 1, &a), GNF_OK);
+    for (int li = 0; li < 2; li++) {
+        CHECK_EQ_INT(gnf_scene_load_from_memory(good, n, "mem.json", dir, 1, li, 1, &b), GNF_OK);
+        CHECK(b.n == 1 && !strcmp(b.json_path, "mem.json") && !strcmp(b.views[0].path, a.views[0].path));
+        CHECK(!memcmp(b.views[0].c2w, a.views[0].c2w, sizeof a.views[0].c2w) && b.views[0].fx == a.views[0].fx &&
+              b.views[0].w == a.views[0].w && (li ? !memcmp(b.views[0].rgb, a.views[0].rgb, 4 * 4 * 3 * sizeof(float))
+                                                  : b.views[0].rgb == NULL));
+        gnf_scene_free(&b);
     }
+    gnf_scene_free(&a);
+    /* Truncated at every length, from memory (an exact-size copy: ASan sees any overread). */
+    for (size_t k = 0; k < n; k++) {
+        char *cut = malloc(k + 1);
+        memcpy(cut, good, k);
+        memset(&b, 0x5a, sizeof b);
+        gnf_status st = gnf_scene_load_from_memory(cut, k, "cut.json", dir, 1, 1, 1, &b);
+        free(cut);
+        CHECK_MSG(st == GNF_ERR_FORMAT && strstr(gnf_last_error(), "cut.json") && scene_is_zero(&b),
+                  "truncated at %zu: %d %s", k, st, gnf_last_error());
+    }
+    write_bytes(js, good, n / 2);
+    expect_fail("file truncated", js, NULL, 1, 1, GNF_ERR_FORMAT, js, NULL);
 }
 
 typedef struct {

@@ -47,11 +47,11 @@ int gnf_cpu_has_avx2_fma(void);
 /* Nonzero when the AVX2/FMA kernels should be used (CPU support and not forced scalar). */
 int gnf_use_avx2(void);
 
-/* Reads the rest of stream f into *buf (malloc'd, *cap usable bytes plus one spare byte beyond
- * them, *n used), growing it by doubling; *buf may start NULL with *n = *cap = 0 only if the
- * caller allocated nothing — pass a buffer of *cap + 1 bytes otherwise.  Errors name path:
- * GNF_ERR_IO (read error), GNF_ERR_NOMEM.  On error *buf stays owned by the caller. */
-gnf_status gnf_read_rest(FILE *f, const char *path, unsigned char **buf, size_t *n, size_t *cap);
+/* Reads the whole file at path into *data (malloc'd, NUL-terminated one past *size: text parsers
+ * may look one byte ahead).  Errors name path, *data stays NULL: GNF_ERR_IO (cannot open, a
+ * directory, read error), GNF_ERR_UNSUPPORTED (over max bytes; a regular file is refused before
+ * anything is read), GNF_ERR_NOMEM.  Streams (pipes) are read too. */
+gnf_status gnf_read_file(const char *path, size_t max, unsigned char **data, size_t *size);
 
 /* Atomic output: write to a temporary file next to path (mode 0644), then rename over path, so
  * a failure or crash never leaves a partial file.  gnf_atomic_open creates it (a.f to write

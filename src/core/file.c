@@ -1,4 +1,4 @@
-/* file.c — reading a whole stream into memory, and atomic writes (temp file + rename). */
+/* file.c — reading a whole file into memory, and atomic writes (temp file + rename). */
 #define _POSIX_C_SOURCE 200809L
 #include "core.h"
 #include <errno.h>
@@ -7,20 +7,42 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-gnf_status gnf_read_rest(FILE *f, const char *path, unsigned char **buf, size_t *n, size_t *cap) {
-    for (;;) {
-        if (*n == *cap) {
-            if (*cap > SIZE_MAX / 2 - 1) return gnf_fail(GNF_ERR_NOMEM, "%s: file too large to read", path);
-            unsigned char *nb = realloc(*buf, *cap * 2 + 1);
-            if (!nb) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory reading the file", path);
-            *buf = nb;
-            *cap *= 2;
+gnf_status gnf_read_file(const char *path, size_t max, unsigned char **data, size_t *size) {
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return gnf_fail(GNF_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    struct stat st;
+    size_t cap = 1u << 16, n = 0;
+    unsigned char *buf = NULL;
+    gnf_status s = GNF_OK;
+    int known = fstat(fileno(f), &st) == 0;
+    if (known && S_ISDIR(st.st_mode)) s = gnf_fail(GNF_ERR_IO, "%s: is a directory, not a file", path);
+    else if (known && S_ISREG(st.st_mode) && (unsigned long long)st.st_size > max) n = max + 1;
+    else if (known && S_ISREG(st.st_mode)) cap = (size_t)st.st_size + 1; /* the last read sees EOF */
+    while (s == GNF_OK && n <= max) { /* streams grow by doubling; cap never passes max + 1 */
+        if (!buf || n == cap) {
+            if (buf) cap = cap > max / 2 ? max + 1 : cap * 2;
+            unsigned char *nb = realloc(buf, cap + 1);
+            if (!nb) s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory reading the file", path);
+            else buf = nb;
+            if (!nb) break;
         }
-        size_t k = fread(*buf + *n, 1, *cap - *n, f);
-        *n += k;
+        size_t k = fread(buf + n, 1, cap - n, f);
+        n += k;
         if (k == 0) break;
     }
-    if (ferror(f)) return gnf_fail(GNF_ERR_IO, "%s: read error (%s)", path, strerror(errno));
+    if (s == GNF_OK && ferror(f)) s = gnf_fail(GNF_ERR_IO, "%s: read error (%s)", path, strerror(errno));
+    else if (s == GNF_OK && n > max)
+        s = gnf_fail(GNF_ERR_UNSUPPORTED, "%s: files of this kind over %zu MiB are not supported", path, max >> 20);
+    fclose(f);
+    if (s != GNF_OK) {
+        free(buf);
+        return s;
+    }
+    buf[n] = 0;
+    *data = buf;
+    *size = n;
     return GNF_OK;
 }
 

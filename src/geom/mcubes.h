@@ -79,8 +79,4 @@ double gnf_mesh_area(const gnf_mesh *m);
  * for a closed mesh whose faces are counter-clockwise seen from outside. */
 double gnf_mesh_volume(const gnf_mesh *m);
 
-/* Number of undirected edges used by exactly one face (0 for a watertight mesh), or -1 if memory
- * runs out or a face has an out-of-range index.  O(nf) time, 12 bytes per face + 16 per vertex. */
-long gnf_mesh_boundary_edges(const gnf_mesh *m);
-
 #endif

@@ -1,37 +1,31 @@
 /* image_file.c — PNG/JPEG loading into float images (optionally composited over white) and
  * atomic 8-bit PNG saving.
  *
- * Files are read whole into memory (after a magic-byte check, so a large non-image file is not
- * read), then decoded from memory.  libpng and libjpeg report errors by longjmp: every setjmp
+ * Files are read whole into memory, then decoded from there (gnf_image_load_from_memory); a
+ * header claiming more pixels than the data could hold fails before the pixels are allocated.  libpng and libjpeg report errors by longjmp: every setjmp
  * sits in a small *_decode/_encode function whose state lives in a caller-owned struct, so
  * nothing the error path needs is a clobberable local, and the caller frees everything. */
 #include "core/core.h"
 #include "io/scene.h" /* gnf_image_load_on_white */
 #include <assert.h>
-#include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <jpeglib.h> /* after stdio.h: it uses FILE */
 #include <jerror.h>  /* message codes, to tell truncation and harmless warnings apart */
 #include <png.h>
 
 #define MAX_SIDE 32768u
 #define MAX_PIXELS (1ull << 28)
+#define IMAGE_FILE_MAX ((size_t)4 << 30)
 
 enum { FMT_NONE, FMT_PNG, FMT_JPEG };
 
-static int too_large(unsigned long w, unsigned long h) {
-    return w > MAX_SIDE || h > MAX_SIDE || (unsigned long long)w * h > MAX_PIXELS;
-}
-
-static gnf_status fail_too_large(const char *path, unsigned long w, unsigned long h) {
-    return gnf_fail(GNF_ERR_UNSUPPORTED,
-                    "%s: image is %lux%lu; gnf handles at most %u per side and 2^28 pixels",
-                    path, w, h, MAX_SIDE);
+gnf_status gnf_image_check_size(const char *name, unsigned long w, unsigned long h) {
+    if (w <= MAX_SIDE && h <= MAX_SIDE && (unsigned long long)w * h <= MAX_PIXELS) return GNF_OK;
+    return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: image is %lux%lu; gnf handles at most %u per side and 2^28 pixels",
+                    name, w, h, MAX_SIDE);
 }
 
 static int sniff(const unsigned char *b, size_t n) {
@@ -39,50 +33,6 @@ static int sniff(const unsigned char *b, size_t n) {
     if (n >= 8 && memcmp(b, png_sig, 8) == 0) return FMT_PNG;
     if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return FMT_JPEG;
     return FMT_NONE;
-}
-
-/* Reads the whole file into *data (malloc'd) after checking its first bytes are PNG or JPEG. */
-static gnf_status read_image_file(const char *path, unsigned char **data, size_t *size, int *fmt) {
-    *data = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return gnf_fail(GNF_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-    size_t cap = 1u << 16, n = 0;
-    struct stat st;
-    /* Regular files: size the buffer exactly (+1 so the final read sees EOF without growing). */
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-        (unsigned long long)st.st_size < SIZE_MAX - 1)
-        cap = (size_t)st.st_size + 1;
-    unsigned char *buf = malloc(cap + 1);
-    gnf_status s = GNF_OK;
-    if (!buf) {
-        s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory reading the file", path);
-        goto done;
-    }
-    n = fread(buf, 1, cap < 8 ? cap : 8, f); /* never past the buffer, even if the file grew */
-    if (ferror(f)) {
-        s = gnf_fail(GNF_ERR_IO, "%s: read error (%s)", path, strerror(errno));
-        goto done;
-    }
-    if (n == 0) {
-        s = gnf_fail(GNF_ERR_FORMAT, "%s: empty file, not an image", path);
-        goto done;
-    }
-    *fmt = sniff(buf, n);
-    if (*fmt == FMT_NONE) {
-        s = gnf_fail(GNF_ERR_FORMAT, "%s: not a PNG or JPEG image", path);
-        goto done;
-    }
-    s = gnf_read_rest(f, path, &buf, &n, &cap);
-done:
-    fclose(f);
-    if (s != GNF_OK) {
-        free(buf);
-        return s;
-    }
-    *data = buf;
-    *size = n;
-    return GNF_OK;
 }
 
 /* ---- PNG reading ---------------------------------------------------------------------- */
@@ -142,7 +92,12 @@ static gnf_status png_decode(png_job *j) {
     png_uint_32 w, h;
     int depth, ctype;
     png_get_IHDR(j->png, j->info, &w, &h, &depth, &ctype, NULL, NULL, NULL);
-    if (too_large(w, h)) return fail_too_large(j->path, w, h);
+    if (gnf_image_check_size(j->path, w, h) != GNF_OK) return GNF_ERR_UNSUPPORTED;
+    /* deflate expands at most ~1032:1: the filtered rows need at least 1/1032 of their bytes */
+    unsigned long long bits = (unsigned long long)w * (unsigned)depth * png_get_channels(j->png, j->info);
+    if (((bits + 7) / 8 + 1) * h / 1032 > j->size)
+        return gnf_fail(GNF_ERR_FORMAT, "%s: truncated PNG data (a %ux%u image in %zu bytes)", j->path, w, h,
+                        j->size);
     int trns = png_get_valid(j->png, j->info, PNG_INFO_tRNS) != 0;
     j->alpha = (ctype & PNG_COLOR_MASK_ALPHA) || trns;
     if (ctype == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(j->png);
@@ -268,8 +223,12 @@ static gnf_status jpeg_decode(jpeg_job *j) {
     jpeg_read_header(&j->ci, TRUE);
     if (j->ci.jpeg_color_space == JCS_CMYK || j->ci.jpeg_color_space == JCS_YCCK)
         return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: CMYK JPEG is not supported", j->path);
-    if (too_large(j->ci.image_width, j->ci.image_height))
-        return fail_too_large(j->path, j->ci.image_width, j->ci.image_height);
+    if (gnf_image_check_size(j->path, j->ci.image_width, j->ci.image_height) != GNF_OK) return GNF_ERR_UNSUPPORTED;
+    /* an 8x8 block costs at least a bit (Huffman; arithmetic coding far less): beyond these
+     * pixels per byte the header lies */
+    if ((unsigned long long)j->ci.image_width * j->ci.image_height / (j->ci.arith_code ? 65536 : 4096) > j->size)
+        return gnf_fail(GNF_ERR_FORMAT, "%s: truncated JPEG data (a %ux%u image in %zu bytes)", j->path,
+                        j->ci.image_width, j->ci.image_height, j->size);
     j->ci.out_color_space = j->ci.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&j->ci);
 
@@ -326,34 +285,46 @@ static gnf_status gray_to_rgb(const char *path, gnf_image *img) {
     return GNF_OK;
 }
 
-/* The loaders behind gnf_image_load (on_white = 0: colour as stored, alpha dropped) and
- * gnf_image_load_on_white (on_white = 1: composited over white, always 3 channels). */
-static gnf_status load_image(const char *path, int on_white, gnf_image *out, int *had_alpha) {
-    assert(path && out);
+/* The decoder behind the loaders: on_white = 0 colour as stored, alpha dropped; on_white = 1
+ * composited over white, always 3 channels (gnf_image_load_on_white). */
+static gnf_status decode(const unsigned char *data, size_t size, const char *name, int on_white, gnf_image *out,
+                         int *had_alpha) {
+    assert(name && out && (data || !size));
     memset(out, 0, sizeof *out);
     if (had_alpha) *had_alpha = 0;
-    unsigned char *data;
-    size_t size;
-    int fmt = FMT_NONE, alpha = 0;
-    gnf_status s = read_image_file(path, &data, &size, &fmt);
-    if (s != GNF_OK) return s;
-    s = fmt == FMT_PNG ? load_png(path, data, size, on_white, out, &alpha)
-                       : load_jpeg(path, data, size, out);
-    free(data);
-    if (s == GNF_OK && on_white && out->c == 1) s = gray_to_rgb(path, out);
+    int fmt = sniff(data, size), alpha = 0;
+    if (fmt == FMT_NONE)
+        return gnf_fail(GNF_ERR_FORMAT, size ? "%s: not a PNG or JPEG image" : "%s: empty file, not an image", name);
+    gnf_status s = fmt == FMT_PNG ? load_png(name, data, size, on_white, out, &alpha) : load_jpeg(name, data, size, out);
+    if (s == GNF_OK && on_white && out->c == 1) s = gray_to_rgb(name, out);
     if (s == GNF_OK && had_alpha) *had_alpha = alpha;
     return s;
 }
 
-/* Loads a PNG or JPEG (format from the first bytes) into *out; see gnf.h.  On failure *out is
- * zeroed, *had_alpha is 0 and gnf_last_error() names the file and the problem. */
+static gnf_status load_file(const char *path, int on_white, gnf_image *out, int *had_alpha) {
+    memset(out, 0, sizeof *out);
+    if (had_alpha) *had_alpha = 0;
+    unsigned char *data;
+    size_t size;
+    gnf_status s = gnf_read_file(path, IMAGE_FILE_MAX, &data, &size);
+    if (s != GNF_OK) return s;
+    s = decode(data, size, path, on_white, out, had_alpha);
+    free(data);
+    return s;
+}
+
 gnf_status gnf_image_load(const char *path, gnf_image *out, int *had_alpha) {
-    return load_image(path, 0, out, had_alpha);
+    return load_file(path, 0, out, had_alpha);
+}
+
+gnf_status gnf_image_load_from_memory(const void *data, size_t size, const char *name, gnf_image *out,
+                                      int *had_alpha) {
+    return decode(data, size, name, 0, out, had_alpha);
 }
 
 /* Like gnf_image_load, but RGB composited over white (see io/scene.h). */
 gnf_status gnf_image_load_on_white(const char *path, gnf_image *out, int *had_alpha) {
-    return load_image(path, 1, out, had_alpha);
+    return load_file(path, 1, out, had_alpha);
 }
 
 typedef struct {

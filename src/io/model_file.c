@@ -180,11 +180,9 @@ static gnf_status meta_list(const gnf_st_file *f, const char *path, const char *
     return GNF_OK;
 }
 
-gnf_status gnf_model_load(const char *path, gnf_model **out) {
-    *out = NULL;
-    gnf_st_file f;
-    gnf_status s = gnf_st_read(path, &f);
-    if (s != GNF_OK) return s;
+/* The model in the safetensors file f (freed here) named path. */
+static gnf_status model_from_st(gnf_st_file f, const char *path, gnf_model **out) {
+    gnf_status s;
     gnf_model *m = NULL;
     const char *fmt = gnf_st_meta(&f, "format");
     if (!fmt || strcmp(fmt, "gnf") != 0) {
@@ -272,4 +270,18 @@ fail:
     gnf_model_free(m);
     gnf_st_file_free(&f);
     return s;
+}
+
+gnf_status gnf_model_load(const char *path, gnf_model **out) {
+    *out = NULL;
+    gnf_st_file f;
+    gnf_status s = gnf_st_read(path, &f);
+    return s == GNF_OK ? model_from_st(f, path, out) : s;
+}
+
+gnf_status gnf_model_load_from_memory(const void *data, size_t size, const char *name, gnf_model **out) {
+    *out = NULL;
+    gnf_st_file f;
+    gnf_status s = gnf_st_read_memory(data, size, name, &f);
+    return s == GNF_OK ? model_from_st(f, name, out) : s;
 }

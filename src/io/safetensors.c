@@ -2,21 +2,19 @@
  *
  * Writer: builds the JSON header itself (so escaping and number formatting are under our
  * control), pads it with spaces to a multiple of 8 and writes atomically via a temp file.
- * Reader: reads the whole file with one fread, pre-screens the header bytes for what cJSON
+ * Reader: works on the whole file in memory, pre-screens the header bytes for what cJSON
  * would let through (invalid UTF-8, raw control characters, "\u0000", unterminated strings),
  * parses it with cJSON and checks every field before any tensor data are converted. */
 #include "safetensors.h"
 #include "core/core.h"
+#include "io/text.h"
 #include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define ST_MAX_NDIM 8
 #define ST_MAX_HEADER ((uint64_t)1 << 20)    /* header bytes we parse: gnf headers are a few KiB, and
@@ -374,10 +372,6 @@ typedef struct {
     int64_t numel, begin, end;
 } st_info;
 
-/* cJSON records parse errors in a process-wide variable; serialise parses so concurrent loads
- * do not race on it. */
-static pthread_mutex_t g_cjson_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /* Screens header bytes for what cJSON would accept but JSON forbids or that would lose data:
  * invalid UTF-8, raw control characters, "\u0000" (would silently cut a C string) and a string
  * that never ends (also keeps cJSON from reading past the buffer).  Returns why, or NULL. */
@@ -655,55 +649,12 @@ static gnf_status parse_file(const char *path, const unsigned char *buf, size_t 
     if (!txt) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for the header", path);
     memcpy(txt, h, n);
     txt[n] = 0;
-    const char *end = NULL;
-    pthread_mutex_lock(&g_cjson_lock);
-    cJSON *root = cJSON_ParseWithLengthOpts(txt, n, &end, 0);
-    pthread_mutex_unlock(&g_cjson_lock);
-    gnf_status st = GNF_OK;
-    if (!root) {
-        size_t at = end && end >= txt && end <= txt + n ? (size_t)(end - txt) : 0;
-        st = gnf_fail(GNF_ERR_FORMAT, "%s: header is not valid JSON (error near byte %zu)", path, at);
-    } else {
-        size_t at = end && end >= txt && end <= txt + n ? (size_t)(end - txt) : n;
-        while (at < n && (txt[at] == ' ' || txt[at] == '\t' || txt[at] == '\n' || txt[at] == '\r')) at++;
-        if (at < n) st = gnf_fail(GNF_ERR_FORMAT, "%s: header has extra characters after the JSON value (byte %zu)", path, at);
-        else if (!cJSON_IsObject(root)) st = gnf_fail(GNF_ERR_FORMAT, "%s: header is not a JSON object", path);
-        else st = parse_root(path, root, h + n, (int64_t)(size - 8 - n), out);
-    }
+    cJSON *root = NULL;
+    gnf_status st = gnf_json_parse(path, "header", txt, n, &root);
+    if (st == GNF_OK) st = parse_root(path, root, h + n, (int64_t)(size - 8 - n), out);
     cJSON_Delete(root);
     free(txt);
     return st;
-}
-
-/* Reads the whole regular file at path into a malloc'd buffer with one fread. */
-static gnf_status slurp(const char *path, unsigned char **buf, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return gnf_fail(GNF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    gnf_status st = GNF_OK;
-    if (fstat(fileno(f), &sb) != 0) st = gnf_fail(GNF_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode)) st = gnf_fail(GNF_ERR_IO, "%s: not a regular file", path);
-    else if ((uint64_t)sb.st_size > ST_MAX_FILE)
-        st = gnf_fail(GNF_ERR_UNSUPPORTED, "%s: file of %lld bytes is over the 4 GiB limit for model files", path,
-                      (long long)sb.st_size);
-    if (st != GNF_OK) {
-        fclose(f);
-        return st;
-    }
-    size_t n = (size_t)sb.st_size;
-    unsigned char *b = malloc(n ? n : 1);
-    if (!b) st = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, n);
-    else if (n && fread(b, 1, n, f) != n)
-        st = ferror(f) ? gnf_fail(GNF_ERR_IO, "%s: read error: %s", path, strerror(errno))
-                       : gnf_fail(GNF_ERR_IO, "%s: file shrank while being read", path);
-    fclose(f);
-    if (st != GNF_OK) {
-        free(b);
-        return st;
-    }
-    *buf = b;
-    *size = n;
-    return GNF_OK;
 }
 
 gnf_status gnf_st_read(const char *path, gnf_st_file *out) {
@@ -711,10 +662,16 @@ gnf_status gnf_st_read(const char *path, gnf_st_file *out) {
     memset(out, 0, sizeof *out);
     unsigned char *buf = NULL;
     size_t size = 0;
-    gnf_status st = slurp(path, &buf, &size);
-    if (st != GNF_OK) return st;
-    st = parse_file(path, buf, size, out);
+    gnf_status st = gnf_read_file(path, ST_MAX_FILE, &buf, &size);
+    if (st == GNF_OK) st = gnf_st_read_memory(buf, size, path, out);
     free(buf);
+    return st;
+}
+
+gnf_status gnf_st_read_memory(const void *data, size_t size, const char *name, gnf_st_file *out) {
+    assert(name && out && (data || !size));
+    memset(out, 0, sizeof *out);
+    gnf_status st = parse_file(name, data, size, out);
     if (st != GNF_OK) gnf_st_file_free(out);
     return st;
 }

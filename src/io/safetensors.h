@@ -54,6 +54,8 @@ gnf_status gnf_st_write(const char *path, const gnf_st_tensor *t, int nt, const 
  * over 4 GiB; GNF_ERR_NOMEM.  On failure *out is left zeroed; on success free it with
  * gnf_st_file_free. */
 gnf_status gnf_st_read(const char *path, gnf_st_file *out);
+/* The same on a file image data[0..size) (not modified); name stands for the file in messages. */
+gnf_status gnf_st_read_memory(const void *data, size_t size, const char *name, gnf_st_file *out);
 
 /* Frees everything *f owns and zeroes it (safe on a zeroed file). */
 void gnf_st_file_free(gnf_st_file *f);

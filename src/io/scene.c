@@ -6,6 +6,7 @@
  * view records its message (messages are thread-local) and the lowest failing index is
  * reported, so neither the result nor the error depends on the thread count. */
 #include "io/scene.h"
+#include "io/text.h"
 #include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -18,8 +19,6 @@
 #include <sys/stat.h>
 
 #define JSON_MAX ((size_t)256 << 20) /* bytes of transforms JSON we read */
-#define MAX_SIDE 32768u              /* the image loader's limits (image_file.c) */
-#define MAX_PIXELS (1ull << 28)
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
@@ -50,67 +49,6 @@ static int has_extension(const char *p) {
 }
 
 /* ---- reading and parsing the JSON ----------------------------------------------------- */
-
-/* cJSON records parse errors in a process-wide variable; serialise our parses. */
-static pthread_mutex_t g_json_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Reads path (at most JSON_MAX bytes) into a NUL-terminated malloc'd buffer. */
-static gnf_status read_json(const char *path, char **txt, size_t *len) {
-    *txt = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return gnf_fail(GNF_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-    struct stat st;
-    size_t cap, n = 0;
-    gnf_status s = GNF_OK;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-        s = gnf_fail(GNF_ERR_IO, "%s: not a regular file", path);
-    else if ((unsigned long long)st.st_size > JSON_MAX)
-        s = gnf_fail(GNF_ERR_UNSUPPORTED, "%s: %lld bytes; transforms files over 256 MiB are not supported", path,
-                     (long long)st.st_size);
-    if (s != GNF_OK) {
-        fclose(f);
-        return s;
-    }
-    cap = (size_t)st.st_size + 1; /* +1: the final read sees EOF without growing */
-    unsigned char *buf = malloc(cap + 1);
-    if (!buf) s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory reading the file", path);
-    else s = gnf_read_rest(f, path, &buf, &n, &cap);
-    fclose(f);
-    if (s == GNF_OK && n > JSON_MAX) /* grew while being read */
-        s = gnf_fail(GNF_ERR_UNSUPPORTED, "%s: transforms files over 256 MiB are not supported", path);
-    if (s != GNF_OK) {
-        free(buf);
-        return s;
-    }
-    buf[n] = 0; /* the buffer always has a spare byte past *cap >= n */
-    *txt = (char *)buf;
-    *len = n;
-    return GNF_OK;
-}
-
-/* Parses txt[0..n) into *root (an object, nothing but whitespace after it). */
-static gnf_status parse_json(const char *path, const char *txt, size_t n, cJSON **root) {
-    const char *end = NULL;
-    pthread_mutex_lock(&g_json_lock);
-    cJSON *r = cJSON_ParseWithLengthOpts(txt, n, &end, 0);
-    pthread_mutex_unlock(&g_json_lock);
-    size_t at = end && end >= txt && end <= txt + n ? (size_t)(end - txt) : n;
-    if (!r) {
-        if (n == 0) return gnf_fail(GNF_ERR_FORMAT, "%s: empty file, not JSON", path);
-        return gnf_fail(GNF_ERR_FORMAT, "%s: not valid JSON (error near byte %zu of %zu)", path, at, n);
-    }
-    while (at < n && (txt[at] == ' ' || txt[at] == '\t' || txt[at] == '\n' || txt[at] == '\r')) at++;
-    gnf_status s = GNF_OK;
-    if (at < n) s = gnf_fail(GNF_ERR_FORMAT, "%s: extra characters after the JSON value (byte %zu)", path, at);
-    else if (!cJSON_IsObject(r)) s = gnf_fail(GNF_ERR_FORMAT, "%s: the top level is not a JSON object", path);
-    if (s != GNF_OK) {
-        cJSON_Delete(r);
-        return s;
-    }
-    *root = r;
-    return GNF_OK;
-}
 
 /* The intrinsic keys a frame or the top level may give. */
 enum { K_FLX, K_ANGX, K_FLY, K_ANGY, K_CX, K_CY, K_W, K_H, K_COUNT };
@@ -144,7 +82,7 @@ static gnf_status read_cam_keys(const char *json, int frame, const cJSON *obj, c
         if (!isfinite(v)) bad = "is not finite";
         else if ((i == K_FLX || i == K_FLY) && !(v > 0)) bad = "is not positive";
         else if ((i == K_ANGX || i == K_ANGY) && !(v > 0 && v < M_PI)) bad = "is not an angle in (0, pi) radians";
-        else if ((i == K_W || i == K_H) && !(v >= 1 && v <= MAX_SIDE && v == floor(v)))
+        else if ((i == K_W || i == K_H) && !(v >= 1 && v <= 32768 && v == floor(v)))
             bad = "is not a whole number of pixels in [1, 32768]";
         if (bad) return gnf_fail(GNF_ERR_FORMAT, "%s: %s%s %s", json, where(wb, sizeof wb, frame), k_names[i], bad);
         k->has[i] = 1;
@@ -320,9 +258,7 @@ static gnf_status probe_size(const char *path, int *w, int *h) {
     fclose(f);
     if (s != GNF_OK) return s;
     if (W == 0 || H == 0) return gnf_fail(GNF_ERR_FORMAT, "%s: image header gives a %lux%lu image", path, W, H);
-    if (W > MAX_SIDE || H > MAX_SIDE || (unsigned long long)W * H > MAX_PIXELS)
-        return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: image is %lux%lu; gnf handles at most %u per side and 2^28 pixels",
-                        path, W, H, MAX_SIDE);
+    if (gnf_image_check_size(path, W, H) != GNF_OK) return GNF_ERR_UNSUPPORTED;
     *w = (int)W;
     *h = (int)H;
     return GNF_OK;
@@ -451,12 +387,12 @@ static gnf_status parse_frames(const char *json, const cJSON *root, const char *
     return GNF_OK;
 }
 
-/* Sets sc->json_path from path and split (see scene.h). */
-static gnf_status find_json(const char *path, const char *split, gnf_scene *sc) {
+/* The transforms file for path and split (see scene.h), malloc'd into *json. */
+static gnf_status find_json(const char *path, const char *split, char **json) {
     struct stat st;
     if (stat(path, &st) != 0) return gnf_fail(GNF_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
     if (!S_ISDIR(st.st_mode)) {
-        sc->json_path = gnf_strdup(path);
+        *json = gnf_strdup(path);
     } else {
         if (!split)
             return gnf_fail(GNF_ERR_INVALID, "%s: a folder needs a split (train, test or val)", path);
@@ -464,42 +400,25 @@ static gnf_status find_json(const char *path, const char *split, gnf_scene *sc) 
             return gnf_fail(GNF_ERR_INVALID, "%s: split \"%s\" is not train, test or val", path, split);
         char name[32];
         snprintf(name, sizeof name, "transforms_%s.json", split);
-        sc->json_path = join_path(path, name);
+        *json = join_path(path, name);
     }
-    if (!sc->json_path) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", path);
+    if (!*json) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", path);
     return GNF_OK;
 }
 
-gnf_status gnf_scene_load(const char *path, const char *split, int downscale, int load_images, int threads,
-                          gnf_scene *out) {
-    assert(path && out);
-    memset(out, 0, sizeof *out);
-    if (downscale < 1) return gnf_fail(GNF_ERR_INVALID, "%s: downscale %d must be at least 1", path, downscale);
+/* The scene of the NUL-terminated JSON txt[0..n) named name, pictures relative to dir. */
+static gnf_status load_json(const char *txt, size_t n, const char *name, const char *dir, int downscale,
+                            int load_images, int threads, gnf_scene *out) {
     gnf_scene sc = {0};
     frame_cam *cams = NULL;
-    char *txt = NULL, *dir = NULL;
     cJSON *root = NULL;
     view_job J;
     memset(&J, 0, sizeof J);
-    size_t n = 0;
-    gnf_status s = find_json(path, split, &sc);
-    if (s == GNF_OK) s = read_json(sc.json_path, &txt, &n);
-    if (s == GNF_OK) s = parse_json(sc.json_path, txt, n, &root);
-    free(txt);
-    if (s == GNF_OK) {
-        const char *slash = strrchr(sc.json_path, '/');
-        size_t ld = slash ? (size_t)(slash - sc.json_path) + (slash == sc.json_path) : 0;
-        dir = malloc(ld + 1);
-        if (dir) {
-            memcpy(dir, sc.json_path, ld);
-            dir[ld] = 0;
-        } else {
-            s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", sc.json_path);
-        }
-    }
+    gnf_status s = GNF_OK;
+    if (!(sc.json_path = gnf_strdup(name))) s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", name);
+    if (s == GNF_OK) s = gnf_json_parse(name, "the file", txt, n, &root);
     if (s == GNF_OK) s = parse_frames(sc.json_path, root, dir, &sc, &cams);
     cJSON_Delete(root);
-    free(dir);
     if (s == GNF_OK) {
         J.views = sc.views;
         J.cams = cams;
@@ -531,6 +450,48 @@ gnf_status gnf_scene_load(const char *path, const char *split, int downscale, in
     }
     *out = sc;
     return GNF_OK;
+}
+
+gnf_status gnf_scene_load(const char *path, const char *split, int downscale, int load_images, int threads,
+                          gnf_scene *out) {
+    assert(path && out);
+    memset(out, 0, sizeof *out);
+    if (downscale < 1) return gnf_fail(GNF_ERR_INVALID, "%s: downscale %d must be at least 1", path, downscale);
+    char *json = NULL, *dir = NULL;
+    unsigned char *txt = NULL;
+    size_t n = 0;
+    gnf_status s = find_json(path, split, &json);
+    if (s == GNF_OK) s = gnf_read_file(json, JSON_MAX, &txt, &n);
+    if (s == GNF_OK) {
+        const char *slash = strrchr(json, '/');
+        size_t ld = slash ? (size_t)(slash - json) + (slash == json) : 0;
+        if ((dir = malloc(ld + 1))) {
+            memcpy(dir, json, ld);
+            dir[ld] = 0;
+        } else {
+            s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", json);
+        }
+    }
+    if (s == GNF_OK) s = load_json((const char *)txt, n, json, dir, downscale, load_images, threads, out);
+    free(txt);
+    free(dir);
+    free(json);
+    return s;
+}
+
+gnf_status gnf_scene_load_from_memory(const char *json, size_t n, const char *name, const char *dir, int downscale,
+                                      int load_images, int threads, gnf_scene *out) {
+    assert((json || !n) && name && dir && out);
+    memset(out, 0, sizeof *out);
+    if (downscale < 1) return gnf_fail(GNF_ERR_INVALID, "%s: downscale %d must be at least 1", name, downscale);
+    if (n > JSON_MAX) return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: files of this kind over %zu MiB are not supported", name, JSON_MAX >> 20);
+    char *txt = malloc(n + 1); /* NUL-terminated, as cJSON likes it */
+    if (!txt) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", name);
+    if (n) memcpy(txt, json, n);
+    txt[n] = 0;
+    gnf_status s = load_json(txt, n, name, dir, downscale, load_images, threads, out);
+    free(txt);
+    return s;
 }
 
 void gnf_scene_free(gnf_scene *s) {

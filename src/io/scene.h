@@ -60,6 +60,13 @@ typedef struct {
 gnf_status gnf_scene_load(const char *path, const char *split, int downscale, int load_images,
                           int threads, gnf_scene *out);
 
+/* gnf_scene_load on a transforms JSON already in memory (json[0..n), not modified, no terminator
+ * needed; at most 256 MiB), named name in messages and in out->json_path; frames' relative
+ * file_path are resolved against the folder dir ("" for the current one).  load_images = 0 is
+ * the cameras-only mode: only the images' headers are read.  Same errors otherwise. */
+gnf_status gnf_scene_load_from_memory(const char *json, size_t n, const char *name, const char *dir, int downscale,
+                                      int load_images, int threads, gnf_scene *out);
+
 /* Frees everything *s owns and zeroes it; safe on a zeroed scene (and on NULL). */
 void gnf_scene_free(gnf_scene *s);
 
@@ -74,5 +81,7 @@ void gnf_view_ray(const gnf_view *v, float px, float py, float o[3], float d[3])
  * *had_alpha (may be NULL) tells whether alpha was present.  Same errors as gnf_image_load
  * (and *out zeroed on failure). */
 gnf_status gnf_image_load_on_white(const char *path, gnf_image *out, int *had_alpha);
+/* GNF_ERR_UNSUPPORTED naming name for a w×h image over the image loader's limits. */
+gnf_status gnf_image_check_size(const char *name, unsigned long w, unsigned long h);
 
 #endif
