@@ -84,12 +84,6 @@ static inline int gnf_pos_equal(const float *a, const float *b) {
     return a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
 }
 
-/* gnf_sdf_target_create's work after loading (tasks/sdf.c): mesh == NULL loads the file name;
- * else *mesh (with its report rep) is taken over — zeroed here, freed on failure — and name
- * stands for it in messages. */
-gnf_status gnf_sdf_target_from_mesh(const char *name, gnf_mesh *mesh, const gnf_mesh_report *rep,
-                                    const gnf_sdf_config *c, gnf_sdf_target **out);
-
 /* Frees and zeroes (safe on a zeroed mesh). */
 void gnf_mesh_free(gnf_mesh *m);
 

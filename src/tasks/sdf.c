@@ -163,18 +163,53 @@ void gnf_sdf_target_free(gnf_sdf_target *t) {
 
 void gnf_sdf_target_get_info(const gnf_sdf_target *t, gnf_sdf_target_info *info) { *info = t->info; }
 
+static gnf_status target_from_mesh(const char *name, gnf_mesh *mesh, const gnf_mesh_report *mrep,
+                                   const gnf_sdf_config *c, gnf_sdf_target **out);
+
 gnf_status gnf_sdf_target_create(const char *path, const gnf_sdf_config *c, gnf_sdf_target **out) {
+    return target_from_mesh(path, NULL, NULL, c, out);
+}
+
+gnf_status gnf_sdf_target_create_from_memory(const void *data, size_t size, const char *name,
+                                             const gnf_sdf_config *c, gnf_sdf_target **out) {
+    gnf_mesh m;
+    gnf_mesh_report r;
+    gnf_status s = gnf_mesh_load_from_memory(data, size, name, &m, &r);
+    if (s != GNF_OK) { *out = NULL; return s; }
+    return target_from_mesh(name, &m, &r, c, out);
+}
+
+gnf_status gnf_sdf_target_create_from_arrays(const float *vertices, long nv, const int32_t *faces, long nf,
+                                             const gnf_sdf_config *c, gnf_sdf_target **out) {
+    gnf_mesh m;
+    gnf_mesh_report r;
+    gnf_status s = gnf_mesh_from_arrays(vertices, nv, faces, nf, "mesh arrays", &m, &r);
+    if (s != GNF_OK) { *out = NULL; return s; }
+    return target_from_mesh("mesh arrays", &m, &r, c, out);
+}
+
+/* A target from a loaded mesh (taken over: freed here on failure, owned by the target on
+ * success), or from the file at name when mesh is NULL. */
+static gnf_status target_from_mesh(const char *name, gnf_mesh *mesh, const gnf_mesh_report *mrep,
+                                   const gnf_sdf_config *c, gnf_sdf_target **out) {
     *out = NULL;
-    if (c->samples < 1024 || c->samples > (1L << 28))
+    if (c->samples < 1024 || c->samples > (1L << 28)) {
+        gnf_mesh_free(mesh);
         return gnf_fail(GNF_ERR_INVALID, "ground-truth samples %ld out of range 1024..2^28", c->samples);
+    }
     gnf_sdf_target *t = calloc(1, sizeof *t);
-    if (!t) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    if (!t) { gnf_mesh_free(mesh); return gnf_fail(GNF_ERR_NOMEM, "out of memory"); }
     t->cfg = *c;
     int T = gnf_threads_resolve(c->threads);
     double t0 = gnf_now();
     gnf_mesh_report rep;
     memset(&rep, 0, sizeof rep);
-    gnf_status st = gnf_mesh_load(path, &t->mesh, &rep);
+    gnf_status st = mesh ? GNF_OK : gnf_mesh_load(name, &t->mesh, &rep);
+    if (mesh) {
+        t->mesh = *mesh;
+        rep = *mrep;
+        memset(mesh, 0, sizeof *mesh);
+    }
     if (st != GNF_OK) { gnf_sdf_target_free(t); return st; }
     gnf_sdf_target_info *in = &t->info;
     in->vertices = t->mesh.nv;
@@ -197,7 +232,7 @@ gnf_status gnf_sdf_target_create(const char *path, const gnf_sdf_config *c, gnf_
                        (double)(hi[2] - lo[2]) * (hi[2] - lo[2]));
     if (!(diag > 0) || !isfinite(diag)) {
         gnf_sdf_target_free(t);
-        return gnf_fail(GNF_ERR_FORMAT, "%s: the mesh has no extent (all vertices at one point)", path);
+        return gnf_fail(GNF_ERR_FORMAT, "%s: the mesh has no extent (all vertices at one point)", name);
     }
     for (int k = 0; k < 3; k++) in->center[k] = 0.5f * (lo[k] + hi[k]);
     in->scale = (float)(1.9 / diag);
@@ -206,7 +241,7 @@ gnf_status gnf_sdf_target_create(const char *path, const gnf_sdf_config *c, gnf_
     in->load_s = gnf_now() - t0;
     t0 = gnf_now();
     if ((st = gnf_bvh_build(&t->mesh, &t->bvh)) != GNF_OK) {
-        gnf_status s2 = gnf_fail(st, "%s: %s", path, gnf_last_error());
+        gnf_status s2 = gnf_fail(st, "%s: %s", name, gnf_last_error());
         gnf_sdf_target_free(t);
         return s2;
     }
@@ -222,13 +257,13 @@ gnf_status gnf_sdf_target_create(const char *path, const gnf_sdf_config *c, gnf_
     if (!t->cdf || !t->pts || !t->sdf || !t->hpts || !t->hin || !hs) {
         gnf_free(hs);
         gnf_sdf_target_free(t);
-        return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %ld ground-truth samples", path, c->samples);
+        return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %ld ground-truth samples", name, c->samples);
     }
     double acc = area_cdf(&t->mesh, t->cdf);
     if (!(acc > 0)) {
         gnf_free(hs);
         gnf_sdf_target_free(t);
-        return gnf_fail(GNF_ERR_FORMAT, "%s: the mesh has zero surface area", path);
+        return gnf_fail(GNF_ERR_FORMAT, "%s: the mesh has zero surface area", name);
     }
     int parity = c->sign == GNF_SIGN_PARITY || (c->sign == GNF_SIGN_AUTO && in->watertight);
     in->sign_by_winding = !parity;
