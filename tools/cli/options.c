@@ -23,9 +23,9 @@ static const row ROWS[O_COUNT] = {
                   "output file (fit: default INPUT's name with .gnf, in the current folder)", "Output"},
     [O_HALF] = {"--half", NULL, K_FLAG, 0, 0, FI, T_ALL, NULL, "store parameters as f16 (half the file)", NULL},
     [O_TASK] = {"--task", "image|sdf|nerf", K_CHOICE, 0, 0, FI, T_ALL, "from the input", "force the task", NULL},
-    [O_STEPS] = {"--steps", "N", K_INT, 1, 1e8, FI, T_ALL, "images: the preset's, 5000", "training steps",
+    [O_STEPS] = {"--steps", "N", K_INT, 1, 1e8, FI, T_ALL, "the preset's: images 5000; sdf and radiance fields stop by time", "training steps",
                  "Stopping rules (whichever comes first; with neither --steps nor --seconds, the preset's)"},
-    [O_SECONDS] = {"--seconds", "S", K_NUM, 1e-3, 1e7, FI, T_ALL, "sdf 15, radiance fields 300 (the preset's)",
+    [O_SECONDS] = {"--seconds", "S", K_NUM, 1e-3, 1e7, FI, T_ALL, "the preset's: sdf 15, radiance fields 300",
                    "wall-clock budget for the whole command, loading included", NULL},
     [O_TARGET_PSNR] = {"--target-psnr", "DB", K_NUM, 1, 200, FI, T_IMAGE | T_NERF, NULL,
                        "stop once the PSNR reaches DB (images: the full image; radiance fields: the mean\n"
@@ -35,13 +35,13 @@ static const row ROWS[O_COUNT] = {
                   "size the grids so the model has at most N parameters", "Model size"},
     [O_PRESET] = {"--preset", "fast|default|quality", K_CHOICE, 0, 0, FI, T_ALL, "default",
                   "images: params per pixel 0.5 | 2 | 4, steps 1000 | 5000 | 15000;\nsdf: 5 | 15 | 60 seconds; radiance fields: 60 | 300 | 1800 seconds", NULL},
-    [O_ENCODING] = {"--encoding", "dense|hash", K_CHOICE, 0, 0, FI, T_ALL, "dense for images and explicit grids, hash for sdf and radiance fields", "grids", NULL},
+    [O_ENCODING] = {"--encoding", "dense|hash", K_CHOICE, 0, 0, FI, T_ALL, "dense for images and explicit grids, hash for sdf and radiance fields", "grid encoding", NULL},
     [O_HASH_LOG2] = {"--hash-log2", "T", K_INT, 4, 26, FI, T_ALL, "the largest that fits --params",
                      "hash table size 2^T per level (with --params: the finest levels that do\nnot fit are dropped)", NULL},
     [O_LEVELS] = {"--levels", "L", K_INT, 1, GNF_MAX_LEVELS, FI, T_IMAGE | T_SDF, NULL, "explicit grid of L levels (overrides --params), with --res and --feat", NULL},
     [O_RES] = {"--res", "R0,R1,..", K_LIST, 1, 16384, FI, T_IMAGE | T_SDF, NULL, "nodes per axis of each level", NULL},
     [O_FEAT] = {"--feat", "F0,F1,..", K_LIST, 1, 16384, FI, T_IMAGE | T_SDF, NULL, "features per node of each level", NULL},
-    [O_DECODER] = {"--decoder", "rbf|mlp", K_CHOICE, 0, 0, FI, T_ALL, "rbf, the GNF decoder (radiance fields: rbf only)", "decoder", NULL},
+    [O_DECODER] = {"--decoder", "rbf|mlp", K_CHOICE, 0, 0, FI, T_ALL, "rbf, the GNF decoder; radiance fields: rbf only", "decoder", NULL},
     [O_BASIS] = {"--basis", "gaussian|imq|mq", K_CHOICE, 0, 0, FI, T_ALL, "gaussian", "radial basis of the RBF neurons", NULL},
     [O_RBF_K] = {"--rbf-k", "K", K_INT, 1, 4096, FI, T_ALL, "64; radiance fields 32", "RBF neurons", NULL},
     [O_MLP_HIDDEN] = {"--mlp-hidden", "H", K_INT, 1, 512, FI, T_IMAGE | T_SDF, "64", "MLP decoder width", NULL},
@@ -149,11 +149,13 @@ static const char *expects(const row *r, char *buf, size_t n) {
     return buf;
 }
 
-/* Writes text, continuing each '\n' on a line indented to the help column. */
-static void put_indented(const char *text) {
-    for (const char *c = text; *c; c++)
-        if (*c == '\n') printf("\n%24s", "");
+/* Writes text from column col, continuing each '\n' on a line indented to the help column;
+ * returns the column it ends at. */
+static int put_indented(const char *text, int col) {
+    for (const char *c = text; *c; c++, col++)
+        if (*c == '\n') col = printf("\n%24s", "") - 2;
         else putchar(*c);
+    return col;
 }
 
 static void print_help(int verb, const char *head, const char *foot) {
@@ -164,10 +166,9 @@ static void print_help(int verb, const char *head, const char *foot) {
         if (verb == V_FIT && r->section) printf("%s\n", r->section);
         char left[64];
         snprintf(left, sizeof left, "%s%s%s%s", i == O_OUTPUT ? "-o, " : "", r->name, r->arg ? " " : "", r->arg ? r->arg : "");
-        printf("  %-21s ", left);
-        if (strlen(left) > 21) printf("\n%24s", "");
-        put_indented(r->help);
-        if (r->dflt) { fputs(" (default: ", stdout); put_indented(r->dflt); putchar(')'); }
+        printf(strlen(left) > 21 ? "  %s\n%24s" : "  %-21s ", left, "");
+        int col = put_indented(r->help, 24);
+        if (r->dflt) put_indented(col + strlen(r->dflt) > 88 ? "\n(default: " : " (default: ", col), printf("%s)", r->dflt);
         putchar('\n');
     }
     if (foot) fputs(foot, stdout);
