@@ -16,8 +16,7 @@ typedef struct {
 static const preset PRESETS[] = {
     {"fast", 0.5, 1000, 5, 60},
     {"default", 2.0, 5000, 15, 300},
-    {"quality", 4.0, 15000, 60, 1800},
-};
+    {"quality", 4.0, 15000, 60, 1800}, };
 
 gnf_status gnf_recipe_for(gnf_task task, const char *preset_name, const gnf_recipe_input *in, gnf_recipe *out) {
     const gnf_recipe_input none = {0};

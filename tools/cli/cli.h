@@ -24,20 +24,11 @@ typedef enum {
     O_MC_RES, O_SPLIT, O_VIEWS, O_EVERY, O_MRES, O_ISO, O_BINARY, O_THREADS, O_QUIET, O_COUNT
 } opt_id;
 
-typedef struct {
-    int set;          /* given on the command line (else the value is the table's default, if any) */
-    long i;           /* integers; choices: the index in the list */
-    double d;         /* numbers */
-    const char *s;    /* strings and the raw text of every value */
-    int n, v[GNF_MAX_LEVELS]; /* lists (--res, --feat); sizes WxH: v[0] x v[1] */
-} opt_value;
+/* A parsed value: set if given, else the table's default if it parses.  i: integers and the index
+ * of a choice; d: numbers; s: the text; v[0..n-1]: lists and WxH sizes. */
+typedef struct { int set; long i; double d; const char *s; int n, v[GNF_MAX_LEVELS]; } opt_value;
 
-typedef struct {
-    const char *verb;          /* "gnf fit" */
-    opt_value o[O_COUNT];
-    const char *pos[2];        /* positional arguments */
-    int npos;
-} cli_args;
+typedef struct { opt_value o[O_COUNT]; const char *pos[2]; int npos; } cli_args; /* pos: positional */
 
 /* Parses argv (argv[0] is the verb) for verb (V_*), which takes at most maxpos positional
  * arguments.  Returns -1 to go on, 0 after printing --help (head, the table's rows, foot), or
@@ -58,7 +49,7 @@ int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern const char *g_verb;
 
 int is_dir(const char *p);
-long file_size(const char *p);
+long file_size(const char *p); /* -1 if absent */
 /* The input's file name with .gnf, in the current folder. */
 const char *default_output(const char *input, char *buf, size_t n);
 /* Centre cw x ch crop of *img in place (GNF_ERR_INVALID if larger than the image). */
@@ -66,10 +57,8 @@ gnf_status crop_center(gnf_image *img, int cw, int ch);
 /* "encoding: ..." and "decoder: ..." lines. */
 void describe_model(FILE *f, const gnf_model *m);
 
+/* The verbs: argv[0] is the verb; they return the exit code. */
 int cmd_fit(int argc, char **argv, double t_cmd);
-int cmd_render(int argc, char **argv);
-int cmd_eval(int argc, char **argv);
-int cmd_info(int argc, char **argv);
-int cmd_mesh(int argc, char **argv);
-int cmd_query(int argc, char **argv);
+int cmd_render(int argc, char **argv), cmd_eval(int argc, char **argv), cmd_info(int argc, char **argv);
+int cmd_mesh(int argc, char **argv), cmd_query(int argc, char **argv);
 #endif

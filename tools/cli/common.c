@@ -54,8 +54,7 @@ gnf_status crop_center(gnf_image *img, int cw, int ch) {
     if (s != GNF_OK) return s;
     int x0 = (img->w - cw) / 2, y0 = (img->h - ch) / 2;
     for (int i = 0; i < ch; i++)
-        memcpy(out.px + (size_t)i * cw * img->c, img->px + ((size_t)(y0 + i) * img->w + x0) * img->c,
-               sizeof(float) * (size_t)cw * img->c);
+        memcpy(out.px + (size_t)i * cw * img->c, img->px + ((size_t)(y0 + i) * img->w + x0) * img->c, sizeof(float) * (size_t)cw * img->c);
     gnf_image_free(img);
     *img = out;
     return GNF_OK;

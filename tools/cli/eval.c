@@ -4,19 +4,13 @@
 
 static const char *HEAD =
     "usage: gnf eval MODEL.gnf IMAGE|MESH|SCENE_DIR [options]\n"
-    "An image model is rendered at IMAGE's native resolution: PSNR (dB) and SSIM (11x11 Gaussian\n"
-    "window, sigma 1.5) on the full image, parameters and model bytes.  A model fitted on a centre\n"
-    "crop is compared with the same crop of IMAGE.  --json keys: psnr, ssim, params, bytes, width,\n"
-    "height, seconds.\n"
-    "An SDF model is compared with a mesh: IoU (occupancy on 2^20 points, half near the surface, half\n"
-    "uniform in the normalised box), normal angular error (degrees, 100352 surface points), Chamfer-L1\n"
-    "and F-score (tau 0.005) between 2^20 points on the extracted and on the reference mesh\n"
-    "(point-to-surface distances, normalised frame: bounding-box diagonal 1.9).  --json keys: iou,\n"
-    "nae_deg, chamfer_l1, fscore, params, bytes, mc_res, seconds.\n"
-    "A radiance-field model is compared with a scene: every view of --split rendered at the pictures'\n"
-    "resolution, composited on white: mean PSNR and SSIM, views, parameters, bytes, median frame time\n"
-    "and fps after one warm-up frame.  --json keys: psnr, ssim, views, params, bytes, fps,\n"
-    "ms_per_frame, samples_per_pixel, seconds.\n";
+    "Image model: rendered at IMAGE's resolution (a model fitted on a centre crop: that crop), PSNR (dB)\n"
+    "and SSIM (11x11 Gaussian window, sigma 1.5).  SDF model vs a mesh: IoU (occupancy on 2^20 points,\n"
+    "half near the surface, half uniform), normal angular error (degrees, 100352 surface points),\n"
+    "Chamfer-L1 and F-score (tau 0.005) between 2^20 points on the extracted and the reference mesh\n"
+    "(normalised frame: bounding-box diagonal 1.9).  Radiance-field model vs a scene: every view of\n"
+    "--split at the pictures' resolution on white, mean PSNR and SSIM, median frame time and fps after\n"
+    "a warm-up frame.  All: parameters and model bytes; --json gives the same as one JSON object.\n";
 
 static int eval_nerf(const gnf_model *m, const char *model, const char *ref, const opt_value *o) {
     gnf_nerf_scene *sc = NULL;

@@ -51,7 +51,7 @@ typedef struct {
     progress_state ps;
 } fit_job;
 
-/* Progress settings, then "model: ..." (the part all tasks share) when not quiet. */
+/* Progress settings; unless quiet "model: ...", the architecture and "<training> stopping at ...". */
 static void start(fit_job *j, const gnf_model *m, long mem, double pictures_mib) {
     progress_state ps = {j->quiet, isatty(2), 0.1, gnf_now(), gnf_model_get_task(m)};
     j->ps = ps;
@@ -64,12 +64,15 @@ static void start(fit_job *j, const gnf_model *m, long mem, double pictures_mib)
     if (pictures_mib > 0) fprintf(stderr, " plus %.1f MiB of pictures", pictures_mib);
     fprintf(stderr, "; %d threads, %s kernels\n", j->r.train.threads > 0 ? j->r.train.threads : gnf_default_threads(), gnf_kernel_name());
     describe_model(stderr, m);
-}
-
-/* " N steps[ or S s (whole command)]" */
-static void print_stop_rules(const gnf_train_config *tc) {
+    const gnf_train_config *tc = &j->r.train;
+    if (ps.task == GNF_TASK_IMAGE) fprintf(stderr, "stopping at:");
+    else if (ps.task == GNF_TASK_SDF) fprintf(stderr, "training: batch %ld, lr %g -> %g, stopping at", tc->batch, (double)tc->lr0, (double)tc->lr1);
+    else fprintf(stderr, "training: %ld samples per step, lr %g -> %g, stopping at", j->r.nerf.samples_per_step, (double)tc->lr0, (double)tc->lr1);
     if (tc->steps) fprintf(stderr, " %ld steps", tc->steps);
     if (tc->seconds > 0) fprintf(stderr, "%s %.1f s (whole command)", tc->steps ? " or" : "", tc->seconds);
+    if (j->target_iou > 0) fprintf(stderr, " or held-out IoU %.5f", j->target_iou);
+    if (tc->target_psnr > 0) fprintf(stderr, ps.task == GNF_TASK_NERF ? " or held-out PSNR %.2f dB" : " or %.2f dB", tc->target_psnr);
+    fprintf(stderr, "\n");
 }
 
 /* Saves m (freed here) after training with status st; prints the summary line. */
@@ -103,12 +106,6 @@ static int fit_image(fit_job *j, gnf_image *img, int cropped, int src_w, int src
         fprintf(stderr, "fitting %s (%dx%d, %d channel%s%s) -> %s\n", j->input, img->w, img->h, img->c, img->c > 1 ? "s" : "",
                 cropped ? ", centre crop" : "", j->output);
     start(j, m, gnf_fit_image_memory(m, img->w, img->h, img->c, &j->r.train), 0);
-    if (!j->quiet) {
-        fprintf(stderr, "stopping at:");
-        print_stop_rules(&j->r.train);
-        if (j->r.train.target_psnr > 0) fprintf(stderr, " or %.2f dB", j->r.train.target_psnr);
-        fprintf(stderr, "\n");
-    }
     char buf[256];
     const char *base = strrchr(j->input, '/');
     gnf_model_set_meta(m, "gnf.source", base ? base + 1 : j->input);
@@ -134,11 +131,10 @@ static int fit_sdf(fit_job *j) {
     gnf_sdf_target_get_info(t, &in);
     if (!j->quiet) {
         fprintf(stderr, "mesh: %ld vertices, %ld faces; %s", in.vertices, in.faces, in.watertight ? "watertight" : "NOT watertight");
-        if (in.boundary_edges) fprintf(stderr, ", %ld boundary edges (holes)", in.boundary_edges);
-        if (in.non_manifold_edges) fprintf(stderr, ", %ld non-manifold edges", in.non_manifold_edges);
-        if (in.degenerate_faces) fprintf(stderr, ", %ld degenerate faces", in.degenerate_faces);
-        if (in.dropped_faces) fprintf(stderr, ", %ld faces with repeated vertices dropped", in.dropped_faces);
-        if (in.duplicate_vertices) fprintf(stderr, ", %ld duplicate vertices", in.duplicate_vertices);
+        long n[] = {in.boundary_edges, in.non_manifold_edges, in.degenerate_faces, in.dropped_faces, in.duplicate_vertices};
+        static const char *what[] = {"boundary edges (holes)", "non-manifold edges", "degenerate faces",
+                                     "faces with repeated vertices dropped", "duplicate vertices"};
+        for (int i = 0; i < 5; i++) if (n[i]) fprintf(stderr, ", %ld %s", n[i], what[i]);
         fprintf(stderr, "\n");
         if (!in.watertight) fprintf(stderr, "warning: %s is not watertight; signs come from the generalised winding number\n", j->input);
         fprintf(stderr, "ground truth: load %.2f s, BVH %.2f s, %ld samples in %.2f s (%.2f M distance queries/s, sign by %s)\n",
@@ -146,12 +142,6 @@ static int fit_sdf(fit_job *j) {
     }
     const gnf_train_config *tc = &j->r.train;
     start(j, m, gnf_fit_sdf_memory(m, t, tc), 0);
-    if (!j->quiet) {
-        fprintf(stderr, "training: batch %ld, lr %g -> %g, stopping at", tc->batch, (double)tc->lr0, (double)tc->lr1);
-        print_stop_rules(tc);
-        if (j->target_iou > 0) fprintf(stderr, " or held-out IoU %.5f", j->target_iou);
-        fprintf(stderr, "\n");
-    }
     gnf_model_set_meta(m, "gnf.source", strrchr(j->input, '/') ? strrchr(j->input, '/') + 1 : j->input);
     gnf_train_report rep;
     gnf_status st = gnf_fit_sdf(m, t, tc, j->target_iou, &rep);
@@ -186,12 +176,6 @@ static int fit_nerf(fit_job *j, int downscale) {
         fprintf(stderr, "scene: %d training views of %dx%d (fx %.1f), %d held-back test views, loaded in %.1f s\n",
                 gnf_nerf_scene_count(train), c0.w, c0.h, (double)c0.fx, held ? gnf_nerf_scene_count(held) : 0, gnf_now() - tl);
     start(j, m, gnf_fit_nerf_memory(m, nc, tc), (double)nviews * c0.w * c0.h * 12 / 1048576.0);
-    if (!j->quiet) {
-        fprintf(stderr, "training: %ld samples per step, lr %g -> %g, stopping at", nc->samples_per_step, (double)tc->lr0, (double)tc->lr1);
-        print_stop_rules(tc);
-        if (tc->target_psnr > 0) fprintf(stderr, " or held-out PSNR %.2f dB", tc->target_psnr);
-        fprintf(stderr, "\n");
-    }
     gnf_model_set_meta(m, "gnf.source", j->input);
     char buf[32];
     snprintf(buf, sizeof buf, "%d", downscale);
@@ -203,16 +187,13 @@ static int fit_nerf(fit_job *j, int downscale) {
     return finish(j, m, st, &rep);
 }
 
-/* The task an input implies: a folder or .json -> nerf, a mesh extension -> sdf, else image. */
+/* The task an input implies: a folder or .json -> nerf, a mesh extension (any case) -> sdf, else image. */
 static gnf_task task_of(const char *input) {
     size_t n = strlen(input);
     if (is_dir(input) || (n > 5 && !strcmp(input + n - 5, ".json"))) return GNF_TASK_NERF;
-    const char *dot = strrchr(input, '.');
-    char ext[8] = "";
-    for (int k = 0; dot && k < 4 && dot[k]; k++) ext[k] = (char)tolower((unsigned char)dot[k]), ext[k + 1] = 0;
-    if (dot && strlen(dot) == 4 && (!strcmp(ext, ".obj") || !strcmp(ext, ".ply") || !strcmp(ext, ".stl") || !strcmp(ext, ".off")))
-        return GNF_TASK_SDF;
-    return GNF_TASK_IMAGE;
+    char ext[5] = "";
+    for (int k = 0; n >= 4 && k < 4; k++) ext[k] = (char)tolower((unsigned char)input[n - 4 + k]);
+    return strstr(".obj.ply.stl.off", ext) && ext[0] == '.' ? GNF_TASK_SDF : GNF_TASK_IMAGE;
 }
 
 /* Maps the model and training flags onto the recipe. */

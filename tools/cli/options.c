@@ -52,20 +52,16 @@ static const row ROWS[O_COUNT] = {
               "images 0.01; sdf 0.005, or 0.002 for fits of 45 s / 3000 steps or more (both measured best for their budgets); radiance fields 0.03",
               "Adam learning rate, decayed exponentially to --lr-end", NULL},
     [O_LR_END] = {"--lr-end", "B", K_NUM, 1e-10, 10, FI, T_ALL, "images 0.001; sdf and radiance fields --lr / 10", "final learning rate", NULL},
-    [O_LOSS] = {"--loss", "l1|l2", K_CHOICE, 0, 0, FI, T_IMAGE | T_SDF, "l2",
-                "sdf: l1 is the relative L1 |d'-d|/(|d|+0.01), l2 the relative L2 (d'-d)^2/(|d|+0.1)", NULL},
+    [O_LOSS] = {"--loss", "l1|l2", K_CHOICE, 0, 0, FI, T_IMAGE | T_SDF, "l2", "sdf: l1 is the relative L1 |d'-d|/(|d|+0.01), l2 the relative L2 (d'-d)^2/(|d|+0.1)", NULL},
     [O_ADAM_EPS] = {"--adam-eps", "E", K_NUM, 1e-30, 1, FI, T_ALL, "images and radiance fields 1e-15, sdf 1e-8", "Adam epsilon", NULL},
     [O_SEED] = {"--seed", "N", K_INT, 0, 2147483647, FI, T_ALL, "1", "initialisation and sampling seed", NULL},
-    [O_CROP] = {"--crop", "WxH", K_SIZE, 1, 65536, V_FIT | V_EVAL, T_IMAGE, NULL,
-                "the centre WxH crop of the image (eval: default the model's own crop)", "Images"},
+    [O_CROP] = {"--crop", "WxH", K_SIZE, 1, 65536, V_FIT | V_EVAL, T_IMAGE, NULL, "the centre WxH crop of the image (eval: default the model's own crop)", "Images"},
     [O_SAMPLES] = {"--samples", "N", K_INT, 1024, 1L << 28, FI, T_SDF, "2097152", "ground-truth pool size", "Signed distance fields"},
     [O_SAMPLING] = {"--sampling", "ngp|gnf", K_CHOICE, 0, 0, FI, T_SDF, "ngp",
                     "pool mix: ngp = 4/8 surface, 3/8 near (sigma 0.01), 1/8 uniform;\ngnf = 1/8 surface, 7/8 uniform", NULL},
-    [O_UNIFORM] = {"--uniform", "F", K_NUM, 0.001, 1, FI, T_SDF, NULL,
-                   "fraction of the pool uniform in the box (the rest surface:near 4:3);\noverrides --sampling", NULL},
+    [O_UNIFORM] = {"--uniform", "F", K_NUM, 0.001, 1, FI, T_SDF, NULL, "fraction of the pool uniform in the box (the rest surface:near 4:3);\noverrides --sampling", NULL},
     [O_SIGMA] = {"--sigma", "S", K_NUM, 1e-5, 1, FI, T_SDF, "0.01", "near-surface noise of the ngp mix, normalised units", NULL},
-    [O_SIGN] = {"--sign", "auto|winding|parity", K_CHOICE, 0, 0, FI, T_SDF, "auto",
-                "inside/outside: auto = ray parity if watertight, else winding number", NULL},
+    [O_SIGN] = {"--sign", "auto|winding|parity", K_CHOICE, 0, 0, FI, T_SDF, "auto", "inside/outside: auto = ray parity if watertight, else winding number", NULL},
     [O_DOWNSCALE] = {"--downscale", "N", K_INT, 1, 64, V_FIT | V_RENDER | V_EVAL, T_NERF, "1",
                      "box-downscale the pictures by N (render: the --scene camera)", "Radiance fields"},
     [O_EVAL_EVERY] = {"--eval-every", "N", K_INT, 1, 1e6, FI, T_ALL, "25; radiance fields 250",
@@ -75,8 +71,7 @@ static const row ROWS[O_COUNT] = {
                  "output width (with only one of --width/--height the other keeps the aspect ratio)", NULL},
     [O_HEIGHT] = {"--height", "H", K_INT, 1, 65536, V_RENDER, T_ALL, NULL, "output height", NULL},
     [O_AZIMUTH] = {"--azimuth", "DEG", K_NUM, -3600, 3600, V_RENDER, T_SDF | T_NERF, "30", "camera azimuth (orbits: of the first view)", NULL},
-    [O_ELEVATION] = {"--elevation", "DEG", K_NUM, -89.9, 89.9, V_RENDER, T_SDF | T_NERF, "20",
-                     "camera elevation (radiance fields with neither angle given: 30)", NULL},
+    [O_ELEVATION] = {"--elevation", "DEG", K_NUM, -89.9, 89.9, V_RENDER, T_SDF | T_NERF, "20", "camera elevation (radiance fields with neither angle given: 30)", NULL},
     [O_DISTANCE] = {"--distance", "D", K_NUM, 0.01, 1000, V_RENDER, T_SDF | T_NERF, "3.2",
                     "camera distance (sdf: the object spans ~1.9; radiance fields: default the\ntraining cameras' radius)", NULL},
     [O_FOV] = {"--fov", "DEG", K_NUM, 1, 170, V_RENDER, T_SDF, "40", "vertical field of view", NULL},
@@ -91,11 +86,9 @@ static const row ROWS[O_COUNT] = {
     [O_SPLIT] = {"--split", "NAME", K_STR, 0, 0, V_EVAL, T_NERF, "test", "the scene split to compare with", NULL},
     [O_VIEWS] = {"--views", "N", K_INT, 1, 1e6, V_EVAL, T_NERF, "all", "evaluate the first N views only", NULL},
     [O_EVERY] = {"--every", "K", K_INT, 1, 1e6, V_EVAL, T_NERF, "1", "evaluate every K-th view", NULL},
-    [O_MRES] = {"--res", "R", K_INT, 2, 4096, V_MESH, T_SDF | T_NERF, "512",
-                "marching cubes on an R^3 grid (radiance fields: default 256; memory grows with R^2)", NULL},
+    [O_MRES] = {"--res", "R", K_INT, 2, 4096, V_MESH, T_SDF | T_NERF, "512", "marching cubes on an R^3 grid (radiance fields: default 256; memory grows with R^2)", NULL},
     [O_ISO] = {"--iso", "D", K_NUM, 1e-6, 1e9, V_MESH, T_NERF, "10", "radiance fields: the surface where density = D", NULL},
-    [O_BINARY] = {"--binary", NULL, K_FLAG, 0, 0, V_QUERY, T_ALL, NULL,
-                  "little-endian float32 x,y,z triples in, float32 d,gx,gy,gz quadruples out (-o)", NULL},
+    [O_BINARY] = {"--binary", NULL, K_FLAG, 0, 0, V_QUERY, T_ALL, NULL, "little-endian float32 x,y,z triples in, float32 d,gx,gy,gz quadruples out (-o)", NULL},
     [O_THREADS] = {"--threads", "N", K_INT, 1, 256, ALL_VERBS, T_ALL, "GNF_THREADS or all cores", "worker threads", NULL},
     [O_QUIET] = {"--quiet", NULL, K_FLAG, 0, 0, FI, T_ALL, NULL, "no progress output", NULL},
 };
@@ -176,7 +169,7 @@ static void print_help(int verb, const char *head, const char *foot) {
 
 int cli_parse(cli_args *a, int verb, const char *name, int argc, char **argv, int maxpos, const char *head, const char *foot) {
     memset(a, 0, sizeof *a);
-    a->verb = g_verb = name;
+    g_verb = name;
     for (int i = 0; i < O_COUNT; i++) { /* defaults that parse are the values until given */
         opt_value v = {0};
         if ((ROWS[i].verbs & verb) && ROWS[i].dflt && parse_value(&ROWS[i], ROWS[i].dflt, &v)) a->o[i] = v;

@@ -52,32 +52,13 @@ static int read_text_points(const char *path, float **pts, long *n) {
 static int read_binary_points(const char *path, float **pts, long *n) {
     long sz = file_size(path);
     FILE *f = fopen(path, "rb");
-    if (!f || sz < 0) { if (f) fclose(f); return fail("%s: %s", path, strerror(errno)); }
-    if (sz % 12) { fclose(f); return fail("%s: %ld bytes is not a whole number of float32 xyz triples", path, sz); }
+    int rc = !f || sz < 0 ? fail("%s: %s", path, strerror(errno))
+           : sz % 12 ? fail("%s: %ld bytes is not a whole number of float32 xyz triples", path, sz) : 0;
     *n = sz / 12;
-    *pts = malloc((size_t)sz + 12);
-    int ok = *pts && fread(*pts, 12, (size_t)*n, f) == (size_t)*n;
-    fclose(f);
-    for (long i = 0; ok && i < 3 * *n; i++)
-        if (!isfinite((*pts)[i])) { free(*pts); return fail("%s: point %ld is not finite", path, i / 3); }
-    if (!ok) { free(*pts); return fail("%s: read failed", path); }
-    return 0;
-}
-
-/* Writes n (d, gx, gy, gz) float32 quadruples to path atomically. */
-static int write_binary(const char *path, const float *d, const float *g, long n) {
-    float *out = malloc(sizeof(float) * 4 * (size_t)n + 16);
-    if (!out) return fail("out of memory");
-    for (long i = 0; i < n; i++) { out[4 * i] = d[i]; memcpy(out + 4 * i + 1, g + 3 * i, 3 * sizeof(float)); }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int rc = 0;
-    if (!f || fwrite(out, 16, (size_t)n, f) != (size_t)n || fclose(f) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        rc = fail("%s: cannot write", path);
-    }
-    free(out);
+    if (!rc && (!(*pts = malloc((size_t)sz + 12)) || fread(*pts, 12, (size_t)*n, f) != (size_t)*n)) rc = fail("%s: read failed", path);
+    for (long i = 0; !rc && i < 3 * *n; i++)
+        if (!isfinite((*pts)[i])) rc = fail("%s: point %ld is not finite", path, i / 3);
+    if (f) fclose(f);
     return rc;
 }
 
@@ -99,7 +80,18 @@ int cmd_query(int argc, char **argv) {
         d = malloc(sizeof(float) * (size_t)n + 4), g = malloc(sizeof(float) * 3 * (size_t)n + 12);
         if (!d || !g) rc = fail("out of memory");
         else if (gnf_sdf_query(m, pts, n, d, g, (int)a.o[O_THREADS].i) != GNF_OK) rc = runtime_error();
-        else if (binary) rc = write_binary(output, d, g, n);
+        else if (binary) { /* d,gx,gy,gz quadruples, written to a temporary name and renamed */
+            float *out = malloc(sizeof(float) * 4 * (size_t)n + 16);
+            char tmp[4200];
+            snprintf(tmp, sizeof tmp, "%s.tmp%ld", output, (long)getpid());
+            FILE *f = out ? fopen(tmp, "wb") : NULL;
+            for (long i = 0; out && i < n; i++) { out[4 * i] = d[i]; memcpy(out + 4 * i + 1, g + 3 * i, 3 * sizeof(float)); }
+            if (!f || fwrite(out, 16, (size_t)n, f) != (size_t)n || fclose(f) != 0 || rename(tmp, output) != 0) {
+                remove(tmp);
+                rc = fail("%s: cannot write", output);
+            }
+            free(out);
+        }
         else for (long i = 0; i < n; i++) printf("%.7g %.6f %.6f %.6f\n", d[i], g[3 * i], g[3 * i + 1], g[3 * i + 2]);
     }
     free(d); free(g); free(pts);

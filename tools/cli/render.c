@@ -22,8 +22,7 @@ static gnf_status save_scaled(const char *path, gnf_image *img, float scale) {
 }
 
 /* Renders one radiance-field view to out (+ optional depth/opacity PNGs); prints a line. */
-static int nerf_render_one(gnf_nerf_renderer *r, const gnf_camera *cam, const char *out, const char *depth_path,
-                           const char *opac_path, int print) {
+static int nerf_render_one(gnf_nerf_renderer *r, const gnf_camera *cam, const char *out, const char *depth_path, const char *opac_path, int print) {
     gnf_image rgb, dep, op;
     double smp = 0, t0 = gnf_now();
     if (gnf_nerf_render(r, cam, &rgb, depth_path ? &dep : NULL, opac_path ? &op : NULL, &smp) != GNF_OK) return runtime_error();
