@@ -39,7 +39,6 @@ expect 2 "render without -o" "$GNF" render x.gnf
 expect 2 "eval without image" "$GNF" eval x.gnf
 expect 0 "help" "$GNF" --help
 expect 0 "fit --help" "$GNF" fit --help
-has_all "fit --help lists the common options" --steps --seconds --target-psnr --params --preset --half --quiet --threads --batch --lr --loss --seed --decoder --basis --rbf-k
 # every row of the option table is in its verb's --help, with its default
 "$GNF" --options > "$T/table"
 miss=

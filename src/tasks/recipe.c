@@ -4,19 +4,11 @@
 #include "gnf.h"
 #include <string.h>
 
-typedef struct {
-    const char *name;
-    double image_params_per_pixel;
-    long image_steps;
-    double sdf_seconds, nerf_seconds;
-} preset;
-
-/* SDF presets stop by time (fast 5 s, default 15 s — the SDF budget — quality 60 s): a step count
- * means very different times for different meshes and pool sizes.  Radiance fields likewise. */
-static const preset PRESETS[] = {
-    {"fast", 0.5, 1000, 5, 60},
-    {"default", 2.0, 5000, 15, 300},
-    {"quality", 4.0, 15000, 60, 1800}, };
+/* name, image params per pixel and steps, SDF and radiance-field seconds.  SDFs and radiance
+ * fields stop by time (SDF fast 5 s, default 15 s — the SDF budget — quality 60 s): a step count
+ * means very different times for different meshes, scenes and pool sizes. */
+typedef struct { const char *name; double image_ppp; long image_steps; double sdf_s, nerf_s; } preset;
+static const preset PRESETS[] = {{"fast", 0.5, 1000, 5, 60}, {"default", 2.0, 5000, 15, 300}, {"quality", 4.0, 15000, 60, 1800}};
 
 gnf_status gnf_recipe_for(gnf_task task, const char *preset_name, const gnf_recipe_input *in, gnf_recipe *out) {
     const gnf_recipe_input none = {0};
@@ -41,11 +33,11 @@ gnf_status gnf_recipe_for(gnf_task task, const char *preset_name, const gnf_reci
         if (!budget) tc->steps = p->image_steps;
         gnf_model_config_default(&out->model, 2, in->channels);
         out->max_res = in->width > in->height ? in->width : in->height;
-        out->max_params = (long)(p->image_params_per_pixel * in->width * in->height);
+        out->max_params = (long)(p->image_ppp * in->width * in->height);
         out->max_params = out->max_params < 20000 ? 20000 : out->max_params > 4000000 ? 4000000 : out->max_params;
         break;
     case GNF_TASK_SDF:
-        if (!budget) tc->seconds = p->sdf_seconds;
+        if (!budget) tc->seconds = p->sdf_s;
         gnf_model_config_default(&out->model, 3, 1);
         out->model.encoding = GNF_ENC_HASH;
         out->max_params = 1000000;
@@ -63,11 +55,10 @@ gnf_status gnf_recipe_for(gnf_task task, const char *preset_name, const gnf_reci
         out->sdf.seed = tc->seed;
         break;
     case GNF_TASK_NERF:
-        if (!budget) tc->seconds = p->nerf_seconds;
+        if (!budget) tc->seconds = p->nerf_s;
         out->max_params = 2100000; /* gnf_nerf_model_config's default */
         out->max_res = 1024;
-        if (gnf_nerf_model_config(&out->model, in->max_params > 0 ? in->max_params : out->max_params) != GNF_OK)
-            return GNF_ERR_INVALID;
+        if (gnf_nerf_model_config(&out->model, in->max_params > 0 ? in->max_params : out->max_params) != GNF_OK) return GNF_ERR_INVALID;
         break;
     default:
         return gnf_fail(GNF_ERR_INVALID, "no recipe for task %d", (int)task);

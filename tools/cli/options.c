@@ -132,13 +132,9 @@ static int parse_value(const row *r, const char *s, opt_value *v) {
 }
 
 static const char *expects(const row *r, char *buf, size_t n) {
-    switch (r->k) {
-    case K_INT: snprintf(buf, n, "an integer in %.0f..%.0f", r->lo, r->hi); break;
-    case K_NUM: snprintf(buf, n, "a number in %g..%g", r->lo, r->hi); break;
-    case K_CHOICE: snprintf(buf, n, "one of %s", r->arg); break;
-    case K_SIZE: snprintf(buf, n, "WxH"); break;
-    default: snprintf(buf, n, "a comma list of up to %d integers in %.0f..%.0f", GNF_MAX_LEVELS, r->lo, r->hi);
-    }
+    const char *what[] = {"", "an integer", "a number", "", "one of ", "WxH", "a comma list of integers"};
+    snprintf(buf, n, "%s%s", what[r->k], r->k == K_CHOICE ? r->arg : "");
+    if (r->k == K_INT || r->k == K_NUM || r->k == K_LIST) snprintf(buf + strlen(buf), n - strlen(buf), " in %.10g..%.10g", r->lo, r->hi);
     return buf;
 }
 

@@ -15,9 +15,12 @@ static const char *HEAD =
     "A radiance-field model renders a camera of its scene, or without --scene one orbit view at\n"
     "--azimuth/--elevation (--width/--height rescale the camera), composited on white.\n";
 
-/* Writes a 1-channel image scaled by 1/scale as PNG. */
+/* Writes a 1-channel image scaled by 1/scale (scale <= 0: by its maximum) as PNG. */
 static gnf_status save_scaled(const char *path, gnf_image *img, float scale) {
-    for (long i = 0; i < (long)img->w * img->h; i++) img->px[i] = scale > 0 ? img->px[i] / scale : 0;
+    long n = (long)img->w * img->h;
+    for (long i = 0; scale <= 0 && i < n; i++) if (img->px[i] > -scale) scale = -img->px[i];
+    if (scale < 0) scale = -scale;
+    for (long i = 0; i < n; i++) img->px[i] = scale > 0 ? img->px[i] / scale : 0;
     return gnf_image_save_png(path, img);
 }
 
@@ -28,11 +31,7 @@ static int nerf_render_one(gnf_nerf_renderer *r, const gnf_camera *cam, const ch
     if (gnf_nerf_render(r, cam, &rgb, depth_path ? &dep : NULL, opac_path ? &op : NULL, &smp) != GNF_OK) return runtime_error();
     double dt = gnf_now() - t0;
     gnf_status st = gnf_image_save_png(out, &rgb);
-    if (st == GNF_OK && depth_path) {
-        float mx = 0;
-        for (long i = 0; i < (long)dep.w * dep.h; i++) if (dep.px[i] > mx) mx = dep.px[i];
-        st = save_scaled(depth_path, &dep, mx);
-    }
+    if (st == GNF_OK && depth_path) st = save_scaled(depth_path, &dep, 0);
     if (st == GNF_OK && opac_path) st = save_scaled(opac_path, &op, 1.0f);
     gnf_image_free(&rgb);
     if (depth_path) gnf_image_free(&dep);
