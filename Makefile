@@ -24,6 +24,7 @@ BASE_CFLAGS += -DGNF_NO_AVX2
 endif
 TEST_SRC = $(sort $(wildcard tests/*.c))
 BENCH_SRC = $(sort $(wildcard bench/*.c))
+CLI_SRC = $(sort $(wildcard tools/cli/*.c))
 
 ifneq ($(filter $(VARIANT),release scalar),)
 OPT = -O2
@@ -55,7 +56,7 @@ $(B)/%.o: %.c
 $(B)/libgnf.a: $(OBJ)
 	@rm -f $@
 	ar rcs $@ $^
-$(B)/gnf: $(B)/tools/gnf.o $(B)/libgnf.a
+$(B)/gnf: $(CLI_SRC:%.c=$(B)/%.o) $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
 $(B)/gnf_tests: $(TEST_OBJ) $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)

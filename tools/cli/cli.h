@@ -1,0 +1,64 @@
+/* cli.h — the command-line tool's shared parts: the option table (options.c) that drives parsing,
+ * range checks, per-task checks and --help, and helpers the verbs share (common.c).
+ * Exit codes: 0 success, 1 runtime failure, 2 usage error. */
+#ifndef GNF_CLI_H
+#define GNF_CLI_H
+#define _POSIX_C_SOURCE 200809L
+#include "gnf.h"
+#include <stdio.h>
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+enum { V_FIT = 1, V_RENDER = 2, V_EVAL = 4, V_INFO = 8, V_MESH = 16, V_QUERY = 32 };
+/* task bits: 1 << gnf_task */
+enum { T_IMAGE = 1 << GNF_TASK_IMAGE, T_SDF = 1 << GNF_TASK_SDF, T_NERF = 1 << GNF_TASK_NERF, T_ALL = T_IMAGE | T_SDF | T_NERF };
+
+/* One id per table row (options.c); a name may have a row per verb when its meaning differs. */
+typedef enum {
+    O_OUTPUT, O_HALF, O_TASK, O_STEPS, O_SECONDS, O_TARGET_PSNR, O_TARGET_IOU, O_PARAMS, O_PRESET,
+    O_ENCODING, O_HASH_LOG2, O_LEVELS, O_RES, O_FEAT, O_DECODER, O_BASIS, O_RBF_K, O_MLP_HIDDEN,
+    O_MLP_LAYERS, O_BATCH, O_LR, O_LR_END, O_LOSS, O_ADAM_EPS, O_SEED, O_CROP, O_SAMPLES,
+    O_SAMPLING, O_UNIFORM, O_SIGMA, O_SIGN, O_DOWNSCALE, O_EVAL_EVERY, O_WIDTH, O_HEIGHT,
+    O_AZIMUTH, O_ELEVATION, O_DISTANCE, O_FOV, O_SCENE, O_VIEW, O_ORBIT, O_DEPTH, O_OPACITY, O_JSON,
+    O_MC_RES, O_SPLIT, O_VIEWS, O_EVERY, O_MRES, O_ISO, O_BINARY, O_THREADS, O_QUIET, O_COUNT
+} opt_id;
+
+/* A parsed value: set if given, else the table's default if it parses.  i: integers and the index
+ * of a choice; d: numbers; s: the text; v[0..n-1]: lists and WxH sizes. */
+typedef struct { int set; long i; double d; const char *s; int n, v[GNF_MAX_LEVELS]; } opt_value;
+
+typedef struct { opt_value o[O_COUNT]; const char *pos[2]; int npos; } cli_args; /* pos: positional */
+
+/* Parses argv (argv[0] is the verb) for verb (V_*), which takes at most maxpos positional
+ * arguments.  Returns -1 to go on, 0 after printing --help (head, the table's rows, foot), or
+ * EXIT_USAGE after a message. */
+int cli_parse(cli_args *a, int verb, const char *name, int argc, char **argv, int maxpos, const char *head, const char *foot);
+
+/* EXIT_USAGE with a message naming the first option given that does not apply to task, else 0. */
+int cli_check_task(const cli_args *a, gnf_task task);
+
+/* Prints the table for scripts and tests: "verb option default" per row with a default. */
+void cli_print_table(void);
+
+/* Messages: "<verb>: <text> (see '<verb> --help')" -> EXIT_USAGE; "<verb>: error: <last error>"
+ * -> EXIT_RUNTIME; "<verb>: error: <text>" -> EXIT_RUNTIME. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int runtime_error(void);
+int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern const char *g_verb;
+
+int is_dir(const char *p);
+long file_size(const char *p); /* -1 if absent */
+/* The input's file name with .gnf, in the current folder. */
+const char *default_output(const char *input, char *buf, size_t n);
+/* Centre cw x ch crop of *img in place (GNF_ERR_INVALID if larger than the image). */
+gnf_status crop_center(gnf_image *img, int cw, int ch);
+/* "encoding: ..." and "decoder: ..." lines. */
+void describe_model(FILE *f, const gnf_model *m);
+
+/* The verbs: argv[0] is the verb; they return the exit code. */
+int cmd_fit(int argc, char **argv, double t_cmd);
+int cmd_render(int argc, char **argv), cmd_eval(int argc, char **argv), cmd_info(int argc, char **argv);
+int cmd_mesh(int argc, char **argv), cmd_query(int argc, char **argv);
+#endif

@@ -1,0 +1,100 @@
+/* query.c — gnf query: signed distance and gradient of an SDF model at points. */
+#include "cli.h"
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *HEAD =
+    "usage: gnf query MODEL.gnf POINTS.txt            (prints: d gx gy gz per point)\n"
+    "       gnf query MODEL.gnf POINTS.f32 --binary -o OUT.f32\n"
+    "Signed distance and its gradient at points in the mesh's own coordinates.  Text input: three\n"
+    "numbers per line (x y z; '#' comments).\n";
+
+/* Reads text points: three numbers per line, '#' comments and blank lines skipped. */
+static int read_text_points(const char *path, float **pts, long *n) {
+    FILE *f = fopen(path, "r");
+    if (!f) return fail("%s: %s", path, strerror(errno));
+    long cap = 1024, cnt = 0, line = 0;
+    float *p = malloc(sizeof(float) * 3 * (size_t)cap);
+    char buf[1024];
+    int rc = p ? 0 : fail("out of memory");
+    while (!rc && fgets(buf, sizeof buf, f)) {
+        line++;
+        char *s = buf + strspn(buf, " \t");
+        if (*s == '#' || *s == '\n' || *s == '\r' || !*s) continue;
+        float v[3];
+        for (int k = 0; k < 3 && !rc; k++) {
+            char *e;
+            errno = 0;
+            double d = strtod(s, &e);
+            if (e == s || errno || !isfinite(d)) rc = fail("%s:%ld: expected three numbers per line", path, line);
+            v[k] = (float)d;
+            s = e + strspn(e, " \t,");
+        }
+        if (!rc && *s && *s != '\n' && *s != '\r' && *s != '#') rc = fail("%s:%ld: expected three numbers per line", path, line);
+        if (!rc && cnt == cap) {
+            float *np = realloc(p, sizeof(float) * 3 * (size_t)(cap *= 2));
+            if (!np) rc = fail("out of memory");
+            else p = np;
+        }
+        if (!rc) memcpy(p + 3 * cnt++, v, sizeof v);
+    }
+    fclose(f);
+    if (rc) { free(p); return rc; }
+    *pts = p;
+    *n = cnt;
+    return 0;
+}
+
+/* Reads little-endian float32 xyz triples. */
+static int read_binary_points(const char *path, float **pts, long *n) {
+    long sz = file_size(path);
+    FILE *f = fopen(path, "rb");
+    int rc = !f || sz < 0 ? fail("%s: %s", path, strerror(errno))
+           : sz % 12 ? fail("%s: %ld bytes is not a whole number of float32 xyz triples", path, sz) : 0;
+    *n = sz / 12;
+    if (!rc && (!(*pts = malloc((size_t)sz + 12)) || fread(*pts, 12, (size_t)*n, f) != (size_t)*n)) rc = fail("%s: read failed", path);
+    for (long i = 0; !rc && i < 3 * *n; i++)
+        if (!isfinite((*pts)[i])) rc = fail("%s: point %ld is not finite", path, i / 3);
+    if (f) fclose(f);
+    return rc;
+}
+
+int cmd_query(int argc, char **argv) {
+    cli_args a;
+    int rc = cli_parse(&a, V_QUERY, "gnf query", argc, argv, 2, HEAD, NULL);
+    if (rc >= 0) return rc;
+    const char *model = a.pos[0], *input = a.pos[1], *output = a.o[O_OUTPUT].s;
+    int binary = a.o[O_BINARY].set;
+    if (a.npos < 2) return usage_error("needs MODEL and POINTS");
+    if (binary && !output) return usage_error("--binary needs -o OUT.f32");
+    gnf_model *m = NULL;
+    if (gnf_model_load(model, &m) != GNF_OK) return runtime_error();
+    float *pts = NULL, *d = NULL, *g = NULL;
+    long n = 0;
+    if (gnf_model_get_task(m) != GNF_TASK_SDF) rc = fail("%s is not a signed distance field model", model);
+    else rc = binary ? read_binary_points(input, &pts, &n) : read_text_points(input, &pts, &n);
+    if (!rc) {
+        d = malloc(sizeof(float) * (size_t)n + 4), g = malloc(sizeof(float) * 3 * (size_t)n + 12);
+        if (!d || !g) rc = fail("out of memory");
+        else if (gnf_sdf_query(m, pts, n, d, g, (int)a.o[O_THREADS].i) != GNF_OK) rc = runtime_error();
+        else if (binary) { /* d,gx,gy,gz quadruples, written to a temporary name and renamed */
+            float *out = malloc(sizeof(float) * 4 * (size_t)n + 16);
+            char tmp[4200];
+            snprintf(tmp, sizeof tmp, "%s.tmp%ld", output, (long)getpid());
+            FILE *f = out ? fopen(tmp, "wb") : NULL;
+            for (long i = 0; out && i < n; i++) { out[4 * i] = d[i]; memcpy(out + 4 * i + 1, g + 3 * i, 3 * sizeof(float)); }
+            if (!f || fwrite(out, 16, (size_t)n, f) != (size_t)n || fclose(f) != 0 || rename(tmp, output) != 0) {
+                remove(tmp);
+                rc = fail("%s: cannot write", output);
+            }
+            free(out);
+        }
+        else for (long i = 0; i < n; i++) printf("%.7g %.6f %.6f %.6f\n", d[i], g[3 * i], g[3 * i + 1], g[3 * i + 2]);
+    }
+    free(d); free(g); free(pts);
+    gnf_model_free(m);
+    return rc;
+}
