@@ -32,9 +32,10 @@ static int on_progress(const gnf_progress *p, void *user) {
         fprintf(stderr, "\r[%s] %3.0f%% step %ld loss %.5f %s %.2f Mpt/s ETA %.0fs   ", bar,
                 100 * p->progress, p->step, p->loss, q, p->points_per_s / 1e6, eta);
         fflush(stderr);
-    } else if (ps->task == GNF_TASK_NERF && !isnan(p->quality)) {
-        fprintf(stderr, "  %3.0f%%  step %ld  %.1f s  held-out PSNR %.2f dB  %.2f M samples/s\n", 100 * p->progress, p->step,
-                el, p->quality, p->points_per_s / 1e6);
+    } else if (ps->task != GNF_TASK_IMAGE && !isnan(p->quality)) {   /* each held-out check: a curve */
+        fprintf(stderr, "  %3.0f%%  step %ld  %.1f s  held-out %s %.*f%s  %.2f M%s/s\n", 100 * p->progress, p->step, el,
+                ps->task == GNF_TASK_SDF ? "IoU" : "PSNR", ps->task == GNF_TASK_SDF ? 5 : 2, p->quality,
+                ps->task == GNF_TASK_SDF ? "" : " dB", p->points_per_s / 1e6, ps->task == GNF_TASK_SDF ? "pt" : " samples");
     } else if (p->progress >= ps->next_report) {
         fprintf(stderr, "  %3.0f%%  step %ld  loss %.5f  %s  %.2f Mpt/s  ETA %.0fs\n", 100 * p->progress,
                 p->step, p->loss, q, p->points_per_s / 1e6, eta);

@@ -64,9 +64,10 @@ static const row ROWS[O_COUNT] = {
     [O_SIGN] = {"--sign", "auto|winding|parity", K_CHOICE, 0, 0, FI, T_SDF, "auto", "inside/outside: auto = ray parity if watertight, else winding number", NULL},
     [O_DOWNSCALE] = {"--downscale", "N", K_INT, 1, 64, V_FIT | V_RENDER | V_EVAL, T_NERF, "1",
                      "box-downscale the pictures by N (render: the --scene camera)", "Radiance fields"},
-    [O_EVAL_EVERY] = {"--eval-every", "N", K_INT, 1, 1e6, FI, T_ALL, "25; radiance fields 250",
-                      "steps between quality checks for the targets (radiance fields: and for the progress\n"
-                      "PSNR; without a terminal each check prints a line)", "General"},
+    [O_EVAL_EVERY] = {"--eval-every", "N", K_INT, 1, 1e6, FI, T_ALL, "25 with a target; radiance fields 250",
+                      "steps between held-out quality checks (images: full-image PSNR; sdf: IoU on\n"
+                      "131072 held-out points; radiance fields: PSNR of 4 test views); the targets use\n"
+                      "them, and without a terminal each sdf or radiance-field check prints a line", "General"},
     [O_WIDTH] = {"--width", "W", K_INT, 1, 65536, V_RENDER, T_ALL, "images: the fitted size; sdf 512; radiance fields: the camera's",
                  "output width (with only one of --width/--height the other keeps the aspect ratio)", NULL},
     [O_HEIGHT] = {"--height", "H", K_INT, 1, 65536, V_RENDER, T_ALL, NULL, "output height", NULL},
@@ -79,6 +80,11 @@ static const row ROWS[O_COUNT] = {
     [O_VIEW] = {"--view", "SPLIT:I", K_STR, 0, 0, V_RENDER, T_NERF, "test:0", "with --scene: the I-th camera of transforms_SPLIT.json", NULL},
     [O_ORBIT] = {"--orbit", "N", K_INT, 1, 100000, V_RENDER, T_NERF, NULL,
                  "N views around the object into the folder -o (000.png ...), at --elevation\n(default 30) and --distance", NULL},
+    [O_SLICE] = {"--slice", "x|y|z=V", K_STR, 0, 0, V_RENDER, T_SDF, NULL,
+                  "a colour-mapped slice of the field through the plane x, y or z = V (mesh units):\n"
+                  "blue inside, orange outside, bands every 0.05 normalised units, zero contour black", NULL},
+    [O_MESH_REF] = {"--mesh", "REF", K_STR, 0, 0, V_RENDER, T_SDF, NULL,
+                    "with --slice: the true contour of this mesh green, pixels of the wrong sign magenta", NULL},
     [O_DEPTH] = {"--depth", "PATH", K_STR, 0, 0, V_RENDER, T_NERF, NULL, "also write the expected depth (scaled to the farthest point) as a PNG", NULL},
     [O_OPACITY] = {"--opacity", "PATH", K_STR, 0, 0, V_RENDER, T_NERF, NULL, "also write the opacity as a PNG", NULL},
     [O_JSON] = {"--json", NULL, K_FLAG, 0, 0, V_EVAL, T_ALL, NULL, "one JSON object on stdout", NULL},

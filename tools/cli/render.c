@@ -2,6 +2,7 @@
  * camera / an orbit of a radiance-field model. */
 #include "cli.h"
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -97,6 +98,35 @@ static int render_nerf(const gnf_model *m, const char *output, const opt_value *
     return rc;
 }
 
+/* --slice AXIS=VALUE [--mesh REF]: the field's slice, against the reference mesh when given. */
+static int render_slice(const gnf_model *m, const char *output, const opt_value *o, long w, long h) {
+    const char *s = o[O_SLICE].s, *axes = "xyz", *ax = s[0] ? strchr(axes, s[0]) : NULL;
+    char *end = NULL;
+    double v = ax && s[1] == '=' ? strtod(s + 2, &end) : 0;
+    if (!ax || s[1] != '=' || end == s + 2 || *end || !isfinite(v)) return usage_error("--slice needs x=V, y=V or z=V, got '%s'", s);
+    gnf_sdf_target *ref = NULL;
+    if (o[O_MESH_REF].s) {
+        gnf_sdf_config sc;
+        gnf_sdf_config_default(&sc);
+        sc.samples = 1024;   /* the reference is only queried along the slice */
+        sc.threads = (int)o[O_THREADS].i;
+        if (gnf_sdf_target_create(o[O_MESH_REF].s, &sc, &ref) != GNF_OK) return runtime_error();
+    }
+    gnf_image img;
+    double wrong = NAN;
+    gnf_status st = gnf_sdf_render_slice(m, (int)(ax - axes), (float)v, (int)w, (int)h, ref, (int)o[O_THREADS].i, &img, &wrong);
+    gnf_sdf_target_free(ref);
+    if (st == GNF_OK) {
+        st = gnf_image_save_png(output, &img);
+        gnf_image_free(&img);
+    }
+    if (st != GNF_OK) return runtime_error();
+    printf("%s: %ldx%ld slice %s", output, w, h, s);
+    if (ref) printf(", %.3f%% of the pixels have the wrong sign against %s", 100 * wrong, o[O_MESH_REF].s);
+    printf("\n");
+    return 0;
+}
+
 static int render(const gnf_model *m, const char *output, const opt_value *o) {
     gnf_task task = gnf_model_get_task(m);
     if (task == GNF_TASK_NERF) return render_nerf(m, output, o);
@@ -109,6 +139,8 @@ static int render(const gnf_model *m, const char *output, const opt_value *o) {
         if (!w && !h) w = h = 512;
         else if (!h) h = w;
         else if (!w) w = h;
+        if (o[O_SLICE].set) return render_slice(m, output, o, w, h);
+        if (o[O_MESH_REF].set) return usage_error("--mesh goes with --slice");
         st = gnf_sdf_render(m, (int)w, (int)h, (float)o[O_AZIMUTH].d, (float)o[O_ELEVATION].d, (float)o[O_DISTANCE].d,
                             (float)o[O_FOV].d, threads, &img);
     } else {
