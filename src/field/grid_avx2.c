@@ -1,16 +1,16 @@
-/* grid_avx2.c — AVX2 fast paths of the grid lookup (forward) and scatter (backward).
- * Compiled with -mavx2 -mfma; called only when the CPU has them (gnf_use_avx2()).
+/* grid_avx2.c — the grid entries of the gnf_kernels_avx2 table (kernels.h): lookup (forward) and
+ * scatter (backward) of 2D dense and 3D dense/hash grids (2D hash encodings run the reference).
+ * Compiled with -mavx2 -mfma; run only when the CPU has them.
  * Cell indices, hashes and interpolation weights of 8 points are computed in registers with the
  * same operations, in the same order, as the scalar reference in grid.c (no FMA contraction),
  * and features are accumulated corner by corner in the reference's order: the results are
  * bit-identical to gnf_grid_encode_ref / gnf_grid_scatter_level_ref (tested). */
-#include "field/field.h"
+#include "field/kernels.h"
 #include <immintrin.h>
 
 /* Grid lookup, 8 points at a time: cell indices and bilinear weights in registers, corner
  * features by gathers.  Points beyond a multiple of 8 go through the scalar reference. */
-void gnf_grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *params,
-                        const float *x, long n) {
+static void grid2d_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
     const int D = m->D;
     long p = 0;
     float tmp[8] __attribute__((aligned(32)));
@@ -58,8 +58,8 @@ void gnf_grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float
 /* Grid scatter of one level, 8 points at a time: cell indices and weights in registers (the
  * same operations as the reference, so bit-identical), then the 4 corner updates per point in
  * point order, as the reference does them. */
-void gnf_grid2d_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
-                               const float *dfeats, long n) {
+static void grid2d_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
+                                 const float *dfeats, long n) {
     const int D = m->D, R = m->cfg.res[l], C = m->cfg.feat[l], fo = m->feat_off[l];
     float *g = grad + m->grid_off[l];
     int idx[8] __attribute__((aligned(32)));
@@ -143,7 +143,7 @@ static inline void load_xyz8(const float *x, __m256 *xs, __m256 *ys, __m256 *zs)
     *zs = _mm256_load_ps(a[2]);
 }
 
-void gnf_grid3_encode_avx2(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
+static void grid3_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
     const int D = m->D;
     int idx[8][8] __attribute__((aligned(32)));
     float w[8][8] __attribute__((aligned(32)));
@@ -172,8 +172,8 @@ void gnf_grid3_encode_avx2(float *feats, const struct gnf_model *m, const float 
     if (nb < n) gnf_grid_encode_ref(feats + nb * D, m, params, x + 3 * nb, n - nb);
 }
 
-void gnf_grid3_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
-                              const float *dfeats, long n) {
+static void grid3_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
+                                const float *dfeats, long n) {
     const int D = m->D, C = m->cfg.feat[l], fo = m->feat_off[l];
     float *g = grad + m->grid_off[l];
     int idx[8][8] __attribute__((aligned(32)));
@@ -193,4 +193,13 @@ void gnf_grid3_scatter_level_avx2(float *grad, const struct gnf_model *m, int l,
         }
     }
     if (p < n) gnf_grid_scatter_level_ref(grad, m, l, x + 3 * p, dfeats + p * D, n - p);
+}
+
+void gnf_grid_encode_avx2(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
+    (m->cfg.in_dim == 2 ? grid2d_encode : grid3_encode)(feats, m, params, x, n);
+}
+
+void gnf_grid_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
+                                 const float *dfeats, long n) {
+    (m->cfg.in_dim == 2 ? grid2d_scatter_level : grid3_scatter_level)(grad, m, l, x, dfeats, n);
 }

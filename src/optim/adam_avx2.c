@@ -1,6 +1,7 @@
-/* adam_avx2.c — Adam, 8 parameters per instruction.  The same IEEE operations in the same order
- * as the scalar loop in adam.c (no FMA), so both give bit-identical parameters. */
-#include "optim/adam.h"
+/* adam_avx2.c — the Adam entries of the gnf_kernels_avx2 table, 8 parameters per instruction.
+ * The same IEEE operations in the same order as the scalar loop in adam.c (no FMA), so both give
+ * bit-identical parameters. */
+#include "field/kernels.h"
 #include <immintrin.h>
 
 void gnf_adam_update_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
