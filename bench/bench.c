@@ -104,12 +104,12 @@ int main(int argc, char **argv) {
     gnf_model_config_for_params(&cfg, 140000, 256);
     gnf_model *m = NULL;
     if (gnf_model_create(&cfg, GNF_TASK_IMAGE, &m) != GNF_OK) return 1;
-    float *x = gnf_calloc((size_t)N * 2, 4), *F = gnf_calloc((size_t)(N * m->D), 4);
+    float *x = gnf_calloc((size_t)N * 2, 4), *F = gnf_calloc((size_t)(N * m->D), 4), *G = gnf_calloc((size_t)m->nparams, 4);
     for (long i = 0; i < 2 * N; i++) x[i] = gnf_rng_uniform(&r) * 2 - 1;
     printf("\ngrid lookup (forward), %d levels, D=%d, %ld points, one thread\n", cfg.levels, m->D, N);
     for (int scalar = 1; scalar >= 0; scalar--) {
         gnf_set_force_scalar(scalar);
-        const gnf_kernels *ran = gnf_kernels_grid(m);
+        const gnf_kernels *ran = gnf_kernels_active();
         if (!scalar && ran == &gnf_kernels_scalar) break;
         double times[100];
         for (int rep = 0; rep < reps; rep++) {
@@ -123,11 +123,11 @@ int main(int argc, char **argv) {
     double times[100];
     for (int scalar = 1; scalar >= 0; scalar--) {
         gnf_set_force_scalar(scalar);
-        const gnf_kernels *ran = gnf_kernels_grid(m);
+        const gnf_kernels *ran = gnf_kernels_active();
         if (!scalar && ran == &gnf_kernels_scalar) break;
         for (int rep = 0; rep < reps; rep++) {
             double t0 = gnf_now();
-            for (int l = 0; l < cfg.levels; l++) gnf_grid_scatter_level(F, m, l, x, F, N);
+            for (int l = 0; l < cfg.levels; l++) gnf_grid_scatter_level(G, m, l, x, F, N);
             times[rep] = gnf_now() - t0;
         }
         printf("%-10s %12.2f Mpoints/s\n", ran->name, (double)N / median(times, reps) / 1e6);
@@ -145,6 +145,6 @@ int main(int argc, char **argv) {
     printf("\nrender 1920x1080, %d threads: %.1f Mpixel/s\n", T, 1920.0 * 1080 / median(times, 5) / 1e6);
     gnf_model_free(m);
     gnf_free(f); gnf_free(t); gnf_free(df); gnf_free(c); gnf_free(beta); gnf_free(W); gnf_free(w0);
-    gnf_free(gbuf); gnf_free(work); gnf_free(x); gnf_free(F);
+    gnf_free(gbuf); gnf_free(work); gnf_free(x); gnf_free(F); gnf_free(G);
     return 0;
 }

@@ -204,7 +204,7 @@ static void to_double(double *d, const float *f, long n) { for (long i = 0; i < 
 /* 2D and 3D, dense and hash (tables of 32 nodes: collisions), D = levels x feat in {4, 16, 20, 32},
  * points inside and outside [-1,1]; 1003 points leave a ragged block of 8.  The scalar kernels
  * within 1e-6 (lookup) and 1e-4 (scatter, sums of many points) of the largest double value; the
- * fast ones, for the shapes they take, bit-identical to the scalar ones. */
+ * fast ones bit-identical to the scalar ones. */
 TEST(grid_kernels_encode_scatter) {
     static const int shapes[4][2] = {{2, 2}, {8, 2}, {5, 4}, {16, 2}};
     const long n = 1003;
@@ -239,7 +239,7 @@ TEST(grid_kernels_encode_scatter) {
         to_double(got, fa, n * D + P);
         close_to(want + n * D, got + n * D, P, 1e-4, 0, "grad", gnf_kernels_scalar.name);
         const gnf_kernels *fast = fast_table();
-        if (fast && (dim == 3 || cfg.encoding == GNF_ENC_DENSE || fast->grid_hash2d)) {
+        if (fast) {
             fast->grid_encode(fb, m, m->params, x, n);
             for (int l = 0; l < cfg.levels; l++) fast->grid_scatter_level(fb + n * D, m, l, x, d, n);
             CHECK_MSG(memcmp(fa, fb, sizeof(float) * (size_t)(n * D + P)) == 0, "%s grid kernels differ, model %d", fast->name, v);
@@ -283,30 +283,29 @@ TEST(adam_kernels) {
 
 /* ---- which kernels run ----------------------------------------------------------------------- */
 
-/* Shapes the fast table does not take run the scalar entries, and the names say so. */
+/* RBF shapes the fast table does not take (K % 8 != 0) and the MLP decoder run scalar kernels,
+ * and the names say so. */
 TEST(rbf_grid_kernel_names) {
-    const gnf_kernels *fast = fast_table();
     gnf_model_config cfg;
     gnf_model_config_default(&cfg, 2, 3);
-    cfg.encoding = GNF_ENC_HASH;
-    cfg.rbf_k = 12;
-    gnf_model *m = NULL;
-    CHECK(gnf_model_create(&cfg, GNF_TASK_IMAGE, &m) == GNF_OK);
-    CHECK(gnf_kernels_rbf(12) == &gnf_kernels_scalar && gnf_kernels_grid(m) == &gnf_kernels_scalar);
-    CHECK(strcmp(gnf_kernel_name_for(m), "scalar") == 0);
-    gnf_model_free(m);
-    cfg.encoding = GNF_ENC_DENSE;
     cfg.rbf_k = 16;
+    gnf_model *m = NULL, *m12 = NULL, *mlp = NULL;
     CHECK(gnf_model_create(&cfg, GNF_TASK_IMAGE, &m) == GNF_OK);
+    cfg.rbf_k = 12;
+    CHECK(gnf_model_create(&cfg, GNF_TASK_IMAGE, &m12) == GNF_OK);
+    cfg.decoder = GNF_DEC_MLP;
+    CHECK(gnf_model_create(&cfg, GNF_TASK_IMAGE, &mlp) == GNF_OK);
     CHECK(strcmp(gnf_kernel_name_for(m), gnf_kernel_name()) == 0);
     gnf_set_force_scalar(1);
-    CHECK(strcmp(gnf_kernel_name_for(m), "scalar") == 0 && gnf_kernels_active() == &gnf_kernels_scalar);
+    CHECK(gnf_kernels_active() == &gnf_kernels_scalar && gnf_kernels_rbf(16) == &gnf_kernels_scalar);
+    CHECK(!strcmp(gnf_kernel_name_for(m), "scalar") && !strcmp(gnf_kernel_name_for(mlp), "scalar"));
     gnf_set_force_scalar(0);
-    gnf_model_free(m);
-    if (!fast || gnf_kernels_active() != fast) SKIP("the fast kernels are not active");
-    CHECK(gnf_kernels_rbf(16) == fast && gnf_kernels_rbf(12) == &gnf_kernels_scalar);
-    cfg.encoding = GNF_ENC_HASH;
-    CHECK(gnf_model_create(&cfg, GNF_TASK_IMAGE, &m) == GNF_OK);
-    CHECK(strcmp(gnf_kernel_name_for(m), "scalar grid, avx2-fma decoder") == 0);
-    gnf_model_free(m);
+    const gnf_kernels *fast = fast_table();
+    if (fast && gnf_kernels_active() == fast) {
+        CHECK(gnf_kernels_rbf(16) == fast && gnf_kernels_rbf(12) == &gnf_kernels_scalar);
+        CHECK(!strcmp(gnf_kernel_name_for(m), "avx2-fma"));
+        CHECK(!strcmp(gnf_kernel_name_for(m12), "avx2-fma grid, scalar decoder"));
+        CHECK(!strcmp(gnf_kernel_name_for(mlp), "avx2-fma grid, scalar decoder"));
+    }
+    gnf_model_free(m); gnf_model_free(m12); gnf_model_free(mlp);
 }

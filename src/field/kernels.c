@@ -5,11 +5,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-const gnf_kernels gnf_kernels_scalar = {"scalar", 1, 1, gnf_rbf_forward_ref, gnf_rbf_train_ref,
+const gnf_kernels gnf_kernels_scalar = {"scalar", 1, gnf_rbf_forward_ref, gnf_rbf_train_ref,
                                         gnf_grid_encode_ref, gnf_grid_scatter_level_ref,
                                         gnf_adam_update_step_ref, gnf_adam_update_lazy_step_ref};
 #ifndef GNF_NO_AVX2
-const gnf_kernels gnf_kernels_avx2 = {"avx2-fma", 8, 0, gnf_rbf_forward_avx2, gnf_rbf_train_avx2,
+const gnf_kernels gnf_kernels_avx2 = {"avx2-fma", 8, gnf_rbf_forward_avx2, gnf_rbf_train_avx2,
                                       gnf_grid_encode_avx2, gnf_grid_scatter_level_avx2,
                                       gnf_adam_update_avx2, gnf_adam_update_lazy_avx2};
 #endif
@@ -42,18 +42,13 @@ const gnf_kernels *gnf_kernels_rbf(int K) {
     return K % t->rbf_k_step ? &gnf_kernels_scalar : t;
 }
 
-const gnf_kernels *gnf_kernels_grid(const struct gnf_model *m) {
-    const gnf_kernels *t = gnf_kernels_active();
-    return m->cfg.in_dim == 2 && m->cfg.encoding == GNF_ENC_HASH && !t->grid_hash2d ? &gnf_kernels_scalar : t;
-}
-
 const char *gnf_kernel_name(void) { return gnf_kernels_active()->name; }
 
+/* The grid kernels of the active table take every grid; the MLP decoder is scalar only. */
 const char *gnf_kernel_name_for(const gnf_model *m) {
-    const gnf_kernels *grid = gnf_kernels_grid(m);
     const gnf_kernels *dec = m->cfg.decoder == GNF_DEC_RBF ? gnf_kernels_rbf(m->cfg.rbf_k) : &gnf_kernels_scalar;
-    if (dec == grid) return dec->name;
-    return dec == &gnf_kernels_scalar ? "avx2-fma grid, scalar decoder" : "scalar grid, avx2-fma decoder";
+    if (dec == gnf_kernels_active()) return dec->name;
+    return "avx2-fma grid, scalar decoder";
 }
 
 void gnf_rbf_forward(float *y, const float *f, const float *c, const float *beta, const float *W,
@@ -68,10 +63,10 @@ double gnf_rbf_train(float *df, rbf_grads g, const float *f, const float *t, con
 }
 
 void gnf_grid_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
-    gnf_kernels_grid(m)->grid_encode(feats, m, params, x, n);
+    gnf_kernels_active()->grid_encode(feats, m, params, x, n);
 }
 
 void gnf_grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
                             const float *dfeats, long n) {
-    gnf_kernels_grid(m)->grid_scatter_level(grad, m, l, x, dfeats, n);
+    gnf_kernels_active()->grid_scatter_level(grad, m, l, x, dfeats, n);
 }

@@ -5,10 +5,10 @@
  * versions: bit-identical to the reference where an entry says so, within tested tolerances
  * otherwise.  The active table is chosen once per process (CPU support; GNF_SCALAR=1 in the
  * environment chooses scalar); gnf_set_force_scalar(1) selects the scalar table for every call
- * made after it, gnf_set_force_scalar(0) returns to the default.  A shape the active table does
- * not take (see rbf_k_step, grid_hash2d) runs the scalar entry instead: gnf_kernels_rbf and
- * gnf_kernels_grid return the table that really runs for a shape, and the field.h entry points
- * (gnf_rbf_forward, gnf_grid_encode, ...) call through them. */
+ * made after it, gnf_set_force_scalar(0) returns to the default.  The field.h entry points
+ * (gnf_rbf_forward, gnf_grid_encode, ...) call through the active table, except that an RBF shape
+ * it does not take (K % rbf_k_step != 0) runs the scalar entry: gnf_kernels_rbf(K) returns the
+ * table that really runs, so the names reported are those of the kernels that ran. */
 #ifndef GNF_KERNELS_H
 #define GNF_KERNELS_H
 
@@ -29,7 +29,7 @@ typedef double gnf_rbf_train_fn(float *df, rbf_grads g, const float *f, const fl
 gnf_rbf_train_fn gnf_rbf_train_ref, gnf_rbf_train_avx2;
 
 /* Grid lookup of all levels and scatter of one level: the contracts of gnf_grid_encode and
- * gnf_grid_scatter_level (field.h).  AVX2: 2D dense and 3D dense/hash grids, bit-identical. */
+ * gnf_grid_scatter_level (field.h).  AVX2: every grid, bit-identical. */
 typedef void gnf_grid_encode_fn(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
 gnf_grid_encode_fn gnf_grid_encode_ref, gnf_grid_encode_avx2;
 typedef void gnf_grid_scatter_fn(float *grad, const struct gnf_model *m, int l, const float *x,
@@ -46,7 +46,6 @@ gnf_adam_fn gnf_adam_update_lazy_step_ref, gnf_adam_update_lazy_avx2;
 typedef struct {
     const char *name;          /* "scalar" or "avx2-fma" */
     int rbf_k_step;            /* the rbf entries need K % rbf_k_step == 0 */
-    int grid_hash2d;           /* the grid entries take 2D hash encodings */
     gnf_rbf_forward_fn *rbf_forward;
     gnf_rbf_train_fn *rbf_train;
     gnf_grid_encode_fn *grid_encode;
@@ -61,8 +60,7 @@ extern const gnf_kernels gnf_kernels_avx2;
 
 /* The active table (thread-safe; the CPU and GNF_SCALAR are read once). */
 const gnf_kernels *gnf_kernels_active(void);
-/* The table whose rbf entries run for K neurons / whose grid entries run for model m. */
+/* The table whose rbf entries run for K neurons. */
 const gnf_kernels *gnf_kernels_rbf(int K);
-const gnf_kernels *gnf_kernels_grid(const struct gnf_model *m);
 
 #endif
