@@ -59,6 +59,7 @@ static inline int corners(const struct gnf_model *m, int l, const float *x, long
     return 8;
 }
 
+/* Entry grid_encode (kernels.h): feats [n][D] from x [n][in_dim], every level. */
 void gnf_grid_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
     const int D = m->D, dim = m->cfg.in_dim;
     long idx[8];
@@ -79,6 +80,7 @@ void gnf_grid_encode_ref(float *feats, const struct gnf_model *m, const float *p
     }
 }
 
+/* Entry grid_scatter_level (kernels.h): grad += level l's share of dfeats [n][D], in point order. */
 void gnf_grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
                             const float *dfeats, long n) {
     const int D = m->D, C = m->cfg.feat[l], fo = m->feat_off[l], dim = m->cfg.in_dim;

@@ -13,8 +13,8 @@
  * corners (bit 0: +x, bit 1: +y, bit 2: +z) the float offset of the node's features and the
  * (bi/tri)linear weight. */
 static inline __attribute__((always_inline)) void cells8(const struct gnf_model *m, int l, const __m256 *pos,
-                                                          int idx[8][8], float w[8][8]) {
-    const int R = m->cfg.res[l], C = m->cfg.feat[l], dim = m->cfg.in_dim;
+                                                          int idx[8][8], float w[8][8], const int dim) {
+    const int R = m->cfg.res[l], C = m->cfg.feat[l];
     const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     const __m256 rm1 = _mm256_set1_ps((float)(R - 1));
     const __m256i rm2 = _mm256_set1_epi32(R - 2);
@@ -26,61 +26,74 @@ static inline __attribute__((always_inline)) void cells8(const struct gnf_model 
         wc[a] = _mm256_sub_ps(p, _mm256_cvtepi32_ps(ic[a]));
         wn[a] = _mm256_sub_ps(one, wc[a]);
     }
-    const __m256i Rv = _mm256_set1_epi32(R), Cv = _mm256_set1_epi32(C), onei = _mm256_set1_epi32(1);
+    const __m256i Cv = _mm256_set1_epi32(C), onei = _mm256_set1_epi32(1);
+    const int dense = m->level_dense[l];
+    __m256i base = ic[0], hy[2], hz[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    if (dense) {   /* corner 0's offset; the others are constant steps from it */
+        base = dim == 2 ? _mm256_add_epi32(_mm256_mullo_epi32(ic[1], _mm256_set1_epi32(R)), ic[0])
+                        : _mm256_add_epi32(_mm256_mullo_epi32(_mm256_add_epi32(_mm256_mullo_epi32(ic[2], _mm256_set1_epi32(R)), ic[1]),
+                                                              _mm256_set1_epi32(R)), ic[0]);
+        base = _mm256_mullo_epi32(base, Cv);
+    } else {       /* hash terms of both y (and z) values of the cell */
+        for (int b = 0; b < 2; b++) {
+            hy[b] = _mm256_mullo_epi32(b ? _mm256_add_epi32(ic[1], onei) : ic[1], _mm256_set1_epi32((int)2654435761u));
+            if (dim == 3) hz[b] = _mm256_mullo_epi32(b ? _mm256_add_epi32(ic[2], onei) : ic[2], _mm256_set1_epi32((int)805459861u));
+        }
+    }
     const __m256i mask = _mm256_set1_epi32((int)(m->level_nodes[l] - 1));
-    const __m256i h1 = _mm256_set1_epi32((int)2654435761u), h2 = _mm256_set1_epi32((int)805459861u);
+    _Pragma("GCC unroll 8")
     for (int k = 0; k < 1 << dim; k++) {
         int dx = k & 1, dy = (k >> 1) & 1, dz = k >> 2;
-        __m256i x = dx ? _mm256_add_epi32(ic[0], onei) : ic[0];
-        __m256i y = dy ? _mm256_add_epi32(ic[1], onei) : ic[1];
         __m256 wk = _mm256_mul_ps(dx ? wc[0] : wn[0], dy ? wc[1] : wn[1]);
-        __m256i node;
-        if (dim == 2) {
-            node = m->level_dense[l] ? _mm256_add_epi32(_mm256_mullo_epi32(y, Rv), x)
-                                     : _mm256_and_si256(_mm256_xor_si256(x, _mm256_mullo_epi32(y, h1)), mask);
-        } else {
-            __m256i z = dz ? _mm256_add_epi32(ic[2], onei) : ic[2];
-            wk = _mm256_mul_ps(wk, dz ? wc[2] : wn[2]);
-            if (m->level_dense[l])
-                node = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_add_epi32(_mm256_mullo_epi32(z, Rv), y), Rv), x);
-            else
-                node = _mm256_and_si256(_mm256_xor_si256(_mm256_xor_si256(x, _mm256_mullo_epi32(y, h1)), _mm256_mullo_epi32(z, h2)), mask);
+        if (dim == 3) wk = _mm256_mul_ps(wk, dz ? wc[2] : wn[2]);
+        __m256i off;
+        if (dense) off = _mm256_add_epi32(base, _mm256_set1_epi32(C * (dx + R * (dy + R * dz))));
+        else {
+            __m256i x = dx ? _mm256_add_epi32(base, onei) : base;
+            off = _mm256_mullo_epi32(_mm256_and_si256(_mm256_xor_si256(_mm256_xor_si256(x, hy[dy]), hz[dz]), mask), Cv);
         }
-        _mm256_store_si256((__m256i *)idx[k], _mm256_mullo_epi32(node, Cv));
+        _mm256_store_si256((__m256i *)idx[k], off);
         _mm256_store_ps(w[k], wk);
     }
 }
 
 /* Coordinates of 8 consecutive points (interleaved input, dim per point) as dim registers. */
-static inline void load8(const float *x, int dim, __m256 *pos) {
+static inline __attribute__((always_inline)) void load8(const float *x, const int dim, __m256 *pos) {
     float a[3][8] __attribute__((aligned(32)));
     for (int j = 0; j < 8; j++)
         for (int c = 0; c < dim; c++) a[c][j] = x[dim * j + c];
     for (int c = 0; c < dim; c++) pos[c] = _mm256_load_ps(a[c]);
 }
 
-void gnf_grid_encode_avx2(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
-    const int D = m->D, dim = m->cfg.in_dim, nc = 1 << dim;
+/* The entries below, compiled once for each dim (2, 3) so that the corner loops unroll. */
+static inline __attribute__((always_inline)) void encode(float *feats, const struct gnf_model *m, const float *params,
+                                                          const float *x, long n, const int dim) {
+    const int D = m->D, nc = 1 << dim;
     int idx[8][8] __attribute__((aligned(32)));
     float w[8][8] __attribute__((aligned(32)));
     float tmp[8] __attribute__((aligned(32)));
     const long nb = n & ~7L;
-    /* level-major: one level's table stays in cache while all points visit it (a hash level is
-     * 256 KiB at 2^15 entries; all levels together would not fit) */
+    /* 3D: level-major, so one level's table stays in cache while all points visit it (a hash
+     * level is 256 KiB at 2^15 entries; all levels together would not fit).  2D: point-major, so
+     * the rows of feats are written while in cache (the tables of 2D fields are small). */
+    const long step = dim == 2 ? 8 : nb;
+    for (long p0 = 0; p0 < nb; p0 += step)
     for (int l = 0; l < m->cfg.levels; l++) {
         const int C = m->cfg.feat[l];
         const float *gr = params + m->grid_off[l];
-        for (long p = 0; p < nb; p += 8) {
+        for (long p = p0; p < p0 + step; p += 8) {
             __m256 pos[3];
             load8(x + dim * p, dim, pos);
-            cells8(m, l, pos, idx, w);
+            cells8(m, l, pos, idx, w, dim);
             float *o = feats + p * D + m->feat_off[l];
             for (int c = 0; c < C; c++) {
                 const float *base = gr + c;
                 __m256 v = _mm256_mul_ps(_mm256_load_ps(w[0]), _mm256_i32gather_ps(base, _mm256_load_si256((const __m256i *)idx[0]), 4));
+                _Pragma("GCC unroll 8")
                 for (int k = 1; k < nc; k++)
                     v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_load_ps(w[k]), _mm256_i32gather_ps(base, _mm256_load_si256((const __m256i *)idx[k]), 4)));
                 _mm256_store_ps(tmp, v);
+                _Pragma("GCC unroll 8")
                 for (int j = 0; j < 8; j++) o[(long)j * D + c] = tmp[j];
             }
         }
@@ -88,9 +101,9 @@ void gnf_grid_encode_avx2(float *feats, const struct gnf_model *m, const float *
     if (nb < n) gnf_grid_encode_ref(feats + nb * D, m, params, x + dim * nb, n - nb);
 }
 
-void gnf_grid_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
-                                 const float *dfeats, long n) {
-    const int D = m->D, C = m->cfg.feat[l], fo = m->feat_off[l], dim = m->cfg.in_dim, nc = 1 << dim;
+static inline __attribute__((always_inline)) void scatter(float *grad, const struct gnf_model *m, int l, const float *x,
+                                                           const float *dfeats, long n, const int dim) {
+    const int D = m->D, C = m->cfg.feat[l], fo = m->feat_off[l], nc = 1 << dim;
     float *g = grad + m->grid_off[l];
     int idx[8][8] __attribute__((aligned(32)));
     float w[8][8] __attribute__((aligned(32)));
@@ -98,15 +111,32 @@ void gnf_grid_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, 
     for (; p + 8 <= n; p += 8) {
         __m256 pos[3];
         load8(x + dim * p, dim, pos);
-        cells8(m, l, pos, idx, w);
+        cells8(m, l, pos, idx, w, dim);
         for (int j = 0; j < 8; j++) {
+            /* each node float still gets its corners' updates in the reference's order, also
+             * when a hash maps two corners to one node */
             const float *d = dfeats + (p + j) * D + fo;
-            for (int k = 0; k < nc; k++) {
-                float *node = g + idx[k][j];
-                float wk = w[k][j];
-                for (int c = 0; c < C; c++) node[c] += wk * d[c];
+            float *node[8], wj[8];
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < nc; k++) { node[k] = g + idx[k][j]; wj[k] = w[k][j]; }
+            for (int c = 0; c < C; c++) {
+                _Pragma("GCC unroll 8")
+                for (int k = 0; k < nc; k++) node[k][c] += wj[k] * d[c];
             }
         }
     }
     if (p < n) gnf_grid_scatter_level_ref(grad, m, l, x + dim * p, dfeats + p * D, n - p);
+}
+
+/* Entry grid_encode: feats [n][D] from x [n][in_dim]. */
+void gnf_grid_encode_avx2(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
+    if (m->cfg.in_dim == 2) encode(feats, m, params, x, n, 2);
+    else encode(feats, m, params, x, n, 3);
+}
+
+/* Entry grid_scatter_level: grad += level l's share of dfeats [n][D], points in order. */
+void gnf_grid_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
+                                 const float *dfeats, long n) {
+    if (m->cfg.in_dim == 2) scatter(grad, m, l, x, dfeats, n, 2);
+    else scatter(grad, m, l, x, dfeats, n, 3);
 }

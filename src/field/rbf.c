@@ -29,6 +29,7 @@ static inline float drho(float phi, gnf_basis basis) {
     }
 }
 
+/* Entry rbf_forward (kernels.h): y [n][O] from f [n][D]; c, beta [D][K]; W [O][K]; w0 [O]. */
 void gnf_rbf_forward_ref(float *y, const float *f, const float *c, const float *beta, const float *W,
                      const float *w0, long n, int D, int K, int O, gnf_basis basis) {
     for (long p = 0; p < n; p++) {
@@ -47,6 +48,8 @@ void gnf_rbf_forward_ref(float *y, const float *f, const float *c, const float *
     }
 }
 
+/* Entry rbf_train (kernels.h, contract in field.h): per point, phi [K], then dL/dy [O], then
+ * the backward; needs K <= 4096, O <= 64. */
 double gnf_rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                      const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
                      gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {

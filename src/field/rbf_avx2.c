@@ -134,6 +134,8 @@ static void forward_wide_head(float *y, const float *f, const float *c, const fl
     }
 }
 
+/* Entry rbf_forward (kernels.h), K % 8 == 0: the wide head for 16 <= O <= 64, else one
+ * horizontal sum per output. */
 void gnf_rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
                       const float *w0, long n, int D, int K, int O, gnf_basis basis) {
     if (O >= 16 && O <= 64 && (long)K * ((O + 7) & ~7) <= WIDE_HEAD_FLOATS) {
@@ -280,6 +282,8 @@ static inline __attribute__((always_inline)) void tile_backward(
     }
 }
 
+/* Entry rbf_train (kernels.h), K % 8 == 0: per point the forward, loss and head gradients
+ * (point_forward), per tile of 4 points the backward through the distances (tile_backward). */
 double gnf_rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                       const float *beta, const float *W, const float *w0, long n, int D, int K,
                       int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {

@@ -14,6 +14,7 @@ static inline void adam_one(float *p, float *m, float *v, float gi, float step, 
     *p -= (step * mi) / (sqrtf(vi) + eps);
 }
 
+/* Entries adam and adam_lazy (kernels.h): p, m, v, g [i0, i1). */
 void gnf_adam_update_step_ref(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
                           float b1, float b2, float eps) {
     for (long i = i0; i < i1; i++) adam_one(p + i, m + i, v + i, g[i], step, b1, b2, 1.0f - b1, 1.0f - b2, eps);

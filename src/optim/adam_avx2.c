@@ -4,6 +4,7 @@
 #include "field/kernels.h"
 #include <immintrin.h>
 
+/* Entry adam: p, m, v, g [i0, i1), 8 at a time, the tail by the reference. */
 void gnf_adam_update_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
                       float b1, float b2, float eps) {
     const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), va1 = _mm256_set1_ps(1.0f - b1);
@@ -21,6 +22,7 @@ void gnf_adam_update_avx2(float *p, float *m, float *v, const float *g, long i0,
     if (i < i1) gnf_adam_update_step_ref(p, m, v, g, i, i1, step, b1, b2, eps);
 }
 
+/* Entry adam_lazy: blocks of 8 zero gradients are skipped without touching p, m, v. */
 void gnf_adam_update_lazy_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
                            float b1, float b2, float eps) {
     const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), va1 = _mm256_set1_ps(1.0f - b1);
