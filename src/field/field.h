@@ -99,6 +99,8 @@ static inline float gnf_loss_grad(float e, gnf_loss loss, float scale, double *l
  * NaN for NaN; not for x > 0.  |r| <= ln2/2 with n rounded by adding 1.5*2^23 (no float-to-int
  * conversion, no libm call), e^r by its degree-7 Taylor polynomial (truncation < 6e-9), 2^n from
  * the low mantissa bits of the shifted value.  Inline and branch-free so loops over it vectorise. */
+static inline uint32_t gnf_f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float gnf_u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline float gnf_fast_exp(float x) {
     float t = x * GNF_LOG2E + 12582912.0f, n = t - 12582912.0f;
     float r = (x - n * GNF_LN2_HI) - n * GNF_LN2_LO;
@@ -110,17 +112,8 @@ static inline float gnf_fast_exp(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    uint32_t tb, e, pb;
-    memcpy(&tb, &t, 4);
-    e = tb - 0x4B400000u + 127u;                      /* biased exponent n + 127 */
-    float s, out;
-    uint32_t sb = e << 23;
-    memcpy(&s, &sb, 4);
-    p *= s;
-    memcpy(&pb, &p, 4);
-    pb &= 0u - (uint32_t)((int32_t)e > 0);            /* 2^n below the normal range: 0 */
-    memcpy(&out, &pb, 4);
-    return out;
+    uint32_t e = gnf_f2u(t) - 0x4B400000u + 127u;                  /* biased exponent n + 127 */
+    return gnf_u2f(gnf_f2u(p * gnf_u2f(e << 23)) & (0u - (uint32_t)((int32_t)e > 0)));  /* 0 below 2^-126 */
 }
 
 /* ---- MLP decoder ------------------------------------------------------------------------- */

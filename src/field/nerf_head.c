@@ -48,21 +48,11 @@ void gnf_nerf_sh16(float Y[16], const float d[3]) {
 /* The pointwise helpers below select with integer masks, never with float comparisons: GCC
  * turns a float-compare select into branches (a comparison may trap under the default
  * -ftrapping-math), and branches stop the vectoriser. */
-static inline uint32_t fbits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-static inline float bitsf(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 /* All ones where v's sign bit is set (v < 0, -0, negative NaN), else 0. */
-static inline uint32_t neg_mask(float v) { return 0u - (fbits(v) >> 31); }
+static inline uint32_t neg_mask(float v) { return 0u - (gnf_f2u(v) >> 31); }
 /* mask ? a : b, bitwise. */
 static inline float select_f(uint32_t mask, float a, float b) {
-    return bitsf((fbits(a) & mask) | (fbits(b) & ~mask));
+    return gnf_u2f((gnf_f2u(a) & mask) | (gnf_f2u(b) & ~mask));
 }
 
 /* log(1 + e) for e in [0, 1]: 2 atanh(s), s = e/(2+e) in [0, 1/3], odd series to s^13
@@ -107,7 +97,7 @@ static inline float alpha_keep(float x, float *keep) {
     float e = gnf_fast_exp(-x);
     *keep = e;
     float a = x * (1.0f - 0.5f * x * (1.0f - (1.0f / 3) * x * (1.0f - 0.25f * x)));
-    uint32_t small = 0u - (uint32_t)(fbits(x) < fbits(0.05f));
+    uint32_t small = 0u - (uint32_t)(gnf_f2u(x) < gnf_f2u(0.05f));
     return select_f(small, a, 1.0f - e);
 }
 
