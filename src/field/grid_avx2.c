@@ -42,7 +42,8 @@ static inline __attribute__((always_inline)) void cells8(const struct gnf_model 
     }
     const __m256i mask = _mm256_set1_epi32((int)(m->level_nodes[l] - 1));
     _Pragma("GCC unroll 8")
-    for (int k = 0; k < 1 << dim; k++) {
+    for (int k = 0; k < 8; k++) {
+        if (k >= 1 << dim) break;
         int dx = k & 1, dy = (k >> 1) & 1, dz = k >> 2;
         __m256 wk = _mm256_mul_ps(dx ? wc[0] : wn[0], dy ? wc[1] : wn[1]);
         if (dim == 3) wk = _mm256_mul_ps(wk, dz ? wc[2] : wn[2]);
