@@ -89,6 +89,10 @@ static inline float gnf_loss_grad(float e, gnf_loss loss, float scale, double *l
     return e > 0 ? scale : (e < 0 ? -scale : 0.0f);
 }
 
+/* A float's bits and back. */
+static inline uint32_t gnf_f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float gnf_u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
 /* Constants of gnf_fast_exp, shared with its 8-lane version in rbf_avx2.c: x = n ln2 + r with
  * ln2 = GNF_LN2_HI + GNF_LN2_LO (HI has few mantissa bits, so n * HI is exact). */
 #define GNF_LOG2E 1.44269504f
@@ -99,8 +103,6 @@ static inline float gnf_loss_grad(float e, gnf_loss loss, float scale, double *l
  * NaN for NaN; not for x > 0.  |r| <= ln2/2 with n rounded by adding 1.5*2^23 (no float-to-int
  * conversion, no libm call), e^r by its degree-7 Taylor polynomial (truncation < 6e-9), 2^n from
  * the low mantissa bits of the shifted value.  Inline and branch-free so loops over it vectorise. */
-static inline uint32_t gnf_f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static inline float gnf_u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline float gnf_fast_exp(float x) {
     float t = x * GNF_LOG2E + 12582912.0f, n = t - 12582912.0f;
     float r = (x - n * GNF_LN2_HI) - n * GNF_LN2_LO;

@@ -10,7 +10,6 @@
  * dL/db_dk = s_k beta_dk u^2,  dL/dW_ok = g_o phi_k,  dL/dw0_o = g_o. */
 #include "field/kernels.h"
 #include <math.h>
-#include <string.h>
 
 static inline float rho(float q, gnf_basis basis) {
     switch (basis) {
