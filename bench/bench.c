@@ -4,7 +4,7 @@
  * work of forward+backward; our kernel executes ~9 vector ops per (d,k) pair), and are set
  * against the FP32 peak given with --peak (GFLOP/s; default 215, the 2-core dev machine).
  * usage: gnf_bench [--points N] [--reps R] [--peak G] [--D d] [--K k] */
-#include "field/field.h"
+#include "field/kernels.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--K")) K = atoi(argv[i + 1]);
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
-    if (reps < 1 || reps > 100 || N < 1 || D < 1 || K < 8 || K % 8) { fprintf(stderr, "bad sizes\n"); return 2; }
+    if (reps < 1 || reps > 100 || N < 1 || D < 1 || K < 1 || K > 4096) { fprintf(stderr, "bad sizes\n"); return 2; }
     gnf_rng r;
     gnf_rng_seed(&r, 1, 1);
     float *f = gnf_calloc((size_t)(N * D), 4), *t = gnf_calloc((size_t)(N * O), 4), *df = gnf_calloc((size_t)(N * D), 4);
@@ -78,7 +78,8 @@ int main(int argc, char **argv) {
     printf("%-10s %7s %12s %10s %9s %14s\n", "kernel", "threads", "Mpoints/s", "GFLOP/s", "of peak", "of measured");
     for (int scalar = 1; scalar >= 0; scalar--) {
         gnf_set_force_scalar(scalar);
-        if (!scalar && !gnf_cpu_has_avx2_fma()) break;
+        const gnf_kernels *ran = gnf_kernels_rbf(K);   /* the kernel that runs for this K */
+        if (!scalar && ran == &gnf_kernels_scalar) break;
         int tlist[2] = {1, T};
         for (int ti = 0; ti < (T > 1 ? 2 : 1); ti++) {
             double times[100];
@@ -91,7 +92,7 @@ int main(int argc, char **argv) {
             double s = median(times, reps);
             double pps = (double)N / s, gf = pps * flop / 1e9;
             double pm = ti == 0 ? peak1 : peakT;
-            printf("%-10s %7d %12.2f %10.1f %8.1f%% %13.1f%%\n", gnf_kernel_name(), tlist[ti], pps / 1e6, gf, 100 * gf / peak,
+            printf("%-10s %7d %12.2f %10.1f %8.1f%% %13.1f%%\n", ran->name, tlist[ti], pps / 1e6, gf, 100 * gf / peak,
                    pm > 0 ? 100 * gf / pm : 0.0);
         }
     }
@@ -103,31 +104,33 @@ int main(int argc, char **argv) {
     gnf_model_config_for_params(&cfg, 140000, 256);
     gnf_model *m = NULL;
     if (gnf_model_create(&cfg, GNF_TASK_IMAGE, &m) != GNF_OK) return 1;
-    float *x = gnf_calloc((size_t)N * 2, 4), *F = gnf_calloc((size_t)(N * m->D), 4);
+    float *x = gnf_calloc((size_t)N * 2, 4), *F = gnf_calloc((size_t)(N * m->D), 4), *G = gnf_calloc((size_t)m->nparams, 4);
     for (long i = 0; i < 2 * N; i++) x[i] = gnf_rng_uniform(&r) * 2 - 1;
     printf("\ngrid lookup (forward), %d levels, D=%d, %ld points, one thread\n", cfg.levels, m->D, N);
     for (int scalar = 1; scalar >= 0; scalar--) {
         gnf_set_force_scalar(scalar);
-        if (!scalar && !gnf_cpu_has_avx2_fma()) break;
+        const gnf_kernels *ran = gnf_kernels_active();
+        if (!scalar && ran == &gnf_kernels_scalar) break;
         double times[100];
         for (int rep = 0; rep < reps; rep++) {
             double t0 = gnf_now();
             gnf_grid_encode(F, m, m->params, x, N);
             times[rep] = gnf_now() - t0;
         }
-        printf("%-10s %12.2f Mpoints/s\n", gnf_kernel_name(), (double)N / median(times, reps) / 1e6);
+        printf("%-10s %12.2f Mpoints/s\n", ran->name, (double)N / median(times, reps) / 1e6);
     }
     printf("grid scatter (backward), all levels, one thread\n");
     double times[100];
     for (int scalar = 1; scalar >= 0; scalar--) {
         gnf_set_force_scalar(scalar);
-        if (!scalar && !gnf_cpu_has_avx2_fma()) break;
+        const gnf_kernels *ran = gnf_kernels_active();
+        if (!scalar && ran == &gnf_kernels_scalar) break;
         for (int rep = 0; rep < reps; rep++) {
             double t0 = gnf_now();
-            for (int l = 0; l < cfg.levels; l++) gnf_grid_scatter_level(F, m, l, x, F, N);
+            for (int l = 0; l < cfg.levels; l++) gnf_grid_scatter_level(G, m, l, x, F, N);
             times[rep] = gnf_now() - t0;
         }
-        printf("%-10s %12.2f Mpoints/s\n", gnf_kernel_name(), (double)N / median(times, reps) / 1e6);
+        printf("%-10s %12.2f Mpoints/s\n", ran->name, (double)N / median(times, reps) / 1e6);
     }
     gnf_set_force_scalar(0);
 
@@ -142,6 +145,6 @@ int main(int argc, char **argv) {
     printf("\nrender 1920x1080, %d threads: %.1f Mpixel/s\n", T, 1920.0 * 1080 / median(times, 5) / 1e6);
     gnf_model_free(m);
     gnf_free(f); gnf_free(t); gnf_free(df); gnf_free(c); gnf_free(beta); gnf_free(W); gnf_free(w0);
-    gnf_free(gbuf); gnf_free(work); gnf_free(x); gnf_free(F);
+    gnf_free(gbuf); gnf_free(work); gnf_free(x); gnf_free(F); gnf_free(G);
     return 0;
 }

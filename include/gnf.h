@@ -503,8 +503,11 @@ int gnf_default_threads(void);
 /* Forces the scalar reference kernels (1) or the fastest available (0); for tests/benchmarks. */
 void gnf_set_force_scalar(int on);
 
-/* Name of the decoder kernel in use: "avx2-fma" or "scalar". */
+/* Name of the active kernel set: "avx2-fma" or "scalar".  Shapes the fast kernels do not take
+ * run the scalar ones: gnf_kernel_name_for names the kernels that run for a model's grid and
+ * decoder ("avx2-fma", "scalar", or e.g. "scalar grid, avx2-fma decoder"). */
 const char *gnf_kernel_name(void);
+const char *gnf_kernel_name_for(const gnf_model *m);
 
 #ifdef __cplusplus
 }

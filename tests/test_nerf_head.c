@@ -251,20 +251,6 @@ TEST(nerf_head_density) {
     CHECK(isfinite(gnf_nerf_density(3e38f)) && isfinite(gnf_nerf_density(-3e38f)));
 }
 
-TEST(nerf_head_fast_exp) {
-    double worst = 0;
-    for (long i = 0; i <= 2000000; i++) {
-        float x = (float)(-87.0 * i / 2000000.0);
-        double want = exp((double)x), got = gnf_nerf_fast_exp(x);
-        double e = fabs(got - want) / want;
-        if (e > worst) worst = e;
-    }
-    CHECK_MSG(worst < 5e-7, "worst relative error %.3g", worst);
-    CHECK(gnf_nerf_fast_exp(0.0f) == 1.0f);
-    CHECK(gnf_nerf_fast_exp(-1000.0f) == 0.0f && gnf_nerf_fast_exp(-INFINITY) == 0.0f);
-    CHECK(isnan(gnf_nerf_fast_exp(NAN)));
-}
-
 /* ---- compositing vs the reference ---------------------------------------------------------- */
 
 TEST(nerf_head_composite_reference) {

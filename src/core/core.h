@@ -42,10 +42,8 @@ void gnf_parallel_for(long ntasks, int threads, gnf_task_fn fn, void *ctx);
 /* Upper bound on the `thread` argument + 1 for a given request (to size per-thread buffers). */
 int gnf_threads_resolve(int threads);
 
-/* CPU features, detected once. */
+/* Nonzero when the CPU has AVX2 and FMA (the kernel tables are in field/kernels.h). */
 int gnf_cpu_has_avx2_fma(void);
-/* Nonzero when the AVX2/FMA kernels should be used (CPU support and not forced scalar). */
-int gnf_use_avx2(void);
 
 /* Reads the whole file at path into *data (malloc'd, NUL-terminated one past *size: text parsers
  * may look one byte ahead).  Errors name path, *data stays NULL: GNF_ERR_IO (cannot open, a

@@ -95,29 +95,11 @@ float gnf_f16_to_f32(uint16_t h) {
     return f;
 }
 
-static int g_force_scalar = -1;
-
+/* libgcc detects the CPU in a constructor, so this is cheap and thread-safe. */
 int gnf_cpu_has_avx2_fma(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return 0;
 #endif
 }
-
-void gnf_set_force_scalar(int on) { g_force_scalar = on ? 1 : 0; }
-
-int gnf_use_avx2(void) {
-    if (g_force_scalar < 0) {
-        const char *e = getenv("GNF_SCALAR");
-        g_force_scalar = (e && *e && *e != '0') ? 1 : 0;
-    }
-    return !g_force_scalar && gnf_cpu_has_avx2_fma();
-}
-
-const char *gnf_kernel_name(void) { return gnf_use_avx2() ? "avx2-fma" : "scalar"; }

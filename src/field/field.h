@@ -1,5 +1,6 @@
 /* field.h — internal view of a field: the model struct and its parameter layout, and the
- * kernels of the encoding (dense multi-resolution 2D grids) and the decoders (RBF, MLP).
+ * kernels of the encoding (multi-resolution grids: dense 2D/3D, hash) and the decoders (RBF,
+ * MLP).  The entry points below run the active kernel table (kernels.h) for their shape.
  *
  * Parameter layout (one float arena; gradients and Adam moments use the same layout):
  *   grid level l:  level_nodes[l] × feat_l floats, node-major: grid[node*feat + c]; a dense
@@ -14,6 +15,8 @@
 #define GNF_FIELD_H
 
 #include "core/core.h"
+#include <math.h>
+#include <string.h>
 
 typedef struct { char *key, *value; } gnf_meta_kv;
 
@@ -44,27 +47,21 @@ long gnf_model_layout(struct gnf_model *m);
 
 /* Encodes n points x (n×in_dim in [-1,1]) into feats (n×D) using the grid levels of m in params. */
 void gnf_grid_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
-void gnf_grid_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
 /* Accumulates dL/d(grid of level l) += from dfeats (n×D) at points x (n×in_dim): one level,
  * points in order, so the result is deterministic and race-free when levels run on different
  * threads. */
 void gnf_grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
                           const float *dfeats, long n);
-void gnf_grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
-                              const float *dfeats, long n);
 
 /* ---- RBF decoder ------------------------------------------------------------------------- */
 
-/* Shapes: f [n][D], c/beta [D][K], W [O][K], w0 [O], y [n][O].
+/* Shapes: f [n][D], c/beta [D][K], W [O][K], w0 [O], y [n][O]; O <= 64, K <= 4096.
  * Forward: y = W rho(q) + w0, q_k = sum_d beta_dk (f_d - c_dk)^2. */
-void gnf_rbf_forward_ref(float *y, const float *f, const float *c, const float *beta, const float *W,
-                     const float *w0, long n, int D, int K, int O, gnf_basis basis);
 void gnf_rbf_forward(float *y, const float *f, const float *c, const float *beta, const float *W,
                  const float *w0, long n, int D, int K, int O, gnf_basis basis);
 
 /* Gradients of one batch slice of the decoder, accumulated (+=), and the fast path's scratch:
- * `work` holds gnf_rbf_work_floats(D, K) floats owned by the caller (one per concurrent call);
- * with work == NULL the reference kernel runs. */
+ * `work` holds gnf_rbf_work_floats(D, K) floats owned by the caller (one per concurrent call). */
 typedef struct { float *dc, *db, *dW, *dw0, *work; } rbf_grads;
 long gnf_rbf_work_floats(int D, int K);
 
@@ -76,32 +73,50 @@ long gnf_rbf_work_floats(int D, int K);
  * `scale`, e.g. 1/(B·O) for a mean, times the point's weight wt[p] when wt != NULL), backward.  Writes df [n][D] (overwrites), accumulates the
  * decoder gradients into g (db is dL/d(log-precision)), returns the scaled loss sum and adds the
  * unscaled squared error sum to *sq_err. */
-double gnf_rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
-                     const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
-                     gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
 double gnf_rbf_train(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                  const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
                  gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
 
-#ifndef GNF_NO_AVX2
-/* AVX2/FMA versions (rbf_avx2.c); need K % 8 == 0.  Same contracts as the _ref kernels. */
-void gnf_rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
-                      const float *w0, long n, int D, int K, int O, gnf_basis basis);
-double gnf_rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
-                      const float *beta, const float *W, const float *w0, long n, int D, int K,
-                      int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
-void gnf_grid2d_encode_avx2(float *feats, const struct gnf_model *m, const float *params,
-                        const float *x, long n);
-void gnf_grid2d_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
-                               const float *dfeats, long n);
-/* 3D grids, dense and hash (grid_avx2.c); bit-identical to the references. */
-void gnf_grid3_encode_avx2(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
-void gnf_grid3_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
-                              const float *dfeats, long n);
-#endif
+/* Loss of one output: adds e^2 to *sq and the loss term (L1 |e| or L2 e^2, times scale) to *lsum;
+ * returns its derivative.  Shared by every training kernel, so all round alike. */
+static inline float gnf_loss_grad(float e, gnf_loss loss, float scale, double *lsum, double *sq) {
+    *sq += (double)e * e;
+    if (loss == GNF_LOSS_L2) {
+        *lsum += (double)(e * e) * scale;
+        return 2.0f * e * scale;
+    }
+    *lsum += (double)fabsf(e) * scale;
+    return e > 0 ? scale : (e < 0 ? -scale : 0.0f);
+}
 
-/* exp(x) for x <= 0 to ~2 ulp (range reduction + degree-6 polynomial); 0 below -87. */
-float gnf_fast_exp(float x);
+/* A float's bits and back. */
+static inline uint32_t gnf_f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float gnf_u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/* Constants of gnf_fast_exp, shared with its 8-lane version in rbf_avx2.c: x = n ln2 + r with
+ * ln2 = GNF_LN2_HI + GNF_LN2_LO (HI has few mantissa bits, so n * HI is exact). */
+#define GNF_LOG2E 1.44269504f
+#define GNF_LN2_HI 0.693145751953125f
+#define GNF_LN2_LO 1.428606765330187e-6f
+
+/* e^x for x <= 0: relative error < 4e-7 on [-87, 0] (tested), 0 below about -87.3 and for -inf,
+ * NaN for NaN; not for x > 0.  |r| <= ln2/2 with n rounded by adding 1.5*2^23 (no float-to-int
+ * conversion, no libm call), e^r by its degree-7 Taylor polynomial (truncation < 6e-9), 2^n from
+ * the low mantissa bits of the shifted value.  Inline and branch-free so loops over it vectorise. */
+static inline float gnf_fast_exp(float x) {
+    float t = x * GNF_LOG2E + 12582912.0f, n = t - 12582912.0f;
+    float r = (x - n * GNF_LN2_HI) - n * GNF_LN2_LO;
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t e = gnf_f2u(t) - 0x4B400000u + 127u;                  /* biased exponent n + 127 */
+    return gnf_u2f(gnf_f2u(p * gnf_u2f(e << 23)) & (0u - (uint32_t)((int32_t)e > 0)));  /* 0 below 2^-126 */
+}
 
 /* ---- MLP decoder ------------------------------------------------------------------------- */
 /* Forward for n points f (n×D) into y (n×O).  Hidden layers ReLU, output linear. */

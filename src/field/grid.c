@@ -1,5 +1,5 @@
 /* grid.c — multi-resolution feature grids: dense 2D/3D grids and hash grids, with (bi/tri)linear
- * interpolation.  Scalar reference kernels, and dispatch to the AVX2 kernels for dense 2D grids.
+ * interpolation.  The scalar reference kernels of the gnf_kernels_scalar table (kernels.h).
  *
  * Level l has res nodes per axis spanning [-1,1]^d: node i sits at -1 + 2i/(res-1).  A point's
  * features at level l blend the 2^d corner nodes of its cell; all levels are concatenated into
@@ -7,7 +7,7 @@
  * a hash level (encoding GNF_ENC_HASH, res^d > T) stores T nodes indexed by the spatial hash
  * (ix * 1 ^ iy * 2654435761 ^ iz * 805459861) mod T (Instant-NGP).  The backward pass scatters
  * dL/dfeature to the same nodes with the same weights. */
-#include "field/field.h"
+#include "field/kernels.h"
 #include <math.h>
 
 /* Cell index and fractional position of coordinate v in [-1,1] on a grid of `res` nodes.
@@ -59,6 +59,7 @@ static inline int corners(const struct gnf_model *m, int l, const float *x, long
     return 8;
 }
 
+/* Entry grid_encode (kernels.h): feats [n][D] from x [n][in_dim], every level. */
 void gnf_grid_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
     const int D = m->D, dim = m->cfg.in_dim;
     long idx[8];
@@ -79,20 +80,7 @@ void gnf_grid_encode_ref(float *feats, const struct gnf_model *m, const float *p
     }
 }
 
-void gnf_grid_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
-#ifndef GNF_NO_AVX2
-    if (gnf_use_avx2() && m->cfg.in_dim == 2 && m->cfg.encoding == GNF_ENC_DENSE) {
-        gnf_grid2d_encode_avx2(feats, m, params, x, n);
-        return;
-    }
-    if (gnf_use_avx2() && m->cfg.in_dim == 3) {
-        gnf_grid3_encode_avx2(feats, m, params, x, n);
-        return;
-    }
-#endif
-    gnf_grid_encode_ref(feats, m, params, x, n);
-}
-
+/* Entry grid_scatter_level (kernels.h): grad += level l's share of dfeats [n][D], in point order. */
 void gnf_grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
                             const float *dfeats, long n) {
     const int D = m->D, C = m->cfg.feat[l], fo = m->feat_off[l], dim = m->cfg.in_dim;
@@ -105,19 +93,4 @@ void gnf_grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, c
         for (int k = 0; k < nc; k++)
             for (int c = 0; c < C; c++) g[idx[k] + c] += wt[k] * d[c];
     }
-}
-
-void gnf_grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
-                        const float *dfeats, long n) {
-#ifndef GNF_NO_AVX2
-    if (gnf_use_avx2() && m->cfg.in_dim == 2 && m->cfg.encoding == GNF_ENC_DENSE) {
-        gnf_grid2d_scatter_level_avx2(grad, m, l, x, dfeats, n);
-        return;
-    }
-    if (gnf_use_avx2() && m->cfg.in_dim == 3) {
-        gnf_grid3_scatter_level_avx2(grad, m, l, x, dfeats, n);
-        return;
-    }
-#endif
-    gnf_grid_scatter_level_ref(grad, m, l, x, dfeats, n);
 }

@@ -1,16 +1,9 @@
 /* mlp.c — the MLP decoder baseline (ReLU hidden layers, linear output) over the same encoding,
  * for "RBF vs MLP at equal parameters" ablations.  Scalar; the RBF decoder is the fast path. */
 #include "field/field.h"
-#include <math.h>
 #include <string.h>
 
 #define MLP_MAXW 512
-
-static inline float lossg(float e, gnf_loss loss, float scale, double *lsum) {
-    if (loss == GNF_LOSS_L2) { *lsum += (double)(e * e) * scale; return 2.0f * e * scale; }
-    *lsum += (double)fabsf(e) * scale;
-    return e > 0 ? scale : (e < 0 ? -scale : 0.0f);
-}
 
 /* One point through all layers; act[i] receives the output of layer i (post-ReLU if hidden). */
 static void mlp_point(float act[][MLP_MAXW], const struct gnf_model *m, const float *params, const float *f) {
@@ -51,9 +44,7 @@ double gnf_mlp_train(float *df, float *gdec, const struct gnf_model *m, const fl
         float *cur = da[0], *prev = da[1];
         for (int o = 0; o < O; o++) {
             if (loss == GNF_LOSS_GIVEN) { cur[o] = t[p * O + o] * (wt ? scale * wt[p] : scale); continue; }
-            float e = act[L - 1][o] - t[p * O + o];
-            sq += (double)e * e;
-            cur[o] = lossg(e, loss, wt ? scale * wt[p] : scale, &lsum);
+            cur[o] = gnf_loss_grad(act[L - 1][o] - t[p * O + o], loss, wt ? scale * wt[p] : scale, &lsum, &sq);
         }
         for (int i = L - 1; i >= 0; i--) {
             const float *in = i == 0 ? fp : act[i - 1];

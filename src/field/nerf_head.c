@@ -5,10 +5,11 @@
  * derivative, alpha, the three colour sigmoids: five exps and one log1p per sample) is written
  * as straight-line code over the block's lanes, which the compiler vectorises; the transmittance
  * scan that follows is serial and cheap.  Up to BLK-1 samples past the termination point are
- * evaluated and discarded.  Every exp has a non-positive argument (gnf_nerf_fast_exp).  The
+ * evaluated and discarded.  Every exp has a non-positive argument (gnf_fast_exp, field.h).  The
  * backward pass walks the composited samples in reverse and keeps the suffix sum R_k of what lies
  * behind sample k: O(n), no cancellation against the total. */
 #include "field/nerf_head.h"
+#include "field/field.h"
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
@@ -47,45 +48,12 @@ void gnf_nerf_sh16(float Y[16], const float d[3]) {
 /* The pointwise helpers below select with integer masks, never with float comparisons: GCC
  * turns a float-compare select into branches (a comparison may trap under the default
  * -ftrapping-math), and branches stop the vectoriser. */
-static inline uint32_t fbits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-static inline float bitsf(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 /* All ones where v's sign bit is set (v < 0, -0, negative NaN), else 0. */
-static inline uint32_t neg_mask(float v) { return 0u - (fbits(v) >> 31); }
+static inline uint32_t neg_mask(float v) { return 0u - (gnf_f2u(v) >> 31); }
 /* mask ? a : b, bitwise. */
 static inline float select_f(uint32_t mask, float a, float b) {
-    return bitsf((fbits(a) & mask) | (fbits(b) & ~mask));
+    return gnf_u2f((gnf_f2u(a) & mask) | (gnf_f2u(b) & ~mask));
 }
-
-/* e^x for x <= 0.  x = n ln2 + r with |r| <= ln2/2 (n rounded by adding 1.5*2^23, so no
- * float-to-int conversion and no libm call), e^r by its degree-7 Taylor polynomial (truncation
- * < 6e-9 relative), 2^n from the low mantissa bits of the shifted value.  Results below 2^-126
- * (x < -87.3, -inf) flush to 0; NaN stays NaN. */
-static inline float exp_nonpos(float x) {
-    float t = x * 1.44269504f + 12582912.0f;
-    float n = t - 12582912.0f;
-    float r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-6f;
-    float p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    uint32_t e = fbits(t) - 0x4B400000u + 127u;   /* biased exponent n + 127 */
-    uint32_t ok = 0u - (uint32_t)((int32_t)e > 0);
-    return bitsf(fbits(p * bitsf(e << 23)) & ok);
-}
-
-float gnf_nerf_fast_exp(float x) { return exp_nonpos(x); }
 
 /* log(1 + e) for e in [0, 1]: 2 atanh(s), s = e/(2+e) in [0, 1/3], odd series to s^13
  * (truncation < 1e-8 absolute; relative accuracy kept as e -> 0). */
@@ -103,13 +71,13 @@ static inline float log1p01(float e) {
 
 /* 1/(1+e^-v) as (v >= 0 ? 1 : e)/(1 + e) with e = e^-|v|: no overflow for any v. */
 static inline float sigmoid(float v) {
-    float e = exp_nonpos(-fabsf(v));
+    float e = gnf_fast_exp(-fabsf(v));
     return select_f(neg_mask(v), e, 1.0f) / (1.0f + e);
 }
 
 /* softplus(v) = max(v, 0) + log1p(e^-|v|), and *sig = sigmoid(v), from one exp. */
 static inline float softplus_sig(float v, float *sig) {
-    float e = exp_nonpos(-fabsf(v));
+    float e = gnf_fast_exp(-fabsf(v));
     *sig = select_f(neg_mask(v), e, 1.0f) / (1.0f + e);
     return select_f(neg_mask(v), 0.0f, v) + log1p01(e);
 }
@@ -126,10 +94,10 @@ float gnf_nerf_density_grad(float y0) { return sigmoid(y0 + NERF_DENSITY_SHIFT);
  * whose absolute rounding error (~6e-8) would swamp the small alphas of near-empty space.
  * (x < 0.05 is compared on the bits: for x >= +0 they order like the values.) */
 static inline float alpha_keep(float x, float *keep) {
-    float e = exp_nonpos(-x);
+    float e = gnf_fast_exp(-x);
     *keep = e;
     float a = x * (1.0f - 0.5f * x * (1.0f - (1.0f / 3) * x * (1.0f - 0.25f * x)));
-    uint32_t small = 0u - (uint32_t)(fbits(x) < fbits(0.05f));
+    uint32_t small = 0u - (uint32_t)(gnf_f2u(x) < gnf_f2u(0.05f));
     return select_f(small, a, 1.0f - e);
 }
 

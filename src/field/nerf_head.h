@@ -24,10 +24,6 @@
  * Y[3] = -C1 x, Y[4..8] degree 2, Y[9..15] degree 3.  Orthonormal over the unit sphere. */
 void gnf_nerf_sh16(float Y[16], const float d[3]);
 
-/* e^x for x <= 0, the exp of these kernels (inline there, so loops over samples vectorise):
- * relative error < 5e-7 on [-87, 0] (tested), 0 below -87, NaN for NaN.  Not for x > 0. */
-float gnf_nerf_fast_exp(float x);
-
 /* Density sigma = softplus(y0 + NERF_DENSITY_SHIFT) >= 0: finite for every finite y0 (no
  * overflow at +-1000), relative error < 2e-6 down to 1e-37 (exactly 0 below y0 = -77). */
 float gnf_nerf_density(float y0);

@@ -1,5 +1,6 @@
 /* rbf.c — the GNF decoder: K radial-basis neurons in feature space and a linear head.
- * Scalar reference kernels (the definition the fast paths are tested against) and dispatch.
+ * The scalar reference kernels of the gnf_kernels_scalar table (kernels.h): the definition the
+ * fast paths are tested against.
  *
  *   q_k   = sum_d beta_dk (f_d - c_dk)^2            beta = exp(b)
  *   phi_k = rho(q_k)        gaussian exp(-q/2) | imq (q+1)^-1/2 | mq (q+1)^1/2
@@ -7,30 +8,8 @@
  * Backward (docs/MODEL.md): with g = dL/dy, a_k = sum_o g_o W_ok, s_k = rho'(q_k) a_k,
  * u = f_d - c_dk:  dL/df_d = sum_k 2 s_k beta_dk u,  dL/dc_dk = -2 s_k beta_dk u,
  * dL/db_dk = s_k beta_dk u^2,  dL/dW_ok = g_o phi_k,  dL/dw0_o = g_o. */
-#include "field/field.h"
+#include "field/kernels.h"
 #include <math.h>
-#include <string.h>
-
-float gnf_fast_exp(float x) {
-    if (x < -87.0f) return 0.0f;
-    if (x > 88.0f) x = 88.0f;
-    /* x = n ln2 + r, |r| <= ln2/2; e^r by its degree-7 Taylor polynomial (error < 6e-9 rel). */
-    float n = nearbyintf(x * 1.44269504f);
-    float r = x - n * 0.693145752f;   /* ln2 split: hi has few mantissa bits, so n*hi is exact */
-    r = r - n * 1.42860677e-6f;
-    float p = 1.98412698e-4f;
-    p = p * r + 1.38888889e-3f;
-    p = p * r + 8.33333333e-3f;
-    p = p * r + 4.16666667e-2f;
-    p = p * r + 1.66666667e-1f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    int e = (int)n + 127;
-    if (e <= 0) return 0.0f;
-    union { unsigned u; float f; } s = {(unsigned)e << 23};
-    return p * s.f;
-}
 
 static inline float rho(float q, gnf_basis basis) {
     switch (basis) {
@@ -49,6 +28,7 @@ static inline float drho(float phi, gnf_basis basis) {
     }
 }
 
+/* Entry rbf_forward (kernels.h): y [n][O] from f [n][D]; c, beta [D][K]; W [O][K]; w0 [O]. */
 void gnf_rbf_forward_ref(float *y, const float *f, const float *c, const float *beta, const float *W,
                      const float *w0, long n, int D, int K, int O, gnf_basis basis) {
     for (long p = 0; p < n; p++) {
@@ -67,16 +47,8 @@ void gnf_rbf_forward_ref(float *y, const float *f, const float *c, const float *
     }
 }
 
-/* Loss term and its derivative for one output: L1 |e| or L2 e^2 (e = y - t). */
-static inline float loss_grad(float e, gnf_loss loss, float scale, double *lsum) {
-    if (loss == GNF_LOSS_L2) {
-        *lsum += (double)(e * e) * scale;
-        return 2.0f * e * scale;
-    }
-    *lsum += (double)fabsf(e) * scale;
-    return e > 0 ? scale : (e < 0 ? -scale : 0.0f);
-}
-
+/* Entry rbf_train (kernels.h, contract in field.h): per point, phi [K], then dL/dy [O], then
+ * the backward; needs K <= 4096, O <= 64. */
 double gnf_rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                      const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
                      gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {
@@ -99,9 +71,7 @@ double gnf_rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t,
             } else {
                 float y = w0[o];
                 for (int k = 0; k < K; k++) y += W[o * K + k] * phi[k];
-                float e = y - t[p * O + o];
-                sq += (double)e * e;
-                gy[o] = loss_grad(e, loss, wt ? scale * wt[p] : scale, &lsum);
+                gy[o] = gnf_loss_grad(y - t[p * O + o], loss, wt ? scale * wt[p] : scale, &lsum, &sq);
             }
             g.dw0[o] += gy[o];
             for (int k = 0; k < K; k++) g.dW[o * K + k] += gy[o] * phi[k];
@@ -125,24 +95,3 @@ double gnf_rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t,
 }
 
 long gnf_rbf_work_floats(int D, int K) { return 3L * D * K + 6L * K + 64; }
-
-void gnf_rbf_forward(float *y, const float *f, const float *c, const float *beta, const float *W,
-                 const float *w0, long n, int D, int K, int O, gnf_basis basis) {
-#ifndef GNF_NO_AVX2
-    if (gnf_use_avx2() && K % 8 == 0) {
-        gnf_rbf_forward_avx2(y, f, c, beta, W, w0, n, D, K, O, basis);
-        return;
-    }
-#endif
-    gnf_rbf_forward_ref(y, f, c, beta, W, w0, n, D, K, O, basis);
-}
-
-double gnf_rbf_train(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
-                 const float *beta, const float *W, const float *w0, long n, int D, int K, int O,
-                 gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {
-#ifndef GNF_NO_AVX2
-    if (gnf_use_avx2() && K % 8 == 0 && O <= 64 && g.work)
-        return gnf_rbf_train_avx2(df, g, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, scale, sq_err);
-#endif
-    return gnf_rbf_train_ref(df, g, f, t, wt, c, beta, W, w0, n, D, K, O, basis, loss, scale, sq_err);
-}

@@ -1,30 +1,30 @@
-/* rbf_avx2.c — AVX2/FMA fast paths of the RBF decoder (the grids' are in grid_avx2.c).
- * Compiled with -mavx2 -mfma; called only when the CPU has them (gnf_use_avx2()).
- * The scalar references in rbf.c define the results; tests compare the two.
+/* rbf_avx2.c — the RBF entries of the gnf_kernels_avx2 table (kernels.h); K % 8 == 0.
+ * Compiled with -mavx2 -mfma; run only when the CPU has them.  The scalar references in rbf.c
+ * define the results; tests/test_kernels.c compares the two.
  *
  * Decoder kernel shape: one point at a time, 8 neurons per register; c and beta are [D][K] so
  * a row of 8 neurons is one aligned-or-not load.  The B×K activation matrix never leaves the
  * per-point buffers q/phi (L1). */
-#include "field/field.h"
+#include "field/kernels.h"
 #include <immintrin.h>
-#include <math.h>
 #include <string.h>
 
-/* exp(x) for 8 lanes: the same range reduction and polynomial as gnf_fast_exp. */
+/* e^x for 8 lanes: gnf_fast_exp's range reduction and polynomial, but with FMAs (so results may
+ * differ from gnf_fast_exp's in the last bits; tested to the same bound), 0 below -87. */
 static inline __m256 exp8(__m256 x) {
     const __m256 lo = _mm256_set1_ps(-87.0f);
     __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
     x = _mm256_max_ps(x, lo);
     x = _mm256_min_ps(x, _mm256_set1_ps(88.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(GNF_LOG2E)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
-    __m256 p = _mm256_set1_ps(1.98412698e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.38888889e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.33333333e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.16666667e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.66666667e-1f));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(GNF_LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(GNF_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
@@ -134,6 +134,8 @@ static void forward_wide_head(float *y, const float *f, const float *c, const fl
     }
 }
 
+/* Entry rbf_forward (kernels.h), K % 8 == 0: the wide head for 16 <= O <= 64, else one
+ * horizontal sum per output. */
 void gnf_rbf_forward_avx2(float *y, const float *f, const float *c, const float *beta, const float *W,
                       const float *w0, long n, int D, int K, int O, gnf_basis basis) {
     if (O >= 16 && O <= 64 && (long)K * ((O + 7) & ~7) <= WIDE_HEAD_FLOATS) {
@@ -212,10 +214,7 @@ static inline __attribute__((always_inline)) void point_forward(float *s, float 
             __m256 acc = _mm256_setzero_ps();
             const float *Wo = W + (long)o * K;
             for (int k = 0; k < K; k += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(Wo + k), _mm256_loadu_ps(phi + k), acc);
-            float e = w0[o] + hsum8(acc) - tp[o];
-            *sq += (double)e * e;
-            if (loss == GNF_LOSS_L2) { *lsum += (double)(e * e) * scale; gg = 2.0f * e * scale; }
-            else { *lsum += (double)fabsf(e) * scale; gg = e > 0 ? scale : (e < 0 ? -scale : 0.0f); }
+            gg = gnf_loss_grad(w0[o] + hsum8(acc) - tp[o], loss, scale, lsum, sq);
         }
         gy[o] = gg;
         g.dw0[o] += gg;
@@ -283,6 +282,8 @@ static inline __attribute__((always_inline)) void tile_backward(
     }
 }
 
+/* Entry rbf_train (kernels.h), K % 8 == 0: per point the forward, loss and head gradients
+ * (point_forward), per tile of 4 points the backward through the distances (tile_backward). */
 double gnf_rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                       const float *beta, const float *W, const float *w0, long n, int D, int K,
                       int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {

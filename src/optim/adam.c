@@ -1,6 +1,7 @@
-/* adam.c — the optimiser: one flat loop over the parameter arena. */
+/* adam.c — the optimiser: one flat loop over the parameter arena.  The scalar reference loops of
+ * the gnf_kernels_scalar table (field/kernels.h). */
 #include "optim/adam.h"
-#include "core/core.h"
+#include "field/kernels.h"
 #include <math.h>
 
 /* One parameter's update; the scalar definition both kernels (and their AVX2 versions) follow. */
@@ -13,6 +14,7 @@ static inline void adam_one(float *p, float *m, float *v, float gi, float step, 
     *p -= (step * mi) / (sqrtf(vi) + eps);
 }
 
+/* Entries adam and adam_lazy (kernels.h): p, m, v, g [i0, i1). */
 void gnf_adam_update_step_ref(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
                           float b1, float b2, float eps) {
     for (long i = i0; i < i1; i++) adam_one(p + i, m + i, v + i, g[i], step, b1, b2, 1.0f - b1, 1.0f - b2, eps);
@@ -32,26 +34,12 @@ static float corrected_step(float lr, float b1, float b2, long t) {
 
 void gnf_adam_update(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
                  float b1, float b2, float eps, long t) {
-    float step = corrected_step(lr, b1, b2, t);
-#ifndef GNF_NO_AVX2
-    if (gnf_use_avx2()) {
-        gnf_adam_update_avx2(p, m, v, g, i0, i1, step, b1, b2, eps);
-        return;
-    }
-#endif
-    gnf_adam_update_step_ref(p, m, v, g, i0, i1, step, b1, b2, eps);
+    gnf_kernels_active()->adam(p, m, v, g, i0, i1, corrected_step(lr, b1, b2, t), b1, b2, eps);
 }
 
 void gnf_adam_update_lazy(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
                       float b1, float b2, float eps, long t) {
-    float step = corrected_step(lr, b1, b2, t);
-#ifndef GNF_NO_AVX2
-    if (gnf_use_avx2()) {
-        gnf_adam_update_lazy_avx2(p, m, v, g, i0, i1, step, b1, b2, eps);
-        return;
-    }
-#endif
-    gnf_adam_update_lazy_step_ref(p, m, v, g, i0, i1, step, b1, b2, eps);
+    gnf_kernels_active()->adam_lazy(p, m, v, g, i0, i1, corrected_step(lr, b1, b2, t), b1, b2, eps);
 }
 
 float gnf_lr_exp_schedule(float lr0, float lr1, double progress) {

@@ -9,23 +9,11 @@
 void gnf_adam_update(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
                  float b1, float b2, float eps, long t);
 
-/* The element loop of gnf_adam_update with the bias-corrected step size given: the scalar reference
- * and its AVX2 version (adam_avx2.c, bit-identical: same operations, no FMA). */
-void gnf_adam_update_step_ref(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
-                          float b1, float b2, float eps);
-void gnf_adam_update_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
-                      float b1, float b2, float eps);
-
 /* Lazy Adam for sparse gradients (hash-grid entries no sample touched): like gnf_adam_update, but
  * entries whose gradient is exactly 0 are left alone (parameter and both moments unchanged).
- * gnf_adam_update_lazy_step_ref is the scalar reference, gnf_adam_update_lazy_avx2 the AVX2 version
- * (bit-identical; blocks of 8 zero gradients are skipped without touching p, m, v). */
+ * Both run the adam / adam_lazy entries of the active kernel table (field/kernels.h). */
 void gnf_adam_update_lazy(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
                       float b1, float b2, float eps, long t);
-void gnf_adam_update_lazy_step_ref(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
-                               float b1, float b2, float eps);
-void gnf_adam_update_lazy_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
-                           float b1, float b2, float eps);
 
 /* lr0 * (lr1/lr0)^progress, progress clamped to [0,1]. */
 float gnf_lr_exp_schedule(float lr0, float lr1, double progress);

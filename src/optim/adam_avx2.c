@@ -1,8 +1,10 @@
-/* adam_avx2.c — Adam, 8 parameters per instruction.  The same IEEE operations in the same order
- * as the scalar loop in adam.c (no FMA), so both give bit-identical parameters. */
-#include "optim/adam.h"
+/* adam_avx2.c — the Adam entries of the gnf_kernels_avx2 table, 8 parameters per instruction.
+ * The same IEEE operations in the same order as the scalar loop in adam.c (no FMA), so both give
+ * bit-identical parameters. */
+#include "field/kernels.h"
 #include <immintrin.h>
 
+/* Entry adam: p, m, v, g [i0, i1), 8 at a time, the tail by the reference. */
 void gnf_adam_update_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
                       float b1, float b2, float eps) {
     const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), va1 = _mm256_set1_ps(1.0f - b1);
@@ -20,6 +22,7 @@ void gnf_adam_update_avx2(float *p, float *m, float *v, const float *g, long i0,
     if (i < i1) gnf_adam_update_step_ref(p, m, v, g, i, i1, step, b1, b2, eps);
 }
 
+/* Entry adam_lazy: blocks of 8 zero gradients are skipped without touching p, m, v. */
 void gnf_adam_update_lazy_avx2(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
                            float b1, float b2, float eps) {
     const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), va1 = _mm256_set1_ps(1.0f - b1);

@@ -1,0 +1,66 @@
+/* kernels.h — the hot kernels behind one table per variant.
+ *
+ * gnf_kernels_scalar holds the _ref kernels: portable C, the definition of every result.
+ * gnf_kernels_avx2 (the _avx2.c files, absent when built with GNF_NO_AVX2) holds the AVX2/FMA
+ * versions: bit-identical to the reference where an entry says so, within tested tolerances
+ * otherwise.  The active table is chosen once per process (CPU support; GNF_SCALAR=1 in the
+ * environment chooses scalar); gnf_set_force_scalar(1) selects the scalar table for every call
+ * made after it, gnf_set_force_scalar(0) returns to the default.  The field.h entry points
+ * (gnf_rbf_forward, gnf_grid_encode, ...) call through the active table, except that an RBF shape
+ * it does not take (K % rbf_k_step != 0) runs the scalar entry: gnf_kernels_rbf(K) returns the
+ * table that really runs, so the names reported are those of the kernels that ran. */
+#ifndef GNF_KERNELS_H
+#define GNF_KERNELS_H
+
+#include "field/field.h"
+
+/* RBF forward.  Shapes: y [n][O], f [n][D], c/beta [D][K], W [O][K], w0 [O]; O <= 64, K <= 4096.
+ * y = W rho(q) + w0, q_k = sum_d beta_dk (f_d - c_dk)^2.  AVX2: K % 8 == 0; exp by
+ * gnf_fast_exp's polynomial with FMA, q with FMA: tolerance, not bits. */
+typedef void gnf_rbf_forward_fn(float *y, const float *f, const float *c, const float *beta, const float *W,
+                                const float *w0, long n, int D, int K, int O, gnf_basis basis);
+gnf_rbf_forward_fn gnf_rbf_forward_ref, gnf_rbf_forward_avx2;
+
+/* RBF fused training step: the contract of gnf_rbf_train (field.h).  g.work: gnf_rbf_work_floats(D, K)
+ * floats (the reference does not use it).  AVX2: K % 8 == 0; tolerance, not bits. */
+typedef double gnf_rbf_train_fn(float *df, rbf_grads g, const float *f, const float *t, const float *wt,
+                                const float *c, const float *beta, const float *W, const float *w0, long n,
+                                int D, int K, int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err);
+gnf_rbf_train_fn gnf_rbf_train_ref, gnf_rbf_train_avx2;
+
+/* Grid lookup of all levels and scatter of one level: the contracts of gnf_grid_encode and
+ * gnf_grid_scatter_level (field.h).  AVX2: every grid, bit-identical. */
+typedef void gnf_grid_encode_fn(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
+gnf_grid_encode_fn gnf_grid_encode_ref, gnf_grid_encode_avx2;
+typedef void gnf_grid_scatter_fn(float *grad, const struct gnf_model *m, int l, const float *x,
+                                 const float *dfeats, long n);
+gnf_grid_scatter_fn gnf_grid_scatter_level_ref, gnf_grid_scatter_level_avx2;
+
+/* Adam's element loop over p, m, v, g [i0, i1) with the bias-corrected step given (adam.h has the
+ * update); the lazy version leaves entries with g == 0 untouched.  AVX2: bit-identical. */
+typedef void gnf_adam_fn(float *p, float *m, float *v, const float *g, long i0, long i1, float step,
+                         float b1, float b2, float eps);
+gnf_adam_fn gnf_adam_update_step_ref, gnf_adam_update_avx2;
+gnf_adam_fn gnf_adam_update_lazy_step_ref, gnf_adam_update_lazy_avx2;
+
+typedef struct {
+    const char *name;          /* "scalar" or "avx2-fma" */
+    int rbf_k_step;            /* the rbf entries need K % rbf_k_step == 0 */
+    gnf_rbf_forward_fn *rbf_forward;
+    gnf_rbf_train_fn *rbf_train;
+    gnf_grid_encode_fn *grid_encode;
+    gnf_grid_scatter_fn *grid_scatter_level;
+    gnf_adam_fn *adam, *adam_lazy;
+} gnf_kernels;
+
+extern const gnf_kernels gnf_kernels_scalar;
+#ifndef GNF_NO_AVX2
+extern const gnf_kernels gnf_kernels_avx2;
+#endif
+
+/* The active table (thread-safe; the CPU and GNF_SCALAR are read once). */
+const gnf_kernels *gnf_kernels_active(void);
+/* The table whose rbf entries run for K neurons. */
+const gnf_kernels *gnf_kernels_rbf(int K);
+
+#endif
