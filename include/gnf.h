@@ -500,7 +500,9 @@ double gnf_now(void);
 /* Default number of threads (GNF_THREADS environment variable, else online cores). */
 int gnf_default_threads(void);
 
-/* Forces the scalar reference kernels (1) or the fastest available (0); for tests/benchmarks. */
+/* Forces the scalar reference kernels (1), or returns to the default (0: the fastest this CPU
+ * runs, unless the environment variable GNF_SCALAR=1 asks for the reference).  Thread-safe;
+ * applies to kernel calls made after it.  For tests and benchmarks. */
 void gnf_set_force_scalar(int on);
 
 /* Name of the active kernel set: "avx2-fma" or "scalar".  Shapes the fast kernels do not take

@@ -63,7 +63,7 @@ static void start(fit_job *j, const gnf_model *m, long mem, double pictures_mib)
     fprintf(stderr, "model: %ld parameters, %ld bytes on disk (%s); training memory %.1f MiB", gnf_model_param_count(m),
             gnf_model_file_bytes(m, j->half), j->half ? "f16" : "f32", (double)mem / 1048576.0);
     if (pictures_mib > 0) fprintf(stderr, " plus %.1f MiB of pictures", pictures_mib);
-    fprintf(stderr, "; %d threads, %s kernels\n", j->r.train.threads > 0 ? j->r.train.threads : gnf_default_threads(), gnf_kernel_name());
+    fprintf(stderr, "; %d threads, %s kernels\n", j->r.train.threads > 0 ? j->r.train.threads : gnf_default_threads(), gnf_kernel_name_for(m));
     describe_model(stderr, m);
     const gnf_train_config *tc = &j->r.train;
     if (ps.task == GNF_TASK_IMAGE) fprintf(stderr, "stopping at:");
