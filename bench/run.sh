@@ -6,6 +6,10 @@
 #   sh bench/run.sh nerf       only lego_400: a NERF_SECONDS (default 1800) fit with its held-out PSNR
 #                              curve, peak memory, then all 200 test views evaluated (PSNR, SSIM,
 #                              ms per frame); NERF_KEEP=path keeps the model
+#   sh bench/run.sh sdf-budgets only the SDF budget table: armadillo, bunny, spot fitted with
+#                              --seconds 5, 15, 60 (SDF_BUDGETS overrides), SDF_RUNS (default 3)
+#                              runs each, every run evaluated (gnf eval --json --mc-res 512): the
+#                              mean and the spread (max - min) per budget
 #   PREV=path/to/old/build/release sh bench/run.sh
 #                              also runs the previous build's kernel bench in the same run,
 #                              alternating, so the two are compared under the same conditions
@@ -20,7 +24,7 @@ host="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 
 stamp="$(date -u +%Y-%m-%dT%H:%MZ) $(git rev-parse --short HEAD 2>/dev/null)"
 
 T=$(mktemp -d)
-if [ "$1" != nerf ]; then
+if [ "$1" != nerf ] && [ "$1" != sdf-budgets ]; then
 echo "== kernels ($host, $stamp)" | tee "$R/kernels.txt"
 if [ -n "$PREV" ] && [ -x "$PREV/gnf_bench" ]; then
   for i in 1 2; do
@@ -103,6 +107,39 @@ if [ "$1" = sdf ]; then
       printf "| %s | %s | %s | %.1f | %sM | %s | %s | %.5f | %.5f | %.2f | %.6f | %.4f | %.1f |\n", m, v["params"], v["bytes"], fs, gt, tr, st,
              v["iou"], v["iou_uniform"], v["nae_deg"], v["chamfer_l1"], v["fscore"], ms }' >> "$out"
     tail -1 "$out"
+  done
+fi
+if [ "$1" = sdf-budgets ]; then
+  out="$R/sdf_budgets.md"
+  keys="iou iou_uniform iou_grid nae_deg nae_mesh_deg chamfer_l1 fscore"
+  {
+    echo "# SDF quality by time budget ($stamp, $host)"
+    echo
+    echo "\`gnf fit MESH --seconds S\` (whole command), then \`gnf eval MODEL MESH --json --mc-res 512\`; ${SDF_RUNS:-3} runs per cell: mean, and the spread (max - min) in brackets."
+    echo "iou: 2^20 points, half near the surface (sigma 0.01), half uniform; iou_grid: the 512^3 marching-cubes grid points (the anchors' protocol, at 512 not 1024);"
+    echo "nae_deg: field gradient vs face normal at surface points; nae_mesh_deg: symmetric mesh-to-mesh face-normal angle (the anchors' protocol)."
+    echo
+    echo "| mesh | seconds | steps | $(echo $keys | sed 's/ / | /g') |"
+    echo "|---|---|---|$(echo $keys | sed 's/[a-z_0-9]*/---|/g; s/ //g')"
+  } > "$out"
+  for m in armadillo bunny spot; do
+    f="$DATA/meshes/$m.obj"
+    [ -f "$f" ] || { echo "sdf-budgets: $f not found" >&2; continue; }
+    for s in ${SDF_BUDGETS:-5 15 60}; do
+      : > "$T/runs"
+      for r in $(seq 1 "${SDF_RUNS:-3}"); do
+        $GNF fit "$f" -o "$T/m.gnf" --seconds "$s" --quiet > "$T/fit.txt" || continue
+        st=$(sed -n 's/.* after \([0-9]*\) steps.*/\1/p' "$T/fit.txt")
+        j=$($GNF eval "$T/m.gnf" "$f" --json --mc-res 512)
+        echo "$j" | awk -v st="$st" -v keys="$keys" '{ n = split(keys, k, " "); printf "%s", st;
+          for (i = 1; i <= n; i++) { v = "nan"; if (match($0, "\"" k[i] "\": [0-9.e+-]+")) v = substr($0, RSTART + length(k[i]) + 4, RLENGTH - length(k[i]) - 4); printf " %s", v }
+          printf "\n" }' >> "$T/runs"
+      done
+      awk -v m="$m" -v s="$s" '{ for (i = 1; i <= NF; i++) { x = $i + 0; sum[i] += x; if (NR == 1 || x < lo[i]) lo[i] = x; if (NR == 1 || x > hi[i]) hi[i] = x } n = NF }
+        END { if (!NR) { printf "| %s | %s | failed |\n", m, s; exit } printf "| %s | %s | %.0f |", m, s, sum[1] / NR;
+              for (i = 2; i <= n; i++) { d = i <= 4 ? 5 : i <= 6 ? 2 : i == 7 ? 6 : 4; printf " %.*f (%.*f) |", d, sum[i] / NR, d, hi[i] - lo[i] } printf "\n" }' "$T/runs" >> "$out"
+      tail -1 "$out"
+    done
   done
 fi
 if [ "$1" = nerf ]; then

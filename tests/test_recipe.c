@@ -32,18 +32,18 @@ TEST(recipe_image_presets) {
     CHECK(gnf_recipe_for(GNF_TASK_IMAGE, NULL, NULL, &r) == GNF_ERR_INVALID);
 }
 
-/* SDF: 15 s by default (5 fast, 60 quality); lr 5e-3, or 2e-3 from 45 s / 3000 steps; lr1 = lr/10 */
+/* SDF: 15 s by default (5 fast, 60 quality); Adam beta2 0.999, lr 5e-3 -> 5e-4 whatever the budget */
 TEST(recipe_sdf_budget) {
     struct { const char *preset; long steps; double seconds, want_s; float lr; } c[] = {
-        {NULL, 0, 0, 15, 5e-3f}, {"fast", 0, 0, 5, 5e-3f}, {"quality", 0, 0, 60, 2e-3f}, {NULL, 2999, 0, 0, 5e-3f},
-        {NULL, 3000, 0, 0, 2e-3f}, {NULL, 0, 44, 44, 5e-3f}, {NULL, 0, 45, 45, 2e-3f}, {"quality", 600, 0, 0, 5e-3f}};
+        {NULL, 0, 0, 15, 5e-3f}, {"fast", 0, 0, 5, 5e-3f}, {"quality", 0, 0, 60, 5e-3f}, {NULL, 2999, 0, 0, 5e-3f},
+        {NULL, 3000, 0, 0, 5e-3f}, {NULL, 0, 44, 44, 5e-3f}, {NULL, 0, 45, 45, 5e-3f}, {"quality", 600, 0, 0, 5e-3f}};
     for (int i = 0; i < 8; i++) {
         gnf_recipe_input in = {.steps = c[i].steps, .seconds = c[i].seconds};
         gnf_recipe r;
         CHECK(gnf_recipe_for(GNF_TASK_SDF, c[i].preset, &in, &r) == GNF_OK);
         CHECK_MSG(r.train.lr0 == c[i].lr && r.train.lr1 == c[i].lr / 10 && r.train.steps == c[i].steps && r.train.seconds == c[i].want_s,
                   "case %d: lr %g -> %g, %ld steps, %g s", i, (double)r.train.lr0, (double)r.train.lr1, r.train.steps, r.train.seconds);
-        CHECK(r.train.batch == 16384 && r.train.adam_eps == 1e-8f && r.max_params == 1000000 && r.model.encoding == GNF_ENC_HASH);
+        CHECK(r.train.batch == 16384 && r.train.adam_eps == 1e-8f && r.train.adam_b2 == 0.999f && r.max_params == 1000000 && r.model.encoding == GNF_ENC_HASH);
         CHECK(r.model.in_dim == 3 && r.model.out_dim == 1 && gnf_model_config_param_count(&r.model) <= 1000000 && r.sdf.samples == 1L << 21);
     }
 }

@@ -912,7 +912,7 @@ static gnf_task_ops nerf_ops(nerf_trainer *tr, const gnf_model *m, const gnf_ner
     trainer_sizes(nc, &S, &Rmax, &G3);
     gnf_task_ops ops = {.batch = nerf_batch, .capacity = S, .after_step = nerf_after_step, .quality = nerf_quality,
                         .target = tc->target_psnr, .estimate = nerf_estimate, .finish = nerf_finish,
-                        .loss_name = "mse-rgb", .lazy_grid_adam = 1, .user = tr,
+                        .loss_name = "mse-rgb", .lazy_grid_adam = 1, .warmup_steps = OCC_WARMUP + OCC_EVERY, .user = tr,
                         .extra_floats = nerf_task_floats(m, nc, tc)};
     return ops;
 }

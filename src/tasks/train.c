@@ -243,13 +243,23 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     const char *reason = "steps";
     double quality = NAN, samples = 0;
     double tt0 = gnf_now();
+    /* A time budget without a step limit becomes a step count, sized from the measured time of
+     * steps [cal0, cal1) (after the task's warm-up): the learning rate then decays over steps, as
+     * with --steps, so two runs of one command train alike; the wall clock still ends the run. */
+    long planned = tc->steps;
+    const long cal0 = GNF_MAX(8, ops->warmup_steps), cal1 = cal0 + 24;
+    double tcal = 0;
     for (tr.s.step = 0;; tr.s.step++) {
-        double elapsed = gnf_now() - tstart;
-        if (tc->steps > 0 && tr.s.step >= tc->steps) { reason = "steps"; break; }
+        double now = gnf_now(), elapsed = now - tstart;
+        if (planned == 0 && tc->seconds > 0 && tr.s.step == cal0) tcal = now;
+        if (planned == 0 && tc->seconds > 0 && tr.s.step == cal1)
+            planned = cal1 + 1 + (long)(0.98 * (tc->seconds - elapsed) / ((now - tcal) / (double)(cal1 - cal0)));
+        if (planned > 0 && tr.s.step >= planned) { reason = tc->steps > 0 ? "steps" : "seconds"; break; }
         if (tc->seconds > 0 && elapsed >= tc->seconds) { reason = "seconds"; break; }
-        /* the learning rate decays over the steps, else the time budget, else 2000 steps */
-        double prog = tc->steps > 0 ? (double)tr.s.step / (double)tc->steps
-                      : tc->seconds > 0 ? elapsed / tc->seconds : (double)tr.s.step / 2000.0;
+        /* the learning rate decays over the (planned) steps; lr0 while calibrating; without a
+         * step or time budget over 2000 steps */
+        double prog = planned > 0 ? (double)tr.s.step / (double)planned
+                      : tc->seconds > 0 ? 0.0 : (double)tr.s.step / 2000.0;
         tr.lr = gnf_lr_exp_schedule(tc->lr0, tc->lr1, prog);
         double loss, sq;
         if ((st = train_step(&tr, &loss, &sq)) != GNF_OK) goto done;
@@ -262,16 +272,16 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
             if (ops->target > 0 && q >= ops->target) { quality = q; reason = "target"; tr.s.step++; break; }
         }
         tr.phase[PH_AFTER] += gnf_now() - tph;
-        if (tc->progress && (done_steps % pevery == 0 || done_steps == tc->steps)) {
+        if (tc->progress && (done_steps % pevery == 0 || done_steps == planned)) {
             gnf_progress pr;
             pr.step = done_steps;
-            pr.steps = tc->steps;
+            pr.steps = planned;
             pr.elapsed_s = gnf_now() - t0;
             pr.loss = loss;
             pr.quality_est = ops->estimate ? ops->estimate(ops->user, loss, sq, ops->batch ? tr.b.n : tr.cap) : NAN;
             pr.quality = q;
             pr.points_per_s = samples / (gnf_now() - tt0);
-            double p1 = tc->steps > 0 ? (double)done_steps / tc->steps : 0;
+            double p1 = planned > 0 ? (double)done_steps / planned : 0;
             double p2 = tc->seconds > 0 ? (gnf_now() - tstart) / tc->seconds : 0;
             double p3 = ops->target > 0 && isfinite(pr.quality_est) ? GNF_MAX(0.0, pr.quality_est) / ops->target : 0;
             pr.progress = GNF_MIN(1.0, GNF_MAX(p1, GNF_MAX(p2, p3)));
@@ -299,6 +309,12 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)tc->seed);
     gnf_model_set_meta(m, "gnf.train.seed", seed);
     gnf_model_set_meta(m, "gnf.train.stop", reason);
+    if (planned > 0 && tc->steps == 0) {
+        char sched[160];
+        snprintf(sched, sizeof sched, "%ld steps planned for %g s from the time of steps %ld..%ld", planned,
+                 tc->seconds, cal0, cal1);
+        gnf_model_set_meta(m, "gnf.train.schedule", sched);
+    }
 done:
     trainer_free(&tr);
     return st;

@@ -57,6 +57,7 @@ typedef struct {
     gnf_status (*finish)(void *user, gnf_model *m);
     const char *loss_name; /* gnf.train.loss */
     int lazy_grid_adam;   /* 1: grid entries with a zero gradient keep their Adam state */
+    long warmup_steps;    /* steps slower than the rest (not used to size a time budget) */
     void *user;
     long extra_floats;    /* task memory in floats, for the memory estimate */
 } gnf_task_ops;
@@ -66,8 +67,10 @@ typedef struct {
 long gnf_train_memory(const gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops);
 
 /* Trains m with the stopping rules and optimiser of tc on the batches of ops.  Deterministic for
- * a fixed seed and step count whatever the thread count.  Records gnf.train.* metadata.  Refuses
- * a run without a stopping rule (steps, seconds or a target). */
+ * a fixed seed and step count whatever the thread count.  A time budget without a step limit is
+ * turned into a step count from the measured step time (recorded in gnf.train.schedule).
+ * Records gnf.train.* metadata.  Refuses a run without a stopping rule (steps, seconds or a
+ * target). */
 gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops,
                      gnf_train_report *report);
 

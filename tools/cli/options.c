@@ -49,7 +49,7 @@ static const row ROWS[O_COUNT] = {
     [O_BATCH] = {"--batch", "N", K_INT, 1, 1L << 26, FI, T_ALL, "images 8192, sdf 16384, radiance fields 32768",
                  "points per step (radiance fields: samples per step; rays follow)", "Training"},
     [O_LR] = {"--lr", "A", K_NUM, 1e-8, 10, FI, T_ALL,
-              "images 0.01; sdf 0.005, or 0.002 for fits of 45 s / 3000 steps or more (both measured best for their budgets); radiance fields 0.03",
+              "images 0.01; sdf 0.005 (with Adam beta2 0.999); radiance fields 0.03",
               "Adam learning rate, decayed exponentially to --lr-end", NULL},
     [O_LR_END] = {"--lr-end", "B", K_NUM, 1e-10, 10, FI, T_ALL, "images 0.001; sdf and radiance fields --lr / 10", "final learning rate", NULL},
     [O_LOSS] = {"--loss", "l1|l2", K_CHOICE, 0, 0, FI, T_IMAGE | T_SDF, "l2", "sdf: l1 is the relative L1 |d'-d|/(|d|+0.01), l2 the relative L2 (d'-d)^2/(|d|+0.1)", NULL},
