@@ -4,7 +4,6 @@
  * a box, a torus, an icosphere with a hole, a bumpy "armadillo-like" sphere, degenerate
  * triangles.  Ends with timings (printed, not checked) and, when ../shared/data is there, the
  * real Stanford Armadillo. */
-#include "core/core.h"
 #include "geom/bvh.h"
 #include "test.h"
 #include <stdlib.h>

@@ -3,7 +3,6 @@
  * every case of the tables (all 256 corner patterns inside a closed frame, random fields for the
  * ambiguous variants), iso levels, NaN/inf samples, errors, determinism across thread counts and
  * (GNF_SLOW_TESTS=1) the memory bound at res 1024. */
-#include "core/core.h"
 #include "geom/mcubes.h"
 #include "test.h"
 #include <stdint.h>

@@ -3,9 +3,7 @@
  * status and a message naming the file, without crashing or leaking). */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
-#include "core/core.h"
 #include "geom/mesh.h"
-#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +23,6 @@ static void cube_tri(int t, int out[3]) {
     out[0] = q[0];
     out[1] = q[t % 2 ? 2 : 1];
     out[2] = q[t % 2 ? 3 : 2];
-}
-
-static const char *tmp_path(char *buf, size_t n, const char *name) {
-    snprintf(buf, n, "%s/%s", test_tmp_dir(), name);
-    return buf;
-}
-
-static void write_bytes(const char *path, const void *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (!f) return;
-    CHECK(fwrite(data, 1, len, f) == len);
-    CHECK(fclose(f) == 0);
 }
 
 /* A growable byte buffer for building binary fixtures. */
@@ -127,8 +112,8 @@ static int is_digit_start(const char *p, size_t n) {
 
 static void load_cube(const char *name, const void *data, size_t len, long triangulated) {
     char path[512];
-    tmp_path(path, sizeof path, name);
-    write_bytes(path, data, len);
+    test_path(path, sizeof path, name);
+    test_write_file(path, data, len);
     gnf_mesh m;
     gnf_mesh_report r;
     gnf_status s = gnf_mesh_load(path, &m, &r);
@@ -165,10 +150,10 @@ static void load_cube(const char *name, const void *data, size_t len, long trian
 static void expect_fail_in(int line, int mem, const char *name, const void *data, size_t len,
                            gnf_status want, const char *needle) {
     char path[512];
-    tmp_path(path, sizeof path, name);
+    test_path(path, sizeof path, name);
     void *copy = mem ? malloc(len ? len : 1) : NULL;
     if (mem) memcpy(copy, data, len);
-    else write_bytes(path, data, len);
+    else test_write_file(path, data, len);
     gnf_mesh m;
     gnf_mesh_report r;
     memset(&m, 0x5a, sizeof m);
@@ -420,7 +405,7 @@ static void round_trip(const char *name) {
         m.f[3 * t] = a, m.f[3 * t + 1] = b, m.f[3 * t + 2] = c;
     }
     char path[512];
-    tmp_path(path, sizeof path, name);
+    test_path(path, sizeof path, name);
     CHECK_MSG(gnf_mesh_save(path, &m) == GNF_OK, "%s", gnf_last_error());
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
@@ -444,46 +429,36 @@ TEST(mesh_round_trip) {
     round_trip("rt.ply"); /* over an existing file */
 }
 
-/* Names of temporary files left in the test folder. */
-static int leftover_tmp_files(void) {
-    DIR *d = opendir(test_tmp_dir());
-    int n = 0;
-    if (!d) return -1;
-    for (struct dirent *e; (e = readdir(d));) n += strstr(e->d_name, ".tmp") != NULL;
-    closedir(d);
-    return n;
-}
-
 TEST(mesh_save_errors) {
     float v[9] = {0, 0, 0, 1, 0, 0, 0, 1, 0};
     int32_t f[3] = {0, 1, 2};
     gnf_mesh m = {v, f, 3, 1};
     char path[512];
-    CHECK(gnf_mesh_save(tmp_path(path, sizeof path, "x.stl"), &m) == GNF_ERR_UNSUPPORTED);
+    CHECK(gnf_mesh_save(test_path(path, sizeof path, "x.stl"), &m) == GNF_ERR_UNSUPPORTED);
     CHECK(strstr(gnf_last_error(), path) != NULL);
-    CHECK(gnf_mesh_save(tmp_path(path, sizeof path, "nodir/x.ply"), &m) == GNF_ERR_IO);
+    CHECK(gnf_mesh_save(test_path(path, sizeof path, "nodir/x.ply"), &m) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);
     /* The target is a directory: the temporary file is written, the rename fails, and the
      * temporary file must be gone. */
-    tmp_path(path, sizeof path, "adir.obj");
+    test_path(path, sizeof path, "adir.obj");
     CHECK(mkdir(path, 0755) == 0);
     CHECK(gnf_mesh_save(path, &m) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);
-    CHECK_EQ_INT(leftover_tmp_files(), 0);
+    CHECK_EQ_INT(test_count_files(test_tmp_dir(), ".tmp"), 0);
     f[2] = 3;
-    CHECK(gnf_mesh_save(tmp_path(path, sizeof path, "bad.ply"), &m) == GNF_ERR_INVALID);
+    CHECK(gnf_mesh_save(test_path(path, sizeof path, "bad.ply"), &m) == GNF_ERR_INVALID);
     f[2] = 2;
     v[4] = NAN;
-    CHECK(gnf_mesh_save(tmp_path(path, sizeof path, "bad.obj"), &m) == GNF_ERR_INVALID);
-    CHECK_EQ_INT(leftover_tmp_files(), 0);
+    CHECK(gnf_mesh_save(test_path(path, sizeof path, "bad.obj"), &m) == GNF_ERR_INVALID);
+    CHECK_EQ_INT(test_count_files(test_tmp_dir(), ".tmp"), 0);
 }
 
 /* ---- reports ------------------------------------------------------------------------------- */
 
 static void load_text(const char *name, const char *text, gnf_mesh *m, gnf_mesh_report *r) {
     char path[512];
-    tmp_path(path, sizeof path, name);
-    write_bytes(path, text, strlen(text));
+    test_path(path, sizeof path, name);
+    test_write_file(path, text, strlen(text));
     CHECK_MSG(gnf_mesh_load(path, m, r) == GNF_OK, "%s: %s", name, gnf_last_error());
 }
 
@@ -621,10 +596,10 @@ TEST(mesh_malformed_obj) {
 
     char path[512];
     gnf_mesh m;
-    tmp_path(path, sizeof path, "missing.obj");
+    test_path(path, sizeof path, "missing.obj");
     CHECK(gnf_mesh_load(path, &m, NULL) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);
-    tmp_path(path, sizeof path, "dir.obj");
+    test_path(path, sizeof path, "dir.obj");
     CHECK(mkdir(path, 0755) == 0);
     CHECK(gnf_mesh_load(path, &m, NULL) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);
