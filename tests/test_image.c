@@ -98,8 +98,7 @@ static long quiet_end(quiet_t *q) {
 /* ---- round trips ---------------------------------------------------------------------- */
 
 static void roundtrip(int c, const char *name) {
-    char path[512];
-    test_path(path, sizeof path, name);
+    const char *path = test_tmp(name);
     gnf_image img;
     CHECK_EQ_INT(gnf_image_alloc(&img, 37, 23, c), GNF_OK);
     gnf_rng r;
@@ -160,8 +159,7 @@ TEST(image_alloc_free) {
 /* ---- PNG layouts written with libpng -------------------------------------------------- */
 
 TEST(image_png_16bit) {
-    char path[512];
-    test_path(path, sizeof path, "rgb16.png");
+    const char *path = test_tmp("rgb16.png");
     const int w = 5, h = 3;
     uint16_t v[5 * 3 * 3];
     unsigned char raw[sizeof v];
@@ -179,7 +177,7 @@ TEST(image_png_16bit) {
     gnf_image_free(&img);
 
     /* 16-bit gray with alpha: one channel, alpha reported. */
-    test_path(path, sizeof path, "ga16.png");
+    path = test_tmp("ga16.png");
     unsigned char ga[2 * 2 * 4];
     for (int i = 0; i < 4; i++) {
         uint16_t g = (uint16_t)(1000 + 20000 * i), a = (uint16_t)(65535 - 300 * i);
@@ -194,8 +192,7 @@ TEST(image_png_16bit) {
 }
 
 TEST(image_png_gray_alpha_rgba) {
-    char path[512];
-    test_path(path, sizeof path, "ga8.png");
+    const char *path = test_tmp("ga8.png");
     const int w = 4, h = 3;
     unsigned char ga[4 * 3 * 2], rgba[4 * 3 * 4];
     for (int i = 0; i < w * h; i++) {
@@ -210,7 +207,7 @@ TEST(image_png_gray_alpha_rgba) {
     for (int i = 0; img.px && i < w * h; i++) CHECK(img.px[i] == (float)(i * 20) / 255.0f);
     gnf_image_free(&img);
 
-    test_path(path, sizeof path, "rgba8.png");
+    path = test_tmp("rgba8.png");
     CHECK(test_write_png(path, w, h, PNG_COLOR_TYPE_RGBA, 8, rgba, NULL, 0, NULL, 0));
     alpha = -1;
     CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
@@ -221,12 +218,11 @@ TEST(image_png_gray_alpha_rgba) {
 }
 
 TEST(image_png_palette_and_low_depth) {
-    char path[512];
     const png_color pal[4] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {10, 20, 30}};
     const unsigned char idx[3 * 2] = {0, 1, 2, 3, 2, 1};
     gnf_image img;
     int alpha = -1;
-    test_path(path, sizeof path, "pal8.png");
+    const char *path = test_tmp("pal8.png");
     CHECK(test_write_png(path, 3, 2, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, 4, NULL, 0));
     CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
     CHECK(img.w == 3 && img.h == 2 && img.c == 3 && alpha == 0);
@@ -238,7 +234,7 @@ TEST(image_png_palette_and_low_depth) {
     gnf_image_free(&img);
 
     /* 2-bit palette with tRNS: expands to RGB, alpha reported. */
-    test_path(path, sizeof path, "pal2.png");
+    path = test_tmp("pal2.png");
     const unsigned char packed[2] = {0x1B, 0xE4}; /* row 0: 0 1 2 3, row 1: 3 2 1 0 */
     const unsigned char trns[2] = {0, 128};
     CHECK(test_write_png(path, 4, 2, PNG_COLOR_TYPE_PALETTE, 2, packed, pal, 4, trns, 2));
@@ -252,7 +248,7 @@ TEST(image_png_palette_and_low_depth) {
     gnf_image_free(&img);
 
     /* 2-bit gray: levels 0, 85, 170, 255. */
-    test_path(path, sizeof path, "gray2.png");
+    path = test_tmp("gray2.png");
     const unsigned char g2[1] = {0x1B};
     CHECK(test_write_png(path, 4, 1, PNG_COLOR_TYPE_GRAY, 2, g2, NULL, 0, NULL, 0));
     CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
@@ -264,10 +260,9 @@ TEST(image_png_palette_and_low_depth) {
 /* ---- JPEG ----------------------------------------------------------------------------- */
 
 TEST(image_jpeg_q95) {
-    char path[512];
     const int w = 64, h = 48;
     for (int c = 1; c <= 3; c += 2) {
-        test_path(path, sizeof path, c == 1 ? "gray.jpg" : "rgb.jpg");
+        const char *path = test_tmp(c == 1 ? "gray.jpg" : "rgb.jpg");
         unsigned char *p = pattern(w, h, c);
         CHECK(test_write_jpeg(path, w, h, c, p, 95));
         gnf_image img;
@@ -290,8 +285,7 @@ TEST(image_jpeg_q95) {
 }
 
 TEST(image_jpeg_cmyk_unsupported) {
-    char path[512];
-    test_path(path, sizeof path, "cmyk.jpg");
+    const char *path = test_tmp("cmyk.jpg");
     unsigned char *p = pattern(16, 16, 4);
     CHECK(test_write_jpeg(path, 16, 16, 4, p, 90));
     free(p);
@@ -300,8 +294,7 @@ TEST(image_jpeg_cmyk_unsupported) {
 }
 
 TEST(image_png_interlaced) {
-    char path[512];
-    test_path(path, sizeof path, "adam7.png");
+    const char *path = test_tmp("adam7.png");
     const int w = 19, h = 13;
     unsigned char *p = pattern(w, h, 3);
     CHECK(test_write_png(path, w, h, PNG_COLOR_TYPE_RGB | TEST_PNG_INTERLACE, 8, p, NULL, 0, NULL, 0));
@@ -318,32 +311,30 @@ TEST(image_png_interlaced) {
 /* ---- malformed input ------------------------------------------------------------------ */
 
 TEST(image_load_not_images) {
-    char path[512];
-    test_path(path, sizeof path, "empty.png");
+    const char *path = test_tmp("empty.png");
     CHECK(test_write_file(path, "", 0));
     expect_fail(path, GNF_ERR_FORMAT, "empty");
 
-    test_path(path, sizeof path, "does_not_exist.png");
+    path = test_tmp("does_not_exist.png");
     expect_fail(path, GNF_ERR_IO, "missing");
 
-    test_path(path, sizeof path, "text.png");
+    path = test_tmp("text.png");
     const char *txt = "this is not an image, just some text\n";
     CHECK(test_write_file(path, txt, strlen(txt)));
     expect_fail(path, GNF_ERR_FORMAT, "text");
 
-    test_path(path, sizeof path, "short.jpg");
+    path = test_tmp("short.jpg");
     CHECK(test_write_file(path, "\xFF\xD8", 2));
     expect_fail(path, GNF_ERR_FORMAT, "two bytes");
 
-    test_path(path, sizeof path, "a_directory.png");
+    path = test_tmp("a_directory.png");
     CHECK(mkdir(path, 0755) == 0);
     expect_fail(path, GNF_ERR_IO, "directory");
 }
 
 /* A 64×64 noise RGB PNG, returned as bytes. */
 static unsigned char *noise_png(const char *name, size_t *n) {
-    char path[512];
-    test_path(path, sizeof path, name);
+    const char *path = test_tmp(name);
     unsigned char *px = noise(64 * 64 * 3, 11);
     int ok = test_write_png(path, 64, 64, PNG_COLOR_TYPE_RGB, 8, px, NULL, 0, NULL, 0);
     free(px);
@@ -363,8 +354,7 @@ TEST(image_png_truncated) {
         expect_fail_mem(png, len, "trunc.png", GNF_ERR_FORMAT, label);
         CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label, gnf_last_error());
     }
-    char path[512];
-    test_path(path, sizeof path, "trunc.png");
+    const char *path = test_tmp("trunc.png");
     CHECK(test_write_file(path, png, n / 2));
     expect_fail(path, GNF_ERR_FORMAT, "png file cut in half");
     CHECK_EQ_INT(quiet_end(&q), 0);
@@ -385,8 +375,7 @@ TEST(image_png_corrupt) {
     }
     CHECK(idat > 0 && len > 200);
     if (!idat) { free(png); return; }
-    char path[512];
-    test_path(path, sizeof path, "corrupt.png");
+    const char *path = test_tmp("corrupt.png");
     quiet_t q;
     quiet_begin(&q, "png_corrupt_stderr.txt");
 
@@ -437,8 +426,7 @@ TEST(image_png_huge_header) {
     CHECK(compress(z, &zn, zero, sizeof zero) == Z_OK);
     put_chunk(&p, "IDAT", z, (uint32_t)zn);
     put_chunk(&p, "IEND", NULL, 0);
-    char path[512];
-    test_path(path, sizeof path, "huge.png");
+    const char *path = test_tmp("huge.png");
     CHECK(test_write_file(path, file, (size_t)(p - file)));
     expect_fail(path, GNF_ERR_UNSUPPORTED, "100000x100000 PNG");
 
@@ -458,8 +446,7 @@ TEST(image_png_huge_header) {
 
 /* A 64×48 RGB JPEG of noise-over-pattern, returned as bytes. */
 static unsigned char *test_jpeg(const char *name, size_t *n) {
-    char path[512];
-    test_path(path, sizeof path, name);
+    const char *path = test_tmp(name);
     unsigned char *px = pattern(64, 48, 3), *nz = noise(64 * 48 * 3, 3);
     for (int i = 0; i < 64 * 48 * 3; i++) px[i] = (unsigned char)((px[i] + nz[i]) / 2);
     int ok = test_write_jpeg(path, 64, 48, 3, px, 95);
@@ -482,8 +469,7 @@ TEST(image_jpeg_truncated) {
         expect_fail_mem(jpg, len, "trunc.jpg", GNF_ERR_FORMAT, label);
         CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label, gnf_last_error());
     }
-    char path[512];
-    test_path(path, sizeof path, "trunc.jpg");
+    const char *path = test_tmp("trunc.jpg");
     CHECK(test_write_file(path, jpg, n / 2));
     expect_fail(path, GNF_ERR_FORMAT, "jpeg file cut in half");
     /* A frame header claiming 16000x16000 in a few KiB: refused before the pixels are allocated. */
@@ -507,8 +493,7 @@ TEST(image_jpeg_corrupt) {
         if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) { sof = i; break; }
     CHECK(sof > 0);
     if (!sof) { free(jpg); return; }
-    char path[512];
-    test_path(path, sizeof path, "corrupt.jpg");
+    const char *path = test_tmp("corrupt.jpg");
     unsigned char *bad = malloc(n);
     quiet_t q;
     quiet_begin(&q, "jpeg_corrupt_stderr.txt");

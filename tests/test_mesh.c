@@ -111,8 +111,7 @@ static int is_digit_start(const char *p, size_t n) {
 }
 
 static void load_cube(const char *name, const void *data, size_t len, long triangulated) {
-    char path[512];
-    test_path(path, sizeof path, name);
+    const char *path = test_tmp(name);
     test_write_file(path, data, len);
     gnf_mesh m;
     gnf_mesh_report r;
@@ -149,8 +148,7 @@ static void load_cube(const char *name, const void *data, size_t len, long trian
  * NULL). */
 static void expect_fail_in(int line, int mem, const char *name, const void *data, size_t len,
                            gnf_status want, const char *needle) {
-    char path[512];
-    test_path(path, sizeof path, name);
+    const char *path = test_tmp(name);
     void *copy = mem ? malloc(len ? len : 1) : NULL;
     if (mem) memcpy(copy, data, len);
     else test_write_file(path, data, len);
@@ -404,8 +402,7 @@ static void round_trip(const char *name) {
         while (c == a || c == b);
         m.f[3 * t] = a, m.f[3 * t + 1] = b, m.f[3 * t + 2] = c;
     }
-    char path[512];
-    test_path(path, sizeof path, name);
+    const char *path = test_tmp(name);
     CHECK_MSG(gnf_mesh_save(path, &m) == GNF_OK, "%s", gnf_last_error());
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
@@ -433,31 +430,30 @@ TEST(mesh_save_errors) {
     float v[9] = {0, 0, 0, 1, 0, 0, 0, 1, 0};
     int32_t f[3] = {0, 1, 2};
     gnf_mesh m = {v, f, 3, 1};
-    char path[512];
-    CHECK(gnf_mesh_save(test_path(path, sizeof path, "x.stl"), &m) == GNF_ERR_UNSUPPORTED);
+    const char *path = test_tmp("x.stl");
+    CHECK(gnf_mesh_save(path, &m) == GNF_ERR_UNSUPPORTED);
     CHECK(strstr(gnf_last_error(), path) != NULL);
-    CHECK(gnf_mesh_save(test_path(path, sizeof path, "nodir/x.ply"), &m) == GNF_ERR_IO);
+    CHECK(gnf_mesh_save((path = test_tmp("nodir/x.ply")), &m) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);
     /* The target is a directory: the temporary file is written, the rename fails, and the
      * temporary file must be gone. */
-    test_path(path, sizeof path, "adir.obj");
+    path = test_tmp("adir.obj");
     CHECK(mkdir(path, 0755) == 0);
     CHECK(gnf_mesh_save(path, &m) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);
     CHECK_EQ_INT(test_count_files(test_tmp_dir(), ".tmp"), 0);
     f[2] = 3;
-    CHECK(gnf_mesh_save(test_path(path, sizeof path, "bad.ply"), &m) == GNF_ERR_INVALID);
+    CHECK(gnf_mesh_save((path = test_tmp("bad.ply")), &m) == GNF_ERR_INVALID);
     f[2] = 2;
     v[4] = NAN;
-    CHECK(gnf_mesh_save(test_path(path, sizeof path, "bad.obj"), &m) == GNF_ERR_INVALID);
+    CHECK(gnf_mesh_save((path = test_tmp("bad.obj")), &m) == GNF_ERR_INVALID);
     CHECK_EQ_INT(test_count_files(test_tmp_dir(), ".tmp"), 0);
 }
 
 /* ---- reports ------------------------------------------------------------------------------- */
 
 static void load_text(const char *name, const char *text, gnf_mesh *m, gnf_mesh_report *r) {
-    char path[512];
-    test_path(path, sizeof path, name);
+    const char *path = test_tmp(name);
     test_write_file(path, text, strlen(text));
     CHECK_MSG(gnf_mesh_load(path, m, r) == GNF_OK, "%s: %s", name, gnf_last_error());
 }
@@ -594,12 +590,11 @@ TEST(mesh_malformed_obj) {
     const char bin[] = "v 0 0 0\nv 1 \0 0\n";
     expect_fail_at(__LINE__, "nul.obj", bin, sizeof bin - 1, GNF_ERR_FORMAT, ":2:");
 
-    char path[512];
     gnf_mesh m;
-    test_path(path, sizeof path, "missing.obj");
+    const char *path = test_tmp("missing.obj");
     CHECK(gnf_mesh_load(path, &m, NULL) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);
-    test_path(path, sizeof path, "dir.obj");
+    path = test_tmp("dir.obj");
     CHECK(mkdir(path, 0755) == 0);
     CHECK(gnf_mesh_load(path, &m, NULL) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);
