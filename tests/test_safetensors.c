@@ -396,40 +396,32 @@ TEST(st_bad_fields) {
     char dir[256];
     make_dir(dir, sizeof dir, "fields");
     static const unsigned char z16[16] = {0};
-    BAD("dtype_i64", "{\"w\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", z16, 8,
-        GNF_ERR_UNSUPPORTED, "I64");
-    BAD("dtype_num", "{\"w\":{\"dtype\":32,\"shape\":[1],\"data_offsets\":[0,4]}}", z16, 4, GNF_ERR_FORMAT,
-        "dtype is not a string");
-    BAD("neg_shape", "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", z16, 4, GNF_ERR_FORMAT,
-        "shape[0] is negative");
-    BAD("frac_shape", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,1.5],\"data_offsets\":[0,12]}}", z16, 12,
-        GNF_ERR_FORMAT, "shape[1] is not an integer");
-    BAD("str_shape", "{\"w\":{\"dtype\":\"F32\",\"shape\":[\"1\"],\"data_offsets\":[0,4]}}", z16, 4,
-        GNF_ERR_FORMAT, "shape[0] is not a number");
-    BAD("shape_obj", "{\"w\":{\"dtype\":\"F32\",\"shape\":{},\"data_offsets\":[0,4]}}", z16, 4, GNF_ERR_FORMAT,
-        "shape is not an array");
-    BAD("big_dim", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1099511627777],\"data_offsets\":[0,4]}}", z16, 4,
-        GNF_ERR_FORMAT, "too large");
-    BAD("overflow", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],\"data_offsets\":[0,4]}}",
-        z16, 4, GNF_ERR_FORMAT, "overflow");
-    BAD("nine_dims", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", z16, 4,
-        GNF_ERR_FORMAT, "more than 8");
-    BAD("mismatch", "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", z16, 8, GNF_ERR_FORMAT,
-        "'w': data_offsets span 8 bytes but shape needs 12");
-    BAD("mismatch_f16", "{\"w\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,8]}}", z16, 8, GNF_ERR_FORMAT,
-        "span");
-    BAD("past_end", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", z16, 4, GNF_ERR_FORMAT,
-        "past the data section");
-    BAD("begin_gt_end", "{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", z16, 8, GNF_ERR_FORMAT,
-        "begin 8 > end 0");
-    BAD("offs_three", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}", z16, 4, GNF_ERR_FORMAT,
-        "two integers");
-    BAD("offs_one", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4]}}", z16, 4, GNF_ERR_FORMAT,
-        "two integers");
-    BAD("offs_neg", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", z16, 4, GNF_ERR_FORMAT,
-        "data_offsets[0] is negative");
-    BAD("offs_huge", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,1e300]}}", z16, 4,
-        GNF_ERR_FORMAT, "data_offsets[1] is too large");
+    /* {"w":{"dtype":DTYPE,"shape":SHAPE,"data_offsets":OFFSETS}} with nd data bytes */
+    static const struct { const char *name, *dtype, *shape, *offsets; int nd; gnf_status want; const char *needle; } c[] = {
+        {"dtype_i64", "\"I64\"", "[1]", "[0,8]", 8, GNF_ERR_UNSUPPORTED, "I64"},
+        {"dtype_num", "32", "[1]", "[0,4]", 4, GNF_ERR_FORMAT, "dtype is not a string"},
+        {"neg_shape", "\"F32\"", "[-1]", "[0,4]", 4, GNF_ERR_FORMAT, "shape[0] is negative"},
+        {"frac_shape", "\"F32\"", "[2,1.5]", "[0,12]", 12, GNF_ERR_FORMAT, "shape[1] is not an integer"},
+        {"str_shape", "\"F32\"", "[\"1\"]", "[0,4]", 4, GNF_ERR_FORMAT, "shape[0] is not a number"},
+        {"shape_obj", "\"F32\"", "{}", "[0,4]", 4, GNF_ERR_FORMAT, "shape is not an array"},
+        {"big_dim", "\"F32\"", "[1099511627777]", "[0,4]", 4, GNF_ERR_FORMAT, "too large"},
+        {"overflow", "\"F32\"", "[1099511627776,1099511627776]", "[0,4]", 4, GNF_ERR_FORMAT, "overflow"},
+        {"nine_dims", "\"F32\"", "[1,1,1,1,1,1,1,1,1]", "[0,4]", 4, GNF_ERR_FORMAT, "more than 8"},
+        {"mismatch", "\"F32\"", "[3]", "[0,8]", 8, GNF_ERR_FORMAT, "'w': data_offsets span 8 bytes but shape needs 12"},
+        {"mismatch_f16", "\"F16\"", "[2]", "[0,8]", 8, GNF_ERR_FORMAT, "span"},
+        {"past_end", "\"F32\"", "[2]", "[0,8]", 4, GNF_ERR_FORMAT, "past the data section"},
+        {"begin_gt_end", "\"F32\"", "[0]", "[8,0]", 8, GNF_ERR_FORMAT, "begin 8 > end 0"},
+        {"offs_three", "\"F32\"", "[1]", "[0,4,8]", 4, GNF_ERR_FORMAT, "two integers"},
+        {"offs_one", "\"F32\"", "[1]", "[4]", 4, GNF_ERR_FORMAT, "two integers"},
+        {"offs_neg", "\"F32\"", "[1]", "[-4,0]", 4, GNF_ERR_FORMAT, "data_offsets[0] is negative"},
+        {"offs_huge", "\"F32\"", "[1]", "[0,1e300]", 4, GNF_ERR_FORMAT, "data_offsets[1] is too large"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        char j[256];
+        snprintf(j, sizeof j, "{\"w\":{\"dtype\":%s,\"shape\":%s,\"data_offsets\":%s}}", c[i].dtype, c[i].shape,
+                 c[i].offsets);
+        BAD(c[i].name, j, z16, (size_t)c[i].nd, c[i].want, c[i].needle);
+    }
     BAD("missing", "{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", z16, 4, GNF_ERR_FORMAT,
         "missing field 'shape'");
     BAD("unknown", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}", z16, 4,
