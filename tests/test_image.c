@@ -58,6 +58,12 @@ static void expect_fail(const char *path, gnf_status want, const char *label) {
     if (s == GNF_OK) gnf_image_free(&img);
 }
 
+/* The same after writing data[0..n) to path. */
+static void expect_fail_bytes(const char *path, const void *data, size_t n, gnf_status want, const char *label) {
+    CHECK(test_write_file(path, data, n));
+    expect_fail(path, want, label);
+}
+
 /* The same through gnf_image_load_from_memory on an exact-size copy of data[0..n) (so ASan sees
  * any overread); the message must name `name`. */
 static void expect_fail_mem(const unsigned char *data, size_t n, const char *name, gnf_status want,
@@ -312,24 +318,34 @@ TEST(image_png_interlaced) {
 
 TEST(image_load_not_images) {
     const char *path = test_tmp("empty.png");
-    CHECK(test_write_file(path, "", 0));
-    expect_fail(path, GNF_ERR_FORMAT, "empty");
+    expect_fail_bytes(path, "", 0, GNF_ERR_FORMAT, "empty");
 
     path = test_tmp("does_not_exist.png");
     expect_fail(path, GNF_ERR_IO, "missing");
 
     path = test_tmp("text.png");
     const char *txt = "this is not an image, just some text\n";
-    CHECK(test_write_file(path, txt, strlen(txt)));
-    expect_fail(path, GNF_ERR_FORMAT, "text");
+    expect_fail_bytes(path, txt, strlen(txt), GNF_ERR_FORMAT, "text");
 
     path = test_tmp("short.jpg");
-    CHECK(test_write_file(path, "\xFF\xD8", 2));
-    expect_fail(path, GNF_ERR_FORMAT, "two bytes");
+    expect_fail_bytes(path, "\xFF\xD8", 2, GNF_ERR_FORMAT, "two bytes");
 
     path = test_tmp("a_directory.png");
     CHECK(mkdir(path, 0755) == 0);
     expect_fail(path, GNF_ERR_IO, "directory");
+}
+
+/* data[0..n) cut at every length from `from` on must fail as truncated, from memory; the file
+ * cut in half as well. */
+static void check_cuts(const unsigned char *data, size_t n, size_t from, const char *name) {
+    for (size_t len = from; len < n; len++) {
+        char label[64];
+        snprintf(label, sizeof label, "%s cut at %zu", name, len);
+        expect_fail_mem(data, len, name, GNF_ERR_FORMAT, label);
+        CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label, gnf_last_error());
+    }
+    const char *path = test_tmp(name);
+    expect_fail_bytes(path, data, n / 2, GNF_ERR_FORMAT, "file cut in half");
 }
 
 /* A 64×64 noise RGB PNG, returned as bytes. */
@@ -348,15 +364,7 @@ TEST(image_png_truncated) {
     if (!png) return;
     quiet_t q;
     quiet_begin(&q, "png_trunc_stderr.txt");
-    for (size_t len = 8; len < n; len++) { /* shorter is "not a PNG" */
-        char label[64];
-        snprintf(label, sizeof label, "png cut at %zu", len);
-        expect_fail_mem(png, len, "trunc.png", GNF_ERR_FORMAT, label);
-        CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label, gnf_last_error());
-    }
-    const char *path = test_tmp("trunc.png");
-    CHECK(test_write_file(path, png, n / 2));
-    expect_fail(path, GNF_ERR_FORMAT, "png file cut in half");
+    check_cuts(png, n, 8, "trunc.png"); /* shorter is "not a PNG" */
     CHECK_EQ_INT(quiet_end(&q), 0);
     free(png);
 }
@@ -383,20 +391,17 @@ TEST(image_png_corrupt) {
     unsigned char *bad = malloc(n);
     memcpy(bad, png, n);
     for (size_t i = 0; i < 16; i++) bad[idat + 8 + len / 2 + i] ^= 0xA5;
-    CHECK(test_write_file(path, bad, n));
-    expect_fail(path, GNF_ERR_FORMAT, "IDAT bytes flipped");
+    expect_fail_bytes(path, bad, n, GNF_ERR_FORMAT, "IDAT bytes flipped");
 
     /* Same with a recomputed CRC: now zlib has to notice (bad codes or data check). */
     put_be32(bad + idat + 8 + len, (uint32_t)crc32(0, bad + idat + 4, (uInt)(len + 4)));
-    CHECK(test_write_file(path, bad, n));
-    expect_fail(path, GNF_ERR_FORMAT, "IDAT bytes flipped, CRC fixed");
+    expect_fail_bytes(path, bad, n, GNF_ERR_FORMAT, "IDAT bytes flipped, CRC fixed");
 
     /* A broken IHDR (bit depth 7, CRC fixed). */
     memcpy(bad, png, n);
     bad[8 + 8 + 8] = 7;
     put_be32(bad + 8 + 8 + 13, (uint32_t)crc32(0, bad + 8 + 4, 17));
-    CHECK(test_write_file(path, bad, n));
-    expect_fail(path, GNF_ERR_FORMAT, "IHDR bit depth 7");
+    expect_fail_bytes(path, bad, n, GNF_ERR_FORMAT, "IHDR bit depth 7");
     CHECK_EQ_INT(quiet_end(&q), 0);
     free(bad);
     free(png);
@@ -427,15 +432,13 @@ TEST(image_png_huge_header) {
     put_chunk(&p, "IDAT", z, (uint32_t)zn);
     put_chunk(&p, "IEND", NULL, 0);
     const char *path = test_tmp("huge.png");
-    CHECK(test_write_file(path, file, (size_t)(p - file)));
-    expect_fail(path, GNF_ERR_UNSUPPORTED, "100000x100000 PNG");
+    expect_fail_bytes(path, file, (size_t)(p - file), GNF_ERR_UNSUPPORTED, "100000x100000 PNG");
 
     /* 40000×10: one side over the limit. */
     put_be32(file + 16, 40000);
     put_be32(file + 20, 10);
     put_be32(file + 29, (uint32_t)crc32(0, file + 12, 17));
-    CHECK(test_write_file(path, file, (size_t)(p - file)));
-    expect_fail(path, GNF_ERR_UNSUPPORTED, "40000x10 PNG");
+    expect_fail_bytes(path, file, (size_t)(p - file), GNF_ERR_UNSUPPORTED, "40000x10 PNG");
 
     /* 16000×16000 is within the limits, but not in 60 bytes: refused before any allocation. */
     put_be32(file + 16, 16000);
@@ -463,15 +466,7 @@ TEST(image_jpeg_truncated) {
     /* n/2 cuts into the entropy-coded data, where libjpeg would pad with grey and only warn. */
     quiet_t q;
     quiet_begin(&q, "jpeg_trunc_stderr.txt");
-    for (size_t len = 3; len < n; len++) {
-        char label[64];
-        snprintf(label, sizeof label, "jpeg cut at %zu", len);
-        expect_fail_mem(jpg, len, "trunc.jpg", GNF_ERR_FORMAT, label);
-        CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label, gnf_last_error());
-    }
-    const char *path = test_tmp("trunc.jpg");
-    CHECK(test_write_file(path, jpg, n / 2));
-    expect_fail(path, GNF_ERR_FORMAT, "jpeg file cut in half");
+    check_cuts(jpg, n, 3, "trunc.jpg");
     /* A frame header claiming 16000x16000 in a few KiB: refused before the pixels are allocated. */
     for (size_t i = 2; i + 9 < n; i++)
         if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) {
@@ -500,19 +495,16 @@ TEST(image_jpeg_corrupt) {
 
     memcpy(bad, jpg, n);
     bad[sof + 9] = 0; /* SOF says zero components */
-    CHECK(test_write_file(path, bad, n));
-    expect_fail(path, GNF_ERR_FORMAT, "SOF with 0 components");
+    expect_fail_bytes(path, bad, n, GNF_ERR_FORMAT, "SOF with 0 components");
 
     memcpy(bad, jpg, n);
     bad[sof + 2] = 0, bad[sof + 3] = 2; /* SOF segment length 2 */
-    CHECK(test_write_file(path, bad, n));
-    expect_fail(path, GNF_ERR_FORMAT, "SOF length 2");
+    expect_fail_bytes(path, bad, n, GNF_ERR_FORMAT, "SOF length 2");
 
     memcpy(bad, jpg, n);
     bad[sof + 5] = 40000 >> 8, bad[sof + 6] = 40000 & 0xFF; /* height */
     bad[sof + 7] = 40000 >> 8, bad[sof + 8] = 40000 & 0xFF; /* width */
-    CHECK(test_write_file(path, bad, n));
-    expect_fail(path, GNF_ERR_UNSUPPORTED, "40000x40000 JPEG");
+    expect_fail_bytes(path, bad, n, GNF_ERR_UNSUPPORTED, "40000x40000 JPEG");
 
     /* Garbage in the middle of the entropy-coded data: never a crash; an error if noticed. */
     memcpy(bad, jpg, n);
