@@ -25,6 +25,20 @@ static void cube_tri(int t, int out[3]) {
     out[2] = q[t % 2 ? 3 : 2];
 }
 
+/* Appends to buf (n bytes used of cap) the cube's corners as "x y z<vtail>" lines, then its 12
+ * triangles as "3 a b c<ftail>" lines; returns the new length. */
+static size_t cube_lines(char *buf, size_t n, size_t cap, const char *vtail, const char *ftail) {
+    for (int i = 0; i < 8; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%g %g %g%s", (double)k_cube_v[i][0], (double)k_cube_v[i][1],
+                              (double)k_cube_v[i][2], vtail);
+    for (int t = 0; t < 12; t++) {
+        int c[3];
+        cube_tri(t, c);
+        n += (size_t)snprintf(buf + n, cap - n, "3 %d %d %d%s", c[0], c[1], c[2], ftail);
+    }
+    return n;
+}
+
 /* A growable byte buffer for building binary fixtures. */
 typedef struct {
     unsigned char d[8192];
@@ -218,14 +232,7 @@ TEST(mesh_ply_ascii_cube) {
                                 "property short z\r\nproperty float nx\r\n"
                                 "element face 12\r\nproperty list uchar uint vertex_index\r\n"
                                 "end_header\r\n");
-    for (int i = 0; i < 8; i++)
-        n += (size_t)snprintf(ply + n, sizeof ply - n, "%d %d %d -0.5e-1\r\n",
-                              (int)k_cube_v[i][0], (int)k_cube_v[i][1], (int)k_cube_v[i][2]);
-    for (int t = 0; t < 12; t++) {
-        int c[3];
-        cube_tri(t, c);
-        n += (size_t)snprintf(ply + n, sizeof ply - n, "3 %d %d %d\r\n", c[0], c[1], c[2]);
-    }
+    n = cube_lines(ply, n, sizeof ply, " -0.5e-1\r\n", "\r\n");
     load_cube("cube_ascii.ply", ply, n, 0);
 }
 
@@ -349,29 +356,12 @@ TEST(mesh_off_cube) {
 
     /* COFF with colours per vertex and per face, counts on the keyword line. */
     n = (size_t)snprintf(off, sizeof off, "COFF 8 12 18\n");
-    for (int i = 0; i < 8; i++)
-        n += (size_t)snprintf(off + n, sizeof off - n, "%g %g %g 255 0 0 255\n",
-                              (double)k_cube_v[i][0], (double)k_cube_v[i][1],
-                              (double)k_cube_v[i][2]);
-    for (int t = 0; t < 12; t++) {
-        int c[3];
-        cube_tri(t, c);
-        n += (size_t)snprintf(off + n, sizeof off - n, "3 %d %d %d 0.5 0.5 0.5\n", c[0], c[1],
-                              c[2]);
-    }
+    n = cube_lines(off, n, sizeof off, " 255 0 0 255\n", " 0.5 0.5 0.5\n");
     load_cube("cube_c.off", off, n, 0);
 
     /* NOFF: normals after each vertex. */
     n = (size_t)snprintf(off, sizeof off, "NOFF\n8 12 0\n");
-    for (int i = 0; i < 8; i++)
-        n += (size_t)snprintf(off + n, sizeof off - n, "%g %g %g 0 0 1\n",
-                              (double)k_cube_v[i][0], (double)k_cube_v[i][1],
-                              (double)k_cube_v[i][2]);
-    for (int t = 0; t < 12; t++) {
-        int c[3];
-        cube_tri(t, c);
-        n += (size_t)snprintf(off + n, sizeof off - n, "3 %d %d %d\n", c[0], c[1], c[2]);
-    }
+    n = cube_lines(off, n, sizeof off, " 0 0 1\n", "\n");
     load_cube("cube_n.off", off, n, 0);
 }
 
