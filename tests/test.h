@@ -2,6 +2,7 @@
  * with file:line and keep going; SKIP("why") marks a test skipped (said in the summary). */
 #ifndef GNF_TEST_H
 #define GNF_TEST_H
+#include "core/core.h"
 #include <math.h>
 #include <stdio.h>
 
@@ -13,6 +14,27 @@ void test_skip(const char *why);
 const char *test_data_dir(void);
 /* A fresh temporary directory for this test run (created once). */
 const char *test_tmp_dir(void);
+
+/* ---- shared fixtures (util.c); each records a failure in the calling test when it cannot ---- */
+/* test_tmp_dir()/name written into buf (returned); test_tmp: the same in one of 8 rotating buffers. */
+const char *test_path(char *buf, size_t n, const char *name);
+const char *test_tmp(const char *name);
+/* Writes data[0..n) to path; 1 on success. */
+int test_write_file(const char *path, const void *data, size_t n);
+/* The whole file in a malloc'd buffer with one spare byte, *n its size; NULL if unreadable. */
+unsigned char *test_read_file(const char *path, size_t *n);
+long test_file_size(const char *path); /* -1 if absent */
+/* Entries of dir whose name contains part (part NULL: all but . and ..); -1 if dir is unreadable. */
+int test_count_files(const char *dir, const char *part);
+float test_urand(gnf_rng *r, float a, float b);
+void test_rand_dir(gnf_rng *r, float d[3]); /* a uniformly random unit vector */
+/* A PNG written with libpng from packed rows of depth-bit samples (16-bit big-endian) of libpng
+ * colour type ctype, Adam7-interlaced when ctype has TEST_PNG_INTERLACE; pal: png_color[npal]. */
+#define TEST_PNG_INTERLACE 0x100
+int test_write_png(const char *path, int w, int h, int ctype, int depth, const unsigned char *data,
+                   const void *pal, int npal, const unsigned char *trns, int ntrns);
+/* A baseline JPEG written with libjpeg at quality q (c = 1 gray, 3 RGB, 4 CMYK). */
+int test_write_jpeg(const char *path, int w, int h, int c, const unsigned char *px, int q);
 
 #define TEST(name)                                                                       \
     static void test_##name(void);                                                       \

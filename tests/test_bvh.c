@@ -4,7 +4,6 @@
  * a box, a torus, an icosphere with a hole, a bumpy "armadillo-like" sphere, degenerate
  * triangles.  Ends with timings (printed, not checked) and, when ../shared/data is there, the
  * real Stanford Armadillo. */
-#include "core/core.h"
 #include "geom/bvh.h"
 #include "test.h"
 #include <stdlib.h>
@@ -19,22 +18,22 @@ typedef struct {
     long nv, nf, cap_v, cap_f;
 } mbuild;
 
+/* p with room for one more item of `elem` bytes (n used of *cap). */
+static void *mb_grow(void *p, long n, long *cap, size_t elem) {
+    if (n < *cap) return p;
+    *cap = *cap ? 2 * *cap : 64;
+    if (!(p = realloc(p, (size_t)*cap * elem))) abort();
+    return p;
+}
+
 static long mb_vertex(mbuild *m, double x, double y, double z) {
-    if (m->nv == m->cap_v) {
-        m->cap_v = m->cap_v ? 2 * m->cap_v : 64;
-        m->v = realloc(m->v, (size_t)m->cap_v * 3 * sizeof *m->v);
-        if (!m->v) abort();
-    }
+    m->v = mb_grow(m->v, m->nv, &m->cap_v, 3 * sizeof *m->v);
     m->v[3 * m->nv] = (float)x, m->v[3 * m->nv + 1] = (float)y, m->v[3 * m->nv + 2] = (float)z;
     return m->nv++;
 }
 
 static void mb_face(mbuild *m, long a, long b, long c) {
-    if (m->nf == m->cap_f) {
-        m->cap_f = m->cap_f ? 2 * m->cap_f : 64;
-        m->f = realloc(m->f, (size_t)m->cap_f * 3 * sizeof *m->f);
-        if (!m->f) abort();
-    }
+    m->f = mb_grow(m->f, m->nf, &m->cap_f, 3 * sizeof *m->f);
     m->f[3 * m->nf] = (int32_t)a, m->f[3 * m->nf + 1] = (int32_t)b, m->f[3 * m->nf + 2] = (int32_t)c;
     m->nf++;
 }

@@ -1,6 +1,5 @@
 /* test_core.c — foundations: the thread pool runs every task exactly once (also nested and in a
  * forked child), RNG streams are reproducible, f16 conversion rounds to nearest even. */
-#include "core/core.h"
 #include "test.h"
 #include <stdatomic.h>
 #include <string.h>

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float urand(gnf_rng *r, float a, float b) { return a + (b - a) * gnf_rng_uniform(r); }
-
 static gnf_model *make_model(int levels, int feat, int K, gnf_decoder_kind dec, gnf_basis basis, int O) {
     gnf_model_config cfg;
     gnf_model_config_default(&cfg, 2, O);
@@ -24,9 +22,9 @@ static gnf_model *make_model(int levels, int feat, int K, gnf_decoder_kind dec, 
     /* spread parameters so the check sees non-trivial values */
     gnf_rng r;
     gnf_rng_seed(&r, 7, 1);
-    for (long i = 0; i < m->nparams; i++) m->params[i] = urand(&r, -0.8f, 0.8f);
+    for (long i = 0; i < m->nparams; i++) m->params[i] = test_urand(&r, -0.8f, 0.8f);
     if (dec == GNF_DEC_RBF)
-        for (long i = m->off_b; i < m->off_W; i++) m->params[i] = urand(&r, -1.0f, 0.5f);
+        for (long i = m->off_b; i < m->off_W; i++) m->params[i] = test_urand(&r, -1.0f, 0.5f);
     return m;
 }
 
@@ -43,8 +41,8 @@ static gnf_model *make_model3(int in_dim, gnf_encoding enc, int levels, int feat
     CHECK(gnf_model_create(&cfg, in_dim == 3 ? GNF_TASK_SDF : GNF_TASK_IMAGE, &m) == GNF_OK);
     gnf_rng r;
     gnf_rng_seed(&r, 8, 1);
-    for (long i = 0; i < m->nparams; i++) m->params[i] = urand(&r, -0.8f, 0.8f);
-    for (long i = m->off_b; i < m->off_W; i++) m->params[i] = urand(&r, -1.0f, 0.5f);
+    for (long i = 0; i < m->nparams; i++) m->params[i] = test_urand(&r, -0.8f, 0.8f);
+    for (long i = m->off_b; i < m->off_W; i++) m->params[i] = test_urand(&r, -1.0f, 0.5f);
     return m;
 }
 
@@ -91,8 +89,8 @@ static void gradcheck(gnf_model *m, int probes) {
     float x[27], t[9 * 3];
     gnf_rng r;
     gnf_rng_seed(&r, 3, 3);
-    for (int i = 0; i < 27; i++) x[i] = urand(&r, -1, 1);
-    for (int i = 0; i < 9 * m->cfg.out_dim; i++) t[i] = urand(&r, 0, 1);
+    for (int i = 0; i < 27; i++) x[i] = test_urand(&r, -1, 1);
+    for (int i = 0; i < 9 * m->cfg.out_dim; i++) t[i] = test_urand(&r, 0, 1);
     float *grad = calloc((size_t)m->nparams, sizeof(float));
     field_grad(grad, m, x, t, n);
     int bad = 0, checked = 0, kinks = 0;
@@ -217,7 +215,7 @@ TEST(model_eval_threads_agree) {
     float *x = malloc(sizeof(float) * n * 2), *y1 = malloc(sizeof(float) * n * 3), *y2 = malloc(sizeof(float) * n * 3);
     gnf_rng r;
     gnf_rng_seed(&r, 1, 2);
-    for (long i = 0; i < 2 * n; i++) x[i] = urand(&r, -1, 1);
+    for (long i = 0; i < 2 * n; i++) x[i] = test_urand(&r, -1, 1);
     CHECK(gnf_model_eval(m, x, n, y1, 1) == GNF_OK);
     CHECK(gnf_model_eval(m, x, n, y2, 3) == GNF_OK);
     CHECK(memcmp(y1, y2, sizeof(float) * n * 3) == 0);

@@ -1,43 +1,16 @@
 /* test_image.c — PNG/JPEG loading and saving: round trips, every PNG pixel layout, JPEG, and
  * malformed files (empty, truncated, corrupt, oversized) that must fail cleanly and quietly. */
-#include "core/core.h"
 #include "gnf.h"
 #include "test.h"
-#include <dirent.h>
 #include <fcntl.h>
-#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <jpeglib.h>
 #include <png.h>
 #include <zlib.h>
 
 /* ---- helpers -------------------------------------------------------------------------- */
-
-static void tmp_path(char *buf, size_t n, const char *name) {
-    snprintf(buf, n, "%s/%s", test_tmp_dir(), name);
-}
-
-static int write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    size_t k = n ? fwrite(data, 1, n, f) : 0;
-    return (fclose(f) == 0) & (k == n);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(sz > 0 ? (size_t)sz : 1);
-    *n = b ? fread(b, 1, (size_t)sz, f) : 0;
-    fclose(f);
-    return b;
-}
 
 static int file_exists(const char *path) { return access(path, F_OK) == 0; }
 
@@ -48,68 +21,6 @@ static void put_be32(unsigned char *p, uint32_t v) {
 
 static uint32_t get_be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Writes a PNG with libpng directly: packed rows of `depth`-bit samples as libpng expects.
- * Adam7-interlaced when ctype has INTERLACE_BIT set (a test-only flag). */
-#define INTERLACE_BIT 0x100
-static int write_png_raw(const char *path, int w, int h, int ctype, int depth,
-                         const unsigned char *data, const png_color *pal, int npal,
-                         const unsigned char *trns, int ntrns) {
-    int interlace = ctype & INTERLACE_BIT ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE;
-    ctype &= ~INTERLACE_BIT;
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        return 0;
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, ctype, interlace,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    if (pal) png_set_PLTE(png, info, pal, npal);
-    if (trns) png_set_tRNS(png, info, trns, ntrns, NULL);
-    png_write_info(png, info);
-    int ch = ctype == PNG_COLOR_TYPE_GRAY || ctype == PNG_COLOR_TYPE_PALETTE ? 1
-             : ctype == PNG_COLOR_TYPE_GRAY_ALPHA                        ? 2
-             : ctype == PNG_COLOR_TYPE_RGB                               ? 3
-                                                                         : 4;
-    size_t rowbytes = ((size_t)w * ch * depth + 7) / 8;
-    png_bytep rows[256];
-    if (h > 256) png_error(png, "test image too tall");
-    for (int y = 0; y < h; y++) rows[y] = (png_bytep)(data + (size_t)y * rowbytes);
-    png_write_image(png, rows); /* does the Adam7 passes when interlaced */
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    return fclose(f) == 0;
-}
-
-/* Writes a JPEG with libjpeg (c = 1 gray, 3 RGB, 4 CMYK). */
-static int write_jpeg(const char *path, int w, int h, int c, const unsigned char *px, int q) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    struct jpeg_compress_struct ci;
-    struct jpeg_error_mgr err;
-    ci.err = jpeg_std_error(&err); /* exits on error: fine for writing a valid test file */
-    jpeg_create_compress(&ci);
-    jpeg_stdio_dest(&ci, f);
-    ci.image_width = (JDIMENSION)w;
-    ci.image_height = (JDIMENSION)h;
-    ci.input_components = c;
-    ci.in_color_space = c == 1 ? JCS_GRAYSCALE : c == 3 ? JCS_RGB : JCS_CMYK;
-    jpeg_set_defaults(&ci);
-    jpeg_set_quality(&ci, q, TRUE);
-    jpeg_start_compress(&ci, TRUE);
-    while (ci.next_scanline < ci.image_height) {
-        JSAMPROW row = (JSAMPROW)(px + (size_t)ci.next_scanline * w * c);
-        jpeg_write_scanlines(&ci, &row, 1);
-    }
-    jpeg_finish_compress(&ci);
-    jpeg_destroy_compress(&ci);
-    return fclose(f) == 0;
 }
 
 /* A smooth RGB or gray test pattern (compresses like a photo). */
@@ -147,6 +58,12 @@ static void expect_fail(const char *path, gnf_status want, const char *label) {
     if (s == GNF_OK) gnf_image_free(&img);
 }
 
+/* The same after writing data[0..n) to path. */
+static void expect_fail_bytes(const char *path, const void *data, size_t n, gnf_status want, const char *label) {
+    CHECK(test_write_file(path, data, n));
+    expect_fail(path, want, label);
+}
+
 /* The same through gnf_image_load_from_memory on an exact-size copy of data[0..n) (so ASan sees
  * any overread); the message must name `name`. */
 static void expect_fail_mem(const unsigned char *data, size_t n, const char *name, gnf_status want,
@@ -168,7 +85,7 @@ static void expect_fail_mem(const unsigned char *data, size_t n, const char *nam
 typedef struct { int saved; char path[512]; } quiet_t;
 
 static void quiet_begin(quiet_t *q, const char *name) {
-    tmp_path(q->path, sizeof q->path, name);
+    test_path(q->path, sizeof q->path, name);
     fflush(stderr);
     q->saved = dup(2);
     int fd = open(q->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -187,8 +104,7 @@ static long quiet_end(quiet_t *q) {
 /* ---- round trips ---------------------------------------------------------------------- */
 
 static void roundtrip(int c, const char *name) {
-    char path[512];
-    tmp_path(path, sizeof path, name);
+    const char *path = test_tmp(name);
     gnf_image img;
     CHECK_EQ_INT(gnf_image_alloc(&img, 37, 23, c), GNF_OK);
     gnf_rng r;
@@ -218,7 +134,7 @@ static void roundtrip(int c, const char *name) {
         gnf_image_free(&again);
         /* From memory: the same pixels. */
         size_t nb = 0;
-        unsigned char *bytes = read_bytes(path, &nb);
+        unsigned char *bytes = test_read_file(path, &nb);
         CHECK(bytes && gnf_image_load_from_memory(bytes, nb, "mem.png", &again, &alpha) == GNF_OK);
         CHECK(again.px && again.c == c && memcmp(again.px, back.px, (size_t)n * sizeof(float)) == 0);
         gnf_image_free(&again);
@@ -249,8 +165,7 @@ TEST(image_alloc_free) {
 /* ---- PNG layouts written with libpng -------------------------------------------------- */
 
 TEST(image_png_16bit) {
-    char path[512];
-    tmp_path(path, sizeof path, "rgb16.png");
+    const char *path = test_tmp("rgb16.png");
     const int w = 5, h = 3;
     uint16_t v[5 * 3 * 3];
     unsigned char raw[sizeof v];
@@ -258,7 +173,7 @@ TEST(image_png_16bit) {
         v[i] = (uint16_t)(i == 0 ? 0 : i == 1 ? 65535 : (i * 7919u) & 0xFFFF);
         raw[2 * i] = (unsigned char)(v[i] >> 8), raw[2 * i + 1] = (unsigned char)v[i];
     }
-    CHECK(write_png_raw(path, w, h, PNG_COLOR_TYPE_RGB, 16, raw, NULL, 0, NULL, 0));
+    CHECK(test_write_png(path, w, h, PNG_COLOR_TYPE_RGB, 16, raw, NULL, 0, NULL, 0));
     gnf_image img;
     int alpha = -1;
     CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
@@ -268,14 +183,14 @@ TEST(image_png_16bit) {
     gnf_image_free(&img);
 
     /* 16-bit gray with alpha: one channel, alpha reported. */
-    tmp_path(path, sizeof path, "ga16.png");
+    path = test_tmp("ga16.png");
     unsigned char ga[2 * 2 * 4];
     for (int i = 0; i < 4; i++) {
         uint16_t g = (uint16_t)(1000 + 20000 * i), a = (uint16_t)(65535 - 300 * i);
         ga[4 * i] = (unsigned char)(g >> 8), ga[4 * i + 1] = (unsigned char)g;
         ga[4 * i + 2] = (unsigned char)(a >> 8), ga[4 * i + 3] = (unsigned char)a;
     }
-    CHECK(write_png_raw(path, 2, 2, PNG_COLOR_TYPE_GRAY_ALPHA, 16, ga, NULL, 0, NULL, 0));
+    CHECK(test_write_png(path, 2, 2, PNG_COLOR_TYPE_GRAY_ALPHA, 16, ga, NULL, 0, NULL, 0));
     CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
     CHECK(img.w == 2 && img.h == 2 && img.c == 1 && alpha == 1);
     for (int i = 0; img.px && i < 4; i++) CHECK_NEAR(img.px[i], (1000 + 20000 * i) / 65535.0, 1e-7);
@@ -283,8 +198,7 @@ TEST(image_png_16bit) {
 }
 
 TEST(image_png_gray_alpha_rgba) {
-    char path[512];
-    tmp_path(path, sizeof path, "ga8.png");
+    const char *path = test_tmp("ga8.png");
     const int w = 4, h = 3;
     unsigned char ga[4 * 3 * 2], rgba[4 * 3 * 4];
     for (int i = 0; i < w * h; i++) {
@@ -293,14 +207,14 @@ TEST(image_png_gray_alpha_rgba) {
     }
     gnf_image img;
     int alpha = -1;
-    CHECK(write_png_raw(path, w, h, PNG_COLOR_TYPE_GRAY_ALPHA, 8, ga, NULL, 0, NULL, 0));
+    CHECK(test_write_png(path, w, h, PNG_COLOR_TYPE_GRAY_ALPHA, 8, ga, NULL, 0, NULL, 0));
     CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
     CHECK(img.w == w && img.h == h && img.c == 1 && alpha == 1);
     for (int i = 0; img.px && i < w * h; i++) CHECK(img.px[i] == (float)(i * 20) / 255.0f);
     gnf_image_free(&img);
 
-    tmp_path(path, sizeof path, "rgba8.png");
-    CHECK(write_png_raw(path, w, h, PNG_COLOR_TYPE_RGBA, 8, rgba, NULL, 0, NULL, 0));
+    path = test_tmp("rgba8.png");
+    CHECK(test_write_png(path, w, h, PNG_COLOR_TYPE_RGBA, 8, rgba, NULL, 0, NULL, 0));
     alpha = -1;
     CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
     CHECK(img.w == w && img.h == h && img.c == 3 && alpha == 1);
@@ -310,13 +224,12 @@ TEST(image_png_gray_alpha_rgba) {
 }
 
 TEST(image_png_palette_and_low_depth) {
-    char path[512];
     const png_color pal[4] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {10, 20, 30}};
     const unsigned char idx[3 * 2] = {0, 1, 2, 3, 2, 1};
     gnf_image img;
     int alpha = -1;
-    tmp_path(path, sizeof path, "pal8.png");
-    CHECK(write_png_raw(path, 3, 2, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, 4, NULL, 0));
+    const char *path = test_tmp("pal8.png");
+    CHECK(test_write_png(path, 3, 2, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, 4, NULL, 0));
     CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
     CHECK(img.w == 3 && img.h == 2 && img.c == 3 && alpha == 0);
     for (int i = 0; img.px && i < 6; i++) {
@@ -327,10 +240,10 @@ TEST(image_png_palette_and_low_depth) {
     gnf_image_free(&img);
 
     /* 2-bit palette with tRNS: expands to RGB, alpha reported. */
-    tmp_path(path, sizeof path, "pal2.png");
+    path = test_tmp("pal2.png");
     const unsigned char packed[2] = {0x1B, 0xE4}; /* row 0: 0 1 2 3, row 1: 3 2 1 0 */
     const unsigned char trns[2] = {0, 128};
-    CHECK(write_png_raw(path, 4, 2, PNG_COLOR_TYPE_PALETTE, 2, packed, pal, 4, trns, 2));
+    CHECK(test_write_png(path, 4, 2, PNG_COLOR_TYPE_PALETTE, 2, packed, pal, 4, trns, 2));
     CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
     CHECK(img.w == 4 && img.h == 2 && img.c == 3 && alpha == 1);
     if (img.px) {
@@ -341,9 +254,9 @@ TEST(image_png_palette_and_low_depth) {
     gnf_image_free(&img);
 
     /* 2-bit gray: levels 0, 85, 170, 255. */
-    tmp_path(path, sizeof path, "gray2.png");
+    path = test_tmp("gray2.png");
     const unsigned char g2[1] = {0x1B};
-    CHECK(write_png_raw(path, 4, 1, PNG_COLOR_TYPE_GRAY, 2, g2, NULL, 0, NULL, 0));
+    CHECK(test_write_png(path, 4, 1, PNG_COLOR_TYPE_GRAY, 2, g2, NULL, 0, NULL, 0));
     CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
     CHECK(img.w == 4 && img.h == 1 && img.c == 1 && alpha == 0);
     for (int i = 0; img.px && i < 4; i++) CHECK(img.px[i] == (float)(85 * i) / 255.0f);
@@ -353,12 +266,11 @@ TEST(image_png_palette_and_low_depth) {
 /* ---- JPEG ----------------------------------------------------------------------------- */
 
 TEST(image_jpeg_q95) {
-    char path[512];
     const int w = 64, h = 48;
     for (int c = 1; c <= 3; c += 2) {
-        tmp_path(path, sizeof path, c == 1 ? "gray.jpg" : "rgb.jpg");
+        const char *path = test_tmp(c == 1 ? "gray.jpg" : "rgb.jpg");
         unsigned char *p = pattern(w, h, c);
-        CHECK(write_jpeg(path, w, h, c, p, 95));
+        CHECK(test_write_jpeg(path, w, h, c, p, 95));
         gnf_image img;
         int alpha = -1;
         CHECK_EQ_INT(gnf_image_load(path, &img, &alpha), GNF_OK);
@@ -379,21 +291,19 @@ TEST(image_jpeg_q95) {
 }
 
 TEST(image_jpeg_cmyk_unsupported) {
-    char path[512];
-    tmp_path(path, sizeof path, "cmyk.jpg");
+    const char *path = test_tmp("cmyk.jpg");
     unsigned char *p = pattern(16, 16, 4);
-    CHECK(write_jpeg(path, 16, 16, 4, p, 90));
+    CHECK(test_write_jpeg(path, 16, 16, 4, p, 90));
     free(p);
     expect_fail(path, GNF_ERR_UNSUPPORTED, "CMYK JPEG");
     CHECK(strstr(gnf_last_error(), "CMYK") != NULL);
 }
 
 TEST(image_png_interlaced) {
-    char path[512];
-    tmp_path(path, sizeof path, "adam7.png");
+    const char *path = test_tmp("adam7.png");
     const int w = 19, h = 13;
     unsigned char *p = pattern(w, h, 3);
-    CHECK(write_png_raw(path, w, h, PNG_COLOR_TYPE_RGB | INTERLACE_BIT, 8, p, NULL, 0, NULL, 0));
+    CHECK(test_write_png(path, w, h, PNG_COLOR_TYPE_RGB | TEST_PNG_INTERLACE, 8, p, NULL, 0, NULL, 0));
     gnf_image img;
     CHECK_EQ_INT(gnf_image_load(path, &img, NULL), GNF_OK);
     CHECK(img.w == w && img.h == h && img.c == 3);
@@ -407,36 +317,44 @@ TEST(image_png_interlaced) {
 /* ---- malformed input ------------------------------------------------------------------ */
 
 TEST(image_load_not_images) {
-    char path[512];
-    tmp_path(path, sizeof path, "empty.png");
-    CHECK(write_bytes(path, "", 0));
-    expect_fail(path, GNF_ERR_FORMAT, "empty");
+    const char *path = test_tmp("empty.png");
+    expect_fail_bytes(path, "", 0, GNF_ERR_FORMAT, "empty");
 
-    tmp_path(path, sizeof path, "does_not_exist.png");
+    path = test_tmp("does_not_exist.png");
     expect_fail(path, GNF_ERR_IO, "missing");
 
-    tmp_path(path, sizeof path, "text.png");
+    path = test_tmp("text.png");
     const char *txt = "this is not an image, just some text\n";
-    CHECK(write_bytes(path, txt, strlen(txt)));
-    expect_fail(path, GNF_ERR_FORMAT, "text");
+    expect_fail_bytes(path, txt, strlen(txt), GNF_ERR_FORMAT, "text");
 
-    tmp_path(path, sizeof path, "short.jpg");
-    CHECK(write_bytes(path, "\xFF\xD8", 2));
-    expect_fail(path, GNF_ERR_FORMAT, "two bytes");
+    path = test_tmp("short.jpg");
+    expect_fail_bytes(path, "\xFF\xD8", 2, GNF_ERR_FORMAT, "two bytes");
 
-    tmp_path(path, sizeof path, "a_directory.png");
+    path = test_tmp("a_directory.png");
     CHECK(mkdir(path, 0755) == 0);
     expect_fail(path, GNF_ERR_IO, "directory");
 }
 
+/* data[0..n) cut at every length from `from` on must fail as truncated, from memory; the file
+ * cut in half as well. */
+static void check_cuts(const unsigned char *data, size_t n, size_t from, const char *name) {
+    for (size_t len = from; len < n; len++) {
+        char label[64];
+        snprintf(label, sizeof label, "%s cut at %zu", name, len);
+        expect_fail_mem(data, len, name, GNF_ERR_FORMAT, label);
+        CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label, gnf_last_error());
+    }
+    const char *path = test_tmp(name);
+    expect_fail_bytes(path, data, n / 2, GNF_ERR_FORMAT, "file cut in half");
+}
+
 /* A 64×64 noise RGB PNG, returned as bytes. */
 static unsigned char *noise_png(const char *name, size_t *n) {
-    char path[512];
-    tmp_path(path, sizeof path, name);
+    const char *path = test_tmp(name);
     unsigned char *px = noise(64 * 64 * 3, 11);
-    int ok = write_png_raw(path, 64, 64, PNG_COLOR_TYPE_RGB, 8, px, NULL, 0, NULL, 0);
+    int ok = test_write_png(path, 64, 64, PNG_COLOR_TYPE_RGB, 8, px, NULL, 0, NULL, 0);
     free(px);
-    return ok ? read_bytes(path, n) : NULL;
+    return ok ? test_read_file(path, n) : NULL;
 }
 
 TEST(image_png_truncated) {
@@ -446,16 +364,7 @@ TEST(image_png_truncated) {
     if (!png) return;
     quiet_t q;
     quiet_begin(&q, "png_trunc_stderr.txt");
-    for (size_t len = 8; len < n; len++) { /* shorter is "not a PNG" */
-        char label[64];
-        snprintf(label, sizeof label, "png cut at %zu", len);
-        expect_fail_mem(png, len, "trunc.png", GNF_ERR_FORMAT, label);
-        CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label, gnf_last_error());
-    }
-    char path[512];
-    tmp_path(path, sizeof path, "trunc.png");
-    CHECK(write_bytes(path, png, n / 2));
-    expect_fail(path, GNF_ERR_FORMAT, "png file cut in half");
+    check_cuts(png, n, 8, "trunc.png"); /* shorter is "not a PNG" */
     CHECK_EQ_INT(quiet_end(&q), 0);
     free(png);
 }
@@ -474,8 +383,7 @@ TEST(image_png_corrupt) {
     }
     CHECK(idat > 0 && len > 200);
     if (!idat) { free(png); return; }
-    char path[512];
-    tmp_path(path, sizeof path, "corrupt.png");
+    const char *path = test_tmp("corrupt.png");
     quiet_t q;
     quiet_begin(&q, "png_corrupt_stderr.txt");
 
@@ -483,20 +391,17 @@ TEST(image_png_corrupt) {
     unsigned char *bad = malloc(n);
     memcpy(bad, png, n);
     for (size_t i = 0; i < 16; i++) bad[idat + 8 + len / 2 + i] ^= 0xA5;
-    CHECK(write_bytes(path, bad, n));
-    expect_fail(path, GNF_ERR_FORMAT, "IDAT bytes flipped");
+    expect_fail_bytes(path, bad, n, GNF_ERR_FORMAT, "IDAT bytes flipped");
 
     /* Same with a recomputed CRC: now zlib has to notice (bad codes or data check). */
     put_be32(bad + idat + 8 + len, (uint32_t)crc32(0, bad + idat + 4, (uInt)(len + 4)));
-    CHECK(write_bytes(path, bad, n));
-    expect_fail(path, GNF_ERR_FORMAT, "IDAT bytes flipped, CRC fixed");
+    expect_fail_bytes(path, bad, n, GNF_ERR_FORMAT, "IDAT bytes flipped, CRC fixed");
 
     /* A broken IHDR (bit depth 7, CRC fixed). */
     memcpy(bad, png, n);
     bad[8 + 8 + 8] = 7;
     put_be32(bad + 8 + 8 + 13, (uint32_t)crc32(0, bad + 8 + 4, 17));
-    CHECK(write_bytes(path, bad, n));
-    expect_fail(path, GNF_ERR_FORMAT, "IHDR bit depth 7");
+    expect_fail_bytes(path, bad, n, GNF_ERR_FORMAT, "IHDR bit depth 7");
     CHECK_EQ_INT(quiet_end(&q), 0);
     free(bad);
     free(png);
@@ -526,17 +431,14 @@ TEST(image_png_huge_header) {
     CHECK(compress(z, &zn, zero, sizeof zero) == Z_OK);
     put_chunk(&p, "IDAT", z, (uint32_t)zn);
     put_chunk(&p, "IEND", NULL, 0);
-    char path[512];
-    tmp_path(path, sizeof path, "huge.png");
-    CHECK(write_bytes(path, file, (size_t)(p - file)));
-    expect_fail(path, GNF_ERR_UNSUPPORTED, "100000x100000 PNG");
+    const char *path = test_tmp("huge.png");
+    expect_fail_bytes(path, file, (size_t)(p - file), GNF_ERR_UNSUPPORTED, "100000x100000 PNG");
 
     /* 40000×10: one side over the limit. */
     put_be32(file + 16, 40000);
     put_be32(file + 20, 10);
     put_be32(file + 29, (uint32_t)crc32(0, file + 12, 17));
-    CHECK(write_bytes(path, file, (size_t)(p - file)));
-    expect_fail(path, GNF_ERR_UNSUPPORTED, "40000x10 PNG");
+    expect_fail_bytes(path, file, (size_t)(p - file), GNF_ERR_UNSUPPORTED, "40000x10 PNG");
 
     /* 16000×16000 is within the limits, but not in 60 bytes: refused before any allocation. */
     put_be32(file + 16, 16000);
@@ -547,14 +449,13 @@ TEST(image_png_huge_header) {
 
 /* A 64×48 RGB JPEG of noise-over-pattern, returned as bytes. */
 static unsigned char *test_jpeg(const char *name, size_t *n) {
-    char path[512];
-    tmp_path(path, sizeof path, name);
+    const char *path = test_tmp(name);
     unsigned char *px = pattern(64, 48, 3), *nz = noise(64 * 48 * 3, 3);
     for (int i = 0; i < 64 * 48 * 3; i++) px[i] = (unsigned char)((px[i] + nz[i]) / 2);
-    int ok = write_jpeg(path, 64, 48, 3, px, 95);
+    int ok = test_write_jpeg(path, 64, 48, 3, px, 95);
     free(px);
     free(nz);
-    return ok ? read_bytes(path, n) : NULL;
+    return ok ? test_read_file(path, n) : NULL;
 }
 
 TEST(image_jpeg_truncated) {
@@ -565,16 +466,7 @@ TEST(image_jpeg_truncated) {
     /* n/2 cuts into the entropy-coded data, where libjpeg would pad with grey and only warn. */
     quiet_t q;
     quiet_begin(&q, "jpeg_trunc_stderr.txt");
-    for (size_t len = 3; len < n; len++) {
-        char label[64];
-        snprintf(label, sizeof label, "jpeg cut at %zu", len);
-        expect_fail_mem(jpg, len, "trunc.jpg", GNF_ERR_FORMAT, label);
-        CHECK_MSG(strstr(gnf_last_error(), "truncated") != NULL, "%s: %s", label, gnf_last_error());
-    }
-    char path[512];
-    tmp_path(path, sizeof path, "trunc.jpg");
-    CHECK(write_bytes(path, jpg, n / 2));
-    expect_fail(path, GNF_ERR_FORMAT, "jpeg file cut in half");
+    check_cuts(jpg, n, 3, "trunc.jpg");
     /* A frame header claiming 16000x16000 in a few KiB: refused before the pixels are allocated. */
     for (size_t i = 2; i + 9 < n; i++)
         if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) {
@@ -596,32 +488,28 @@ TEST(image_jpeg_corrupt) {
         if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) { sof = i; break; }
     CHECK(sof > 0);
     if (!sof) { free(jpg); return; }
-    char path[512];
-    tmp_path(path, sizeof path, "corrupt.jpg");
+    const char *path = test_tmp("corrupt.jpg");
     unsigned char *bad = malloc(n);
     quiet_t q;
     quiet_begin(&q, "jpeg_corrupt_stderr.txt");
 
     memcpy(bad, jpg, n);
     bad[sof + 9] = 0; /* SOF says zero components */
-    CHECK(write_bytes(path, bad, n));
-    expect_fail(path, GNF_ERR_FORMAT, "SOF with 0 components");
+    expect_fail_bytes(path, bad, n, GNF_ERR_FORMAT, "SOF with 0 components");
 
     memcpy(bad, jpg, n);
     bad[sof + 2] = 0, bad[sof + 3] = 2; /* SOF segment length 2 */
-    CHECK(write_bytes(path, bad, n));
-    expect_fail(path, GNF_ERR_FORMAT, "SOF length 2");
+    expect_fail_bytes(path, bad, n, GNF_ERR_FORMAT, "SOF length 2");
 
     memcpy(bad, jpg, n);
     bad[sof + 5] = 40000 >> 8, bad[sof + 6] = 40000 & 0xFF; /* height */
     bad[sof + 7] = 40000 >> 8, bad[sof + 8] = 40000 & 0xFF; /* width */
-    CHECK(write_bytes(path, bad, n));
-    expect_fail(path, GNF_ERR_UNSUPPORTED, "40000x40000 JPEG");
+    expect_fail_bytes(path, bad, n, GNF_ERR_UNSUPPORTED, "40000x40000 JPEG");
 
     /* Garbage in the middle of the entropy-coded data: never a crash; an error if noticed. */
     memcpy(bad, jpg, n);
     for (size_t i = n / 2; i < n / 2 + 40; i++) bad[i] = (unsigned char)(i * 37);
-    CHECK(write_bytes(path, bad, n));
+    CHECK(test_write_file(path, bad, n));
     gnf_image img;
     gnf_status s = gnf_image_load(path, &img, NULL);
     CHECK(s == GNF_OK || s == GNF_ERR_FORMAT);
@@ -634,19 +522,9 @@ TEST(image_jpeg_corrupt) {
 
 /* ---- saving --------------------------------------------------------------------------- */
 
-static int count_tmp_files(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int k = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) k += strstr(e->d_name, ".tmp") != NULL;
-    closedir(d);
-    return k;
-}
-
 TEST(image_save_atomic) {
     char dir[512], path[600];
-    tmp_path(dir, sizeof dir, "save_dir");
+    test_path(dir, sizeof dir, "save_dir");
     CHECK(mkdir(dir, 0755) == 0);
     gnf_image img;
     CHECK_EQ_INT(gnf_image_alloc(&img, 8, 8, 3), GNF_OK);
@@ -659,14 +537,14 @@ TEST(image_save_atomic) {
 
     snprintf(path, sizeof path, "%s/out.png", dir);
     CHECK_EQ_INT(gnf_image_save_png(path, &img), GNF_OK);
-    CHECK_EQ_INT(count_tmp_files(dir), 0);
+    CHECK_EQ_INT(test_count_files(dir, ".tmp"), 0);
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
     /* Overwriting replaces the file. */
     img.c = 1;
     img.w = 24;
     CHECK_EQ_INT(gnf_image_save_png(path, &img), GNF_OK);
-    CHECK_EQ_INT(count_tmp_files(dir), 0);
+    CHECK_EQ_INT(test_count_files(dir, ".tmp"), 0);
     gnf_image back;
     CHECK_EQ_INT(gnf_image_load(path, &back, NULL), GNF_OK);
     CHECK(back.w == 24 && back.h == 8 && back.c == 1);
@@ -677,7 +555,7 @@ TEST(image_save_atomic) {
     CHECK(mkdir(path, 0755) == 0);
     CHECK_EQ_INT(gnf_image_save_png(path, &img), GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);
-    CHECK_EQ_INT(count_tmp_files(dir), 0);
+    CHECK_EQ_INT(test_count_files(dir, ".tmp"), 0);
 
     /* Not an image gnf can save. */
     img.c = 2;

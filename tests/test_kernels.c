@@ -7,8 +7,6 @@
 #include "test.h"
 #include <stdlib.h>
 
-static float urand(gnf_rng *r, float a, float b) { return a + (b - a) * gnf_rng_uniform(r); }
-
 static const gnf_kernels *fast_table(void) {
 #ifndef GNF_NO_AVX2
     if (gnf_cpu_has_avx2_fma()) return &gnf_kernels_avx2;
@@ -118,18 +116,18 @@ static void rbf_sweep(int train) {
     gnf_rng_seed(&r, 12, (uint64_t)train);
     for (int ki = 0; ki < 5; ki++) for (int oi = 0; oi < 3; oi++) for (int di = 0; di < 4; di++) {
         const int K = Ks[ki], O = Os[oi], D = Ds[di];
-        for (int i = 0; i < NP * D; i++) s.f[i] = urand(&r, -1, 1);
-        for (int i = 0; i < D * K; i++) { s.c[i] = urand(&r, -1, 1); s.beta[i] = 4.0f / (float)D * expf(urand(&r, -1, 0.3f)); }
-        for (int i = 0; i < O * K; i++) s.W[i] = urand(&r, -1, 1);
-        for (int i = 0; i < O; i++) s.w0[i] = urand(&r, -1, 1);
-        for (int i = 0; i < NP; i++) s.wt[i] = urand(&r, 0.5f, 2);
+        for (int i = 0; i < NP * D; i++) s.f[i] = test_urand(&r, -1, 1);
+        for (int i = 0; i < D * K; i++) { s.c[i] = test_urand(&r, -1, 1); s.beta[i] = 4.0f / (float)D * expf(test_urand(&r, -1, 0.3f)); }
+        for (int i = 0; i < O * K; i++) s.W[i] = test_urand(&r, -1, 1);
+        for (int i = 0; i < O; i++) s.w0[i] = test_urand(&r, -1, 1);
+        for (int i = 0; i < NP; i++) s.wt[i] = test_urand(&r, 0.5f, 2);
         for (int bl = 0; bl < (train ? 18 : 3); bl++) {
             gnf_basis b = (gnf_basis)(bl % 3);
             gnf_loss loss = (gnf_loss)(bl / 3 % 3);
             int wt = bl >= 9;
             rbf_oracle(want, &s, NULL, 0, D, K, O, b, loss, 0);
             /* targets at least 0.01 from y, so that no L1 sign depends on rounding */
-            for (int i = 0; i < NP * O; i++) t[i] = (float)want[i] + (i % 2 ? 1 : -1) * urand(&r, 0.01f, 0.5f);
+            for (int i = 0; i < NP * O; i++) t[i] = (float)want[i] + (i % 2 ? 1 : -1) * test_urand(&r, 0.01f, 0.5f);
             if (train) rbf_oracle(want, &s, t, wt, D, K, O, b, loss, 0.01f);
             char who[96];
             snprintf(who, sizeof who, "K%d O%d D%d basis %d loss %d wt %d", K, O, D, (int)b, (int)loss, wt);
@@ -222,12 +220,12 @@ TEST(grid_kernels_encode_scatter) {
         const long P = m->dec_off;
         gnf_rng r;
         gnf_rng_seed(&r, 9, (uint64_t)v);
-        for (long i = 0; i < P; i++) m->params[i] = urand(&r, -1, 1);
+        for (long i = 0; i < P; i++) m->params[i] = test_urand(&r, -1, 1);
         float *x = malloc(sizeof(float) * (size_t)(n * dim)), *d = malloc(sizeof(float) * (size_t)(n * D));
         float *fa = calloc((size_t)(n * D + P), 4), *fb = calloc((size_t)(n * D + P), 4);
         double *want = calloc((size_t)(n * D + P), 8), *got = calloc((size_t)(n * D + P), 8);
-        for (long i = 0; i < n * dim; i++) x[i] = urand(&r, -1.1f, 1.1f);
-        for (long i = 0; i < n * D; i++) d[i] = urand(&r, -1, 1);
+        for (long i = 0; i < n * dim; i++) x[i] = test_urand(&r, -1.1f, 1.1f);
+        for (long i = 0; i < n * D; i++) d[i] = test_urand(&r, -1, 1);
         for (long p = 0; p < n; p++)
             for (int l = 0; l < cfg.levels; l++) grid_oracle(want + p * D, m, l, x + p * dim, NULL);
         gnf_kernels_scalar.grid_encode(fa, m, m->params, x, n);
@@ -261,8 +259,8 @@ TEST(adam_kernels) {
     gnf_rng r;
     gnf_rng_seed(&r, 4, 4);
     for (int i = 0; i < N; i++) {
-        in[0][i] = urand(&r, -1, 1); in[1][i] = urand(&r, -0.1f, 0.1f); in[2][i] = urand(&r, 0, 0.01f);
-        in[3][i] = (i / 8) % 3 == 0 || i % 5 == 0 ? 0.0f : urand(&r, -1, 1);
+        in[0][i] = test_urand(&r, -1, 1); in[1][i] = test_urand(&r, -0.1f, 0.1f); in[2][i] = test_urand(&r, 0, 0.01f);
+        in[3][i] = (i / 8) % 3 == 0 || i % 5 == 0 ? 0.0f : test_urand(&r, -1, 1);
     }
     const gnf_kernels *tabs[2] = {&gnf_kernels_scalar, fast_table()};
     for (int lazy = 0; lazy < 2; lazy++) {

@@ -3,9 +3,7 @@
  * status and a message naming the file, without crashing or leaking). */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
-#include "core/core.h"
 #include "geom/mesh.h"
-#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,17 +25,18 @@ static void cube_tri(int t, int out[3]) {
     out[2] = q[t % 2 ? 3 : 2];
 }
 
-static const char *tmp_path(char *buf, size_t n, const char *name) {
-    snprintf(buf, n, "%s/%s", test_tmp_dir(), name);
-    return buf;
-}
-
-static void write_bytes(const char *path, const void *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (!f) return;
-    CHECK(fwrite(data, 1, len, f) == len);
-    CHECK(fclose(f) == 0);
+/* Appends to buf (n bytes used of cap) the cube's corners as "x y z<vtail>" lines, then its 12
+ * triangles as "3 a b c<ftail>" lines; returns the new length. */
+static size_t cube_lines(char *buf, size_t n, size_t cap, const char *vtail, const char *ftail) {
+    for (int i = 0; i < 8; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%g %g %g%s", (double)k_cube_v[i][0], (double)k_cube_v[i][1],
+                              (double)k_cube_v[i][2], vtail);
+    for (int t = 0; t < 12; t++) {
+        int c[3];
+        cube_tri(t, c);
+        n += (size_t)snprintf(buf + n, cap - n, "3 %d %d %d%s", c[0], c[1], c[2], ftail);
+    }
+    return n;
 }
 
 /* A growable byte buffer for building binary fixtures. */
@@ -126,9 +125,8 @@ static int is_digit_start(const char *p, size_t n) {
 }
 
 static void load_cube(const char *name, const void *data, size_t len, long triangulated) {
-    char path[512];
-    tmp_path(path, sizeof path, name);
-    write_bytes(path, data, len);
+    const char *path = test_tmp(name);
+    test_write_file(path, data, len);
     gnf_mesh m;
     gnf_mesh_report r;
     gnf_status s = gnf_mesh_load(path, &m, &r);
@@ -164,11 +162,10 @@ static void load_cube(const char *name, const void *data, size_t len, long trian
  * NULL). */
 static void expect_fail_in(int line, int mem, const char *name, const void *data, size_t len,
                            gnf_status want, const char *needle) {
-    char path[512];
-    tmp_path(path, sizeof path, name);
+    const char *path = test_tmp(name);
     void *copy = mem ? malloc(len ? len : 1) : NULL;
     if (mem) memcpy(copy, data, len);
-    else write_bytes(path, data, len);
+    else test_write_file(path, data, len);
     gnf_mesh m;
     gnf_mesh_report r;
     memset(&m, 0x5a, sizeof m);
@@ -235,14 +232,7 @@ TEST(mesh_ply_ascii_cube) {
                                 "property short z\r\nproperty float nx\r\n"
                                 "element face 12\r\nproperty list uchar uint vertex_index\r\n"
                                 "end_header\r\n");
-    for (int i = 0; i < 8; i++)
-        n += (size_t)snprintf(ply + n, sizeof ply - n, "%d %d %d -0.5e-1\r\n",
-                              (int)k_cube_v[i][0], (int)k_cube_v[i][1], (int)k_cube_v[i][2]);
-    for (int t = 0; t < 12; t++) {
-        int c[3];
-        cube_tri(t, c);
-        n += (size_t)snprintf(ply + n, sizeof ply - n, "3 %d %d %d\r\n", c[0], c[1], c[2]);
-    }
+    n = cube_lines(ply, n, sizeof ply, " -0.5e-1\r\n", "\r\n");
     load_cube("cube_ascii.ply", ply, n, 0);
 }
 
@@ -366,29 +356,12 @@ TEST(mesh_off_cube) {
 
     /* COFF with colours per vertex and per face, counts on the keyword line. */
     n = (size_t)snprintf(off, sizeof off, "COFF 8 12 18\n");
-    for (int i = 0; i < 8; i++)
-        n += (size_t)snprintf(off + n, sizeof off - n, "%g %g %g 255 0 0 255\n",
-                              (double)k_cube_v[i][0], (double)k_cube_v[i][1],
-                              (double)k_cube_v[i][2]);
-    for (int t = 0; t < 12; t++) {
-        int c[3];
-        cube_tri(t, c);
-        n += (size_t)snprintf(off + n, sizeof off - n, "3 %d %d %d 0.5 0.5 0.5\n", c[0], c[1],
-                              c[2]);
-    }
+    n = cube_lines(off, n, sizeof off, " 255 0 0 255\n", " 0.5 0.5 0.5\n");
     load_cube("cube_c.off", off, n, 0);
 
     /* NOFF: normals after each vertex. */
     n = (size_t)snprintf(off, sizeof off, "NOFF\n8 12 0\n");
-    for (int i = 0; i < 8; i++)
-        n += (size_t)snprintf(off + n, sizeof off - n, "%g %g %g 0 0 1\n",
-                              (double)k_cube_v[i][0], (double)k_cube_v[i][1],
-                              (double)k_cube_v[i][2]);
-    for (int t = 0; t < 12; t++) {
-        int c[3];
-        cube_tri(t, c);
-        n += (size_t)snprintf(off + n, sizeof off - n, "3 %d %d %d\n", c[0], c[1], c[2]);
-    }
+    n = cube_lines(off, n, sizeof off, " 0 0 1\n", "\n");
     load_cube("cube_n.off", off, n, 0);
 }
 
@@ -419,8 +392,7 @@ static void round_trip(const char *name) {
         while (c == a || c == b);
         m.f[3 * t] = a, m.f[3 * t + 1] = b, m.f[3 * t + 2] = c;
     }
-    char path[512];
-    tmp_path(path, sizeof path, name);
+    const char *path = test_tmp(name);
     CHECK_MSG(gnf_mesh_save(path, &m) == GNF_OK, "%s", gnf_last_error());
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
@@ -444,46 +416,35 @@ TEST(mesh_round_trip) {
     round_trip("rt.ply"); /* over an existing file */
 }
 
-/* Names of temporary files left in the test folder. */
-static int leftover_tmp_files(void) {
-    DIR *d = opendir(test_tmp_dir());
-    int n = 0;
-    if (!d) return -1;
-    for (struct dirent *e; (e = readdir(d));) n += strstr(e->d_name, ".tmp") != NULL;
-    closedir(d);
-    return n;
-}
-
 TEST(mesh_save_errors) {
     float v[9] = {0, 0, 0, 1, 0, 0, 0, 1, 0};
     int32_t f[3] = {0, 1, 2};
     gnf_mesh m = {v, f, 3, 1};
-    char path[512];
-    CHECK(gnf_mesh_save(tmp_path(path, sizeof path, "x.stl"), &m) == GNF_ERR_UNSUPPORTED);
+    const char *path = test_tmp("x.stl");
+    CHECK(gnf_mesh_save(path, &m) == GNF_ERR_UNSUPPORTED);
     CHECK(strstr(gnf_last_error(), path) != NULL);
-    CHECK(gnf_mesh_save(tmp_path(path, sizeof path, "nodir/x.ply"), &m) == GNF_ERR_IO);
+    CHECK(gnf_mesh_save((path = test_tmp("nodir/x.ply")), &m) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);
     /* The target is a directory: the temporary file is written, the rename fails, and the
      * temporary file must be gone. */
-    tmp_path(path, sizeof path, "adir.obj");
+    path = test_tmp("adir.obj");
     CHECK(mkdir(path, 0755) == 0);
     CHECK(gnf_mesh_save(path, &m) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);
-    CHECK_EQ_INT(leftover_tmp_files(), 0);
+    CHECK_EQ_INT(test_count_files(test_tmp_dir(), ".tmp"), 0);
     f[2] = 3;
-    CHECK(gnf_mesh_save(tmp_path(path, sizeof path, "bad.ply"), &m) == GNF_ERR_INVALID);
+    CHECK(gnf_mesh_save((path = test_tmp("bad.ply")), &m) == GNF_ERR_INVALID);
     f[2] = 2;
     v[4] = NAN;
-    CHECK(gnf_mesh_save(tmp_path(path, sizeof path, "bad.obj"), &m) == GNF_ERR_INVALID);
-    CHECK_EQ_INT(leftover_tmp_files(), 0);
+    CHECK(gnf_mesh_save((path = test_tmp("bad.obj")), &m) == GNF_ERR_INVALID);
+    CHECK_EQ_INT(test_count_files(test_tmp_dir(), ".tmp"), 0);
 }
 
 /* ---- reports ------------------------------------------------------------------------------- */
 
 static void load_text(const char *name, const char *text, gnf_mesh *m, gnf_mesh_report *r) {
-    char path[512];
-    tmp_path(path, sizeof path, name);
-    write_bytes(path, text, strlen(text));
+    const char *path = test_tmp(name);
+    test_write_file(path, text, strlen(text));
     CHECK_MSG(gnf_mesh_load(path, m, r) == GNF_OK, "%s: %s", name, gnf_last_error());
 }
 
@@ -619,12 +580,11 @@ TEST(mesh_malformed_obj) {
     const char bin[] = "v 0 0 0\nv 1 \0 0\n";
     expect_fail_at(__LINE__, "nul.obj", bin, sizeof bin - 1, GNF_ERR_FORMAT, ":2:");
 
-    char path[512];
     gnf_mesh m;
-    tmp_path(path, sizeof path, "missing.obj");
+    const char *path = test_tmp("missing.obj");
     CHECK(gnf_mesh_load(path, &m, NULL) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);
-    tmp_path(path, sizeof path, "dir.obj");
+    path = test_tmp("dir.obj");
     CHECK(mkdir(path, 0755) == 0);
     CHECK(gnf_mesh_load(path, &m, NULL) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), path) != NULL);

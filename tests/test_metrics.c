@@ -1,5 +1,4 @@
 /* test_metrics.c — PSNR and SSIM against known values and a naive reference implementation. */
-#include "core/core.h"
 #include "gnf.h"
 #include "test.h"
 #include <stdlib.h>

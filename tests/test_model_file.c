@@ -27,30 +27,13 @@ static gnf_model *small_model(gnf_decoder_kind dec) {
     return m;
 }
 
-static const char *tmp(const char *name) {
-    static char buf[8][512];
-    static int i;
-    i = (i + 1) % 8;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", test_tmp_dir(), name);
-    return buf[i];
-}
-
-static long fsize(const char *p) {
-    FILE *f = fopen(p, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fclose(f);
-    return n;
-}
-
 TEST(model_roundtrip_f32_exact) {
     gnf_decoder_kind kinds[2] = {GNF_DEC_RBF, GNF_DEC_MLP};
     for (int i = 0; i < 2; i++) {
         gnf_model *m = small_model(kinds[i]), *b = NULL;
-        const char *p = tmp("rt.gnf");
+        const char *p = test_tmp("rt.gnf");
         CHECK(gnf_model_save(m, p, 0) == GNF_OK);
-        CHECK_EQ_INT(fsize(p), gnf_model_file_bytes(m, 0));
+        CHECK_EQ_INT(test_file_size(p), gnf_model_file_bytes(m, 0));
         CHECK(gnf_model_load(p, &b) == GNF_OK);
         if (!b) { gnf_model_free(m); continue; }
         CHECK_EQ_INT(b->nparams, m->nparams);
@@ -59,9 +42,9 @@ TEST(model_roundtrip_f32_exact) {
         const char *note = gnf_model_get_meta(b, "note");
         CHECK(note && strcmp(note, "quote \" backslash \\ newline \n done") == 0);
         /* saving what was loaded gives the same bytes */
-        const char *p2 = tmp("rt2.gnf");
+        const char *p2 = test_tmp("rt2.gnf");
         CHECK(gnf_model_save(b, p2, 0) == GNF_OK);
-        CHECK_EQ_INT(fsize(p2), fsize(p));
+        CHECK_EQ_INT(test_file_size(p2), test_file_size(p));
         gnf_model_free(m);
         gnf_model_free(b);
     }
@@ -69,11 +52,11 @@ TEST(model_roundtrip_f32_exact) {
 
 TEST(model_roundtrip_f16_close_and_smaller) {
     gnf_model *m = small_model(GNF_DEC_RBF), *b = NULL;
-    const char *p = tmp("half.gnf"), *q = tmp("full.gnf");
+    const char *p = test_tmp("half.gnf"), *q = test_tmp("full.gnf");
     CHECK(gnf_model_save(m, p, 1) == GNF_OK);
     CHECK(gnf_model_save(m, q, 0) == GNF_OK);
-    CHECK_EQ_INT(fsize(p), gnf_model_file_bytes(m, 1));
-    CHECK(fsize(p) < fsize(q) * 6 / 10);
+    CHECK_EQ_INT(test_file_size(p), gnf_model_file_bytes(m, 1));
+    CHECK(test_file_size(p) < test_file_size(q) * 6 / 10);
     CHECK(gnf_model_load(p, &b) == GNF_OK);
     if (b) for (long i = 0; i < m->nparams; i++) CHECK_NEAR(b->params[i], m->params[i], 1e-3 * fabsf(m->params[i]) + 1e-7);
     gnf_model_free(m);
@@ -85,7 +68,7 @@ typedef void (*mutator)(gnf_st_file *f);
 
 static gnf_status load_mutated(mutator mut, const char *name) {
     gnf_model *m = small_model(GNF_DEC_RBF);
-    const char *p = tmp(name);
+    const char *p = test_tmp(name);
     gnf_model_save(m, p, 0);
     gnf_model_free(m);
     gnf_st_file f;
@@ -131,15 +114,15 @@ TEST(model_load_refuses_lying_metadata) {
 
 TEST(model_load_refuses_bad_bytes) {
     gnf_model *m = small_model(GNF_DEC_RBF), *b = NULL;
-    const char *p = tmp("bytes.gnf");
+    const char *p = test_tmp("bytes.gnf");
     gnf_model_save(m, p, 0);
     gnf_model_free(m);
-    long n = fsize(p);
+    long n = test_file_size(p);
     unsigned char *buf = malloc((size_t)n);
     FILE *f = fopen(p, "rb");
     CHECK(fread(buf, 1, (size_t)n, f) == (size_t)n);
     fclose(f);
-    const char *q = tmp("bad.gnf");
+    const char *q = test_tmp("bad.gnf");
     /* the whole file from memory loads like the file */
     CHECK(gnf_model_load_from_memory(buf, (size_t)n, "mem.gnf", &b) == GNF_OK && b);
     gnf_model *fb = NULL;
@@ -177,7 +160,7 @@ TEST(model_load_refuses_bad_bytes) {
     CHECK(gnf_model_load(q, &b) == GNF_ERR_FORMAT);
     CHECK(strstr(gnf_last_error(), "rbf.w0") != NULL || strstr(gnf_last_error(), "NaN") != NULL || strstr(gnf_last_error(), "finite") != NULL);
     /* missing file */
-    CHECK(gnf_model_load(tmp("does-not-exist.gnf"), &b) == GNF_ERR_IO);
+    CHECK(gnf_model_load(test_tmp("does-not-exist.gnf"), &b) == GNF_ERR_IO);
     free(buf);
 }
 

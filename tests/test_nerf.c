@@ -8,18 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float frand(gnf_rng *r, float a, float b) { return a + (b - a) * gnf_rng_uniform(r); }
-
-static void rand_dir(gnf_rng *r, float d[3]) {
-    float n;
-    do {
-        for (int a = 0; a < 3; a++) d[a] = frand(r, -1, 1);
-        n = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-    } while (n < 0.01f || n > 1);
-    n = 1.0f / sqrtf(n);
-    for (int a = 0; a < 3; a++) d[a] *= n;
-}
-
 TEST(nerf_ray_box_hits_and_misses) {
     float o[3] = {0, 0, 5}, d[3] = {0, 0, -1}, t0, t1;
     CHECK(gnf_nerf_ray_box(o, d, 1.5f, &t0, &t1));
@@ -38,8 +26,8 @@ TEST(nerf_ray_box_hits_and_misses) {
     gnf_rng_seed(&r, 3, 4);
     for (int it = 0; it < 200; it++) {
         float oo[3], dd[3];
-        for (int a = 0; a < 3; a++) oo[a] = frand(&r, -4, 4);
-        rand_dir(&r, dd);
+        for (int a = 0; a < 3; a++) oo[a] = test_urand(&r, -4, 4);
+        test_rand_dir(&r, dd);
         int hit = gnf_nerf_ray_box(oo, dd, 1.5f, &t0, &t1);
         int inside_any = 0;
         float first = -1, last = -1;
@@ -77,12 +65,12 @@ again:
     for (int it = 0; it < 300; it++) {
         float o[3], d[3], t0, t1;
         float aim[3], dn = 0;
-        for (int a = 0; a < 3; a++) { o[a] = frand(&r, -4, 4); aim[a] = frand(&r, -1.5f, 1.5f); }
+        for (int a = 0; a < 3; a++) { o[a] = test_urand(&r, -4, 4); aim[a] = test_urand(&r, -1.5f, 1.5f); }
         for (int a = 0; a < 3; a++) { d[a] = aim[a] - o[a]; dn += d[a] * d[a]; }
         for (int a = 0; a < 3; a++) d[a] /= sqrtf(dn);
-        if (it % 10 == 0) rand_dir(&r, d);  /* some rays miss the box */
+        if (it % 10 == 0) test_rand_dir(&r, d);  /* some rays miss the box */
         if (!gnf_nerf_ray_box(o, d, sp.box, &t0, &t1)) continue;
-        float start = t0 + frand(&r, 0, sp.dt), t = start;
+        float start = t0 + test_urand(&r, 0, sp.dt), t = start;
         long n = gnf_nerf_march(&sp, o, d, &t, t1, 4096, x, ts);
         total += n;
         /* brute force */
@@ -196,8 +184,8 @@ static gnf_model *random_visible_field(void) {
     if (!m) return NULL;
     gnf_rng r;
     gnf_rng_seed(&r, 7, 7);
-    for (long i = 0; i < m->dec_off; i++) m->params[i] = frand(&r, -0.5f, 0.5f);
-    for (long i = m->off_W; i < m->off_w0; i++) m->params[i] = frand(&r, -1, 1);
+    for (long i = 0; i < m->dec_off; i++) m->params[i] = test_urand(&r, -0.5f, 0.5f);
+    for (long i = m->off_W; i < m->off_w0; i++) m->params[i] = test_urand(&r, -1, 1);
     m->params[m->off_w0] = 9.5f; /* softplus(y0 - 10) ~ 0.5: alpha ~ 0.06 per step */
     const int G = 16;
     nerf_space sp = {1.5f, 0.0f, 25.0f, G, malloc((size_t)G * G * G), NULL, {0}, {0}};

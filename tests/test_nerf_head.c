@@ -2,25 +2,12 @@
  * rendering.  Compositing is compared with a brute-force reference written plainly in double
  * (every transmittance recomputed from scratch, O(n^2)); the backward pass with central finite
  * differences of that reference, for all 49 outputs of several samples per ray. */
-#include "core/core.h"
 #include "field/nerf_head.h"
 #include "test.h"
 #include <stdlib.h>
 #include <string.h>
 
 static const float T_MIN = 1e-4f;
-
-static float urand(gnf_rng *r, float a, float b) { return a + (b - a) * gnf_rng_uniform(r); }
-
-static void rand_dir(gnf_rng *r, float d[3]) {
-    float n2;
-    do {
-        for (int k = 0; k < 3; k++) d[k] = urand(r, -1, 1);
-        n2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-    } while (n2 < 0.01f || n2 > 1.0f);
-    float s = 1.0f / sqrtf(n2);
-    for (int k = 0; k < 3; k++) d[k] *= s;
-}
 
 /* ---- the brute-force reference ------------------------------------------------------------ */
 
@@ -103,26 +90,26 @@ static void ray_make(ray *R, long n, int mode, gnf_rng *r) {
     R->dtd = calloc((size_t)n + 1, sizeof(double));
     R->td = calloc((size_t)n + 1, sizeof(double));
     float d[3];
-    rand_dir(r, d);
+    test_rand_dir(r, d);
     gnf_nerf_sh16(R->Y16, d);
-    float tt = urand(r, 0.5f, 1.0f);
+    float tt = test_urand(r, 0.5f, 1.0f);
     for (long i = 0; i < n; i++) {
         float *yi = R->y + i * YS;
         if (mode == 0) {
-            yi[0] = urand(r, -5, 9);
-            R->dt[i] = urand(r, 0.001f, 0.05f);
+            yi[0] = test_urand(r, -5, 9);
+            R->dt[i] = test_urand(r, 0.001f, 0.05f);
         } else {
-            yi[0] = (mode == 2 && gnf_rng_uniform(r) < 0.3f) ? urand(r, -40, -10) : urand(r, 5, 16);
-            R->dt[i] = urand(r, 0.01f, 0.2f);
+            yi[0] = (mode == 2 && gnf_rng_uniform(r) < 0.3f) ? test_urand(r, -40, -10) : test_urand(r, 5, 16);
+            R->dt[i] = test_urand(r, 0.01f, 0.2f);
         }
-        for (int k = 1; k < NERF_OUT; k++) yi[k] = urand(r, -1.5f, 1.5f);
+        for (int k = 1; k < NERF_OUT; k++) yi[k] = test_urand(r, -1.5f, 1.5f);
         for (int k = NERF_OUT; k < YS; k++) yi[k] = NAN; /* padding must never be read */
         R->t[i] = tt;
-        tt += urand(r, 0.005f, 0.03f);
+        tt += test_urand(r, 0.005f, 0.03f);
     }
     for (int c = 0; c < 3; c++) {
-        R->bg[c] = c == 1 ? 1.0f : urand(r, 0, 1);
-        R->target[c] = urand(r, 0, 1);
+        R->bg[c] = c == 1 ? 1.0f : test_urand(r, 0, 1);
+        R->target[c] = test_urand(r, 0, 1);
         R->bgd[c] = R->bg[c];
         R->targetd[c] = R->target[c];
     }
@@ -205,9 +192,9 @@ TEST(nerf_head_sh_colour) {
     gnf_rng_seed(&r, 11, 1);
     for (int it = 0; it < 50; it++) {
         float d[3], Y[16], y[NERF_OUT], rgb[3];
-        rand_dir(&r, d);
+        test_rand_dir(&r, d);
         gnf_nerf_sh16(Y, d);
-        for (int k = 0; k < NERF_OUT; k++) y[k] = urand(&r, -3, 3);
+        for (int k = 0; k < NERF_OUT; k++) y[k] = test_urand(&r, -3, 3);
         gnf_nerf_sh_colour(rgb, y, Y);
         for (int c = 0; c < 3; c++) {
             double z = 0;
@@ -486,7 +473,7 @@ TEST(nerf_head_near_empty) {
     ray R;
     ray_make(&R, 300, 0, &r);
     for (long i = 0; i < R.n; i++) {
-        R.y[i * YS] = R.yd[i * YS] = urand(&r, -1, 1);
+        R.y[i * YS] = R.yd[i * YS] = test_urand(&r, -1, 1);
         R.dt[i] = 0.01f;
         R.dtd[i] = R.dt[i];
     }

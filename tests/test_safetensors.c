@@ -2,9 +2,7 @@
  * atomic writes, and a catalogue of malformed files that must each fail cleanly with a status
  * and a message naming the file (run under ASan/UBSan, so crashes and leaks show too). */
 #include "io/safetensors.h"
-#include "core/core.h"
 #include "test.h"
-#include <dirent.h>
 #include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,39 +16,6 @@ static void make_dir(char *buf, size_t cap, const char *name) {
     mkdir(buf, 0755);
 }
 
-/* Number of entries in dir (without . and ..). */
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
-static void write_raw(const char *path, const void *bytes, size_t n) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (!f) return;
-    CHECK(n == 0 || fwrite(bytes, 1, n, f) == n);
-    CHECK(fclose(f) == 0);
-}
-
-/* Reads a whole file into a malloc'd buffer (NULL if it cannot). */
-static unsigned char *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)sz + 1);
-    *n = fread(b, 1, (size_t)sz, f);
-    fclose(f);
-    return b;
-}
-
 /* Writes an 8-byte little-endian header length, the JSON text (unpadded) and ndata data bytes. */
 static void write_st(const char *path, const char *json, const void *data, size_t ndata) {
     size_t hl = strlen(json);
@@ -58,7 +23,7 @@ static void write_st(const char *path, const char *json, const void *data, size_
     for (int k = 0; k < 8; k++) b[k] = (unsigned char)((uint64_t)hl >> (8 * k));
     memcpy(b + 8, json, hl);
     if (ndata) memcpy(b + 8 + hl, data, ndata);
-    write_raw(path, b, 8 + hl + ndata);
+    test_write_file(path, b, 8 + hl + ndata);
     free(b);
 }
 
@@ -147,11 +112,6 @@ static void check_meta_same(const gnf_st_file *f) {
     for (int i = 0; i < nm; i++) CHECK_MSG(meta_is(f, g_meta[i].key, g_meta[i].value), "meta '%s'", g_meta[i].key);
 }
 
-static long file_size(const char *path) {
-    struct stat sb;
-    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
-}
-
 TEST(st_roundtrip_f32_exact) {
     char dir[256], p[512];
     make_dir(dir, sizeof dir, "rt32");
@@ -159,7 +119,7 @@ TEST(st_roundtrip_f32_exact) {
     setup_tensors();
     int nm = (int)(sizeof g_meta / sizeof g_meta[0]);
     CHECK_EQ_INT(gnf_st_write(p, g_t, 4, g_meta, nm, 0), GNF_OK);
-    CHECK_EQ_INT(file_size(p), gnf_st_file_size(g_t, 4, g_meta, nm, 0));
+    CHECK_EQ_INT(test_file_size(p), gnf_st_file_size(g_t, 4, g_meta, nm, 0));
     gnf_st_file f;
     CHECK_EQ_INT(gnf_st_read(p, &f), GNF_OK);
     check_structure_same(&f, g_t, 4);
@@ -174,7 +134,7 @@ TEST(st_roundtrip_f32_exact) {
     gnf_st_file_free(&f);
     CHECK(is_zeroed(&f));
     gnf_st_file_free(&f); /* safe twice */
-    CHECK_EQ_INT(count_entries(dir), 1); /* no temp file left */
+    CHECK_EQ_INT(test_count_files(dir, NULL), 1); /* no temp file left */
 }
 
 TEST(st_roundtrip_f16) {
@@ -192,7 +152,7 @@ TEST(st_roundtrip_f16) {
     };
     gnf_st_kv m[1] = {{"k", "v"}};
     CHECK_EQ_INT(gnf_st_write(p, t, 2, m, 1, 1), GNF_OK);
-    CHECK_EQ_INT(file_size(p), gnf_st_file_size(t, 2, m, 1, 1));
+    CHECK_EQ_INT(test_file_size(p), gnf_st_file_size(t, 2, m, 1, 1));
     gnf_st_file f;
     CHECK_EQ_INT(gnf_st_read(p, &f), GNF_OK);
     check_structure_same(&f, t, 2);
@@ -202,10 +162,10 @@ TEST(st_roundtrip_f16) {
         for (int i = 0; i < 6; i++) CHECK_NEAR(f.tensors[1].data[i], ap[i], fabs(ap[i]) * (1.0 / 2048.0));
     }
     gnf_st_file_free(&f);
-    CHECK_EQ_INT(count_entries(dir), 1);
+    CHECK_EQ_INT(test_count_files(dir, NULL), 1);
     /* The header really says F16 and the data section is 2 bytes per element. */
     size_t n = 0;
-    unsigned char *b = read_all(p, &n);
+    unsigned char *b = test_read_file(p, &n);
     CHECK(b != NULL);
     if (b) {
         b[n] = 0;
@@ -226,7 +186,7 @@ TEST(st_layout) {
         snprintf(p, sizeof p, "%s/m%d.gnf", dir, half);
         CHECK_EQ_INT(gnf_st_write(p, g_t, nt, g_meta, nm, half), GNF_OK);
         size_t n = 0;
-        unsigned char *b = read_all(p, &n);
+        unsigned char *b = test_read_file(p, &n);
         CHECK(b != NULL);
         if (!b) continue;
         CHECK_EQ_INT((long long)n, gnf_st_file_size(g_t, nt, g_meta, nm, half));
@@ -255,29 +215,29 @@ TEST(st_layout) {
     /* no tensors, no metadata: a valid file of "{}" plus padding */
     snprintf(p, sizeof p, "%s/empty.gnf", dir);
     CHECK_EQ_INT(gnf_st_write(p, NULL, 0, NULL, 0, 0), GNF_OK);
-    CHECK_EQ_INT(file_size(p), 16);
+    CHECK_EQ_INT(test_file_size(p), 16);
     CHECK_EQ_INT(gnf_st_file_size(NULL, 0, NULL, 0, 0), 16);
     gnf_st_file f;
     CHECK_EQ_INT(gnf_st_read(p, &f), GNF_OK);
     CHECK(is_zeroed(&f));
     gnf_st_file_free(&f);
-    CHECK_EQ_INT(count_entries(dir), 3);
+    CHECK_EQ_INT(test_count_files(dir, NULL), 3);
 }
 
 TEST(st_bad_short_and_magic) {
     char dir[256], p[512];
     make_dir(dir, sizeof dir, "short");
     snprintf(p, sizeof p, "%s/empty.gnf", dir);
-    write_raw(p, "", 0);
+    test_write_file(p, "", 0);
     EXPECT_FAIL(p, GNF_ERR_FORMAT, "too short");
     snprintf(p, sizeof p, "%s/five.gnf", dir);
-    write_raw(p, "abcde", 5);
+    test_write_file(p, "abcde", 5);
     EXPECT_FAIL(p, GNF_ERR_FORMAT, "too short");
     /* a PNG read as a model: its signature is a huge header length */
     static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
                                         0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0};
     snprintf(p, sizeof p, "%s/image.png", dir);
-    write_raw(p, png, sizeof png);
+    test_write_file(p, png, sizeof png);
     EXPECT_FAIL(p, GNF_ERR_FORMAT, "exceeds file size");
     EXPECT_FAIL(p, GNF_ERR_FORMAT, "not a safetensors/gnf model file");
     /* header length a little past the end */
@@ -285,13 +245,13 @@ TEST(st_bad_short_and_magic) {
     write_st(p, "{}", NULL, 0);
     {
         unsigned char b[10] = {11, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
-        write_raw(p, b, sizeof b);
+        test_write_file(p, b, sizeof b);
     }
     EXPECT_FAIL(p, GNF_ERR_FORMAT, "header length 11");
     snprintf(p, sizeof p, "%s/zero.gnf", dir);
     {
         unsigned char b[16] = {0};
-        write_raw(p, b, sizeof b);
+        test_write_file(p, b, sizeof b);
     }
     EXPECT_FAIL(p, GNF_ERR_FORMAT, "header length is 0");
     /* a header longer than 1 MiB (sparse file, so cheap) */
@@ -300,7 +260,7 @@ TEST(st_bad_short_and_magic) {
         uint64_t hl = ((uint64_t)1 << 20) + 8;
         unsigned char b[8];
         for (int k = 0; k < 8; k++) b[k] = (unsigned char)(hl >> (8 * k));
-        write_raw(p, b, 8);
+        test_write_file(p, b, 8);
         CHECK(truncate(p, (off_t)(hl + 8)) == 0);
     }
     EXPECT_FAIL(p, GNF_ERR_FORMAT, "1 MiB");
@@ -321,16 +281,16 @@ TEST(st_bad_truncated_every_length) {
     gnf_st_kv m[1] = {{"k", "v"}};
     CHECK_EQ_INT(gnf_st_write(p, t, 2, m, 1, 0), GNF_OK);
     size_t n = 0;
-    unsigned char *buf = read_all(p, &n);
+    unsigned char *buf = test_read_file(p, &n);
     CHECK(buf != NULL && n > 40);
     if (!buf) return;
     snprintf(q, sizeof q, "%s/cut.gnf", dir);
     for (size_t len = 0; len < n; len++) {
-        write_raw(q, buf, len);
+        test_write_file(q, buf, len);
         EXPECT_FAIL(q, GNF_ERR_FORMAT, NULL);
     }
     /* and the full file still reads */
-    write_raw(q, buf, n);
+    test_write_file(q, buf, n);
     gnf_st_file f;
     CHECK_EQ_INT(gnf_st_read(q, &f), GNF_OK);
     gnf_st_file_free(&f);
@@ -350,7 +310,7 @@ TEST(st_bad_byte_flips) {
     for (int half = 0; half <= 1; half++) {
         CHECK_EQ_INT(gnf_st_write(p, t, 2, m, 1, half), GNF_OK);
         size_t n = 0;
-        unsigned char *buf = read_all(p, &n);
+        unsigned char *buf = test_read_file(p, &n);
         CHECK(buf != NULL);
         if (!buf) return;
         snprintf(q, sizeof q, "%s/mut.gnf", dir);
@@ -361,7 +321,7 @@ TEST(st_bad_byte_flips) {
                 unsigned char old = buf[i];
                 if (old == vals[v]) continue;
                 buf[i] = vals[v];
-                write_raw(q, buf, n);
+                test_write_file(q, buf, n);
                 buf[i] = old;
                 gnf_st_file f;
                 gnf_status s = gnf_st_read(q, &f);
@@ -405,7 +365,7 @@ TEST(st_bad_json) {
         char p[512];
         snprintf(p, sizeof p, "%s/nul.gnf", dir);
         unsigned char b[8 + 8] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', 0, ' ', ' ', ' ', ' '};
-        write_raw(p, b, sizeof b);
+        test_write_file(p, b, sizeof b);
         EXPECT_FAIL(p, GNF_ERR_FORMAT, "control character");
     }
     /* deep nesting: cJSON's depth limit must turn this into an error, not a stack overflow */
@@ -436,40 +396,32 @@ TEST(st_bad_fields) {
     char dir[256];
     make_dir(dir, sizeof dir, "fields");
     static const unsigned char z16[16] = {0};
-    BAD("dtype_i64", "{\"w\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", z16, 8,
-        GNF_ERR_UNSUPPORTED, "I64");
-    BAD("dtype_num", "{\"w\":{\"dtype\":32,\"shape\":[1],\"data_offsets\":[0,4]}}", z16, 4, GNF_ERR_FORMAT,
-        "dtype is not a string");
-    BAD("neg_shape", "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", z16, 4, GNF_ERR_FORMAT,
-        "shape[0] is negative");
-    BAD("frac_shape", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,1.5],\"data_offsets\":[0,12]}}", z16, 12,
-        GNF_ERR_FORMAT, "shape[1] is not an integer");
-    BAD("str_shape", "{\"w\":{\"dtype\":\"F32\",\"shape\":[\"1\"],\"data_offsets\":[0,4]}}", z16, 4,
-        GNF_ERR_FORMAT, "shape[0] is not a number");
-    BAD("shape_obj", "{\"w\":{\"dtype\":\"F32\",\"shape\":{},\"data_offsets\":[0,4]}}", z16, 4, GNF_ERR_FORMAT,
-        "shape is not an array");
-    BAD("big_dim", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1099511627777],\"data_offsets\":[0,4]}}", z16, 4,
-        GNF_ERR_FORMAT, "too large");
-    BAD("overflow", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],\"data_offsets\":[0,4]}}",
-        z16, 4, GNF_ERR_FORMAT, "overflow");
-    BAD("nine_dims", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", z16, 4,
-        GNF_ERR_FORMAT, "more than 8");
-    BAD("mismatch", "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", z16, 8, GNF_ERR_FORMAT,
-        "'w': data_offsets span 8 bytes but shape needs 12");
-    BAD("mismatch_f16", "{\"w\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,8]}}", z16, 8, GNF_ERR_FORMAT,
-        "span");
-    BAD("past_end", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", z16, 4, GNF_ERR_FORMAT,
-        "past the data section");
-    BAD("begin_gt_end", "{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", z16, 8, GNF_ERR_FORMAT,
-        "begin 8 > end 0");
-    BAD("offs_three", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}", z16, 4, GNF_ERR_FORMAT,
-        "two integers");
-    BAD("offs_one", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4]}}", z16, 4, GNF_ERR_FORMAT,
-        "two integers");
-    BAD("offs_neg", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", z16, 4, GNF_ERR_FORMAT,
-        "data_offsets[0] is negative");
-    BAD("offs_huge", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,1e300]}}", z16, 4,
-        GNF_ERR_FORMAT, "data_offsets[1] is too large");
+    /* {"w":{"dtype":DTYPE,"shape":SHAPE,"data_offsets":OFFSETS}} with nd data bytes */
+    static const struct { const char *name, *dtype, *shape, *offsets; int nd; gnf_status want; const char *needle; } c[] = {
+        {"dtype_i64", "\"I64\"", "[1]", "[0,8]", 8, GNF_ERR_UNSUPPORTED, "I64"},
+        {"dtype_num", "32", "[1]", "[0,4]", 4, GNF_ERR_FORMAT, "dtype is not a string"},
+        {"neg_shape", "\"F32\"", "[-1]", "[0,4]", 4, GNF_ERR_FORMAT, "shape[0] is negative"},
+        {"frac_shape", "\"F32\"", "[2,1.5]", "[0,12]", 12, GNF_ERR_FORMAT, "shape[1] is not an integer"},
+        {"str_shape", "\"F32\"", "[\"1\"]", "[0,4]", 4, GNF_ERR_FORMAT, "shape[0] is not a number"},
+        {"shape_obj", "\"F32\"", "{}", "[0,4]", 4, GNF_ERR_FORMAT, "shape is not an array"},
+        {"big_dim", "\"F32\"", "[1099511627777]", "[0,4]", 4, GNF_ERR_FORMAT, "too large"},
+        {"overflow", "\"F32\"", "[1099511627776,1099511627776]", "[0,4]", 4, GNF_ERR_FORMAT, "overflow"},
+        {"nine_dims", "\"F32\"", "[1,1,1,1,1,1,1,1,1]", "[0,4]", 4, GNF_ERR_FORMAT, "more than 8"},
+        {"mismatch", "\"F32\"", "[3]", "[0,8]", 8, GNF_ERR_FORMAT, "'w': data_offsets span 8 bytes but shape needs 12"},
+        {"mismatch_f16", "\"F16\"", "[2]", "[0,8]", 8, GNF_ERR_FORMAT, "span"},
+        {"past_end", "\"F32\"", "[2]", "[0,8]", 4, GNF_ERR_FORMAT, "past the data section"},
+        {"begin_gt_end", "\"F32\"", "[0]", "[8,0]", 8, GNF_ERR_FORMAT, "begin 8 > end 0"},
+        {"offs_three", "\"F32\"", "[1]", "[0,4,8]", 4, GNF_ERR_FORMAT, "two integers"},
+        {"offs_one", "\"F32\"", "[1]", "[4]", 4, GNF_ERR_FORMAT, "two integers"},
+        {"offs_neg", "\"F32\"", "[1]", "[-4,0]", 4, GNF_ERR_FORMAT, "data_offsets[0] is negative"},
+        {"offs_huge", "\"F32\"", "[1]", "[0,1e300]", 4, GNF_ERR_FORMAT, "data_offsets[1] is too large"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        char j[256];
+        snprintf(j, sizeof j, "{\"w\":{\"dtype\":%s,\"shape\":%s,\"data_offsets\":%s}}", c[i].dtype, c[i].shape,
+                 c[i].offsets);
+        BAD(c[i].name, j, z16, (size_t)c[i].nd, c[i].want, c[i].needle);
+    }
     BAD("missing", "{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", z16, 4, GNF_ERR_FORMAT,
         "missing field 'shape'");
     BAD("unknown", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}", z16, 4,
@@ -577,13 +529,13 @@ TEST(st_write_refuses_bad_input) {
     v[1] = 1e6f; /* finite, but past the f16 range */
     CHECK_EQ_INT(gnf_st_write(p, &t, 1, NULL, 0, 1), GNF_ERR_INVALID);
     CHECK(strstr(gnf_last_error(), "f16") != NULL);
-    CHECK_EQ_INT(count_entries(dir), 0); /* nothing at all written so far */
+    CHECK_EQ_INT(test_count_files(dir, NULL), 0); /* nothing at all written so far */
     CHECK_EQ_INT(gnf_st_write(p, &t, 1, NULL, 0, 0), GNF_OK); /* fine in f32 */
     /* a failed write leaves an existing file untouched */
-    long before = file_size(p);
+    long before = test_file_size(p);
     v[1] = NAN;
     CHECK_EQ_INT(gnf_st_write(p, &t, 1, NULL, 0, 0), GNF_ERR_INVALID);
-    CHECK_EQ_INT(file_size(p), before);
+    CHECK_EQ_INT(test_file_size(p), before);
     v[1] = 2;
 
     /* structural problems */
@@ -613,8 +565,8 @@ TEST(st_write_refuses_bad_input) {
     bad = t;
     bad.data = NULL;
     CHECK_EQ_INT(gnf_st_write(p, &bad, 1, NULL, 0, 0), GNF_ERR_INVALID);
-    CHECK_EQ_INT(count_entries(dir), 1);
-    CHECK_EQ_INT(file_size(p), before);
+    CHECK_EQ_INT(test_count_files(dir, NULL), 1);
+    CHECK_EQ_INT(test_file_size(p), before);
 }
 
 TEST(st_write_io_errors) {
@@ -625,26 +577,26 @@ TEST(st_write_io_errors) {
     snprintf(p, sizeof p, "%s/no/such/dir/m.gnf", dir);
     CHECK_EQ_INT(gnf_st_write(p, &t, 1, NULL, 0, 0), GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), p) != NULL);
-    CHECK_EQ_INT(count_entries(dir), 0);
+    CHECK_EQ_INT(test_count_files(dir, NULL), 0);
     /* the target is a directory: rename fails, the temp file is removed */
     snprintf(p, sizeof p, "%s/adir", dir);
     CHECK(mkdir(p, 0755) == 0);
     CHECK_EQ_INT(gnf_st_write(p, &t, 1, NULL, 0, 0), GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), p) != NULL);
-    CHECK_EQ_INT(count_entries(dir), 1); /* just adir */
+    CHECK_EQ_INT(test_count_files(dir, NULL), 1); /* just adir */
 }
 
 TEST(st_write_atomic_replace) {
     char dir[256], p[512];
     make_dir(dir, sizeof dir, "atomic");
     snprintf(p, sizeof p, "%s/m.gnf", dir);
-    write_raw(p, "old contents", 12);
+    test_write_file(p, "old contents", 12);
     chmod(p, 0600);
     float v[2] = {5, 6};
     gnf_st_tensor t = {.name = "w", .ndim = 1, .shape = {2}, .numel = 2, .data = v};
     gnf_st_kv m = {"note", "replaced"};
     CHECK_EQ_INT(gnf_st_write(p, &t, 1, &m, 1, 0), GNF_OK);
-    CHECK_EQ_INT(count_entries(dir), 1); /* no temp file remains */
+    CHECK_EQ_INT(test_count_files(dir, NULL), 1); /* no temp file remains */
     struct stat sb;
     CHECK(stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0644);
     gnf_st_file f;

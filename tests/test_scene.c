@@ -3,15 +3,12 @@
  * hand-computed cameras, and malformed inputs (each must fail with the right status and a message
  * starting with the file concerned, leaving the scene zeroed).  The real lego scene when present. */
 #include "test.h"
-#include "core/core.h"
 #include "io/scene.h"
 #include <errno.h>
-#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <jpeglib.h>
 #include <png.h>
 
 /* ---- fixtures ------------------------------------------------------------------------------ */
@@ -33,49 +30,10 @@ static const char *join(char *buf, size_t n, const char *dir, const char *name) 
     return buf;
 }
 
-static void write_bytes(const char *path, const void *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (!f) return;
-    CHECK(len == 0 || fwrite(data, 1, len, f) == len);
-    CHECK(fclose(f) == 0);
-}
-
-static void write_text(const char *path, const char *s) { write_bytes(path, s, strlen(s)); }
-
-/* An 8- or 16-bit PNG (samples big-endian for 16) of the given libpng colour type. */
-static void write_png(const char *path, int w, int h, int ctype, int depth, const unsigned char *data,
-                      const png_color *pal, int npal, const unsigned char *trns, int ntrns) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (!f) return;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        CHECK_MSG(0, "%s: libpng could not write the fixture", path);
-        return;
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, ctype, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    if (pal) png_set_PLTE(png, info, pal, npal);
-    if (trns) png_set_tRNS(png, info, trns, ntrns, NULL);
-    png_write_info(png, info);
-    int ch = ctype == PNG_COLOR_TYPE_GRAY || ctype == PNG_COLOR_TYPE_PALETTE ? 1
-             : ctype == PNG_COLOR_TYPE_GRAY_ALPHA                        ? 2
-             : ctype == PNG_COLOR_TYPE_RGB                               ? 3
-                                                                         : 4;
-    size_t rowbytes = (size_t)w * ch * (depth / 8);
-    for (int y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(data + (size_t)y * rowbytes));
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    CHECK(fclose(f) == 0);
-}
+static void write_text(const char *path, const char *s) { test_write_file(path, s, strlen(s)); }
 
 static void write_rgba(const char *path, int w, int h, const unsigned char *rgba) {
-    write_png(path, w, h, PNG_COLOR_TYPE_RGBA, 8, rgba, NULL, 0, NULL, 0);
+    test_write_png(path, w, h, PNG_COLOR_TYPE_RGBA, 8, rgba, NULL, 0, NULL, 0);
 }
 
 /* A w×h RGBA image whose pixel (x, y) is a function of (x, y, seed), alpha varying too. */
@@ -86,32 +44,6 @@ static unsigned char *rgba_pattern(int w, int h, int seed) {
             for (int k = 0; k < 4; k++)
                 p[((size_t)y * w + x) * 4 + k] = (unsigned char)((37 * x + 91 * y + 53 * k + 17 * seed) % 256);
     return p;
-}
-
-/* A baseline JPEG with libjpeg (c = 1 gray, 3 RGB). */
-static void write_jpeg(const char *path, int w, int h, int c, const unsigned char *px) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (!f) return;
-    struct jpeg_compress_struct ci;
-    struct jpeg_error_mgr err;
-    ci.err = jpeg_std_error(&err);
-    jpeg_create_compress(&ci);
-    jpeg_stdio_dest(&ci, f);
-    ci.image_width = (JDIMENSION)w;
-    ci.image_height = (JDIMENSION)h;
-    ci.input_components = c;
-    ci.in_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
-    jpeg_set_defaults(&ci);
-    jpeg_set_quality(&ci, 95, TRUE);
-    jpeg_start_compress(&ci, TRUE);
-    while (ci.next_scanline < ci.image_height) {
-        JSAMPROW row = (JSAMPROW)(px + (size_t)ci.next_scanline * w * c);
-        jpeg_write_scanlines(&ci, &row, 1);
-    }
-    jpeg_finish_compress(&ci);
-    jpeg_destroy_compress(&ci);
-    CHECK(fclose(f) == 0);
 }
 
 static int scene_is_zero(const gnf_scene *s) { return s->n == 0 && s->views == NULL && s->json_path == NULL; }
@@ -196,7 +128,7 @@ TEST(scene_image_on_white_layouts) {
 
     /* Gray + alpha: replicated to 3 channels, composited. */
     const unsigned char ga[4] = {100, 128, 7, 0};
-    write_png(join(p, sizeof p, dir, "ga.png"), 2, 1, PNG_COLOR_TYPE_GRAY_ALPHA, 8, ga, NULL, 0, NULL, 0);
+    test_write_png(join(p, sizeof p, dir, "ga.png"), 2, 1, PNG_COLOR_TYPE_GRAY_ALPHA, 8, ga, NULL, 0, NULL, 0);
     CHECK(gnf_image_load_on_white(p, &img, &alpha) == GNF_OK);
     CHECK(alpha == 1 && img.c == 3);
     a = 128 / 255.0f;
@@ -208,7 +140,7 @@ TEST(scene_image_on_white_layouts) {
 
     /* Gray without alpha: replicated, had_alpha 0, values as gnf_image_load's. */
     const unsigned char g[3] = {0, 77, 255};
-    write_png(join(p, sizeof p, dir, "g.png"), 3, 1, PNG_COLOR_TYPE_GRAY, 8, g, NULL, 0, NULL, 0);
+    test_write_png(join(p, sizeof p, dir, "g.png"), 3, 1, PNG_COLOR_TYPE_GRAY, 8, g, NULL, 0, NULL, 0);
     CHECK(gnf_image_load_on_white(p, &img, &alpha) == GNF_OK);
     CHECK(gnf_image_load(p, &raw, NULL) == GNF_OK);
     CHECK(alpha == 0 && img.c == 3 && raw.c == 1);
@@ -219,7 +151,7 @@ TEST(scene_image_on_white_layouts) {
 
     /* 16-bit RGBA: alpha at 16-bit precision. */
     const unsigned char r16[8] = {0xFF, 0xFF, 0x00, 0x00, 0x80, 0x00, 0x40, 0x00};
-    write_png(join(p, sizeof p, dir, "rgba16.png"), 1, 1, PNG_COLOR_TYPE_RGBA, 16, r16, NULL, 0, NULL, 0);
+    test_write_png(join(p, sizeof p, dir, "rgba16.png"), 1, 1, PNG_COLOR_TYPE_RGBA, 16, r16, NULL, 0, NULL, 0);
     CHECK(gnf_image_load_on_white(p, &img, &alpha) == GNF_OK);
     CHECK(alpha == 1 && img.c == 3);
     a = 0x4000 / 65535.0f;
@@ -231,7 +163,7 @@ TEST(scene_image_on_white_layouts) {
     /* Palette with tRNS: entry 1 fully transparent. */
     const png_color pal[2] = {{255, 0, 0}, {0, 0, 255}};
     const unsigned char trns[2] = {255, 0}, idx[2] = {0, 1};
-    write_png(join(p, sizeof p, dir, "pal.png"), 2, 1, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, 2, trns, 2);
+    test_write_png(join(p, sizeof p, dir, "pal.png"), 2, 1, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, 2, trns, 2);
     CHECK(gnf_image_load_on_white(p, &img, &alpha) == GNF_OK);
     CHECK(alpha == 1 && img.c == 3);
     CHECK(img.px[0] == 1 && img.px[1] == 0 && img.px[2] == 0);
@@ -240,7 +172,7 @@ TEST(scene_image_on_white_layouts) {
 
     /* RGB without alpha: identical to gnf_image_load. */
     const unsigned char rgb[6] = {1, 2, 3, 250, 128, 0};
-    write_png(join(p, sizeof p, dir, "rgb.png"), 2, 1, PNG_COLOR_TYPE_RGB, 8, rgb, NULL, 0, NULL, 0);
+    test_write_png(join(p, sizeof p, dir, "rgb.png"), 2, 1, PNG_COLOR_TYPE_RGB, 8, rgb, NULL, 0, NULL, 0);
     CHECK(gnf_image_load_on_white(p, &img, &alpha) == GNF_OK);
     CHECK(gnf_image_load(p, &raw, NULL) == GNF_OK);
     CHECK(alpha == 0 && img.c == 3 && memcmp(img.px, raw.px, 6 * sizeof(float)) == 0);
@@ -250,7 +182,7 @@ TEST(scene_image_on_white_layouts) {
     /* Gray JPEG: replicated. */
     unsigned char gj[64];
     for (int i = 0; i < 64; i++) gj[i] = (unsigned char)(4 * i);
-    write_jpeg(join(p, sizeof p, dir, "g.jpg"), 8, 8, 1, gj);
+    test_write_jpeg(join(p, sizeof p, dir, "g.jpg"), 8, 8, 1, gj, 95);
     CHECK(gnf_image_load_on_white(p, &img, &alpha) == GNF_OK);
     CHECK(gnf_image_load(p, &raw, NULL) == GNF_OK);
     CHECK(alpha == 0 && img.c == 3 && raw.c == 1);
@@ -402,11 +334,11 @@ TEST(scene_extension_resolution) {
     for (int i = 0; i < 8; i++)
         for (int k = 0; k < 3; k++) rgb[3 * i + k] = px[4 * i + k];
     write_rgba(join(p, sizeof p, dir, "train/r_0.png"), 4, 2, px);
-    write_jpeg(join(p, sizeof p, dir, "train/r_1.jpg"), 4, 2, 3, rgb);
-    write_jpeg(join(p, sizeof p, dir, "train/r_2.jpeg"), 4, 2, 1, rgb);
+    test_write_jpeg(join(p, sizeof p, dir, "train/r_1.jpg"), 4, 2, 3, rgb, 95);
+    test_write_jpeg(join(p, sizeof p, dir, "train/r_2.jpeg"), 4, 2, 1, rgb, 95);
     write_rgba(join(p, sizeof p, dir, "train/r_3.png"), 4, 2, px);
     write_rgba(join(p, sizeof p, dir, "train/r_4.png"), 4, 2, px);
-    write_jpeg(join(p, sizeof p, dir, "train/r_4.jpg"), 4, 2, 3, rgb);
+    test_write_jpeg(join(p, sizeof p, dir, "train/r_4.jpg"), 4, 2, 3, rgb, 95);
     write_rgba(join(p, sizeof p, dir, "train/noext"), 4, 2, px);
     free(px);
     const char *frames = "{\"camera_angle_x\":1,\"frames\":["
@@ -596,7 +528,7 @@ TEST(scene_truncated_json) {
         CHECK_MSG(st == GNF_ERR_FORMAT && strstr(gnf_last_error(), "cut.json") && scene_is_zero(&b),
                   "truncated at %zu: %d %s", k, st, gnf_last_error());
     }
-    write_bytes(js, good, n / 2);
+    test_write_file(js, good, n / 2);
     expect_fail("file truncated", js, NULL, 1, 1, GNF_ERR_FORMAT, js, NULL);
 }
 
@@ -660,7 +592,7 @@ TEST(scene_malformed_json) {
         expect_fail(cases[i].label, js, NULL, 1, 1, GNF_ERR_FORMAT, js, cases[i].also);
     }
     /* An empty file. */
-    write_bytes(js, "", 0);
+    test_write_file(js, "", 0);
     expect_fail("empty", js, NULL, 1, 0, GNF_ERR_FORMAT, js, "empty");
 }
 
@@ -705,9 +637,9 @@ TEST(scene_bad_files) {
         fclose(f);
     }
     write_text(join(p, sizeof p, dir, "notimg.png"), "hello");
-    write_bytes(join(p, sizeof p, dir, "sig.png"), "\x89PNG\r\n\x1a\n\0\0\0\x0dIH", 14);
-    write_bytes(join(p, sizeof p, dir, "cut.jpg"), "\xff\xd8\xff\xe0\x00\x10JFIF\0\1\1\0\0\1\0\1\0\0", 20);
-    write_bytes(join(p, sizeof p, dir, "empty.png"), "", 0);
+    test_write_file(join(p, sizeof p, dir, "sig.png"), "\x89PNG\r\n\x1a\n\0\0\0\x0dIH", 14);
+    test_write_file(join(p, sizeof p, dir, "cut.jpg"), "\xff\xd8\xff\xe0\x00\x10JFIF\0\1\1\0\0\1\0\1\0\0", 20);
+    test_write_file(join(p, sizeof p, dir, "empty.png"), "", 0);
     for (size_t i = 0; i < sizeof imgs / sizeof imgs[0]; i++) {
         char json[512];
         snprintf(json, sizeof json, "{\"camera_angle_x\":0.7,\"frames\":[{\"file_path\":\"%s\","
@@ -721,7 +653,7 @@ TEST(scene_bad_files) {
     join(p, sizeof p, dir, "absent.json");
     expect_fail("missing json", p, NULL, 1, 0, GNF_ERR_IO, p, NULL);
     join(p, sizeof p, dir, "huge.json");
-    write_bytes(p, "{", 1);
+    test_write_file(p, "{", 1);
     CHECK(truncate(p, ((off_t)256 << 20) + 1) == 0);
     expect_fail("huge json", p, NULL, 1, 0, GNF_ERR_UNSUPPORTED, p, "256 MiB");
     unlink(p);

@@ -40,13 +40,6 @@ static void write_sphere(const char *path, float r, const float c[3], int hole) 
     fclose(f);
 }
 
-static const char *tmpf(const char *name) {
-    static char buf[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", test_tmp_dir(), name);
-    return buf[i];
-}
 
 /* Every sample evaluated: the reference for the narrow-band extraction. */
 static int full_field(void *user, const float *pts, long n, float *out) {
@@ -65,7 +58,7 @@ static gnf_model *sdf_model(gnf_encoding enc, long params) {
 
 TEST(sdf_sphere_fit_query_mesh_metrics) {
     const float c[3] = {10, -3, 2}, r = 4;
-    const char *obj = tmpf("sphere.obj");
+    const char *obj = test_tmp("sphere.obj");
     write_sphere(obj, r, c, 0);
     gnf_sdf_config sc;
     gnf_sdf_config_default(&sc);
@@ -102,7 +95,7 @@ TEST(sdf_sphere_fit_query_mesh_metrics) {
     CHECK_MSG(mt.iou > 0.95 && mt.nae_deg < 6 && mt.chamfer_l1 < 0.002 && mt.fscore > 0.95,
               "iou %.4f nae %.2f chamfer %.5f f %.3f", mt.iou, mt.nae_deg, mt.chamfer_l1, mt.fscore);
     /* marching cubes export in mesh coordinates, watertight, right size */
-    const char *ply = tmpf("sphere_out.ply");
+    const char *ply = test_tmp("sphere_out.ply");
     long nv = 0, nf = 0;
     CHECK(gnf_sdf_extract_mesh(m, 64, ply, 0, &nv, &nf) == GNF_OK);
     gnf_mesh out;
@@ -125,7 +118,7 @@ TEST(sdf_sphere_fit_query_mesh_metrics) {
     CHECK(img.px[0] == 1.0f && img.px[((24 * 64) + 32) * 3] < 0.99f);
     gnf_image_free(&img);
     /* model file round trip keeps the normalisation and the values */
-    const char *gf = tmpf("sphere.gnf");
+    const char *gf = test_tmp("sphere.gnf");
     CHECK(gnf_model_save(m, gf, 0) == GNF_OK);
     gnf_model *b = NULL;
     CHECK(gnf_model_load(gf, &b) == GNF_OK);
@@ -143,7 +136,7 @@ TEST(sdf_sphere_fit_query_mesh_metrics) {
  * the centre inside and far points outside. */
 TEST(sdf_open_mesh_uses_winding_number) {
     const float c[3] = {0, 0, 0};
-    const char *obj = tmpf("open.obj");
+    const char *obj = test_tmp("open.obj");
     write_sphere(obj, 1, c, 1);
     gnf_sdf_config sc;
     gnf_sdf_config_default(&sc);
@@ -174,13 +167,13 @@ TEST(sdf_target_rejects_bad_meshes) {
     gnf_sdf_config sc;
     gnf_sdf_config_default(&sc);
     gnf_sdf_target *t = NULL;
-    const char *p = tmpf("flat.obj");
+    const char *p = test_tmp("flat.obj");
     FILE *f = fopen(p, "w");
     fprintf(f, "v 1 1 1\nv 1 1 1\nv 1 1 1\nf 1 2 3\n");
     fclose(f);
     CHECK(gnf_sdf_target_create(p, &sc, &t) != GNF_OK && t == NULL);
     CHECK(strstr(gnf_last_error(), "flat.obj") != NULL);
-    CHECK(gnf_sdf_target_create(tmpf("missing.obj"), &sc, &t) == GNF_ERR_IO);
+    CHECK(gnf_sdf_target_create(test_tmp("missing.obj"), &sc, &t) == GNF_ERR_IO);
     sc.samples = 10;
     CHECK(gnf_sdf_target_create(p, &sc, &t) == GNF_ERR_INVALID);
 }

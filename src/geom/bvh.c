@@ -150,12 +150,9 @@ static inline void aabb_grow_point(aabb *b, const float *p) {
     __m128 v = _mm_load_ps(p);
     _mm_store_ps(b->lo, _mm_min_ps(_mm_load_ps(b->lo), v));
     _mm_store_ps(b->hi, _mm_max_ps(_mm_load_ps(b->hi), v));
-    return;
+#else
+    aabb_grow_vertex(b, p);
 #endif
-    for (int a = 0; a < 3; a++) {
-        b->lo[a] = p[a] < b->lo[a] ? p[a] : b->lo[a];
-        b->hi[a] = p[a] > b->hi[a] ? p[a] : b->hi[a];
-    }
 }
 
 /* Half the surface area (all SAH needs is proportionality); an empty box gives a negative or

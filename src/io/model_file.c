@@ -71,9 +71,18 @@ static int model_tensors(const gnf_model *m, gnf_st_tensor *t, char names[][32])
 #define MAX_TENSORS (GNF_MAX_LEVELS + 2 * GNF_MAX_MLP_LAYERS + 4)
 #define ARCH_KEYS 15
 
-/* Architecture metadata (strings in buf) followed by the model's own metadata. */
-static int model_meta(const gnf_model *m, gnf_st_kv *kv, char buf[ARCH_KEYS][512]) {
+/* Writes v[0..n) into p (512 bytes) as "a,b,c". */
+static void int_list(char *p, const int *v, int n) {
+    int len = 0;
+    for (int l = 0; l < n; l++) len += snprintf(p + len, (size_t)(512 - len), l ? ",%d" : "%d", v[l]);
+}
+
+/* Architecture metadata (strings in buf) followed by the model's own metadata, in a calloc'd
+ * array of *nk entries (NULL: out of memory). */
+static gnf_st_kv *model_meta(const gnf_model *m, char buf[ARCH_KEYS][512], int *nk) {
     const gnf_model_config *c = &m->cfg;
+    gnf_st_kv *kv = calloc((size_t)(ARCH_KEYS + m->nmeta + 1), sizeof *kv);
+    if (!kv) return NULL;
     int n = 0;
 #define PUT(k, ...) do { snprintf(buf[n], 512, __VA_ARGS__); kv[n].key = (char *)(k); kv[n].value = buf[n]; n++; } while (0)
     PUT("format", "gnf");
@@ -84,41 +93,34 @@ static int model_meta(const gnf_model *m, gnf_st_kv *kv, char buf[ARCH_KEYS][512
     PUT("gnf.in_dim", "%d", c->in_dim);
     PUT("gnf.out_dim", "%d", c->out_dim);
     PUT("gnf.levels", "%d", c->levels);
-    {
-        char *p = buf[n];
-        int len = 0;
-        for (int l = 0; l < c->levels; l++) len += snprintf(p + len, (size_t)(512 - len), l ? ",%d" : "%d", c->res[l]);
-        kv[n].key = "gnf.res"; kv[n].value = buf[n]; n++;
-        p = buf[n];
-        len = 0;
-        for (int l = 0; l < c->levels; l++) len += snprintf(p + len, (size_t)(512 - len), l ? ",%d" : "%d", c->feat[l]);
-        kv[n].key = "gnf.feat"; kv[n].value = buf[n]; n++;
-    }
+    int_list(buf[n], c->res, c->levels);
+    kv[n].key = "gnf.res"; kv[n].value = buf[n]; n++;
+    int_list(buf[n], c->feat, c->levels);
+    kv[n].key = "gnf.feat"; kv[n].value = buf[n]; n++;
     PUT("gnf.decoder", "%s", c->decoder == GNF_DEC_MLP ? "mlp" : "rbf");
     PUT("gnf.basis", "%s", basis_name(c->basis));
     PUT("gnf.rbf_k", "%d", c->rbf_k);
     PUT("gnf.mlp_hidden", "%d", c->mlp_hidden);
     PUT("gnf.mlp_layers", "%d", c->mlp_layers);
 #undef PUT
-    return n;
+    for (int i = 0; i < m->nmeta; i++) {
+        if (strncmp(m->meta[i].key, "gnf.", 4) == 0 && gnf_st_meta(&(gnf_st_file){0, NULL, n, kv}, m->meta[i].key))
+            continue; /* architecture keys are written from the config, never from stale metadata */
+        if (strcmp(m->meta[i].key, "format") == 0) continue;
+        kv[n].key = m->meta[i].key;
+        kv[n].value = m->meta[i].value;
+        n++;
+    }
+    *nk = n;
+    return kv;
 }
 
 gnf_status gnf_model_save(const gnf_model *m, const char *path, int half) {
     gnf_st_tensor t[MAX_TENSORS];
-    char names[MAX_TENSORS][32];
-    int nt = model_tensors(m, t, names);
-    char buf[ARCH_KEYS][512];
-    gnf_st_kv *kv = calloc((size_t)(ARCH_KEYS + m->nmeta + 1), sizeof *kv);
+    char names[MAX_TENSORS][32], buf[ARCH_KEYS][512];
+    int nt = model_tensors(m, t, names), nk;
+    gnf_st_kv *kv = model_meta(m, buf, &nk);
     if (!kv) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", path);
-    int nk = model_meta(m, kv, buf);
-    for (int i = 0; i < m->nmeta; i++) {
-        if (strncmp(m->meta[i].key, "gnf.", 4) == 0 && gnf_st_meta(&(gnf_st_file){0, NULL, nk, kv}, m->meta[i].key))
-            continue; /* architecture keys are written from the config, never from stale metadata */
-        if (strcmp(m->meta[i].key, "format") == 0) continue;
-        kv[nk].key = m->meta[i].key;
-        kv[nk].value = m->meta[i].value;
-        nk++;
-    }
     gnf_status s = gnf_st_write(path, t, nt, kv, nk, half);
     free(kv);
     return s;
@@ -126,20 +128,10 @@ gnf_status gnf_model_save(const gnf_model *m, const char *path, int half) {
 
 long gnf_model_file_bytes(const gnf_model *m, int half) {
     gnf_st_tensor t[MAX_TENSORS];
-    char names[MAX_TENSORS][32];
-    int nt = model_tensors(m, t, names);
-    char buf[ARCH_KEYS][512];
-    gnf_st_kv *kv = calloc((size_t)(ARCH_KEYS + m->nmeta + 1), sizeof *kv);
+    char names[MAX_TENSORS][32], buf[ARCH_KEYS][512];
+    int nt = model_tensors(m, t, names), nk;
+    gnf_st_kv *kv = model_meta(m, buf, &nk);
     if (!kv) return -1;
-    int nk = model_meta(m, kv, buf);
-    for (int i = 0; i < m->nmeta; i++) {
-        if (strncmp(m->meta[i].key, "gnf.", 4) == 0 && gnf_st_meta(&(gnf_st_file){0, NULL, nk, kv}, m->meta[i].key))
-            continue;
-        if (strcmp(m->meta[i].key, "format") == 0) continue;
-        kv[nk].key = m->meta[i].key;
-        kv[nk].value = m->meta[i].value;
-        nk++;
-    }
     int64_t n = gnf_st_file_size(t, nt, kv, nk, half);
     free(kv);
     return (long)n;
