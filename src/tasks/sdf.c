@@ -441,6 +441,7 @@ typedef struct {
     void *watch_user;
 } mc_user;
 
+/* The field at one slice of points (n), narrow-band as above, into out. */
 static int mc_values(mc_user *u, const float *pts, long n, float *out) {
     if (!u->cr) return gnf_model_eval(u->m, pts, n, out, u->threads) != GNF_OK;
     const int cr = u->cr;
@@ -476,6 +477,7 @@ static int mc_values(mc_user *u, const float *pts, long n, float *out) {
     return 0;
 }
 
+/* gnf_field_fn for marching cubes: mc_values, then the slice shown to u->watch. */
 static int mc_field(void *user, const float *pts, long n, float *out) {
     mc_user *u = user;
     if (mc_values(u, pts, n, out)) return 1;
@@ -582,7 +584,10 @@ static int grid_iou_slice(void *user, const float *pts, long n, float *val) {
     (void)pts;
     grid_iou *g = user;
     const long res = g->res;
-    if (n != res * res || g->k >= res) return gnf_fail(GNF_ERR_INVALID, "grid IoU: unexpected slice"), 1;
+    if (n != res * res || g->k >= res) {
+        gnf_fail(GNF_ERR_INVALID, "grid IoU: unexpected slice");
+        return 1;
+    }
     for (long j = 0; j < res; j++) {
         const uint8_t *row = g->occ + ((size_t)g->k * res + j) * gnf_occ_row_bytes(g->res);
         const float *v = val + j * res;
