@@ -327,6 +327,14 @@ typedef struct {
     double fscore;             /* F-score at tau = 0.005 (normalised frame) */
     long iou_points, nae_points, chamfer_points;
     int mc_res;
+    /* The protocol of the published anchors (NeuRBF, Instant-NGP), beside the stricter ones above: */
+    double iou_grid;           /* occupancy IoU on the iou_grid_res^3 points of the marching-cubes grid
+                                  over the model's normalised box [-1,1]^3 (NaN when not measured) */
+    int iou_grid_res;          /* = mc_res when measured (up to 2048), else 0 */
+    double nae_mesh_deg;       /* mesh-to-mesh normal angle (degrees, orientation-free): mean over
+                                  area-uniform points of one mesh of the angle to the face of the
+                                  closest point on the other, averaged over both directions */
+    long nae_mesh_points;      /* points counted in nae_mesh_deg, both directions together */
     double seconds;
 } gnf_sdf_metrics;
 

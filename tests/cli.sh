@@ -146,7 +146,7 @@ head -c 13 /dev/zero > "$T/odd.f32"
 expect 1 "binary query with a partial triple" "$GNF" query "$T/cube.gnf" "$T/odd.f32" --binary -o "$T/out2.f32"
 absent "$T/out2.f32" "no output after a failed query"
 expect 0 "eval an sdf --json" "$GNF" eval "$T/cube.gnf" "$T/cube.obj" --json --mc-res 32
-has_all "sdf eval json has iou, nae_deg, chamfer_l1, fscore, params, bytes" '"iou"' '"nae_deg"' '"chamfer_l1"' '"fscore"' '"params"' '"bytes"'
+has_all "sdf eval json has iou, nae_deg, chamfer_l1, fscore, iou_grid, nae_mesh_deg, params, bytes" '"iou"' '"nae_deg"' '"chamfer_l1"' '"fscore"' '"iou_grid"' '"nae_mesh_deg"' '"params"' '"bytes"'
 expect 2 "--iso for an sdf model" "$GNF" mesh "$T/cube.gnf" -o "$T/x.ply" --iso 3
 expect 2 "--target-psnr for a mesh" "$GNF" fit "$T/cube.obj" --target-psnr 30 -o "$T/x.gnf"
 err_has "--target-psnr is for images and radiance fields, not signed distance fields" "--target-psnr and sdf are named"

@@ -7,6 +7,7 @@
 #include "geom/bvh.h"
 #include "geom/mcubes.h"
 #include "geom/mesh.h"
+#include "geom/occupancy.h"
 #include "tasks/train.h"
 #include <math.h>
 #include <stdio.h>
@@ -436,10 +437,12 @@ typedef struct {
     float margin;
     float *sel_pts, *sel_val;
     long *sel_idx;
+    gnf_field_fn watch;  /* if set, shown every slice's values once they are complete */
+    void *watch_user;
 } mc_user;
 
-static int mc_field(void *user, const float *pts, long n, float *out) {
-    mc_user *u = user;
+/* The field at one slice of points (n), narrow-band as above, into out. */
+static int mc_values(mc_user *u, const float *pts, long n, float *out) {
     if (!u->cr) return gnf_model_eval(u->m, pts, n, out, u->threads) != GNF_OK;
     const int cr = u->cr;
     const float sc = 0.5f * (float)(cr - 1);
@@ -474,13 +477,24 @@ static int mc_field(void *user, const float *pts, long n, float *out) {
     return 0;
 }
 
-/* Marching cubes of m's zero level set over [-1,1]³ at res³, in the normalised frame. */
-static gnf_status extract_normalised(const gnf_model *m, int res, int threads, gnf_mesh *out) {
+/* gnf_field_fn for marching cubes: mc_values, then the slice shown to u->watch. */
+static int mc_field(void *user, const float *pts, long n, float *out) {
+    mc_user *u = user;
+    if (mc_values(u, pts, n, out)) return 1;
+    return u->watch ? u->watch(u->watch_user, pts, n, out) : 0;
+}
+
+/* Marching cubes of m's zero level set over [-1,1]³ at res³, in the normalised frame; watch (may
+ * be NULL) sees the field values of each z-slice in order (returning nonzero aborts). */
+static gnf_status extract_normalised(const gnf_model *m, int res, int threads, gnf_field_fn watch, void *watch_user,
+                                     gnf_mesh *out) {
     gnf_mc_config mc = {{-1, -1, -1}, {1, 1, 1}, res, 0.0f, threads};
     mc_user u;
     memset(&u, 0, sizeof u);
     u.m = m;
     u.threads = threads;
+    u.watch = watch;
+    u.watch_user = watch_user;
     gnf_status st = GNF_OK;
     if (res >= 128) {
         u.cr = (res + 3) / 4;
@@ -520,7 +534,7 @@ static gnf_status extract_normalised(const gnf_model *m, int res, int threads, g
 gnf_status gnf_sdf_extract_mesh(const gnf_model *m, int res, const char *path, int threads, long *nv, long *nf) {
     if (m->cfg.in_dim != 3 || m->cfg.out_dim != 1) return gnf_fail(GNF_ERR_INVALID, "not an SDF model");
     gnf_mesh mesh;
-    gnf_status st = extract_normalised(m, res, threads, &mesh);
+    gnf_status st = extract_normalised(m, res, threads, NULL, NULL, &mesh);
     if (st != GNF_OK) return st;
     float c[3], s;
     frame_of(m, c, &s);
@@ -553,6 +567,54 @@ static gnf_status sample_mesh_points(const gnf_mesh *mesh, long n, uint64_t seed
     return GNF_OK;
 }
 
+#define GRID_IOU_MAX_RES 2048   /* the ground-truth bits of the grid IoU: 1 GiB at 2048^3 */
+#define NAE_MESH_POINTS (1L << 20) /* per direction */
+
+/* The grid IoU, accumulated one marching-cubes slice at a time: the field's values at the grid
+ * points (field < 0, NaN outside) against the ground-truth bits of the same points. */
+typedef struct {
+    const uint8_t *occ;
+    int res;
+    long k;              /* the next slice */
+    long inter, uni;
+} grid_iou;
+
+/* gnf_field_fn watching the slices of extract_normalised: counts slice k of res x res values. */
+static int grid_iou_slice(void *user, const float *pts, long n, float *val) {
+    (void)pts;
+    grid_iou *g = user;
+    const long res = g->res;
+    if (n != res * res || g->k >= res) {
+        gnf_fail(GNF_ERR_INVALID, "grid IoU: unexpected slice");
+        return 1;
+    }
+    for (long j = 0; j < res; j++) {
+        const uint8_t *row = g->occ + ((size_t)g->k * res + j) * gnf_occ_row_bytes(g->res);
+        const float *v = val + j * res;
+        for (long i = 0; i < res; i++) {
+            int f = v[i] < 0, in = (row[i >> 3] >> (i & 7)) & 1;
+            g->inter += f & in;
+            g->uni += f | in;
+        }
+    }
+    g->k++;
+    return 0;
+}
+
+/* The ground-truth occupancy of t at the points of the marching-cubes grid of m (res^3 over m's
+ * normalised box [-1,1]^3, mapped into t's normalised frame); *occ is gnf_occ_bytes(res) bytes
+ * (free with gnf_free). */
+static gnf_status grid_truth(const gnf_sdf_target *t, const float mc[3], float ms, int res, int threads, uint8_t **occ) {
+    float lo[3], hi[3];
+    for (int a = 0; a < 3; a++) {
+        lo[a] = (float)((-1.0 / ms + mc[a] - t->info.center[a]) * t->info.scale);
+        hi[a] = (float)((1.0 / ms + mc[a] - t->info.center[a]) * t->info.scale);
+    }
+    *occ = gnf_calloc(gnf_occ_bytes(res), 1);
+    if (!*occ) return gnf_fail(GNF_ERR_NOMEM, "out of memory for the grid IoU at %d^3", res);
+    return gnf_grid_occupancy(&t->mesh, t->bvh, lo, hi, res, !t->info.sign_by_winding, threads, *occ);
+}
+
 gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_res, int threads,
                             gnf_sdf_metrics *out) {
     memset(out, 0, sizeof *out);
@@ -572,6 +634,9 @@ gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_
     gnf_status st = GNF_OK;
     gnf_mesh ext = {0};
     gnf_bvh *ebvh = NULL;
+    grid_iou gi = {NULL, mc_res, 0, 0, 0};
+    uint8_t *occ = NULL;
+    out->iou_grid = out->nae_mesh_deg = NAN;
     if (!pts || !gt || !y || !grad || !nrm || !in) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory for evaluation"); goto done; }
     /* to map target-normalised p to model-normalised q: mesh = p/ts + tc; q = (mesh - mc)*ms */
 #define TO_MODEL(arr, cnt)                                                                          \
@@ -611,8 +676,16 @@ gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_
     /* Chamfer-L1 and F-score: marching cubes at mc_res, 1M points on each surface, point-to-surface
      * distances to the other mesh, in the target's normalised frame */
     if (mc_res >= 2) {
-        if ((st = extract_normalised(m, mc_res, T, &ext)) != GNF_OK) goto done;
+        /* grid IoU: the ground truth at the grid points first, then counted against the field's
+         * values slice by slice as marching cubes evaluates them */
+        if (mc_res <= GRID_IOU_MAX_RES && (st = grid_truth(t, mc, ms, mc_res, T, &occ)) != GNF_OK) goto done;
+        gi.occ = occ;
+        if ((st = extract_normalised(m, mc_res, T, occ ? grid_iou_slice : NULL, &gi, &ext)) != GNF_OK) goto done;
         out->mc_res = mc_res;
+        if (occ) {
+            out->iou_grid = gi.uni ? (double)gi.inter / (double)gi.uni : 1.0;
+            out->iou_grid_res = mc_res;
+        }
         if (ext.nf == 0) { out->chamfer_l1 = INFINITY; out->fscore = 0; goto done; }
         /* model-normalised -> target-normalised */
         for (long i = 0; i < ext.nv; i++)
@@ -631,12 +704,21 @@ gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_
         double prec = (double)hit[0] / NC, rec = (double)hit[1] / NC;
         out->fscore = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0;
         out->chamfer_points = NC;
+        /* mesh-to-mesh normal angle, both directions */
+        double ang[2];
+        long used[2];
+        if ((st = gnf_mesh_normal_angle(&ext, &t->mesh, t->bvh, NAE_MESH_POINTS, t->cfg.seed + 11, T, &ang[0], &used[0])) != GNF_OK ||
+            (st = gnf_mesh_normal_angle(&t->mesh, &ext, ebvh, NAE_MESH_POINTS, t->cfg.seed + 12, T, &ang[1], &used[1])) != GNF_OK)
+            goto done;
+        out->nae_mesh_deg = 0.5 * (ang[0] + ang[1]);
+        out->nae_mesh_points = used[0] + used[1];
     }
 #undef TO_MODEL
 done:
     out->seconds = gnf_now() - t0;
     gnf_bvh_free(ebvh);
     gnf_mesh_free(&ext);
+    gnf_free(occ);
     gnf_free(pts); gnf_free(gt); gnf_free(y); gnf_free(grad); gnf_free(nrm); gnf_free(in);
     return st;
 }

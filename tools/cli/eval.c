@@ -8,7 +8,9 @@ static const char *HEAD =
     "and SSIM (11x11 Gaussian window, sigma 1.5).  SDF model vs a mesh: IoU (occupancy on 2^20 points,\n"
     "half near the surface, half uniform), normal angular error (degrees, 100352 surface points),\n"
     "Chamfer-L1 and F-score (tau 0.005) between 2^20 points on the extracted and the reference mesh\n"
-    "(normalised frame: bounding-box diagonal 1.9).  Radiance-field model vs a scene: every view of\n"
+    "(normalised frame: bounding-box diagonal 1.9); and the anchors' protocol (NeuRBF, Instant-NGP):\n"
+    "grid IoU on the --mc-res^3 marching-cubes grid points (up to 2048) and the mesh-to-mesh normal\n"
+    "angle (2^20 points per direction).  Radiance-field model vs a scene: every view of\n"
     "--split at the pictures' resolution on white, mean PSNR and SSIM, median frame time and fps after\n"
     "a warm-up frame.  All: parameters and model bytes; --json gives the same as one JSON object.\n";
 
@@ -33,6 +35,13 @@ static int eval_nerf(const gnf_model *m, const char *model, const char *ref, con
     return 0;
 }
 
+/* v with `digits` decimals into buf, or null when v is not finite (JSON has no NaN); returns buf. */
+static const char *json_num(char *buf, size_t n, int digits, double v) {
+    if (isfinite(v)) snprintf(buf, n, "%.*f", digits, v);
+    else snprintf(buf, n, "null");
+    return buf;
+}
+
 static int eval_sdf(const gnf_model *m, const char *model, const char *ref, const opt_value *o) {
     gnf_sdf_config sc;
     gnf_sdf_config_default(&sc);
@@ -45,15 +54,19 @@ static int eval_sdf(const gnf_model *m, const char *model, const char *ref, cons
     gnf_sdf_target_free(t);
     long np = gnf_model_param_count(m), bytes = file_size(model);
     if (st != GNF_OK) return runtime_error();
+    char igrid[32], nmesh[32];
     if (o[O_JSON].set)
-        printf("{\"iou\": %.6f, \"iou_uniform\": %.6f, \"nae_deg\": %.4f, \"chamfer_l1\": %.7f, \"fscore\": %.6f, \"params\": %ld, \"bytes\": %ld, "
-               "\"mc_res\": %d, \"iou_points\": %ld, \"nae_points\": %ld, \"chamfer_points\": %ld, \"seconds\": %.3f}\n",
-               mt.iou, mt.iou_uniform, mt.nae_deg, mt.chamfer_l1, mt.fscore, np, bytes, mt.mc_res, mt.iou_points, mt.nae_points,
-               mt.chamfer_points, mt.seconds);
+        printf("{\"iou\": %.6f, \"iou_uniform\": %.6f, \"nae_deg\": %.4f, \"chamfer_l1\": %.7f, \"fscore\": %.6f, \"iou_grid\": %s, "
+               "\"nae_mesh_deg\": %s, \"params\": %ld, \"bytes\": %ld, \"mc_res\": %d, \"iou_points\": %ld, \"nae_points\": %ld, "
+               "\"chamfer_points\": %ld, \"iou_grid_res\": %d, \"nae_mesh_points\": %ld, \"seconds\": %.3f}\n",
+               mt.iou, mt.iou_uniform, mt.nae_deg, mt.chamfer_l1, mt.fscore, json_num(igrid, sizeof igrid, 6, mt.iou_grid),
+               json_num(nmesh, sizeof nmesh, 4, mt.nae_mesh_deg), np, bytes, mt.mc_res, mt.iou_points, mt.nae_points,
+               mt.chamfer_points, mt.iou_grid_res, mt.nae_mesh_points, mt.seconds);
     else
-        printf("%s vs %s: IoU %.5f (uniform points alone %.5f), NAE %.2f deg, Chamfer-L1 %.6f, F-score %.4f (tau 0.005), "
-               "%ld parameters, %ld bytes (marching cubes %d^3, %.1f s)\n", model, ref, mt.iou, mt.iou_uniform, mt.nae_deg, mt.chamfer_l1,
-               mt.fscore, np, bytes, mt.mc_res, mt.seconds);
+        printf("%s vs %s: IoU %.5f (uniform points alone %.5f), NAE %.2f deg, Chamfer-L1 %.6f, F-score %.4f (tau 0.005); "
+               "anchors' protocol: grid IoU %.5f, mesh NAE %.2f deg; %ld parameters, %ld bytes (marching cubes %d^3, %.1f s)\n",
+               model, ref, mt.iou, mt.iou_uniform, mt.nae_deg, mt.chamfer_l1, mt.fscore, mt.iou_grid, mt.nae_mesh_deg, np, bytes,
+               mt.mc_res, mt.seconds);
     return 0;
 }
 
