@@ -22,6 +22,14 @@ void gnf_clear_error(void);
 /* Allocation: 64-byte aligned, zeroed; NULL on failure or overflow (n*size).  Free with gnf_free. */
 void *gnf_calloc(size_t n, size_t size);
 void gnf_free(void *p);
+/* One buffer of a multi-buffer allocation: *slot receives `bytes` zeroed bytes, 64-byte aligned. */
+typedef struct { void **slot; size_t bytes; } gnf_buf;
+#define GNF_BUF(ptr, count) ((gnf_buf){(void **)&(ptr), (size_t)(count) * sizeof *(ptr)})
+/* Bytes that gnf_alloc_bufs takes for the n buffers (what a memory estimate should say). */
+size_t gnf_bufs_bytes(const gnf_buf *b, int n);
+/* Allocates the n buffers as one zeroed block: the slots point into *block (free it with
+ * gnf_free).  On failure returns 0 with the slots and *block NULL. */
+int gnf_alloc_bufs(const gnf_buf *b, int n, void **block);
 /* Duplicates a string (malloc'd); NULL on failure. */
 char *gnf_strdup(const char *s);
 

@@ -18,6 +18,21 @@ void *gnf_calloc(size_t n, size_t size) {
 
 void gnf_free(void *p) { free(p); }
 
+size_t gnf_bufs_bytes(const gnf_buf *b, int n) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (b[i].bytes + 63) & ~(size_t)63;
+    return total;
+}
+
+int gnf_alloc_bufs(const gnf_buf *b, int n, void **block) {
+    char *p = *block = gnf_calloc(gnf_bufs_bytes(b, n), 1);
+    for (int i = 0; i < n; i++) {
+        *b[i].slot = p;
+        if (p) p += (b[i].bytes + 63) & ~(size_t)63;
+    }
+    return p != NULL;
+}
+
 char *gnf_strdup(const char *s) {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);

@@ -50,7 +50,7 @@ static gnf_task_ops image_ops(image_task *it, const gnf_train_config *tc) {
     long npix = (long)it->img->w * it->img->h;
     gnf_task_ops ops = {.sample = image_sample, .quality = image_quality, .target = tc->target_psnr,
                         .estimate = image_estimate, .loss_name = tc->loss == GNF_LOSS_L2 ? "l2" : "l1",
-                        .user = it, .extra_floats = npix * (2 * it->img->c + 2)};
+                        .user = it, .extra_bytes = npix * (2 * it->img->c + 2) * 4};
     return ops;
 }
 

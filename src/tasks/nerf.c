@@ -623,6 +623,7 @@ typedef struct {
     float *dens;                  /* G³ density estimates (running max with decay) */
     long S, Rmax, R, Rused, L;    /* sample capacity, ray capacity, rays this step, rays placed, live samples */
     long step;
+    void *block;                  /* the buffers below (but the coarse flags and held-out set) */
     int T, D, K;
     const float *beta;            /* the step's precisions (from the loop) */
     float *obeta;                 /* precisions after the update, for occupancy and held-out */
@@ -640,25 +641,58 @@ typedef struct {
     heldout_set ho;
 } nerf_trainer;
 
-static void trainer_sizes(const gnf_nerf_config *nc, long *S, long *Rmax, long *G3) {
-    *S = nc->samples_per_step > 0 ? nc->samples_per_step : (1L << 17);
-    *Rmax = GNF_MAX(1024, *S / 2);
-    *G3 = (long)nc->occ_res * nc->occ_res * nc->occ_res;
+static void trainer_setup(nerf_trainer *tr, gnf_model *m, const gnf_nerf_config *nc, const gnf_train_config *tc) {
+    memset(tr, 0, sizeof *tr);
+    tr->m = m;
+    tr->tc = tc;
+    tr->S = nc->samples_per_step > 0 ? nc->samples_per_step : (1L << 17);
+    tr->Rmax = GNF_MAX(1024, tr->S / 2);
+    tr->R = GNF_MIN(tr->Rmax, 4096);
+    tr->sp.G = nc->occ_res;
+    tr->T = gnf_threads_resolve(tc->threads);
+    tr->D = m->D;
+    tr->K = m->cfg.rbf_k;
+    tr->onum = 1L << 18;
 }
 
-/* Floats the task allocates besides the shared loop's buffers. */
-static long nerf_task_floats(const gnf_model *m, const gnf_nerf_config *nc, const gnf_train_config *tc) {
-    long S, Rmax, G3, D = m->D, T = gnf_threads_resolve(tc->threads);
-    trainer_sizes(nc, &S, &Rmax, &G3);
-    return S * (3 + 1 + D + NERF_OUT + NERF_OUT)        /* samples: x, t, F, y, dL/dy */
-           + S * (3 + D + NERF_OUT)                     /* gathered live samples */
-           + MAX_RAY_SAMPLES                            /* step lengths */
-           + Rmax * (3 + 3 + 3 + 1 + 1 + 2 * 4 + 2)     /* rays: o, d, pixel, t0, t1, counts, offsets, loss */
-           + D * (long)m->cfg.rbf_k                     /* precisions */
-           + T * (DENS_CHUNK * (D + 1) + packet_scratch_floats(m->D))
-           + G3 + G3 / 4 + G3 / 2048                    /* density estimates, flags, coarse flags */
-           + (1L << 18) * 4                             /* occupancy refresh points and densities */
-           + nc->heldout_pixels * 12;                   /* held-out rays, pixels, renders */
+/* The task's buffers: the allocation and the memory estimate both come from this list. */
+static int trainer_bufs(nerf_trainer *tr, gnf_buf *b) {
+    const long S = tr->S, Rm = tr->Rmax, D = tr->D, G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
+    int n = 0;
+    b[n++] = GNF_BUF(tr->sp.occ, G3);
+    b[n++] = GNF_BUF(tr->dens, G3);
+    b[n++] = GNF_BUF(tr->obeta, D * tr->K);
+    b[n++] = GNF_BUF(tr->ro, Rm * 3);
+    b[n++] = GNF_BUF(tr->rd, Rm * 3);
+    b[n++] = GNF_BUF(tr->rgt, Rm * 3);
+    b[n++] = GNF_BUF(tr->rt0, Rm);
+    b[n++] = GNF_BUF(tr->rt1, Rm);
+    b[n++] = GNF_BUF(tr->rcnt, Rm + 1);
+    b[n++] = GNF_BUF(tr->roff, Rm + 1);
+    b[n++] = GNF_BUF(tr->rlive, Rm + 1);
+    b[n++] = GNF_BUF(tr->loff, Rm + 1);
+    b[n++] = GNF_BUF(tr->rsq, Rm);
+    b[n++] = GNF_BUF(tr->x, S * 3);
+    b[n++] = GNF_BUF(tr->ts, S);
+    b[n++] = GNF_BUF(tr->dts, MAX_RAY_SAMPLES);
+    b[n++] = GNF_BUF(tr->F, S * D);
+    b[n++] = GNF_BUF(tr->Y, S * NERF_OUT);
+    b[n++] = GNF_BUF(tr->dY, S * NERF_OUT);
+    b[n++] = GNF_BUF(tr->xl, S * 3);
+    b[n++] = GNF_BUF(tr->Fl, S * D);
+    b[n++] = GNF_BUF(tr->dYl, S * NERF_OUT);
+    b[n++] = GNF_BUF(tr->ox, tr->onum * 3);
+    b[n++] = GNF_BUF(tr->osig, tr->onum);
+    return n;
+}
+
+/* Bytes the task takes: its buffers, the coarse flags, the held-out set and the per-thread
+ * scratch of density evaluation and rendering. */
+static long task_bytes(nerf_trainer *tr, const gnf_nerf_config *nc) {
+    gnf_buf b[32];
+    long G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
+    return (long)gnf_bufs_bytes(b, trainer_bufs(tr, b)) + G3 / 512 + nc->heldout_pixels * 12 * 4 +
+           tr->T * (DENS_CHUNK * (tr->D + 1) + packet_scratch_floats(tr->D)) * 4;
 }
 
 /* Pass 1 (fill = 0): new rays of block b and their sample counts.  Pass 2 (fill = 1): samples. */
@@ -899,26 +933,22 @@ static gnf_status nerf_finish(void *user, gnf_model *m) {
 }
 
 static void trainer_free(nerf_trainer *tr) {
-    gnf_free(tr->dens); gnf_free(tr->sp.occ); gnf_free(tr->sp.coarse); gnf_free(tr->obeta);
-    gnf_free(tr->ro); gnf_free(tr->rd); gnf_free(tr->rgt); gnf_free(tr->rt0); gnf_free(tr->rt1);
-    gnf_free(tr->rcnt); gnf_free(tr->roff); gnf_free(tr->rlive); gnf_free(tr->loff); gnf_free(tr->rsq);
-    gnf_free(tr->x); gnf_free(tr->ts); gnf_free(tr->dts); gnf_free(tr->F); gnf_free(tr->Y); gnf_free(tr->dY);
-    gnf_free(tr->xl); gnf_free(tr->Fl); gnf_free(tr->dYl); gnf_free(tr->ox); gnf_free(tr->osig);
+    gnf_free(tr->block); gnf_free(tr->sp.coarse);
     gnf_free(tr->ho.ro); gnf_free(tr->ho.rd); gnf_free(tr->ho.gt); gnf_free(tr->ho.out);
 }
 
-static gnf_task_ops nerf_ops(nerf_trainer *tr, const gnf_model *m, const gnf_nerf_config *nc, const gnf_train_config *tc) {
-    long S, Rmax, G3;
-    trainer_sizes(nc, &S, &Rmax, &G3);
-    gnf_task_ops ops = {.batch = nerf_batch, .capacity = S, .after_step = nerf_after_step, .quality = nerf_quality,
-                        .target = tc->target_psnr, .estimate = nerf_estimate, .finish = nerf_finish,
+static gnf_task_ops nerf_ops(nerf_trainer *tr, const gnf_nerf_config *nc) {
+    gnf_task_ops ops = {.batch = nerf_batch, .capacity = tr->S, .after_step = nerf_after_step, .quality = nerf_quality,
+                        .target = tr->tc->target_psnr, .estimate = nerf_estimate, .finish = nerf_finish,
                         .loss_name = "mse-rgb", .lazy_grid_adam = 1, .warmup_steps = OCC_WARMUP + OCC_EVERY, .user = tr,
-                        .extra_floats = nerf_task_floats(m, nc, tc)};
+                        .extra_bytes = task_bytes(tr, nc)};
     return ops;
 }
 
 long gnf_fit_nerf_memory(const gnf_model *m, const gnf_nerf_config *nc, const gnf_train_config *tc) {
-    gnf_task_ops ops = nerf_ops(NULL, m, nc, tc);
+    nerf_trainer tr;
+    trainer_setup(&tr, (gnf_model *)m, nc, tc);
+    gnf_task_ops ops = nerf_ops(&tr, nc);
     return gnf_train_memory(m, tc, &ops);
 }
 
@@ -932,46 +962,20 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
     for (int i = 0; i < train->s.n; i++)
         if (!train->s.views[i].rgb) return gnf_fail(GNF_ERR_INVALID, "training view %d has no pixels", i);
     nerf_trainer tr;
-    memset(&tr, 0, sizeof tr);
-    tr.m = m;
+    trainer_setup(&tr, m, nc, tc);
     tr.sc = &train->s;
-    tr.tc = tc;
-    tr.T = gnf_threads_resolve(tc->threads);
-    tr.D = m->D;
-    tr.K = m->cfg.rbf_k;
     tr.sp.box = nc->box;
     tr.sp.dt = step_of(nc->box, nc->step);
     tr.sp.dscale = DIST_SCALE;
-    tr.sp.G = nc->occ_res;
-    long G3;
-    trainer_sizes(nc, &tr.S, &tr.Rmax, &G3);
-    tr.R = GNF_MIN(tr.Rmax, 4096);
-    const long S = tr.S, Rm = tr.Rmax, D = tr.D;
-    tr.onum = 1L << 18;
-    tr.sp.occ = gnf_calloc((size_t)G3, 1);
-    tr.dens = gnf_calloc((size_t)G3, sizeof(float));
-    tr.obeta = gnf_calloc((size_t)(D * tr.K), 4);
-    tr.ro = gnf_calloc((size_t)Rm * 3, 4); tr.rd = gnf_calloc((size_t)Rm * 3, 4); tr.rgt = gnf_calloc((size_t)Rm * 3, 4);
-    tr.rt0 = gnf_calloc((size_t)Rm, 4); tr.rt1 = gnf_calloc((size_t)Rm, 4);
-    tr.rcnt = gnf_calloc((size_t)Rm + 1, sizeof(long)); tr.roff = gnf_calloc((size_t)Rm + 1, sizeof(long));
-    tr.rlive = gnf_calloc((size_t)Rm + 1, sizeof(long)); tr.loff = gnf_calloc((size_t)Rm + 1, sizeof(long));
-    tr.rsq = gnf_calloc((size_t)Rm, sizeof(double));
-    tr.x = gnf_calloc((size_t)S * 3, 4); tr.ts = gnf_calloc((size_t)S, 4); tr.dts = gnf_calloc((size_t)MAX_RAY_SAMPLES, 4);
-    tr.F = gnf_calloc((size_t)(S * D), 4); tr.Y = gnf_calloc((size_t)S * NERF_OUT, 4); tr.dY = gnf_calloc((size_t)S * NERF_OUT, 4);
-    tr.xl = gnf_calloc((size_t)S * 3, 4); tr.Fl = gnf_calloc((size_t)(S * D), 4); tr.dYl = gnf_calloc((size_t)S * NERF_OUT, 4);
-    tr.ox = gnf_calloc((size_t)tr.onum * 3, 4); tr.osig = gnf_calloc((size_t)tr.onum, 4);
-    if (!tr.sp.occ || !tr.dens || !tr.obeta || !tr.ro || !tr.rd || !tr.rgt || !tr.rt0 || !tr.rt1 || !tr.rcnt ||
-        !tr.roff || !tr.rlive || !tr.loff || !tr.rsq || !tr.x || !tr.ts || !tr.dts || !tr.F || !tr.Y || !tr.dY ||
-        !tr.xl || !tr.Fl || !tr.dYl || !tr.ox || !tr.osig) {
-        st = gnf_fail(GNF_ERR_NOMEM, "out of memory allocating radiance-field training buffers (%ld bytes needed)",
-                      gnf_fit_nerf_memory(m, nc, tc));
-        goto done;
-    }
+    gnf_buf bufs[32];
+    if (!gnf_alloc_bufs(bufs, trainer_bufs(&tr, bufs), &tr.block))
+        return gnf_fail(GNF_ERR_NOMEM, "out of memory allocating radiance-field training buffers (%ld bytes needed)",
+                        gnf_fit_nerf_memory(m, nc, tc));
     if ((st = heldout_make(&tr.ho, heldout ? &heldout->s : NULL, nc->heldout_pixels)) != GNF_OK) goto done;
-    memset(tr.sp.occ, 1, (size_t)G3);
+    memset(tr.sp.occ, 1, (size_t)tr.sp.G * tr.sp.G * tr.sp.G);
     if ((st = gnf_nerf_space_update_coarse(&tr.sp)) != GNF_OK) goto done;
     for (int i = 0; i < MAX_RAY_SAMPLES; i++) tr.dts[i] = tr.sp.dt * tr.sp.dscale;
-    gnf_task_ops ops = nerf_ops(&tr, m, nc, tc);
+    gnf_task_ops ops = nerf_ops(&tr, nc);
     st = gnf_train(m, tc, &ops, report);
 done:
     trainer_free(&tr);

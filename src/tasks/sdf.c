@@ -332,7 +332,7 @@ static double sdf_quality(void *user, const gnf_model *m, int threads) {
 long gnf_fit_sdf_memory(const gnf_model *m, const gnf_sdf_target *t, const gnf_train_config *tc) {
     gnf_task_ops ops;
     memset(&ops, 0, sizeof ops);
-    ops.extra_floats = t->n * 4 + HELD_OUT * 5 + t->mesh.nv * 3 + t->mesh.nf * 5 + t->mesh.nf * 2 /* bvh, approx */;
+    ops.extra_bytes = 4 * (t->n * 4 + HELD_OUT * 5 + t->mesh.nv * 3 + t->mesh.nf * 7) /* BVH approximate */;
     return gnf_train_memory(m, tc, &ops);
 }
 

@@ -52,6 +52,7 @@ typedef struct {
     gnf_batch b;
     long cap, nchunks, ndec;
     int T;
+    void *block;                          /* every buffer below, one allocation */
     float *x, *t, *w, *F, *dF, *beta;     /* x, t, w, F: per-point tasks only */
     float *grad, *mom, *vel, *decg, *work;
     double *closs, *csq;
@@ -59,22 +60,48 @@ typedef struct {
     double phase[8];
 } trainer;
 
-static long dec_grad_size(const gnf_model *m) { return m->nparams - m->dec_off; }
-static long capacity_of(const gnf_train_config *tc, const gnf_task_ops *ops) {
-    return ops && ops->batch ? ops->capacity : (tc->batch > 0 ? tc->batch : 8192);
+static void trainer_setup(trainer *tr, gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops) {
+    memset(tr, 0, sizeof *tr);
+    tr->m = m;
+    tr->tc = tc;
+    tr->ops = ops;
+    tr->cap = ops->batch ? ops->capacity : tc->batch;
+    tr->b.n = tr->cap;
+    tr->nchunks = (tr->cap + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK;
+    tr->ndec = m->nparams - m->dec_off;
+    tr->T = gnf_threads_resolve(tc->threads);
+}
+
+/* The trainer's buffers: the allocation and the memory estimate both come from this list. */
+static int trainer_bufs(trainer *tr, gnf_buf *b) {
+    const gnf_model *m = tr->m;
+    const long D = m->D, B = tr->cap, K = GNF_MAX(1, m->cfg.rbf_k);
+    int n = 0;
+    if (!tr->ops->batch) {
+        b[n++] = GNF_BUF(tr->x, B * m->cfg.in_dim);
+        b[n++] = GNF_BUF(tr->t, B * m->cfg.out_dim);
+        b[n++] = GNF_BUF(tr->w, B);
+        b[n++] = GNF_BUF(tr->F, B * D);
+    }
+    b[n++] = GNF_BUF(tr->dF, B * D);
+    b[n++] = GNF_BUF(tr->beta, D * K);
+    b[n++] = GNF_BUF(tr->grad, m->nparams);
+    b[n++] = GNF_BUF(tr->mom, m->nparams);
+    b[n++] = GNF_BUF(tr->vel, m->nparams);
+    b[n++] = GNF_BUF(tr->decg, tr->nchunks * tr->ndec);
+    b[n++] = GNF_BUF(tr->closs, tr->nchunks);
+    b[n++] = GNF_BUF(tr->csq, tr->nchunks);
+    b[n++] = GNF_BUF(tr->work, tr->T * (long)gnf_rbf_work_floats((int)D, (int)K));
+    return n;
 }
 
 long gnf_train_memory(const gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops) {
-    long B = capacity_of(tc, ops), D = m->D, O = m->cfg.out_dim;
-    long nchunks = (B + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK;
-    long floats = 4 * m->nparams                          /* params, gradients, Adam m and v */
-                  + nchunks * dec_grad_size(m)            /* per-chunk decoder gradients */
-                  + B * D                                 /* dF */
-                  + (ops && ops->batch ? 0 : B * (m->cfg.in_dim + O + 1 + D))  /* x, t, w, F */
-                  + D * (long)m->cfg.rbf_k                /* beta */
-                  + (long)gnf_threads_resolve(tc->threads) * (1024 * D + gnf_rbf_work_floats(m->D, m->cfg.rbf_k))
-                  + (ops ? ops->extra_floats : 0);
-    return floats * 4 + (long)sizeof(struct gnf_model);
+    trainer tr;
+    gnf_buf b[16];
+    trainer_setup(&tr, (gnf_model *)m, tc, ops);
+    /* + the parameters, the task's own buffers, and the evaluation scratch of the quality checks */
+    return (long)gnf_bufs_bytes(b, trainer_bufs(&tr, b)) + 4 * m->nparams + ops->extra_bytes +
+           (long)tr.T * 1024 * m->D * 4 + (long)sizeof(struct gnf_model);
 }
 
 /* Fused decoder forward + loss + backward of n samples (targets t, weights w; t = dL/dy with
@@ -180,39 +207,6 @@ static gnf_status train_step(trainer *tr, double *loss, double *sq) {
     return GNF_OK;
 }
 
-static void trainer_free(trainer *tr) {
-    gnf_free(tr->x); gnf_free(tr->t); gnf_free(tr->w); gnf_free(tr->F); gnf_free(tr->dF); gnf_free(tr->beta);
-    gnf_free(tr->grad); gnf_free(tr->mom); gnf_free(tr->vel); gnf_free(tr->decg);
-    gnf_free(tr->closs); gnf_free(tr->csq); gnf_free(tr->work);
-}
-
-static gnf_status trainer_alloc(trainer *tr) {
-    gnf_model *m = tr->m;
-    const long D = m->D, O = m->cfg.out_dim, B = tr->cap, K = GNF_MAX(1, m->cfg.rbf_k);
-    if (!tr->ops->batch) {
-        tr->x = gnf_calloc((size_t)(B * m->cfg.in_dim), sizeof(float));
-        tr->t = gnf_calloc((size_t)(B * O), sizeof(float));
-        tr->w = gnf_calloc((size_t)B, sizeof(float));
-        tr->F = gnf_calloc((size_t)(B * D), sizeof(float));
-        if (!tr->x || !tr->t || !tr->w || !tr->F) goto nomem;
-        tr->b.x = tr->x;
-    }
-    tr->dF = gnf_calloc((size_t)(B * D), sizeof(float));
-    tr->beta = gnf_calloc((size_t)(D * K), sizeof(float));
-    tr->grad = gnf_calloc((size_t)m->nparams, sizeof(float));
-    tr->mom = gnf_calloc((size_t)m->nparams, sizeof(float));
-    tr->vel = gnf_calloc((size_t)m->nparams, sizeof(float));
-    tr->decg = gnf_calloc((size_t)(tr->nchunks * tr->ndec), sizeof(float));
-    tr->closs = gnf_calloc((size_t)tr->nchunks, sizeof(double));
-    tr->csq = gnf_calloc((size_t)tr->nchunks, sizeof(double));
-    tr->work = gnf_calloc((size_t)tr->T * (size_t)gnf_rbf_work_floats((int)D, (int)K), sizeof(float));
-    if (tr->dF && tr->beta && tr->grad && tr->mom && tr->vel && tr->decg && tr->closs && tr->csq && tr->work)
-        return GNF_OK;
-nomem:
-    return gnf_fail(GNF_ERR_NOMEM, "out of memory allocating training buffers (%ld bytes needed)",
-                    gnf_train_memory(m, tr->tc, tr->ops));
-}
-
 gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops,
                      gnf_train_report *report) {
     double t0 = gnf_now();
@@ -224,18 +218,14 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
         return gnf_fail(GNF_ERR_INVALID, "no stopping rule (steps, seconds or a target)");
     if (!(tc->lr0 > 0) || !(tc->lr1 > 0)) return gnf_fail(GNF_ERR_INVALID, "learning rates must be positive");
     trainer tr;
-    memset(&tr, 0, sizeof tr);
-    tr.m = m;
-    tr.tc = tc;
-    tr.ops = ops;
-    tr.cap = capacity_of(tc, ops);
-    tr.b.n = tr.cap;
-    tr.nchunks = (tr.cap + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK;
-    tr.ndec = dec_grad_size(m);
-    tr.T = gnf_threads_resolve(tc->threads);
+    trainer_setup(&tr, m, tc, ops);
     tr.s = (gnf_step){m, 0, NULL, tr.T, tr.phase};
-    gnf_status st = trainer_alloc(&tr);
-    if (st != GNF_OK) goto done;
+    gnf_buf bufs[16];
+    if (!gnf_alloc_bufs(bufs, trainer_bufs(&tr, bufs), &tr.block))
+        return gnf_fail(GNF_ERR_NOMEM, "out of memory allocating training buffers (%ld bytes needed)",
+                        gnf_train_memory(m, tc, ops));
+    if (!ops->batch) tr.b.x = tr.x;
+    gnf_status st = GNF_OK;
     tr.s.beta = tr.beta;
     const long eval_every = tc->eval_every > 0 ? tc->eval_every : 25;
     const int measure = ops->quality && (ops->target > 0 || tc->eval_every > 0);
@@ -316,6 +306,6 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
         gnf_model_set_meta(m, "gnf.train.schedule", sched);
     }
 done:
-    trainer_free(&tr);
+    gnf_free(tr.block);
     return st;
 }

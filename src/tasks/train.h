@@ -59,11 +59,11 @@ typedef struct {
     int lazy_grid_adam;   /* 1: grid entries with a zero gradient keep their Adam state */
     long warmup_steps;    /* steps slower than the rest (not used to size a time budget) */
     void *user;
-    long extra_floats;    /* task memory in floats, for the memory estimate */
+    long extra_bytes;     /* the task's own memory, for the memory estimate */
 } gnf_task_ops;
 
 /* Memory in bytes training will allocate (parameters, gradients, optimiser state, batch buffers,
- * per-thread scratch) plus the task's extra_floats. */
+ * per-thread scratch) plus the task's extra_bytes. */
 long gnf_train_memory(const gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops);
 
 /* Trains m with the stopping rules and optimiser of tc on the batches of ops.  Deterministic for
