@@ -425,6 +425,16 @@ TEST(bvh_box_and_sphere_distances) {
 #define FINE_BETA 12.0
 #define FINE_TOL 1e-3
 
+/* Winding number 1 at the four points in[], 0 at out[]: default beta and exact. */
+static void check_in_out(const gnf_bvh *b, const float in[4][3], const float out[4][3]) {
+    for (int i = 0; i < 4; i++) {
+        CHECK_NEAR(gnf_bvh_winding(b, in[i]), 1.0, APPROX_TOL);
+        CHECK_NEAR(gnf_bvh_winding_beta(b, in[i], 0), 1.0, 1e-9);
+        CHECK_NEAR(gnf_bvh_winding(b, out[i]), 0.0, APPROX_TOL);
+        CHECK_NEAR(gnf_bvh_winding_beta(b, out[i], 0), 0.0, 1e-9);
+    }
+}
+
 TEST(bvh_winding_inside_outside) {
     mbuild s = icosphere(3), bx = box_mesh(0.5), t = torus_mesh(1.0, 0.3, 64, 32);
     gnf_mesh ms = mb_mesh(&s), mbx = mb_mesh(&bx), mt = mb_mesh(&t);
@@ -432,29 +442,14 @@ TEST(bvh_winding_inside_outside) {
     if (bs && bb && bt) {
         const float in_s[][3] = {{0, 0, 0}, {0.5f, 0.3f, -0.2f}, {0, 0, 0.95f}, {-0.9f, 0.1f, 0.1f}};
         const float out_s[][3] = {{1.05f, 0, 0}, {2, 2, 2}, {0, -1.3f, 0.2f}, {30, -40, 5}};
-        for (int i = 0; i < 4; i++) {
-            CHECK_NEAR(gnf_bvh_winding(bs, in_s[i]), 1.0, APPROX_TOL);
-            CHECK_NEAR(gnf_bvh_winding_beta(bs, in_s[i], 0), 1.0, 1e-9);
-            CHECK_NEAR(gnf_bvh_winding(bs, out_s[i]), 0.0, APPROX_TOL);
-            CHECK_NEAR(gnf_bvh_winding_beta(bs, out_s[i], 0), 0.0, 1e-9);
-        }
+        check_in_out(bs, in_s, out_s);
         const float in_b[][3] = {{0, 0, 0}, {0.49f, 0.49f, -0.49f}, {0.25f, 0.25f, 0.25f}, {-0.1f, 0.3f, 0}};
         const float out_b[][3] = {{0.51f, 0, 0}, {0.6f, 0.6f, 0.6f}, {0, 0, -3}, {0.25f, 0.25f, 0.55f}};
-        for (int i = 0; i < 4; i++) {
-            CHECK_NEAR(gnf_bvh_winding(bb, in_b[i]), 1.0, APPROX_TOL);
-            CHECK_NEAR(gnf_bvh_winding_beta(bb, in_b[i], 0), 1.0, 1e-9);
-            CHECK_NEAR(gnf_bvh_winding(bb, out_b[i]), 0.0, APPROX_TOL);
-            CHECK_NEAR(gnf_bvh_winding_beta(bb, out_b[i], 0), 0.0, 1e-9);
-        }
+        check_in_out(bb, in_b, out_b);
         /* Torus: inside the tube (around the centre circle) vs the hole and outside. */
         const float in_t[][3] = {{1, 0, 0}, {0, -1.2f, 0.1f}, {-0.75f, 0.0f, 0.0f}, {0.7071f, 0.7071f, 0.25f}};
         const float out_t[][3] = {{0, 0, 0}, {0.5f, 0, 0}, {1, 0, 0.35f}, {1.4f, 0, 0}};
-        for (int i = 0; i < 4; i++) {
-            CHECK_NEAR(gnf_bvh_winding(bt, in_t[i]), 1.0, APPROX_TOL);
-            CHECK_NEAR(gnf_bvh_winding_beta(bt, in_t[i], 0), 1.0, 1e-9);
-            CHECK_NEAR(gnf_bvh_winding(bt, out_t[i]), 0.0, APPROX_TOL);
-            CHECK_NEAR(gnf_bvh_winding_beta(bt, out_t[i], 0), 0.0, 1e-9);
-        }
+        check_in_out(bt, in_t, out_t);
     }
     gnf_bvh_free(bs), gnf_bvh_free(bb), gnf_bvh_free(bt);
     mb_free(&s), mb_free(&bx), mb_free(&t);

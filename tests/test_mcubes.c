@@ -124,16 +124,14 @@ static mesh_check analyse(const gnf_mesh *m, const gnf_mc_config *cfg) {
     } while (0)
 
 static gnf_mc_config cube_cfg(int res) {
-    gnf_mc_config c;
-    memset(&c, 0, sizeof c);
-    for (int a = 0; a < 3; a++) {
-        c.lo[a] = -1.0f;
-        c.hi[a] = 1.0f;
-    }
-    c.res = res;
-    c.iso = 0.0f;
-    c.threads = 2;
+    gnf_mc_config c = {{-1, -1, -1}, {1, 1, 1}, res, 0.0f, 2};
     return c;
+}
+
+/* Extracts fn's surface with cfg into *m (the status checked) and analyses it. */
+static mesh_check extract(const gnf_mc_config *cfg, gnf_field_fn fn, void *user, gnf_mesh *m) {
+    CHECK_EQ_INT(gnf_marching_cubes(cfg, fn, user, m), GNF_OK);
+    return analyse(m, cfg);
 }
 
 /* ---- fields --------------------------------------------------------------------------------- */
@@ -248,8 +246,7 @@ TEST(mcubes_sphere_128) { check_sphere(128, 0); }
 static void check_closed(int res, gnf_field_fn fn, int chi, double ea, double ev, double tol) {
     gnf_mc_config cfg = cube_cfg(res);
     gnf_mesh m;
-    CHECK_EQ_INT(gnf_marching_cubes(&cfg, fn, NULL, &m), GNF_OK);
-    mesh_check r = analyse(&m, &cfg);
+    mesh_check r = extract(&cfg, fn, NULL, &m);
     CHECK_CLOSED_MANIFOLD(r);
     CHECK_EQ_INT(r.V - r.E + r.F, chi);
     double area = gnf_mesh_area(&m), vol = gnf_mesh_volume(&m);
@@ -273,8 +270,7 @@ TEST(mcubes_touches_border) {
     gnf_mc_config cfg = cube_cfg(40);
     sphere_field s = {0.1, 0, 0, 1.2};
     gnf_mesh m;
-    CHECK_EQ_INT(gnf_marching_cubes(&cfg, sphere_fn, &s, &m), GNF_OK);
-    mesh_check r = analyse(&m, &cfg);
+    mesh_check r = extract(&cfg, sphere_fn, &s, &m);
     CHECK(r.F > 0);
     CHECK(r.boundary > 0);
     CHECK_EQ_INT(r.boundary_off_box, 0);
@@ -295,8 +291,7 @@ TEST(mcubes_iso_level) {
     for (int t = 0; t < 2; t++) {
         cfg.iso = t == 0 ? 0.5f : -0.2f;
         gnf_mesh m;
-        CHECK_EQ_INT(gnf_marching_cubes(&cfg, sphere_fn, t == 0 ? &s0 : &s7, &m), GNF_OK);
-        mesh_check r = analyse(&m, &cfg);
+        mesh_check r = extract(&cfg, sphere_fn, t == 0 ? &s0 : &s7, &m);
         CHECK_CLOSED_MANIFOLD(r);
         CHECK_EQ_INT(r.V - r.E + r.F, 2);
         double area = gnf_mesh_area(&m), vol = gnf_mesh_volume(&m);
@@ -319,8 +314,7 @@ TEST(mcubes_orientation_follows_gradient) {
     gnf_mc_config cfg = cube_cfg(48);
     sphere_field s = {0, 0, 0, 0.7};
     gnf_mesh m;
-    CHECK_EQ_INT(gnf_marching_cubes(&cfg, neg_sphere_fn, &s, &m), GNF_OK);
-    mesh_check r = analyse(&m, &cfg);
+    mesh_check r = extract(&cfg, neg_sphere_fn, &s, &m);
     CHECK_CLOSED_MANIFOLD(r);
     double ev = 4.0 / 3.0 * M_PI * 0.343, vol = gnf_mesh_volume(&m);
     CHECK_MSG(fabs(vol + ev) <= 0.02 * ev, "volume %.6f vs %.6f", vol, -ev);
@@ -409,8 +403,7 @@ TEST(mcubes_nan_and_inf_samples) {
         gnf_mc_config cfg = cube_cfg(40);
         nan_field nf = {specials[t]};
         gnf_mesh m;
-        CHECK_EQ_INT(gnf_marching_cubes(&cfg, nan_sphere_fn, &nf, &m), GNF_OK);
-        mesh_check r = analyse(&m, &cfg);
+        mesh_check r = extract(&cfg, nan_sphere_fn, &nf, &m);
         CHECK(r.F > 0);
         CHECK_EQ_INT(r.nonfinite, 0);
         CHECK_EQ_INT(r.nonmanifold, 0);
@@ -437,8 +430,7 @@ TEST(mcubes_exact_iso_samples) {
     gnf_mc_config cfg = cube_cfg(33);
     sphere_field s = {0, 0, 0, 0.7};
     gnf_mesh m;
-    CHECK_EQ_INT(gnf_marching_cubes(&cfg, staircase_fn, &s, &m), GNF_OK);
-    mesh_check r = analyse(&m, &cfg);
+    mesh_check r = extract(&cfg, staircase_fn, &s, &m);
     CHECK(r.F > 0);
     CHECK_CLOSED_MANIFOLD(r);
     CHECK(gnf_mesh_volume(&m) > 0);
@@ -464,11 +456,8 @@ static int table_fn(void *user, const float *p, long n, float *out) {
 }
 
 static gnf_mc_config index_cfg(int res) {
-    gnf_mc_config c = cube_cfg(res);
-    for (int a = 0; a < 3; a++) {
-        c.lo[a] = 0.0f;
-        c.hi[a] = (float)(res - 1);
-    }
+    const float hi = (float)(res - 1);
+    gnf_mc_config c = {{0, 0, 0}, {hi, hi, hi}, res, 0.0f, 2};
     return c;
 }
 
@@ -490,8 +479,7 @@ TEST(mcubes_all_cases_closed) {
             }
             table_field tf = {res, vals};
             gnf_mesh m;
-            CHECK_EQ_INT(gnf_marching_cubes(&cfg, table_fn, &tf, &m), GNF_OK);
-            mesh_check r = analyse(&m, &cfg);
+            mesh_check r = extract(&cfg, table_fn, &tf, &m);
             CHECK_CLOSED_MANIFOLD(r);
             double vol = gnf_mesh_volume(&m);
             if (cs != 255) CHECK_MSG(vol > 0, "case %d: volume %g", cs, vol);
@@ -524,8 +512,7 @@ TEST(mcubes_random_fields_closed) {
         table_field tf = {res, vals};
         cfg.threads = 1 + seed % 3;
         gnf_mesh m;
-        CHECK_EQ_INT(gnf_marching_cubes(&cfg, table_fn, &tf, &m), GNF_OK);
-        mesh_check r = analyse(&m, &cfg);
+        mesh_check r = extract(&cfg, table_fn, &tf, &m);
         CHECK(r.F > 1000);
         CHECK_CLOSED_MANIFOLD(r);
         CHECK_MSG((r.V - r.E + r.F) % 2 == 0, "seed %d: chi %ld", seed, r.V - r.E + r.F);

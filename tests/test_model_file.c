@@ -117,14 +117,13 @@ TEST(model_load_refuses_bad_bytes) {
     const char *p = test_tmp("bytes.gnf");
     gnf_model_save(m, p, 0);
     gnf_model_free(m);
-    long n = test_file_size(p);
-    unsigned char *buf = malloc((size_t)n);
-    FILE *f = fopen(p, "rb");
-    CHECK(fread(buf, 1, (size_t)n, f) == (size_t)n);
-    fclose(f);
+    size_t n = 0;
+    unsigned char *buf = test_read_file(p, &n);
+    CHECK(buf != NULL);
+    if (!buf) return;
     const char *q = test_tmp("bad.gnf");
     /* the whole file from memory loads like the file */
-    CHECK(gnf_model_load_from_memory(buf, (size_t)n, "mem.gnf", &b) == GNF_OK && b);
+    CHECK(gnf_model_load_from_memory(buf, n, "mem.gnf", &b) == GNF_OK && b);
     gnf_model *fb = NULL;
     CHECK(gnf_model_load(p, &fb) == GNF_OK && fb);
     if (b && fb) CHECK(b->nparams == fb->nparams && !memcmp(b->params, fb->params, sizeof(float) * (size_t)b->nparams));
@@ -132,31 +131,25 @@ TEST(model_load_refuses_bad_bytes) {
     gnf_model_free(fb);
     /* truncated at every length (from memory: exact-size copies, so ASan sees any overread) */
     int bad = 0;
-    for (long len = 0; len < n; len++) {
-        unsigned char *cut = malloc((size_t)len + 1);
-        memcpy(cut, buf, (size_t)len);
+    for (size_t len = 0; len < n; len++) {
+        unsigned char *cut = malloc(len + 1);
+        memcpy(cut, buf, len);
         b = NULL;
-        bad += gnf_model_load_from_memory(cut, (size_t)len, "cut.gnf", &b) != GNF_ERR_FORMAT || b ||
+        bad += gnf_model_load_from_memory(cut, len, "cut.gnf", &b) != GNF_ERR_FORMAT || b ||
                !strstr(gnf_last_error(), "cut.gnf");
         free(cut);
     }
     CHECK_EQ_INT(bad, 0);
-    f = fopen(q, "wb");
-    fwrite(buf, 1, (size_t)n / 2, f);
-    fclose(f);
+    test_write_file(q, buf, n / 2);
     CHECK(gnf_model_load(q, &b) == GNF_ERR_FORMAT && b == NULL && strstr(gnf_last_error(), q));
     /* wrong magic: a PNG signature where the header length should be */
     unsigned char png[16] = {0x89, 'P', 'N', 'G', 13, 10, 26, 10, 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
-    f = fopen(q, "wb");
-    fwrite(png, 1, 16, f);
-    fclose(f);
+    test_write_file(q, png, 16);
     CHECK(gnf_model_load(q, &b) == GNF_ERR_FORMAT);
     /* a NaN in the last float of the data */
     unsigned char nan[4] = {0, 0, 0xC0, 0x7F};
     memcpy(buf + n - 4, nan, 4);
-    f = fopen(q, "wb");
-    fwrite(buf, 1, (size_t)n, f);
-    fclose(f);
+    test_write_file(q, buf, n);
     CHECK(gnf_model_load(q, &b) == GNF_ERR_FORMAT);
     CHECK(strstr(gnf_last_error(), "rbf.w0") != NULL || strstr(gnf_last_error(), "NaN") != NULL || strstr(gnf_last_error(), "finite") != NULL);
     /* missing file */

@@ -72,6 +72,7 @@ static double ref_loss(const double *y, long ys, const float *Y16, const double 
 /* ---- random rays --------------------------------------------------------------------------- */
 
 enum { YS = 52, DYS = 50 }; /* row strides > 49 so stride handling is exercised */
+static const long ns[] = {1, 2, 7, 64, 300}; /* the ray lengths tried */
 
 typedef struct {
     long n;
@@ -241,7 +242,6 @@ TEST(nerf_head_density) {
 /* ---- compositing vs the reference ---------------------------------------------------------- */
 
 TEST(nerf_head_composite_reference) {
-    const long ns[] = {1, 2, 7, 64, 300};
     gnf_rng r;
     gnf_rng_seed(&r, 21, 2);
     int terminated = 0, checked = 0;
@@ -291,7 +291,6 @@ TEST(nerf_head_composite_reference) {
 /* ---- gradients ------------------------------------------------------------------------------ */
 
 TEST(nerf_head_backward_gradcheck) {
-    const long ns[] = {1, 2, 7, 64, 300};
     gnf_rng r;
     gnf_rng_seed(&r, 31, 3);
     int rays = 0, terminated = 0, bad = 0;
@@ -352,7 +351,6 @@ TEST(nerf_head_backward_gradcheck) {
 /* ---- weights ---------------------------------------------------------------------------------- */
 
 TEST(nerf_head_weights) {
-    const long ns[] = {1, 2, 7, 64, 300};
     gnf_rng r;
     gnf_rng_seed(&r, 41, 4);
     for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)

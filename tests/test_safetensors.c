@@ -10,10 +10,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A fresh folder under the test tmp dir, so listings show exactly what a test left behind. */
-static void make_dir(char *buf, size_t cap, const char *name) {
+/* A fresh folder under the test tmp dir, so listings show exactly what a test left behind; with
+ * file, p (512 bytes) receives the path of that file in it. */
+static void make_dir(char *buf, size_t cap, const char *name, char *p, const char *file) {
     snprintf(buf, cap, "%s/st_%s", test_tmp_dir(), name);
     mkdir(buf, 0755);
+    if (file) snprintf(p, 512, "%s/%s", buf, file);
+}
+
+/* Reading path succeeds (and the result is freed). */
+static void read_ok(const char *path) {
+    gnf_st_file f;
+    CHECK_EQ_INT(gnf_st_read(path, &f), GNF_OK);
+    gnf_st_file_free(&f);
 }
 
 /* Writes an 8-byte little-endian header length, the JSON text (unpadded) and ndata data bytes. */
@@ -114,8 +123,7 @@ static void check_meta_same(const gnf_st_file *f) {
 
 TEST(st_roundtrip_f32_exact) {
     char dir[256], p[512];
-    make_dir(dir, sizeof dir, "rt32");
-    snprintf(p, sizeof p, "%s/m.gnf", dir);
+    make_dir(dir, sizeof dir, "rt32", p, "m.gnf");
     setup_tensors();
     int nm = (int)(sizeof g_meta / sizeof g_meta[0]);
     CHECK_EQ_INT(gnf_st_write(p, g_t, 4, g_meta, nm, 0), GNF_OK);
@@ -139,8 +147,7 @@ TEST(st_roundtrip_f32_exact) {
 
 TEST(st_roundtrip_f16) {
     char dir[256], p[512];
-    make_dir(dir, sizeof dir, "rt16");
-    snprintf(p, sizeof p, "%s/m.gnf", dir);
+    make_dir(dir, sizeof dir, "rt16", p, "m.gnf");
     /* Exactly representable in f16: must come back bit-exact. */
     float ex[10] = {0.0f, -0.0f, 0.5f, -2.0f, 1024.0f, 65504.0f, -65504.0f, 6.103515625e-05f,
                     5.9604644775390625e-08f, 0.333251953125f};
@@ -177,7 +184,7 @@ TEST(st_roundtrip_f16) {
 
 TEST(st_layout) {
     char dir[256], p[512];
-    make_dir(dir, sizeof dir, "layout");
+    make_dir(dir, sizeof dir, "layout", NULL, NULL);
     setup_tensors();
     int nm = (int)(sizeof g_meta / sizeof g_meta[0]);
     for (int half = 0; half <= 1; half++) {
@@ -226,7 +233,7 @@ TEST(st_layout) {
 
 TEST(st_bad_short_and_magic) {
     char dir[256], p[512];
-    make_dir(dir, sizeof dir, "short");
+    make_dir(dir, sizeof dir, "short", NULL, NULL);
     snprintf(p, sizeof p, "%s/empty.gnf", dir);
     test_write_file(p, "", 0);
     EXPECT_FAIL(p, GNF_ERR_FORMAT, "too short");
@@ -242,17 +249,11 @@ TEST(st_bad_short_and_magic) {
     EXPECT_FAIL(p, GNF_ERR_FORMAT, "not a safetensors/gnf model file");
     /* header length a little past the end */
     snprintf(p, sizeof p, "%s/past.gnf", dir);
-    write_st(p, "{}", NULL, 0);
-    {
-        unsigned char b[10] = {11, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
-        test_write_file(p, b, sizeof b);
-    }
+    const unsigned char past[10] = {11, 0, 0, 0, 0, 0, 0, 0, '{', '}'}, zero[16] = {0};
+    test_write_file(p, past, sizeof past);
     EXPECT_FAIL(p, GNF_ERR_FORMAT, "header length 11");
     snprintf(p, sizeof p, "%s/zero.gnf", dir);
-    {
-        unsigned char b[16] = {0};
-        test_write_file(p, b, sizeof b);
-    }
+    test_write_file(p, zero, sizeof zero);
     EXPECT_FAIL(p, GNF_ERR_FORMAT, "header length is 0");
     /* a header longer than 1 MiB (sparse file, so cheap) */
     snprintf(p, sizeof p, "%s/huge.gnf", dir);
@@ -273,8 +274,7 @@ TEST(st_bad_short_and_magic) {
 
 TEST(st_bad_truncated_every_length) {
     char dir[256], p[512], q[512];
-    make_dir(dir, sizeof dir, "trunc");
-    snprintf(p, sizeof p, "%s/full.gnf", dir);
+    make_dir(dir, sizeof dir, "trunc", p, "full.gnf");
     float a[3] = {1, 2, 3}, b[2] = {4, 5};
     gnf_st_tensor t[2] = {{.name = "a", .ndim = 1, .shape = {3}, .numel = 3, .data = a},
                           {.name = "b", .ndim = 2, .shape = {1, 2}, .numel = 2, .data = b}};
@@ -291,9 +291,7 @@ TEST(st_bad_truncated_every_length) {
     }
     /* and the full file still reads */
     test_write_file(q, buf, n);
-    gnf_st_file f;
-    CHECK_EQ_INT(gnf_st_read(q, &f), GNF_OK);
-    gnf_st_file_free(&f);
+    read_ok(q);
     free(buf);
 }
 
@@ -301,8 +299,7 @@ TEST(st_bad_truncated_every_length) {
  * or fail cleanly; nothing may crash or leak. */
 TEST(st_bad_byte_flips) {
     char dir[256], p[512], q[512];
-    make_dir(dir, sizeof dir, "flip");
-    snprintf(p, sizeof p, "%s/full.gnf", dir);
+    make_dir(dir, sizeof dir, "flip", p, "full.gnf");
     float a[3] = {1, -2, 3};
     gnf_st_tensor t[2] = {{.name = "a", .ndim = 1, .shape = {3}, .numel = 3, .data = a},
                           {.name = "b", .ndim = 0, .numel = 1, .data = a}};
@@ -345,7 +342,7 @@ TEST(st_bad_byte_flips) {
 
 TEST(st_bad_json) {
     char dir[256];
-    make_dir(dir, sizeof dir, "json");
+    make_dir(dir, sizeof dir, "json", NULL, NULL);
     BAD("invalid", "{\"a\": {\"dtype\": \"F32\",", NULL, 0, GNF_ERR_FORMAT, "not valid JSON");
     BAD("garbage", "hello world", NULL, 0, GNF_ERR_FORMAT, "not valid JSON");
     BAD("array", "[1, 2, 3]", NULL, 0, GNF_ERR_FORMAT, "not a JSON object");
@@ -386,15 +383,13 @@ TEST(st_bad_json) {
         char p[512];
         snprintf(p, sizeof p, "%s/ws.gnf", dir);
         write_st(p, " \n{ }\t\r\n  ", NULL, 0);
-        gnf_st_file f;
-        CHECK_EQ_INT(gnf_st_read(p, &f), GNF_OK);
-        gnf_st_file_free(&f);
+        read_ok(p);
     }
 }
 
 TEST(st_bad_fields) {
     char dir[256];
-    make_dir(dir, sizeof dir, "fields");
+    make_dir(dir, sizeof dir, "fields", NULL, NULL);
     static const unsigned char z16[16] = {0};
     /* {"w":{"dtype":DTYPE,"shape":SHAPE,"data_offsets":OFFSETS}} with nd data bytes */
     static const struct { const char *name, *dtype, *shape, *offsets; int nd; gnf_status want; const char *needle; } c[] = {
@@ -433,7 +428,7 @@ TEST(st_bad_fields) {
 
 TEST(st_bad_layout) {
     char dir[256];
-    make_dir(dir, sizeof dir, "tiling");
+    make_dir(dir, sizeof dir, "tiling", NULL, NULL);
     static const unsigned char z16[16] = {0};
     BAD("overlap",
         "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
@@ -482,7 +477,7 @@ TEST(st_bad_layout) {
 
 TEST(st_bad_values) {
     char dir[256];
-    make_dir(dir, sizeof dir, "values");
+    make_dir(dir, sizeof dir, "values", NULL, NULL);
     /* f32: 1.0, then NaN / +Inf / -Inf at element 1 */
     static const unsigned char nan32[8] = {0, 0, 0x80, 0x3F, 0, 0, 0xC0, 0x7F};
     static const unsigned char inf32[8] = {0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x7F};
@@ -515,8 +510,7 @@ TEST(st_bad_values) {
 
 TEST(st_write_refuses_bad_input) {
     char dir[256], p[512];
-    make_dir(dir, sizeof dir, "refuse");
-    snprintf(p, sizeof p, "%s/m.gnf", dir);
+    make_dir(dir, sizeof dir, "refuse", p, "m.gnf");
     float v[3] = {1, NAN, 2};
     gnf_st_tensor t = {.name = "w", .ndim = 1, .shape = {3}, .numel = 3, .data = v};
     CHECK_EQ_INT(gnf_st_write(p, &t, 1, NULL, 0, 0), GNF_ERR_INVALID);
@@ -546,35 +540,26 @@ TEST(st_write_refuses_bad_input) {
     gnf_st_kv dm[2] = {{"k", "a"}, {"k", "b"}};
     CHECK_EQ_INT(gnf_st_write(p, &t, 1, dm, 2, 0), GNF_ERR_INVALID);
     CHECK(strstr(gnf_last_error(), "duplicate metadata key 'k'") != NULL);
-    gnf_st_tensor bad = t;
-    bad.numel = 4;
-    CHECK_EQ_INT(gnf_st_write(p, &bad, 1, NULL, 0, 0), GNF_ERR_INVALID);
-    bad = t;
-    bad.shape[0] = -3;
-    CHECK_EQ_INT(gnf_st_write(p, &bad, 1, NULL, 0, 0), GNF_ERR_INVALID);
-    bad = t;
-    bad.ndim = 9;
-    CHECK_EQ_INT(gnf_st_write(p, &bad, 1, NULL, 0, 0), GNF_ERR_INVALID);
-    bad = t;
-    bad.name = "__metadata__";
-    CHECK_EQ_INT(gnf_st_write(p, &bad, 1, NULL, 0, 0), GNF_ERR_INVALID);
-    bad = t;
-    bad.name = "bad\xFFutf8";
-    CHECK_EQ_INT(gnf_st_write(p, &bad, 1, NULL, 0, 0), GNF_ERR_INVALID);
+    /* numel not the shape's, a negative dimension, 9 dimensions, the reserved name, no data, a
+     * name that is not UTF-8 (last, so its message can be checked) */
+    gnf_st_tensor bad[6] = {t, t, t, t, t, t};
+    bad[0].numel = 4;
+    bad[1].shape[0] = -3;
+    bad[2].ndim = 9;
+    bad[3].name = "__metadata__";
+    bad[4].data = NULL;
+    bad[5].name = "bad\xFFutf8";
+    for (int i = 0; i < 6; i++) CHECK_EQ_INT(gnf_st_write(p, &bad[i], 1, NULL, 0, 0), GNF_ERR_INVALID);
     CHECK(strstr(gnf_last_error(), "\\xFF") != NULL);
-    bad = t;
-    bad.data = NULL;
-    CHECK_EQ_INT(gnf_st_write(p, &bad, 1, NULL, 0, 0), GNF_ERR_INVALID);
     CHECK_EQ_INT(test_count_files(dir, NULL), 1);
     CHECK_EQ_INT(test_file_size(p), before);
 }
 
 TEST(st_write_io_errors) {
     char dir[256], p[512];
-    make_dir(dir, sizeof dir, "ioerr");
+    make_dir(dir, sizeof dir, "ioerr", p, "no/such/dir/m.gnf");
     float v[1] = {1};
     gnf_st_tensor t = {.name = "w", .ndim = 1, .shape = {1}, .numel = 1, .data = v};
-    snprintf(p, sizeof p, "%s/no/such/dir/m.gnf", dir);
     CHECK_EQ_INT(gnf_st_write(p, &t, 1, NULL, 0, 0), GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), p) != NULL);
     CHECK_EQ_INT(test_count_files(dir, NULL), 0);
@@ -588,8 +573,7 @@ TEST(st_write_io_errors) {
 
 TEST(st_write_atomic_replace) {
     char dir[256], p[512];
-    make_dir(dir, sizeof dir, "atomic");
-    snprintf(p, sizeof p, "%s/m.gnf", dir);
+    make_dir(dir, sizeof dir, "atomic", p, "m.gnf");
     test_write_file(p, "old contents", 12);
     chmod(p, 0600);
     float v[2] = {5, 6};

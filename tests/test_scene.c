@@ -13,14 +13,16 @@
 
 /* ---- fixtures ------------------------------------------------------------------------------ */
 
-/* test_tmp_dir()/a[/b], created. */
+#define MAT_ID "[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]"
+
+/* test_tmp_dir()/a in buf, created, with a subfolder b unless b is NULL. */
 static const char *mkdir_tmp(char *buf, size_t n, const char *a, const char *b) {
+    char sub[1024];
     snprintf(buf, n, "%s/%s", test_tmp_dir(), a);
     CHECK(mkdir(buf, 0755) == 0 || errno == EEXIST);
     if (b) {
-        size_t l = strlen(buf);
-        snprintf(buf + l, n - l, "/%s", b);
-        CHECK(mkdir(buf, 0755) == 0 || errno == EEXIST);
+        snprintf(sub, sizeof sub, "%s/%s", buf, b);
+        CHECK(mkdir(sub, 0755) == 0 || errno == EEXIST);
     }
     return buf;
 }
@@ -44,6 +46,23 @@ static unsigned char *rgba_pattern(int w, int h, int seed) {
             for (int k = 0; k < 4; k++)
                 p[((size_t)y * w + x) * 4 + k] = (unsigned char)((37 * x + 91 * y + 53 * k + 17 * seed) % 256);
     return p;
+}
+
+/* rgba_pattern(w, h, seed) written to path as an RGBA PNG. */
+static void write_pattern(const char *path, int w, int h, int seed) {
+    unsigned char *px = rgba_pattern(w, h, seed);
+    write_rgba(path, w, h, px);
+    free(px);
+}
+
+/* A transforms JSON with the top-level keys `top` and nine frames v0 ... v8. */
+static void nine_frames(char *json, size_t n, const char *top) {
+    snprintf(json, n, "{%s\"frames\":[", top);
+    for (int i = 0; i < 9; i++) {
+        size_t l = strlen(json);
+        snprintf(json + l, n - l, "%s{\"file_path\":\"v%d\",\"transform_matrix\":" MAT_ID "}", i ? "," : "", i);
+    }
+    strcat(json, "]}");
 }
 
 static int scene_is_zero(const gnf_scene *s) { return s->n == 0 && s->views == NULL && s->json_path == NULL; }
@@ -70,14 +89,11 @@ static void expect_fail(const char *label, const char *path, const char *split, 
     if (s == GNF_OK) gnf_scene_free(&sc);
 }
 
-#define MAT_ID "[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]"
-
 /* ---- compositing over white ---------------------------------------------------------------- */
 
 TEST(scene_composite_on_white) {
     char dir[512], p[600];
     mkdir_tmp(dir, sizeof dir, "sc_comp", "train");
-    mkdir_tmp(dir, sizeof dir, "sc_comp", NULL);
     const unsigned char px[16] = {255, 0, 0, 128, 0, 255, 0, 255, 0, 0, 255, 0, 10, 20, 30, 64};
     write_rgba(join(p, sizeof p, dir, "train/r_0.png"), 2, 2, px);
     write_text(join(p, sizeof p, dir, "transforms_train.json"),
@@ -205,11 +221,8 @@ TEST(scene_image_on_white_layouts) {
 TEST(scene_downscale_box_average) {
     char dir[512], p[600];
     mkdir_tmp(dir, sizeof dir, "sc_down", "train");
-    mkdir_tmp(dir, sizeof dir, "sc_down", NULL);
     const int W = 5, H = 4;
-    unsigned char *px = rgba_pattern(W, H, 3);
-    write_rgba(join(p, sizeof p, dir, "train/r_0.png"), W, H, px);
-    free(px);
+    write_pattern(join(p, sizeof p, dir, "train/r_0.png"), W, H, 3);
     write_text(join(p, sizeof p, dir, "transforms_train.json"),
                "{\"fl_x\":10,\"fl_y\":12,\"cx\":2.5,\"cy\":1.5,\"frames\":[{\"file_path\":\"train/r_0\","
                "\"transform_matrix\":" MAT_ID "}]}");
@@ -258,9 +271,7 @@ TEST(scene_downscale_box_average) {
 TEST(scene_intrinsics) {
     char dir[512], p[600], js[600];
     mkdir_tmp(dir, sizeof dir, "sc_intr", NULL);
-    unsigned char *px = rgba_pattern(6, 4, 1);
-    write_rgba(join(p, sizeof p, dir, "a.png"), 6, 4, px);
-    free(px);
+    write_pattern(join(p, sizeof p, dir, "a.png"), 6, 4, 1);
     join(js, sizeof js, dir, "t.json");
     const double ax = 0.7, ay = 0.4;
     gnf_scene sc;
@@ -328,7 +339,6 @@ TEST(scene_intrinsics) {
 TEST(scene_extension_resolution) {
     char dir[512], p[600], want[700];
     mkdir_tmp(dir, sizeof dir, "sc_ext", "train");
-    mkdir_tmp(dir, sizeof dir, "sc_ext", NULL);
     unsigned char *px = rgba_pattern(4, 2, 2);
     unsigned char rgb[4 * 2 * 3];
     for (int i = 0; i < 8; i++)
@@ -424,18 +434,13 @@ TEST(scene_rays) {
 TEST(scene_threads_same_result) {
     char dir[512], p[600], js[600];
     mkdir_tmp(dir, sizeof dir, "sc_thr", NULL);
-    char json[4096] = "{\"camera_angle_x\":0.9,\"frames\":[";
+    char json[4096];
     for (int i = 0; i < 9; i++) {
         char name[32];
         snprintf(name, sizeof name, "v%d.png", i);
-        unsigned char *px = rgba_pattern(9, 7, i);
-        write_rgba(join(p, sizeof p, dir, name), 9, 7, px);
-        free(px);
-        size_t l = strlen(json);
-        snprintf(json + l, sizeof json - l, "%s{\"file_path\":\"v%d\",\"transform_matrix\":" MAT_ID "}", i ? "," : "",
-                 i);
+        write_pattern(join(p, sizeof p, dir, name), 9, 7, i);
     }
-    strcat(json, "]}");
+    nine_frames(json, sizeof json, "\"camera_angle_x\":0.9,");
     write_text(join(js, sizeof js, dir, "t.json"), json);
     gnf_scene a, b;
     if (load_ok(js, NULL, 2, 1, 1, &a) != GNF_OK) return;
@@ -452,18 +457,9 @@ TEST(scene_threads_same_result) {
     }
     gnf_scene_free(&a);
     /* Two bad views: whatever the thread count, the first (v2) is reported. */
-    unsigned char *px = rgba_pattern(5, 7, 0);
-    write_rgba(join(p, sizeof p, dir, "v6.png"), 5, 7, px);
-    write_rgba(join(p, sizeof p, dir, "v2.png"), 5, 7, px);
-    free(px);
-    json[0] = 0;
-    strcat(json, "{\"camera_angle_x\":0.9,\"w\":9,\"h\":7,\"frames\":[");
-    for (int i = 0; i < 9; i++) {
-        size_t l = strlen(json);
-        snprintf(json + l, sizeof json - l, "%s{\"file_path\":\"v%d\",\"transform_matrix\":" MAT_ID "}", i ? "," : "",
-                 i);
-    }
-    strcat(json, "]}");
+    write_pattern(join(p, sizeof p, dir, "v6.png"), 5, 7, 0);
+    write_pattern(join(p, sizeof p, dir, "v2.png"), 5, 7, 0);
+    nine_frames(json, sizeof json, "\"camera_angle_x\":0.9,\"w\":9,\"h\":7,");
     write_text(js, json);
     join(p, sizeof p, dir, "v2.png");
     for (int t = 1; t <= 8; t *= 2)
@@ -483,13 +479,8 @@ TEST(scene_threads_same_result) {
 /* A folder with one good 4×4 image for the malformed-JSON cases. */
 static const char *bad_dir(char *dir, size_t n) {
     mkdir_tmp(dir, n, "sc_bad", "train");
-    mkdir_tmp(dir, n, "sc_bad", NULL);
     char p[600];
-    if (access(join(p, sizeof p, dir, "train/r_0.png"), F_OK) != 0) {
-        unsigned char *px = rgba_pattern(4, 4, 0);
-        write_rgba(p, 4, 4, px);
-        free(px);
-    }
+    if (access(join(p, sizeof p, dir, "train/r_0.png"), F_OK) != 0) write_pattern(p, 4, 4, 0);
     return dir;
 }
 
@@ -626,9 +617,7 @@ TEST(scene_bad_files) {
                 {"notimg.png", "not an image, cameras only", 0}, {"sig.png", "PNG signature only", 0},
                 {"sig.png", "PNG signature only, decoded", 1},   {"cut.jpg", "JPEG without frame header", 0},
                 {"cut.jpg", "JPEG without frame header, decoded", 1}, {"empty.png", "empty image", 0}};
-    unsigned char *px = rgba_pattern(4, 4, 0);
-    write_rgba(join(p, sizeof p, dir, "corrupt.png"), 4, 4, px);
-    free(px);
+    write_pattern(join(p, sizeof p, dir, "corrupt.png"), 4, 4, 0);
     FILE *f = fopen(p, "r+b");
     CHECK(f != NULL);
     if (f) { /* overwrite the IDAT payload with junk, keeping the header valid */

@@ -40,19 +40,37 @@ static void write_sphere(const char *path, float r, const float c[3], int hole) 
     fclose(f);
 }
 
-
 /* Every sample evaluated: the reference for the narrow-band extraction. */
 static int full_field(void *user, const float *pts, long n, float *out) {
     return gnf_model_eval(user, pts, n, out, 0) != GNF_OK;
 }
 
-static gnf_model *sdf_model(gnf_encoding enc, long params) {
+/* The mesh file obj as an SDF target with a pool of `samples` points (NULL on failure). */
+static gnf_sdf_target *target_of(const char *obj, long samples) {
+    gnf_sdf_config sc;
+    gnf_sdf_config_default(&sc);
+    sc.samples = samples;
+    gnf_sdf_target *t = NULL;
+    CHECK(gnf_sdf_target_create(obj, &sc, &t) == GNF_OK);
+    return t;
+}
+
+/* A model of about `params` parameters with encoding enc, fitted to t for `steps` steps with the
+ * L2 loss (batch 0: the default batch). */
+static gnf_model *fit_model(const gnf_sdf_target *t, gnf_encoding enc, long params, long steps, long batch,
+                            gnf_train_report *rep) {
     gnf_model_config cfg;
     gnf_model_config_default(&cfg, 3, 1);
     cfg.encoding = enc;
     CHECK(gnf_model_config_for_params(&cfg, params, enc == GNF_ENC_HASH ? 1024 : 0) == GNF_OK);
     gnf_model *m = NULL;
     CHECK(gnf_model_create(&cfg, GNF_TASK_SDF, &m) == GNF_OK);
+    gnf_train_config tc;
+    gnf_train_config_default(&tc);
+    tc.steps = steps;
+    if (batch) tc.batch = batch;
+    tc.loss = GNF_LOSS_L2;
+    CHECK(gnf_fit_sdf(m, t, &tc, 0, rep) == GNF_OK);
     return m;
 }
 
@@ -60,25 +78,15 @@ TEST(sdf_sphere_fit_query_mesh_metrics) {
     const float c[3] = {10, -3, 2}, r = 4;
     const char *obj = test_tmp("sphere.obj");
     write_sphere(obj, r, c, 0);
-    gnf_sdf_config sc;
-    gnf_sdf_config_default(&sc);
-    sc.samples = 1 << 17;
-    gnf_sdf_target *t = NULL;
-    CHECK(gnf_sdf_target_create(obj, &sc, &t) == GNF_OK);
+    gnf_sdf_target *t = target_of(obj, 1 << 17);
     if (!t) return;
     gnf_sdf_target_info in;
     gnf_sdf_target_get_info(t, &in);
     CHECK(in.watertight && !in.sign_by_winding && in.faces == 48 * 2 + 48 * 22 * 2);
     CHECK_NEAR(in.center[0], 10, 1e-5);
     CHECK_NEAR(in.scale, 1.9 / sqrt(3 * 64.0), 1e-4); /* bbox diagonal of the sphere: 8 sqrt(3) */
-    gnf_model *m = sdf_model(GNF_ENC_DENSE, 200000);
-    gnf_train_config tc;
-    gnf_train_config_default(&tc);
-    tc.steps = 300;
-    tc.batch = 8192;
-    tc.loss = GNF_LOSS_L2;
     gnf_train_report rep;
-    CHECK(gnf_fit_sdf(m, t, &tc, 0, &rep) == GNF_OK);
+    gnf_model *m = fit_model(t, GNF_ENC_DENSE, 200000, 300, 8192, &rep);
     CHECK_MSG(rep.quality > 0.95, "held-out IoU %.4f", rep.quality);
     /* queries in mesh coordinates: distance ~ |p - c| - r, gradient ~ radial unit vector */
     float p[4 * 3] = {c[0], c[1], c[2] + 2, c[0] + 6, c[1], c[2], c[0], c[1] - 5, c[2], c[0] + 2.5f, c[1] + 2.5f, c[2]};
@@ -138,23 +146,13 @@ TEST(sdf_open_mesh_uses_winding_number) {
     const float c[3] = {0, 0, 0};
     const char *obj = test_tmp("open.obj");
     write_sphere(obj, 1, c, 1);
-    gnf_sdf_config sc;
-    gnf_sdf_config_default(&sc);
-    sc.samples = 1 << 14;
-    gnf_sdf_target *t = NULL;
-    CHECK(gnf_sdf_target_create(obj, &sc, &t) == GNF_OK);
+    gnf_sdf_target *t = target_of(obj, 1 << 14);
     if (!t) return;
     gnf_sdf_target_info in;
     gnf_sdf_target_get_info(t, &in);
     CHECK(!in.watertight && in.boundary_edges == 48 && in.sign_by_winding);
-    gnf_model *m = sdf_model(GNF_ENC_DENSE, 60000);
-    gnf_train_config tc;
-    gnf_train_config_default(&tc);
-    tc.steps = 150;
-    tc.batch = 4096;
-    tc.loss = GNF_LOSS_L2;
     gnf_train_report rep;
-    CHECK(gnf_fit_sdf(m, t, &tc, 0, &rep) == GNF_OK);
+    gnf_model *m = fit_model(t, GNF_ENC_DENSE, 60000, 150, 4096, &rep);
     float p[6] = {0, 0, 0, 0, 0, -0.5f};
     float d[2];
     CHECK(gnf_sdf_query(m, p, 2, d, NULL, 0) == GNF_OK);
@@ -189,19 +187,10 @@ TEST(e2e_spot_reaches_iou) {
     if (!dd) SKIP("../shared/data not found");
     char p[4096];
     snprintf(p, sizeof p, "%s/meshes/spot.obj", dd);
-    gnf_sdf_config sc;
-    gnf_sdf_config_default(&sc);
-    sc.samples = 1 << 19;
-    gnf_sdf_target *t = NULL;
-    CHECK(gnf_sdf_target_create(p, &sc, &t) == GNF_OK);
+    gnf_sdf_target *t = target_of(p, 1 << 19);
     if (!t) return;
-    gnf_model *m = sdf_model(GNF_ENC_HASH, 1000000);
-    gnf_train_config tc;
-    gnf_train_config_default(&tc);
-    tc.steps = 400;
-    tc.loss = GNF_LOSS_L2;
     gnf_train_report rep;
-    CHECK(gnf_fit_sdf(m, t, &tc, 0, &rep) == GNF_OK);
+    gnf_model *m = fit_model(t, GNF_ENC_HASH, 1000000, 400, 0, &rep);
     CHECK_MSG(rep.quality > 0.95, "spot held-out IoU %.4f", rep.quality);
     printf("      spot: held-out IoU %.5f after %ld steps, %.1f s\n", rep.quality, rep.steps, rep.seconds);
     gnf_model_free(m);
