@@ -16,7 +16,7 @@
 # Timings on shared machines are noisy (1.5-3x): the kernel bench reports medians of 9 runs;
 # compare builds only within one run.
 cd "$(dirname "$0")/.." || exit 1
-GNF=build/release/gnf
+GNF=${GNF_BIN:-build/release/gnf}   # GNF_BIN: another build's binary
 R=bench/results
 DATA=${GNF_DATA:-../shared/data}
 mkdir -p "$R"
