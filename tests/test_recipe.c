@@ -32,7 +32,8 @@ TEST(recipe_image_presets) {
     CHECK(gnf_recipe_for(GNF_TASK_IMAGE, NULL, NULL, &r) == GNF_ERR_INVALID);
 }
 
-/* SDF: 15 s by default (5 fast, 60 quality); Adam beta2 0.999, lr 5e-3 -> 5e-4 whatever the budget */
+/* SDF: 15 s by default (5 fast, 60 quality); Adam beta2 0.999, lr 5e-3 -> 5e-4 whatever the budget;
+ * the ground-truth pool 2^19 up to 10 s, 2^20 up to 30 s, else 2^21 */
 TEST(recipe_sdf_budget) {
     struct { const char *preset; long steps; double seconds, want_s; float lr; } c[] = {
         {NULL, 0, 0, 15, 5e-3f}, {"fast", 0, 0, 5, 5e-3f}, {"quality", 0, 0, 60, 5e-3f}, {NULL, 2999, 0, 0, 5e-3f},
@@ -44,7 +45,9 @@ TEST(recipe_sdf_budget) {
         CHECK_MSG(r.train.lr0 == c[i].lr && r.train.lr1 == c[i].lr / 10 && r.train.steps == c[i].steps && r.train.seconds == c[i].want_s,
                   "case %d: lr %g -> %g, %ld steps, %g s", i, (double)r.train.lr0, (double)r.train.lr1, r.train.steps, r.train.seconds);
         CHECK(r.train.batch == 16384 && r.train.adam_eps == 1e-8f && r.train.adam_b2 == 0.999f && r.max_params == 1000000 && r.model.encoding == GNF_ENC_HASH);
-        CHECK(r.model.in_dim == 3 && r.model.out_dim == 1 && gnf_model_config_param_count(&r.model) <= 1000000 && r.sdf.samples == 1L << 21);
+        CHECK(r.model.in_dim == 3 && r.model.out_dim == 1 && gnf_model_config_param_count(&r.model) <= 1000000);
+        long pool = c[i].want_s <= 0 ? 1L << 21 : c[i].want_s <= 10 ? 1L << 19 : c[i].want_s <= 30 ? 1L << 20 : 1L << 21;
+        CHECK_MSG(r.sdf.samples == pool, "case %d: pool %ld", i, r.sdf.samples);
     }
 }
 

@@ -233,17 +233,23 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     const char *reason = "steps";
     double quality = NAN, samples = 0;
     double tt0 = gnf_now();
-    /* A time budget without a step limit becomes a step count, sized from the measured time of
-     * steps [cal0, cal1) (after the task's warm-up): the learning rate then decays over steps, as
-     * with --steps, so two runs of one command train alike; the wall clock still ends the run. */
-    long planned = tc->steps;
-    const long cal0 = GNF_MAX(8, ops->warmup_steps), cal1 = cal0 + 24;
+    /* A time budget without a step limit becomes a step count: planned from the time of steps
+     * [cal0, cal1) (after the task's warm-up), then planned again from steps [cal0, cal2), a
+     * quarter of the way, for a steadier rate.  The learning rate then decays over steps, as with
+     * --steps, so two runs of one command train alike; the wall clock still ends the run. */
+    long planned = tc->steps, cal0 = GNF_MAX(8, ops->warmup_steps), cal1 = cal0 + 24, cal2 = -1;
     double tcal = 0;
     for (tr.s.step = 0;; tr.s.step++) {
         double now = gnf_now(), elapsed = now - tstart;
-        if (planned == 0 && tc->seconds > 0 && tr.s.step == cal0) tcal = now;
-        if (planned == 0 && tc->seconds > 0 && tr.s.step == cal1)
-            planned = cal1 + 1 + (long)(0.98 * (tc->seconds - elapsed) / ((now - tcal) / (double)(cal1 - cal0)));
+        if (tc->steps == 0 && tc->seconds > 0) {
+            long st0 = tr.s.step;
+            if (st0 == cal0) tcal = now;
+            if (st0 == cal1 || st0 == cal2) {
+                planned = st0 + 1 + (long)(0.98 * (tc->seconds - elapsed) / ((now - tcal) / (double)(st0 - cal0)));
+                if (st0 == cal1) cal2 = st0 + (planned - st0) / 4 > cal1 + 24 ? st0 + (planned - st0) / 4 : -1;
+                else cal1 = cal2;   /* for the record: the window used last */
+            }
+        }
         if (planned > 0 && tr.s.step >= planned) { reason = tc->steps > 0 ? "steps" : "seconds"; break; }
         if (tc->seconds > 0 && elapsed >= tc->seconds) { reason = "seconds"; break; }
         /* the learning rate decays over the (planned) steps; lr0 while calibrating; without a
