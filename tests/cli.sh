@@ -151,6 +151,14 @@ expect 2 "--iso for an sdf model" "$GNF" mesh "$T/cube.gnf" -o "$T/x.ply" --iso 
 expect 2 "--target-psnr for a mesh" "$GNF" fit "$T/cube.obj" --target-psnr 30 -o "$T/x.gnf"
 err_has "--target-psnr is for images and radiance fields, not signed distance fields" "--target-psnr and sdf are named"
 expect 0 "render an sdf" "$GNF" render "$T/cube.gnf" -o "$T/cube.png" --width 64
+expect 0 "an sdf slice against its mesh" "$GNF" render "$T/cube.gnf" --slice z=0 --mesh "$T/cube.obj" -o "$T/slice.png" --width 48
+grep -q "wrong sign against" "$T/out" && [ -s "$T/slice.png" ] && ok "the slice is written and reports the wrong-sign share" || bad "slice: $(cat "$T/out")"
+expect 2 "a slice on a bad axis" "$GNF" render "$T/cube.gnf" --slice w=0 -o "$T/slice2.png"
+absent "$T/slice2.png" "no picture after a bad --slice"
+expect 2 "--mesh without --slice" "$GNF" render "$T/cube.gnf" --mesh "$T/cube.obj" -o "$T/slice2.png"
+expect 2 "a slice of an image model" "$GNF" render "$T/m.gnf" --slice z=0 -o "$T/slice2.png"
+expect 1 "a slice against a missing mesh" "$GNF" render "$T/cube.gnf" --slice z=0 --mesh "$T/nope.obj" -o "$T/slice2.png"
+err_has "nope.obj" "the missing reference mesh is named"
 expect 1 "mesh of an image model" "$GNF" mesh "$T/m.gnf" -o "$T/x.ply"
 printf 'v 0 0 0\nv 1 0 0\nf 1 2 7\n' > "$T/bad.obj"
 expect 1 "fit a mesh with a bad index" "$GNF" fit "$T/bad.obj" -o "$T/bad.gnf" --quiet

@@ -102,6 +102,16 @@ TEST(sdf_sphere_fit_query_mesh_metrics) {
     CHECK(gnf_sdf_evaluate(m, t, 96, 0, &mt) == GNF_OK);
     CHECK_MSG(mt.iou > 0.95 && mt.nae_deg < 6 && mt.chamfer_l1 < 0.002 && mt.fscore > 0.95,
               "iou %.4f nae %.2f chamfer %.5f f %.3f", mt.iou, mt.nae_deg, mt.chamfer_l1, mt.fscore);
+    /* a slice through the centre against the mesh: inside blue at the centre, outside orange in a
+     * corner, almost no pixel of the wrong sign; a bad axis is refused */
+    gnf_image sl;
+    double wrong = -1;
+    CHECK(gnf_sdf_render_slice(m, 2, c[2], 64, 64, t, 0, &sl, &wrong) == GNF_OK);
+    CHECK_MSG(wrong >= 0 && wrong < 0.01, "wrong-sign share %.4f", wrong);
+    const float *mid = sl.px + 3 * (32 * 64 + 32), *corner = sl.px;
+    CHECK(mid[2] > mid[0] && corner[0] > corner[2]);
+    gnf_image_free(&sl);
+    CHECK(gnf_sdf_render_slice(m, 3, 0, 64, 64, NULL, 0, &sl, NULL) == GNF_ERR_INVALID);
     /* marching cubes export in mesh coordinates, watertight, right size */
     const char *ply = test_tmp("sphere_out.ply");
     long nv = 0, nf = 0;
