@@ -203,6 +203,8 @@ typedef struct {
     long batch;              /* points per step */
     float lr0, lr1;          /* learning rate, decayed exponentially from lr0 to lr1 */
     float lr_grid_scale;     /* the grids' learning rate is lr × this (<= 0: 1); the decoder's is lr */
+    long lr_knee_steps;      /* > 0 and fewer than the steps: lr0 -> lr1 over these steps, then
+                              * lr1 -> lr1/10 over the rest (0: lr0 -> lr1 over all the steps) */
     gnf_loss loss;
     float adam_b1, adam_b2, adam_eps;
     uint64_t seed;           /* sampling seed */

@@ -44,7 +44,7 @@ TEST(recipe_sdf_budget) {
         CHECK(gnf_recipe_for(GNF_TASK_SDF, c[i].preset, &in, &r) == GNF_OK);
         CHECK_MSG(r.train.lr0 == c[i].lr && r.train.lr1 == c[i].lr / 10 && r.train.steps == c[i].steps && r.train.seconds == c[i].want_s,
                   "case %d: lr %g -> %g, %ld steps, %g s", i, (double)r.train.lr0, (double)r.train.lr1, r.train.steps, r.train.seconds);
-        CHECK(r.train.batch == 16384 && r.train.adam_eps == 1e-8f && r.train.adam_b2 == 0.999f && r.max_params == 1000000 && r.model.encoding == GNF_ENC_HASH);
+        CHECK(r.train.batch == 16384 && r.train.adam_eps == 1e-8f && r.train.adam_b2 == 0.999f && r.train.lr_knee_steps == 3000 && r.max_params == 1000000 && r.model.encoding == GNF_ENC_HASH);
         CHECK(r.model.in_dim == 3 && r.model.out_dim == 1 && gnf_model_config_param_count(&r.model) <= 1000000);
         long pool = c[i].want_s <= 0 ? 1L << 21 : c[i].want_s <= 10 ? 1L << 19 : c[i].want_s <= 30 ? 1L << 20 : 1L << 21;
         CHECK_MSG(r.sdf.samples == pool, "case %d: pool %ld", i, r.sdf.samples);

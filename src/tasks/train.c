@@ -252,11 +252,17 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
         }
         if (planned > 0 && tr.s.step >= planned) { reason = tc->steps > 0 ? "steps" : "seconds"; break; }
         if (tc->seconds > 0 && elapsed >= tc->seconds) { reason = "seconds"; break; }
-        /* the learning rate decays over the (planned) steps; lr0 while calibrating; without a
-         * step or time budget over 2000 steps */
-        double prog = planned > 0 ? (double)tr.s.step / (double)planned
-                      : tc->seconds > 0 ? 0.0 : (double)tr.s.step / 2000.0;
-        tr.lr = gnf_lr_exp_schedule(tc->lr0, tc->lr1, prog);
+        /* the learning rate decays from lr0 to lr1 over the (planned) steps — or, when they are
+         * more than lr_knee_steps, over the first lr_knee_steps and then on to lr1/10 over the
+         * rest; lr0 while calibrating; without a step or time budget over 2000 steps */
+        const int kneed = tc->lr_knee_steps > 0 && planned > tc->lr_knee_steps;
+        if (kneed && tr.s.step >= tc->lr_knee_steps)
+            tr.lr = gnf_lr_exp_schedule(tc->lr1, tc->lr1 / 10, (double)(tr.s.step - tc->lr_knee_steps) /
+                                                               (double)(planned - tc->lr_knee_steps));
+        else
+            tr.lr = gnf_lr_exp_schedule(tc->lr0, tc->lr1, kneed ? (double)tr.s.step / (double)tc->lr_knee_steps
+                                                          : planned > 0 ? (double)tr.s.step / (double)planned
+                                                          : tc->seconds > 0 ? 0.0 : (double)tr.s.step / 2000.0);
         double loss, sq;
         if ((st = train_step(&tr, &loss, &sq)) != GNF_OK) goto done;
         samples += ops->batch ? tr.b.samples : (double)tr.cap;
@@ -305,6 +311,8 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)tc->seed);
     gnf_model_set_meta(m, "gnf.train.seed", seed);
     gnf_model_set_meta(m, "gnf.train.stop", reason);
+    if (tc->lr_knee_steps > 0 && planned > tc->lr_knee_steps)
+        gnf_meta_num(m, "gnf.train.lr_knee_steps", (double)tc->lr_knee_steps, 0);
     if (planned > 0 && tc->steps == 0) {
         char sched[160];
         snprintf(sched, sizeof sched, "%ld steps planned for %g s from the time of steps %ld..%ld", planned,

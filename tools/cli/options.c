@@ -51,7 +51,7 @@ static const row ROWS[O_COUNT] = {
     [O_LR] = {"--lr", "A", K_NUM, 1e-8, 10, FI, T_ALL,
               "images 0.01; sdf 0.005 (with Adam beta2 0.999); radiance fields 0.03",
               "Adam learning rate, decayed exponentially to --lr-end", NULL},
-    [O_LR_END] = {"--lr-end", "B", K_NUM, 1e-10, 10, FI, T_ALL, "images 0.001; sdf and radiance fields --lr / 10", "final learning rate", NULL},
+    [O_LR_END] = {"--lr-end", "B", K_NUM, 1e-10, 10, FI, T_ALL, "images 0.001; sdf and radiance fields --lr / 10", "final learning rate (sdf fits of more than 3000 steps reach it\nat step 3000, then decay to a tenth of it)", NULL},
     [O_LOSS] = {"--loss", "l1|l2", K_CHOICE, 0, 0, FI, T_IMAGE | T_SDF, "l2", "sdf: l1 is the relative L1 |d'-d|/(|d|+0.01), l2 the relative L2 (d'-d)^2/(|d|+0.1)", NULL},
     [O_ADAM_EPS] = {"--adam-eps", "E", K_NUM, 1e-30, 1, FI, T_ALL, "images and radiance fields 1e-15, sdf 1e-8", "Adam epsilon", NULL},
     [O_SEED] = {"--seed", "N", K_INT, 0, 2147483647, FI, T_ALL, "1", "initialisation and sampling seed", NULL},
