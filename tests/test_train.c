@@ -18,12 +18,18 @@ static void synth(gnf_image *img, int w, int h) {
         }
 }
 
-static gnf_model *fit(const gnf_image *img, int threads, long steps, gnf_train_report *rep) {
+/* A fresh RGB image model of at most max_params parameters for a side×side picture. */
+static gnf_model *image_model(long max_params, int side) {
     gnf_model_config cfg;
     gnf_model_config_default(&cfg, 2, 3);
-    gnf_model_config_for_params(&cfg, 12000, 64);
+    gnf_model_config_for_params(&cfg, max_params, side);
     gnf_model *m = NULL;
     CHECK(gnf_model_create(&cfg, GNF_TASK_IMAGE, &m) == GNF_OK);
+    return m;
+}
+
+static gnf_model *fit(const gnf_image *img, int threads, long steps, gnf_train_report *rep) {
+    gnf_model *m = image_model(12000, 64);
     gnf_train_config tc;
     gnf_train_config_default(&tc);
     tc.steps = steps;
@@ -31,18 +37,6 @@ static gnf_model *fit(const gnf_image *img, int threads, long steps, gnf_train_r
     tc.threads = threads;
     CHECK(gnf_fit_image(m, img, &tc, rep) == GNF_OK);
     return m;
-}
-
-static long read_all(const char *p, unsigned char **out) {
-    FILE *f = fopen(p, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *out = malloc((size_t)n);
-    if (fread(*out, 1, (size_t)n, f) != (size_t)n) n = -1;
-    fclose(f);
-    return n;
 }
 
 TEST(fit_is_deterministic_across_thread_counts) {
@@ -53,13 +47,11 @@ TEST(fit_is_deterministic_across_thread_counts) {
     CHECK(memcmp(a->params, b->params, sizeof(float) * (size_t)a->nparams) == 0);
     CHECK(memcmp(a->params, c->params, sizeof(float) * (size_t)a->nparams) == 0);
     /* and the model files are byte-identical */
-    char pa[512], pb[512];
-    snprintf(pa, sizeof pa, "%s/det1.gnf", test_tmp_dir());
-    snprintf(pb, sizeof pb, "%s/det2.gnf", test_tmp_dir());
+    const char *pa = test_tmp("det1.gnf"), *pb = test_tmp("det2.gnf");
     CHECK(gnf_model_save(a, pa, 0) == GNF_OK && gnf_model_save(b, pb, 0) == GNF_OK);
-    unsigned char *ba = NULL, *bb = NULL;
-    long na = read_all(pa, &ba), nb = read_all(pb, &bb);
-    CHECK(na > 0 && na == nb && memcmp(ba, bb, (size_t)na) == 0);
+    size_t na = 0, nb = 0;
+    unsigned char *ba = test_read_file(pa, &na), *bb = test_read_file(pb, &nb);
+    CHECK(ba && bb && na > 0 && na == nb && memcmp(ba, bb, na) == 0);
     free(ba); free(bb);
     /* and training made progress */
     gnf_train_report r0;
@@ -75,11 +67,7 @@ static int stop_at_7(const gnf_progress *p, void *user) { (void)user; return p->
 TEST(fit_stopping_rules) {
     gnf_image img;
     synth(&img, 32, 32);
-    gnf_model_config cfg;
-    gnf_model_config_default(&cfg, 2, 3);
-    gnf_model_config_for_params(&cfg, 6000, 32);
-    gnf_model *m = NULL;
-    gnf_model_create(&cfg, GNF_TASK_IMAGE, &m);
+    gnf_model *m = image_model(6000, 32);
     gnf_train_config tc;
     gnf_train_config_default(&tc);
     tc.batch = 1024;
@@ -114,11 +102,7 @@ TEST(fit_stopping_rules) {
 TEST(fit_records_training_metadata) {
     gnf_image img;
     synth(&img, 16, 16);
-    gnf_model_config cfg;
-    gnf_model_config_default(&cfg, 2, 3);
-    gnf_model_config_for_params(&cfg, 3000, 16);
-    gnf_model *m = NULL;
-    gnf_model_create(&cfg, GNF_TASK_IMAGE, &m);
+    gnf_model *m = image_model(3000, 16);
     gnf_train_config tc;
     gnf_train_config_default(&tc);
     tc.steps = 2;
