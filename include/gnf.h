@@ -345,6 +345,14 @@ typedef struct {
 gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_res, int threads,
                             gnf_sdf_metrics *out);
 
+/* The mesh metrics (chamfer_l1, fscore, nae_mesh_deg; mc_res) of the target's own exact signed
+ * distance, extracted by the same narrow-band marching cubes at mc_res over the same box (the
+ * target's normalised [-1,1]³) as gnf_sdf_evaluate uses for a model: the best any field can
+ * score on those metrics at that resolution — the discretisation floor of the protocol.  The
+ * occupancy metrics and nae_deg are NaN (an exact field scores 1 and 0 by definition).  Costs
+ * exact distance queries on the narrow band (~5% of res³). */
+gnf_status gnf_sdf_evaluate_exact(const gnf_sdf_target *t, int mc_res, int threads, gnf_sdf_metrics *out);
+
 /* Extracts the zero level set at res³ over the normalised box [-1,1]³ and writes it to path
  * (.ply or .obj), in mesh coordinates.  nv, nf (may be NULL) receive the sizes. */
 gnf_status gnf_sdf_extract_mesh(const gnf_model *m, int res, const char *path, int threads,

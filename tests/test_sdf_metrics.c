@@ -6,6 +6,7 @@
 #include "core/core.h"
 #include "field/field.h"
 #include "geom/occupancy.h"
+#include "tasks/sdf_internal.h"
 #include "test.h"
 #include <math.h>
 #include <stdlib.h>
@@ -241,4 +242,32 @@ TEST(sdf_evaluate_grid_iou_matches_brute_force) {
     gnf_model_free(m);
     gnf_sdf_target_free(t);
     gnf_mesh_free(&s);
+}
+
+/* The floor of the mesh metrics: the exact SDF of a closed mesh through marching cubes lies on
+ * the mesh to well under a grid cell, every point is within the F-score's tau, and the normal
+ * angle falls as the grid is refined (marching cubes' facets approach the mesh's). */
+TEST(sdf_evaluate_exact_floor_shrinks_with_resolution) {
+    gnf_mesh s = sphere_mesh(0.8f, 0);
+    gnf_sdf_config sc;
+    gnf_sdf_config_default(&sc);
+    sc.samples = 1024;
+    gnf_sdf_target *t = NULL;
+    CHECK(gnf_sdf_target_create_from_arrays(s.v, s.nv, s.f, s.nf, &sc, &t) == GNF_OK);
+    gnf_mesh_free(&s);
+    if (!t) return;
+    gnf_sdf_metrics a, b;
+    CHECK(gnf_sdf_evaluate_exact_points(t, 40, 1L << 16, 2, &a) == GNF_OK);
+    CHECK(gnf_sdf_evaluate_exact_points(t, 120, 1L << 16, 2, &b) == GNF_OK);
+    CHECK_EQ_INT(b.chamfer_points, 1L << 16);
+    CHECK_EQ_INT(a.mc_res, 40);
+    /* grid spacing 2/39 and 2/119 in the normalised frame */
+    CHECK(a.chamfer_l1 > 0 && a.chamfer_l1 < 0.1 * 2.0 / 39);
+    CHECK(b.chamfer_l1 < a.chamfer_l1);
+    CHECK_NEAR(b.fscore, 1.0, 1e-9);
+    CHECK(b.nae_mesh_deg < a.nae_mesh_deg);
+    CHECK(b.nae_mesh_deg > 0 && b.nae_mesh_deg < 5);
+    CHECK(isnan(a.iou_grid) && isnan(a.nae_deg));
+    CHECK(gnf_sdf_evaluate_exact(t, 1, 2, &a) == GNF_ERR_INVALID);
+    gnf_sdf_target_free(t);
 }

@@ -80,6 +80,20 @@ TEST(fit_stopping_rules) {
     tc.seconds = 0.3;
     CHECK(gnf_fit_image(m, &img, &tc, &rep) == GNF_OK);
     CHECK(!strcmp(rep.stop_reason, "seconds"));
+    /* a time budget alone: a planned step count on the coarse 1-2-5 grid (a multiple of the
+     * largest 1, 2 or 5 x 10^k that is at most a 25th of it), recorded with the schedule */
+    tc.steps = 0;
+    tc.seconds = 0.5;
+    CHECK(gnf_fit_image(m, &img, &tc, &rep) == GNF_OK);
+    const char *sched = gnf_model_get_meta(m, "gnf.train.schedule");
+    CHECK(sched && strstr(sched, "rounded down to a 1-2-5 grid"));
+    long planned = sched ? atol(sched) : 0, q = 1;
+    for (long d = 1; d <= planned / 25; d *= 10)
+        for (int k = 1; k <= 5; k += k == 1 ? 1 : 3)
+            if (d * k <= planned / 25) q = d * k;
+    CHECK(planned > 0 && planned % q == 0);
+    CHECK(rep.steps <= planned);
+    tc.steps = 100000;
     tc.seconds = 0;
     tc.target_psnr = 12; /* reached at once */
     tc.eval_every = 1;

@@ -8,6 +8,7 @@
 #include "geom/mcubes.h"
 #include "geom/mesh.h"
 #include "geom/occupancy.h"
+#include "tasks/sdf_internal.h"
 #include "tasks/train.h"
 #include <math.h>
 #include <stdio.h>
@@ -295,7 +296,16 @@ typedef struct {
     const gnf_sdf_target *t;
     gnf_loss loss;
     float *hy;   /* model output at the held-out points */
+    /* error-focused sampling (experiment): a share `focus` of each batch is drawn in proportion
+     * to the last measured weighted squared error of each pool point */
+    float focus;
+    float *err;      /* pool n: last measured error (1 until measured) */
+    double *cdf;     /* pool n: prefix sums of err */
+    float *sx, *sy;  /* rescoring scratch: RESCORE points and outputs */
+    uint32_t *si;
 } sdf_task;
+#define RESCORE 65536
+#define RESCORE_EVERY 25
 
 static void sdf_sample(void *user, long step, long chunk, gnf_rng *r, long n, float *x, float *t, float *w) {
     (void)step; (void)chunk;
@@ -303,7 +313,17 @@ static void sdf_sample(void *user, long step, long chunk, gnf_rng *r, long n, fl
     const gnf_sdf_target *tg = st->t;
     const float eps = st->loss == GNF_LOSS_L2 ? 0.1f : 0.01f;
     for (long p = 0; p < n; p++) {
-        uint32_t i = gnf_rng_below(r, (uint32_t)tg->n);
+        uint32_t i;
+        if (st->focus > 0 && gnf_rng_uniform(r) < st->focus) {
+            double u = gnf_rng_uniform(r) * st->cdf[tg->n - 1];
+            long lo = 0, hi = tg->n - 1;
+            while (lo < hi) {
+                long mid = (lo + hi) / 2;
+                if (st->cdf[mid] > u) hi = mid; else lo = mid + 1;
+            }
+            i = (uint32_t)lo;
+        } else
+            i = gnf_rng_below(r, (uint32_t)tg->n);
         x[3 * p] = tg->pts[3 * (size_t)i];
         x[3 * p + 1] = tg->pts[3 * (size_t)i + 1];
         x[3 * p + 2] = tg->pts[3 * (size_t)i + 2];
@@ -323,6 +343,30 @@ static double iou_of(const float *y, const unsigned char *in, long n) {
     return uni ? (double)inter / (double)uni : 1.0;
 }
 
+/* Every RESCORE_EVERY steps: the error of RESCORE random pool points under the current model,
+ * and the sampling distribution rebuilt. */
+static gnf_status sdf_after_step(void *user, const gnf_step *s) {
+    sdf_task *st = user;
+    if ((s->step + 1) % RESCORE_EVERY) return GNF_OK;
+    const gnf_sdf_target *tg = st->t;
+    gnf_rng r;
+    gnf_rng_seed(&r, tg->cfg.seed ^ 0x5eedf0c5ULL, (uint64_t)s->step);
+    for (long k = 0; k < RESCORE; k++) {
+        uint32_t i = gnf_rng_below(&r, (uint32_t)tg->n);
+        st->si[k] = i;
+        memcpy(st->sx + 3 * k, tg->pts + 3 * (size_t)i, 3 * sizeof(float));
+    }
+    gnf_status e = gnf_model_eval(s->m, st->sx, RESCORE, st->sy, s->threads);
+    if (e != GNF_OK) return e;
+    for (long k = 0; k < RESCORE; k++) {
+        float t = tg->sdf[st->si[k]], d = st->sy[k] - t;
+        st->err[st->si[k]] = d * d / (fabsf(t) + 0.1f) + 1e-7f;
+    }
+    double acc = 0;
+    for (long i = 0; i < tg->n; i++) st->cdf[i] = acc += st->err[i];
+    return GNF_OK;
+}
+
 static double sdf_quality(void *user, const gnf_model *m, int threads) {
     sdf_task *st = user;
     if (gnf_model_eval(m, st->t->hpts, HELD_OUT, st->hy, threads) != GNF_OK) return NAN;
@@ -340,13 +384,25 @@ gnf_status gnf_fit_sdf(gnf_model *m, const gnf_sdf_target *t, const gnf_train_co
                        double target_iou, gnf_train_report *report) {
     if (m->cfg.in_dim != 3 || m->cfg.out_dim != 1 || m->task != GNF_TASK_SDF)
         return gnf_fail(GNF_ERR_INVALID, "an SDF needs a 3D model with one output (task sdf)");
-    sdf_task st = {t, tc->loss, gnf_calloc(HELD_OUT, sizeof(float))};
+    sdf_task st = {.t = t, .loss = tc->loss, .hy = gnf_calloc(HELD_OUT, sizeof(float))};
     if (!st.hy) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
     gnf_task_ops ops = {.sample = sdf_sample, .weighted = 1, .quality = sdf_quality, .target = target_iou,
                         .loss_name = tc->loss == GNF_LOSS_L2 ? "rel-l2" : "rel-l1", .user = &st};
+    const char *fe = getenv("GNF_SDF_FOCUS");
+    st.focus = fe ? (float)atof(fe) : 0;
+    if (st.focus > 0) {
+        st.err = gnf_calloc((size_t)t->n, sizeof(float));
+        st.cdf = gnf_calloc((size_t)t->n, sizeof(double));
+        st.sx = gnf_calloc(RESCORE * 3, sizeof(float));
+        st.sy = gnf_calloc(RESCORE, sizeof(float));
+        st.si = gnf_calloc(RESCORE, sizeof(uint32_t));
+        for (long i = 0; i < t->n; i++) { st.err[i] = 1; st.cdf[i] = (double)(i + 1); }
+        ops.after_step = sdf_after_step;
+    }
     gnf_train_report rep;
     gnf_status s = gnf_train(m, tc, &ops, &rep);
     gnf_free(st.hy);
+    gnf_free(st.err); gnf_free(st.cdf); gnf_free(st.sx); gnf_free(st.sy); gnf_free(st.si);
     if (s != GNF_OK) return s;
     char buf[128];
     snprintf(buf, sizeof buf, "%.9g,%.9g,%.9g", (double)t->info.center[0], (double)t->info.center[1], (double)t->info.center[2]);
@@ -429,8 +485,23 @@ gnf_status gnf_sdf_query(const gnf_model *m, const float *pts, long n, float *di
  * marching cubes there), the others are evaluated exactly.  This skips ~95% of the evaluations of
  * a 512³ grid.  A surface feature thinner than the coarse spacing that the coarse samples miss
  * entirely would be lost; full evaluation is used below res 128. */
+/* A field to extract: values at n normalised points (a model, or the target's exact SDF). */
+typedef gnf_status (*field_eval)(const void *src, const float *pts, long n, float *out, int threads);
+
+static gnf_status model_field(const void *src, const float *pts, long n, float *out, int threads) {
+    return gnf_model_eval(src, pts, n, out, threads);
+}
+
+/* The exact signed distance of a target (its normalised frame): what a perfect field would give. */
+static gnf_status exact_field(const void *src, const float *pts, long n, float *out, int threads) {
+    const gnf_sdf_target *t = src;
+    ground_truth(t->bvh, pts, n, out, !t->info.sign_by_winding, threads);
+    return GNF_OK;
+}
+
 typedef struct {
-    const gnf_model *m;
+    field_eval eval;
+    const void *src;
     int threads;
     int cr;              /* coarse samples per axis (0: evaluate everything) */
     float *coarse;       /* cr³ values over [-1,1]³ */
@@ -443,7 +514,7 @@ typedef struct {
 
 /* The field at one slice of points (n), narrow-band as above, into out. */
 static int mc_values(mc_user *u, const float *pts, long n, float *out) {
-    if (!u->cr) return gnf_model_eval(u->m, pts, n, out, u->threads) != GNF_OK;
+    if (!u->cr) return u->eval(u->src, pts, n, out, u->threads) != GNF_OK;
     const int cr = u->cr;
     const float sc = 0.5f * (float)(cr - 1);
     long ns = 0;
@@ -472,7 +543,7 @@ static int mc_values(mc_user *u, const float *pts, long n, float *out) {
             ns++;
         }
     }
-    if (ns && gnf_model_eval(u->m, u->sel_pts, ns, u->sel_val, u->threads) != GNF_OK) return 1;
+    if (ns && u->eval(u->src, u->sel_pts, ns, u->sel_val, u->threads) != GNF_OK) return 1;
     for (long j = 0; j < ns; j++) out[u->sel_idx[j]] = u->sel_val[j];
     return 0;
 }
@@ -484,14 +555,15 @@ static int mc_field(void *user, const float *pts, long n, float *out) {
     return u->watch ? u->watch(u->watch_user, pts, n, out) : 0;
 }
 
-/* Marching cubes of m's zero level set over [-1,1]³ at res³, in the normalised frame; watch (may
- * be NULL) sees the field values of each z-slice in order (returning nonzero aborts). */
-static gnf_status extract_normalised(const gnf_model *m, int res, int threads, gnf_field_fn watch, void *watch_user,
-                                     gnf_mesh *out) {
+/* Marching cubes of a field's zero level set over [-1,1]³ at res³, in the normalised frame; watch
+ * (may be NULL) sees the field values of each z-slice in order (returning nonzero aborts). */
+static gnf_status extract_normalised(field_eval eval, const void *src, int res, int threads, gnf_field_fn watch,
+                                     void *watch_user, gnf_mesh *out) {
     gnf_mc_config mc = {{-1, -1, -1}, {1, 1, 1}, res, 0.0f, threads};
     mc_user u;
     memset(&u, 0, sizeof u);
-    u.m = m;
+    u.eval = eval;
+    u.src = src;
     u.threads = threads;
     u.watch = watch;
     u.watch_user = watch_user;
@@ -517,7 +589,7 @@ static gnf_status extract_normalised(const gnf_model *m, int res, int threads, g
                         q[1] = -1 + h * (float)j;
                         q[2] = -1 + h * (float)k;
                     }
-                st = gnf_model_eval(m, cp, (long)u.cr * u.cr, u.coarse + (long)k * u.cr * u.cr, threads);
+                st = eval(src, cp, (long)u.cr * u.cr, u.coarse + (long)k * u.cr * u.cr, threads);
             }
         }
         gnf_free(cp);
@@ -534,7 +606,7 @@ static gnf_status extract_normalised(const gnf_model *m, int res, int threads, g
 gnf_status gnf_sdf_extract_mesh(const gnf_model *m, int res, const char *path, int threads, long *nv, long *nf) {
     if (m->cfg.in_dim != 3 || m->cfg.out_dim != 1) return gnf_fail(GNF_ERR_INVALID, "not an SDF model");
     gnf_mesh mesh;
-    gnf_status st = extract_normalised(m, res, threads, NULL, NULL, &mesh);
+    gnf_status st = extract_normalised(model_field, m, res, threads, NULL, NULL, &mesh);
     if (st != GNF_OK) return st;
     float c[3], s;
     frame_of(m, c, &s);
@@ -568,7 +640,6 @@ static gnf_status sample_mesh_points(const gnf_mesh *mesh, long n, uint64_t seed
 }
 
 #define GRID_IOU_MAX_RES 2048   /* the ground-truth bits of the grid IoU: 1 GiB at 2048^3 */
-#define NAE_MESH_POINTS (1L << 20) /* per direction */
 
 /* The grid IoU, accumulated one marching-cubes slice at a time: the field's values at the grid
  * points (field < 0, NaN outside) against the ground-truth bits of the same points. */
@@ -615,13 +686,79 @@ static gnf_status grid_truth(const gnf_sdf_target *t, const float mc[3], float m
     return gnf_grid_occupancy(&t->mesh, t->bvh, lo, hi, res, !t->info.sign_by_winding, threads, *occ);
 }
 
+/* Chamfer-L1, F-score (tau 0.005) and the mesh-to-mesh normal angle of an extracted mesh ext
+ * (the target's normalised frame) against the target's mesh, from NC points on each surface (a
+ * multiple of BLOCK; the normal angle from NC points per direction too); pts (NC×3) and d (NC)
+ * are scratch. */
+#define NC_POINTS (1L << 20)
+static gnf_status mesh_metrics(const gnf_sdf_target *t, const gnf_mesh *ext, long NC, float *pts, float *d, int T,
+                               gnf_sdf_metrics *out) {
+    gnf_bvh *ebvh = NULL;
+    gnf_status st = gnf_bvh_build(ext, &ebvh);
+    if (st != GNF_OK) return st;
+    const float tau = 0.005f;
+    double sum[2] = {0, 0};
+    long hit[2] = {0, 0};
+    for (int dir = 0; dir < 2; dir++) {
+        /* dir 0: points on the extracted mesh, distance to ground truth; dir 1: the reverse */
+        if ((st = sample_mesh_points(dir == 0 ? ext : &t->mesh, NC, t->cfg.seed + (uint64_t)dir, T, pts)) != GNF_OK) goto done;
+        gnf_bvh_distance(dir == 0 ? t->bvh : ebvh, pts, NC, d, T);
+        for (long i = 0; i < NC; i++) { sum[dir] += d[i]; hit[dir] += d[i] < tau; }
+    }
+    out->chamfer_l1 = 0.5 * (sum[0] / NC + sum[1] / NC);
+    double prec = (double)hit[0] / NC, rec = (double)hit[1] / NC;
+    out->fscore = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0;
+    out->chamfer_points = NC;
+    /* mesh-to-mesh normal angle, both directions */
+    double ang[2];
+    long used[2];
+    if ((st = gnf_mesh_normal_angle(ext, &t->mesh, t->bvh, NC, t->cfg.seed + 11, T, &ang[0], &used[0])) != GNF_OK ||
+        (st = gnf_mesh_normal_angle(&t->mesh, ext, ebvh, NC, t->cfg.seed + 12, T, &ang[1], &used[1])) != GNF_OK)
+        goto done;
+    out->nae_mesh_deg = 0.5 * (ang[0] + ang[1]);
+    out->nae_mesh_points = used[0] + used[1];
+done:
+    gnf_bvh_free(ebvh);
+    return st;
+}
+
+gnf_status gnf_sdf_evaluate_exact(const gnf_sdf_target *t, int mc_res, int threads, gnf_sdf_metrics *out) {
+    return gnf_sdf_evaluate_exact_points(t, mc_res, NC_POINTS, threads, out);
+}
+
+gnf_status gnf_sdf_evaluate_exact_points(const gnf_sdf_target *t, int mc_res, long points, int threads,
+                                         gnf_sdf_metrics *out) {
+    memset(out, 0, sizeof *out);
+    if (points < BLOCK || points > NC_POINTS || points % BLOCK)
+        return gnf_fail(GNF_ERR_INVALID, "metric points %ld: not a multiple of %d in %d..%ld", points, BLOCK, BLOCK, NC_POINTS);
+    out->iou = out->iou_uniform = out->iou_grid = out->nae_deg = NAN;
+    if (mc_res < 2 || mc_res > 4096) return gnf_fail(GNF_ERR_INVALID, "marching-cubes resolution %d out of range 2..4096", mc_res);
+    double t0 = gnf_now();
+    int T = gnf_threads_resolve(threads);
+    float *pts = gnf_calloc((size_t)points * 3, sizeof(float)), *d = gnf_calloc((size_t)points, sizeof(float));
+    gnf_mesh ext = {0};
+    gnf_status st = GNF_OK;
+    if (!pts || !d) st = gnf_fail(GNF_ERR_NOMEM, "out of memory for evaluation");
+    if (st == GNF_OK) st = extract_normalised(exact_field, t, mc_res, T, NULL, NULL, &ext);
+    if (st == GNF_OK) {
+        out->mc_res = mc_res;
+        if (ext.nf == 0) { out->chamfer_l1 = INFINITY; out->fscore = 0; }
+        else st = mesh_metrics(t, &ext, points, pts, d, T, out);
+    }
+    out->seconds = gnf_now() - t0;
+    gnf_mesh_free(&ext);
+    gnf_free(pts);
+    gnf_free(d);
+    return st;
+}
+
 gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_res, int threads,
                             gnf_sdf_metrics *out) {
     memset(out, 0, sizeof *out);
     if (m->cfg.in_dim != 3 || m->cfg.out_dim != 1) return gnf_fail(GNF_ERR_INVALID, "not an SDF model");
     double t0 = gnf_now();
     int T = gnf_threads_resolve(threads);
-    const long NI = 1L << 20, NN = 100352, NC = 1L << 20;   /* multiples of BLOCK */
+    const long NI = 1L << 20, NN = 100352;   /* multiples of BLOCK */
     /* the model may have been fitted to the same mesh with another normalisation only if the mesh
      * differs; re-express the target's normalised points in the model's frame */
     float mc[3], ms;
@@ -633,7 +770,6 @@ gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_
     unsigned char *in = gnf_calloc((size_t)NI, 1);
     gnf_status st = GNF_OK;
     gnf_mesh ext = {0};
-    gnf_bvh *ebvh = NULL;
     grid_iou gi = {NULL, mc_res, 0, 0, 0};
     uint8_t *occ = NULL;
     out->iou_grid = out->nae_mesh_deg = NAN;
@@ -680,7 +816,7 @@ gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_
          * values slice by slice as marching cubes evaluates them */
         if (mc_res <= GRID_IOU_MAX_RES && (st = grid_truth(t, mc, ms, mc_res, T, &occ)) != GNF_OK) goto done;
         gi.occ = occ;
-        if ((st = extract_normalised(m, mc_res, T, occ ? grid_iou_slice : NULL, &gi, &ext)) != GNF_OK) goto done;
+        if ((st = extract_normalised(model_field, m, mc_res, T, occ ? grid_iou_slice : NULL, &gi, &ext)) != GNF_OK) goto done;
         out->mc_res = mc_res;
         if (occ) {
             out->iou_grid = gi.uni ? (double)gi.inter / (double)gi.uni : 1.0;
@@ -690,33 +826,11 @@ gnf_status gnf_sdf_evaluate(const gnf_model *m, const gnf_sdf_target *t, int mc_
         /* model-normalised -> target-normalised */
         for (long i = 0; i < ext.nv; i++)
             for (int k = 0; k < 3; k++) ext.v[3 * i + k] = ((ext.v[3 * i + k] / ms + mc[k]) - tc_[k]) * ts;
-        if ((st = gnf_bvh_build(&ext, &ebvh)) != GNF_OK) goto done;
-        const float tau = 0.005f;
-        double sum[2] = {0, 0};
-        long hit[2] = {0, 0};
-        for (int dir = 0; dir < 2; dir++) {
-            /* dir 0: points on the extracted mesh, distance to ground truth; dir 1: the reverse */
-            if ((st = sample_mesh_points(dir == 0 ? &ext : &t->mesh, NC, t->cfg.seed + (uint64_t)dir, T, pts)) != GNF_OK) goto done;
-            gnf_bvh_distance(dir == 0 ? t->bvh : ebvh, pts, NC, gt, T);
-            for (long i = 0; i < NC; i++) { sum[dir] += gt[i]; hit[dir] += gt[i] < tau; }
-        }
-        out->chamfer_l1 = 0.5 * (sum[0] / NC + sum[1] / NC);
-        double prec = (double)hit[0] / NC, rec = (double)hit[1] / NC;
-        out->fscore = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0;
-        out->chamfer_points = NC;
-        /* mesh-to-mesh normal angle, both directions */
-        double ang[2];
-        long used[2];
-        if ((st = gnf_mesh_normal_angle(&ext, &t->mesh, t->bvh, NAE_MESH_POINTS, t->cfg.seed + 11, T, &ang[0], &used[0])) != GNF_OK ||
-            (st = gnf_mesh_normal_angle(&t->mesh, &ext, ebvh, NAE_MESH_POINTS, t->cfg.seed + 12, T, &ang[1], &used[1])) != GNF_OK)
-            goto done;
-        out->nae_mesh_deg = 0.5 * (ang[0] + ang[1]);
-        out->nae_mesh_points = used[0] + used[1];
+        if ((st = mesh_metrics(t, &ext, NC_POINTS, pts, gt, T, out)) != GNF_OK) goto done;
     }
 #undef TO_MODEL
 done:
     out->seconds = gnf_now() - t0;
-    gnf_bvh_free(ebvh);
     gnf_mesh_free(&ext);
     gnf_free(occ);
     gnf_free(pts); gnf_free(gt); gnf_free(y); gnf_free(grad); gnf_free(nrm); gnf_free(in);

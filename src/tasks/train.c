@@ -207,6 +207,21 @@ static gnf_status train_step(trainer *tr, double *loss, double *sq) {
     return GNF_OK;
 }
 
+/* A planned step count rounded down to a coarse grid — a multiple of 1, 2 or 5 × 10^k that is at
+ * most n/25, so 25..62 steps of the grid span n (1.6-4% of it) — and never below lo.  Two runs
+ * of one time-stopped command on a machine whose speed differs by a percent or two then mostly
+ * plan the same count, and so train the same model (the learning rate decays over the plan). */
+static long plan_round(long n, long lo) {
+    long q = 1;
+    for (long d = 1; d <= n / 25; d *= 10)
+        for (int k = 0; k < 3; k++) {
+            long c = d * (k == 0 ? 1 : k == 1 ? 2 : 5);
+            if (c <= n / 25) q = c;
+        }
+    n = n / q * q;
+    return n < lo ? lo : n;
+}
+
 gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops,
                      gnf_train_report *report) {
     double t0 = gnf_now();
@@ -235,7 +250,8 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     double tt0 = gnf_now();
     /* A time budget without a step limit becomes a step count: planned from the time of steps
      * [cal0, cal1) (after the task's warm-up), then planned again from steps [cal0, cal2), a
-     * quarter of the way, for a steadier rate.  The learning rate then decays over steps, as with
+     * quarter of the way, for a steadier rate; each plan rounded down to a coarse grid
+     * (plan_round).  The learning rate then decays over steps, as with
      * --steps, so two runs of one command train alike; the wall clock still ends the run. */
     long planned = tc->steps, cal0 = GNF_MAX(8, ops->warmup_steps), cal1 = cal0 + 24, cal2 = -1;
     double tcal = 0;
@@ -245,7 +261,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
             long st0 = tr.s.step;
             if (st0 == cal0) tcal = now;
             if (st0 == cal1 || st0 == cal2) {
-                planned = st0 + 1 + (long)(0.98 * (tc->seconds - elapsed) / ((now - tcal) / (double)(st0 - cal0)));
+                planned = plan_round(st0 + 1 + (long)(0.98 * (tc->seconds - elapsed) / ((now - tcal) / (double)(st0 - cal0))), st0 + 1);
                 if (st0 == cal1) cal2 = st0 + (planned - st0) / 4 > cal1 + 24 ? st0 + (planned - st0) / 4 : -1;
                 else cal1 = cal2;   /* for the record: the window used last */
             }
@@ -315,7 +331,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
         gnf_meta_num(m, "gnf.train.lr_knee_steps", (double)tc->lr_knee_steps, 0);
     if (planned > 0 && tc->steps == 0) {
         char sched[160];
-        snprintf(sched, sizeof sched, "%ld steps planned for %g s from the time of steps %ld..%ld", planned,
+        snprintf(sched, sizeof sched, "%ld steps planned for %g s from the time of steps %ld..%ld, rounded down to a 1-2-5 grid", planned,
                  tc->seconds, cal0, cal1);
         gnf_model_set_meta(m, "gnf.train.schedule", sched);
     }

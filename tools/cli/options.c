@@ -89,6 +89,7 @@ static const row ROWS[O_COUNT] = {
     [O_DEPTH] = {"--depth", "PATH", K_STR, 0, 0, V_RENDER, T_NERF, NULL, "also write the expected depth (scaled to the farthest point) as a PNG", NULL},
     [O_OPACITY] = {"--opacity", "PATH", K_STR, 0, 0, V_RENDER, T_NERF, NULL, "also write the opacity as a PNG", NULL},
     [O_JSON] = {"--json", NULL, K_FLAG, 0, 0, V_EVAL, T_ALL, NULL, "one JSON object on stdout", NULL},
+    [O_EXACT] = {"--exact", NULL, K_FLAG, 0, 0, V_EVAL, T_ALL, NULL, "gnf eval --exact MESH: the mesh metrics of the mesh's own exact SDF through the same marching cubes (the protocol's floor at --mc-res)", NULL},
     [O_MC_RES] = {"--mc-res", "R", K_INT, 16, 2048, V_EVAL, T_SDF, "512", "marching-cubes resolution for Chamfer and F-score", NULL},
     [O_SPLIT] = {"--split", "NAME", K_STR, 0, 0, V_EVAL, T_NERF, "test", "the scene split to compare with", NULL},
     [O_VIEWS] = {"--views", "N", K_INT, 1, 1e6, V_EVAL, T_NERF, "all", "evaluate the first N views only", NULL},
