@@ -6,10 +6,13 @@
 #   sh bench/run.sh nerf       only lego_400: a NERF_SECONDS (default 1800) fit with its held-out PSNR
 #                              curve, peak memory, then all 200 test views evaluated (PSNR, SSIM,
 #                              ms per frame); NERF_KEEP=path keeps the model
-#   sh bench/run.sh sdf-budgets only the SDF budget table: armadillo, bunny, spot fitted with
-#                              --seconds 5, 15, 60 (SDF_BUDGETS overrides), SDF_RUNS (default 3)
-#                              runs each, every run evaluated (gnf eval --json --mc-res 512): the
-#                              mean and the spread (max - min) per budget
+#   sh bench/run.sh sdf-budgets only the SDF budget table: armadillo, bunny, spot (SDF_MESHES
+#                              overrides) fitted with --seconds 5, 15, 60 (SDF_BUDGETS overrides),
+#                              SDF_RUNS (default 3) runs each, every run evaluated (gnf eval --json
+#                              --mc-res SDF_MC_RES, default 512): the mean and the spread (max -
+#                              min) per budget, and per mesh the floor of the mesh metrics (gnf
+#                              eval --exact: the mesh's exact SDF through the same marching
+#                              cubes); written to SDF_OUT (default results/sdf_budgets.md)
 #   PREV=path/to/old/build/release sh bench/run.sh
 #                              also runs the previous build's kernel bench in the same run,
 #                              alternating, so the two are compared under the same conditions
@@ -110,27 +113,35 @@ if [ "$1" = sdf ]; then
   done
 fi
 if [ "$1" = sdf-budgets ]; then
-  out="$R/sdf_budgets.md"
+  out=${SDF_OUT:-$R/sdf_budgets.md}
+  mcr=${SDF_MC_RES:-512}
   keys="iou iou_uniform iou_grid nae_deg nae_mesh_deg chamfer_l1 fscore"
   {
     echo "# SDF quality by time budget ($stamp, $host)"
     echo
-    echo "\`gnf fit MESH --seconds S\` (whole command), then \`gnf eval MODEL MESH --json --mc-res 512\`; ${SDF_RUNS:-3} runs per cell: mean, and the spread (max - min) in brackets."
-    echo "iou: 2^20 points, half near the surface (sigma 0.01), half uniform; iou_grid: the 512^3 marching-cubes grid points (the anchors' protocol, at 512 not 1024);"
+    echo "\`gnf fit MESH --seconds S\` (whole command), then \`gnf eval MODEL MESH --json --mc-res $mcr\`; ${SDF_RUNS:-3} runs per cell: mean, and the spread (max - min) in brackets."
+    echo "iou: 2^20 points, half near the surface (sigma 0.01), half uniform; iou_grid: the ${mcr}^3 marching-cubes grid points (the anchors' protocol uses 1024);"
     echo "nae_deg: field gradient vs face normal at surface points; nae_mesh_deg: symmetric mesh-to-mesh face-normal angle (the anchors' protocol)."
+    echo "Rows 'exact': \`gnf eval --exact MESH --mc-res $mcr\`, the mesh's own exact SDF through the same marching cubes — the floor of chamfer_l1, fscore and nae_mesh_deg at this resolution."
     echo
     echo "| mesh | seconds | steps | $(echo $keys | sed 's/ / | /g') |"
     echo "|---|---|---|$(echo $keys | sed 's/[a-z_0-9]*/---|/g; s/ //g')"
   } > "$out"
-  for m in armadillo bunny spot; do
+  for m in ${SDF_MESHES:-armadillo bunny spot}; do
     f="$DATA/meshes/$m.obj"
     [ -f "$f" ] || { echo "sdf-budgets: $f not found" >&2; continue; }
+    $GNF eval --exact "$f" --mc-res "$mcr" --json | awk -v m="$m" '{
+      match($0, /"chamfer_l1": [0-9.e+-]+/); c = substr($0, RSTART + 14, RLENGTH - 14);
+      match($0, /"fscore": [0-9.e+-]+/); f = substr($0, RSTART + 10, RLENGTH - 10);
+      match($0, /"nae_mesh_deg": [0-9.e+-]+/); a = substr($0, RSTART + 16, RLENGTH - 16);
+      printf "| %s | exact | - | 1 | 1 | 1 | 0 | %.2f | %.6f | %.4f |\n", m, a, c, f }' >> "$out"
+    tail -1 "$out"
     for s in ${SDF_BUDGETS:-5 15 60}; do
       : > "$T/runs"
       for r in $(seq 1 "${SDF_RUNS:-3}"); do
         $GNF fit "$f" -o "$T/m.gnf" --seconds "$s" --quiet > "$T/fit.txt" || continue
         st=$(sed -n 's/.* after \([0-9]*\) steps.*/\1/p' "$T/fit.txt")
-        j=$($GNF eval "$T/m.gnf" "$f" --json --mc-res 512)
+        j=$($GNF eval "$T/m.gnf" "$f" --json --mc-res "$mcr")
         echo "$j" | awk -v st="$st" -v keys="$keys" '{ n = split(keys, k, " "); printf "%s", st;
           for (i = 1; i <= n; i++) { v = "nan"; if (match($0, "\"" k[i] "\": [0-9.e+-]+")) v = substr($0, RSTART + length(k[i]) + 4, RLENGTH - length(k[i]) - 4); printf " %s", v }
           printf "\n" }' >> "$T/runs"

@@ -296,16 +296,7 @@ typedef struct {
     const gnf_sdf_target *t;
     gnf_loss loss;
     float *hy;   /* model output at the held-out points */
-    /* error-focused sampling (experiment): a share `focus` of each batch is drawn in proportion
-     * to the last measured weighted squared error of each pool point */
-    float focus;
-    float *err;      /* pool n: last measured error (1 until measured) */
-    double *cdf;     /* pool n: prefix sums of err */
-    float *sx, *sy;  /* rescoring scratch: RESCORE points and outputs */
-    uint32_t *si;
 } sdf_task;
-#define RESCORE 65536
-#define RESCORE_EVERY 25
 
 static void sdf_sample(void *user, long step, long chunk, gnf_rng *r, long n, float *x, float *t, float *w) {
     (void)step; (void)chunk;
@@ -313,17 +304,7 @@ static void sdf_sample(void *user, long step, long chunk, gnf_rng *r, long n, fl
     const gnf_sdf_target *tg = st->t;
     const float eps = st->loss == GNF_LOSS_L2 ? 0.1f : 0.01f;
     for (long p = 0; p < n; p++) {
-        uint32_t i;
-        if (st->focus > 0 && gnf_rng_uniform(r) < st->focus) {
-            double u = gnf_rng_uniform(r) * st->cdf[tg->n - 1];
-            long lo = 0, hi = tg->n - 1;
-            while (lo < hi) {
-                long mid = (lo + hi) / 2;
-                if (st->cdf[mid] > u) hi = mid; else lo = mid + 1;
-            }
-            i = (uint32_t)lo;
-        } else
-            i = gnf_rng_below(r, (uint32_t)tg->n);
+        uint32_t i = gnf_rng_below(r, (uint32_t)tg->n);
         x[3 * p] = tg->pts[3 * (size_t)i];
         x[3 * p + 1] = tg->pts[3 * (size_t)i + 1];
         x[3 * p + 2] = tg->pts[3 * (size_t)i + 2];
@@ -341,30 +322,6 @@ static double iou_of(const float *y, const unsigned char *in, long n) {
         uni += a | b;
     }
     return uni ? (double)inter / (double)uni : 1.0;
-}
-
-/* Every RESCORE_EVERY steps: the error of RESCORE random pool points under the current model,
- * and the sampling distribution rebuilt. */
-static gnf_status sdf_after_step(void *user, const gnf_step *s) {
-    sdf_task *st = user;
-    if ((s->step + 1) % RESCORE_EVERY) return GNF_OK;
-    const gnf_sdf_target *tg = st->t;
-    gnf_rng r;
-    gnf_rng_seed(&r, tg->cfg.seed ^ 0x5eedf0c5ULL, (uint64_t)s->step);
-    for (long k = 0; k < RESCORE; k++) {
-        uint32_t i = gnf_rng_below(&r, (uint32_t)tg->n);
-        st->si[k] = i;
-        memcpy(st->sx + 3 * k, tg->pts + 3 * (size_t)i, 3 * sizeof(float));
-    }
-    gnf_status e = gnf_model_eval(s->m, st->sx, RESCORE, st->sy, s->threads);
-    if (e != GNF_OK) return e;
-    for (long k = 0; k < RESCORE; k++) {
-        float t = tg->sdf[st->si[k]], d = st->sy[k] - t;
-        st->err[st->si[k]] = d * d / (fabsf(t) + 0.1f) + 1e-7f;
-    }
-    double acc = 0;
-    for (long i = 0; i < tg->n; i++) st->cdf[i] = acc += st->err[i];
-    return GNF_OK;
 }
 
 static double sdf_quality(void *user, const gnf_model *m, int threads) {
@@ -388,21 +345,9 @@ gnf_status gnf_fit_sdf(gnf_model *m, const gnf_sdf_target *t, const gnf_train_co
     if (!st.hy) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
     gnf_task_ops ops = {.sample = sdf_sample, .weighted = 1, .quality = sdf_quality, .target = target_iou,
                         .loss_name = tc->loss == GNF_LOSS_L2 ? "rel-l2" : "rel-l1", .user = &st};
-    const char *fe = getenv("GNF_SDF_FOCUS");
-    st.focus = fe ? (float)atof(fe) : 0;
-    if (st.focus > 0) {
-        st.err = gnf_calloc((size_t)t->n, sizeof(float));
-        st.cdf = gnf_calloc((size_t)t->n, sizeof(double));
-        st.sx = gnf_calloc(RESCORE * 3, sizeof(float));
-        st.sy = gnf_calloc(RESCORE, sizeof(float));
-        st.si = gnf_calloc(RESCORE, sizeof(uint32_t));
-        for (long i = 0; i < t->n; i++) { st.err[i] = 1; st.cdf[i] = (double)(i + 1); }
-        ops.after_step = sdf_after_step;
-    }
     gnf_train_report rep;
     gnf_status s = gnf_train(m, tc, &ops, &rep);
     gnf_free(st.hy);
-    gnf_free(st.err); gnf_free(st.cdf); gnf_free(st.sx); gnf_free(st.sy); gnf_free(st.si);
     if (s != GNF_OK) return s;
     char buf[128];
     snprintf(buf, sizeof buf, "%.9g,%.9g,%.9g", (double)t->info.center[0], (double)t->info.center[1], (double)t->info.center[2]);
@@ -479,12 +424,6 @@ gnf_status gnf_sdf_query(const gnf_model *m, const float *pts, long n, float *di
 
 /* ---- meshes ----------------------------------------------------------------------------------- */
 
-/* Field evaluation for marching cubes, narrow-band: the field is first sampled on a coarse grid
- * (a quarter of the resolution per axis); a fine sample whose trilinear coarse estimate is
- * farther from zero than 1.5 coarse-cell diagonals keeps that estimate (only its sign matters to
- * marching cubes there), the others are evaluated exactly.  This skips ~95% of the evaluations of
- * a 512³ grid.  A surface feature thinner than the coarse spacing that the coarse samples miss
- * entirely would be lost; full evaluation is used below res 128. */
 /* A field to extract: values at n normalised points (a model, or the target's exact SDF). */
 typedef gnf_status (*field_eval)(const void *src, const float *pts, long n, float *out, int threads);
 
@@ -499,6 +438,12 @@ static gnf_status exact_field(const void *src, const float *pts, long n, float *
     return GNF_OK;
 }
 
+/* Field evaluation for marching cubes, narrow-band: the field is first sampled on a coarse grid
+ * (a quarter of the resolution per axis); a fine sample whose trilinear coarse estimate is
+ * farther from zero than 1.5 coarse-cell diagonals keeps that estimate (only its sign matters to
+ * marching cubes there), the others are evaluated exactly.  This skips ~95% of the evaluations of
+ * a 512³ grid.  A surface feature thinner than the coarse spacing that the coarse samples miss
+ * entirely would be lost; full evaluation is used below res 128. */
 typedef struct {
     field_eval eval;
     const void *src;
