@@ -494,13 +494,17 @@ typedef struct {
     gnf_nerf_config nerf;        /* marching, samples per step (GNF_TASK_NERF; defaults otherwise) */
     long max_params;             /* the parameter budget the grids were sized to */
     int max_res;                 /* finest grid resolution allowed (images: the longer side; 0: none) */
+    int hash_levels;             /* hash grids: this many levels, 16 .. max_res, each table the
+                                    largest power of two that fits (0: the sizing picks 8..16) */
 } gnf_recipe;
 
 /* Fills *out with the measured-best settings for task and preset ("fast", "default", "quality";
  * NULL = "default"), those of `gnf fit`.  Images: dense grids, RBF K 64, params per pixel
  * 0.5 | 2 | 4 (within 20000..4000000), steps 1000 | 5000 | 15000, batch 8192, L2, lr 1e-2 -> 1e-3,
- * Adam eps 1e-15.  SDF: hash grids, 1M parameters, 5 | 15 | 60 s, batch 16384, lr 5e-3 (2e-3 for
- * budgets of 45 s or 3000 steps and more) -> lr/10, eps 1e-8.  Radiance fields:
+ * Adam eps 1e-15.  SDF: hash grids within 1M parameters (budgets up to 30 s or 1500 steps: 8
+ * levels 16..512 with 2^16-entry tables; longer: 16 levels 16..2048, 2^15), 5 | 15 | 60 s, batch
+ * 16384, lr 5e-3 -> 5e-4 (over at most 3000 steps, then on to 5e-5), Adam beta2 0.999, eps 1e-8.
+ * Radiance fields:
  * gnf_nerf_model_config, gnf_nerf_train_config_default, gnf_nerf_config_default, 60 | 300 | 1800 s.
  * in may be NULL except for images.  start_time, threads and progress are left to the caller.
  * GNF_ERR_INVALID for an unknown task or preset, an image without a size, or a budget too small. */
@@ -509,7 +513,8 @@ gnf_status gnf_recipe_for(gnf_task task, const char *preset, const gnf_recipe_in
 /* Re-sizes the grids of r->model within r->max_params and r->max_res after the caller changed its
  * architecture (encoding, decoder, basis, K, MLP size), as gnf_recipe_for does for the defaults.
  * hash_log2 > 0 (hash encoding) fixes the table at 2^hash_log2 entries per level and drops the
- * finest levels until the budget holds.  GNF_ERR_INVALID if nothing fits. */
+ * finest levels until the budget holds; otherwise r->hash_levels > 0 fixes the level count.
+ * GNF_ERR_INVALID if nothing fits. */
 gnf_status gnf_recipe_size_model(gnf_recipe *r, int hash_log2);
 
 /* Monotonic wall clock in seconds. */

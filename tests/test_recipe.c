@@ -48,7 +48,21 @@ TEST(recipe_sdf_budget) {
         CHECK(r.model.in_dim == 3 && r.model.out_dim == 1 && gnf_model_config_param_count(&r.model) <= 1000000);
         long pool = c[i].want_s <= 0 ? 1L << 21 : c[i].want_s <= 10 ? 1L << 19 : c[i].want_s <= 30 ? 1L << 20 : 1L << 21;
         CHECK_MSG(r.sdf.samples == pool, "case %d: pool %ld", i, r.sdf.samples);
+        /* budgets up to 30 s or 1500 steps: 8 levels 16..512, 2^16 entries; longer: 16 levels */
+        int shortb = (c[i].want_s > 0 && c[i].want_s <= 30) || (c[i].want_s == 0 && c[i].steps <= 1500);
+        CHECK_MSG(shortb ? r.model.levels == 8 && r.model.hash_log2 == 16 && r.model.res[0] == 16 && r.model.res[7] == 512
+                         : r.model.levels == 16 && r.model.hash_log2 == 15 && r.model.res[15] == 2048,
+                  "case %d: %d levels, 2^%d, finest %d", i, r.model.levels, r.model.hash_log2, r.model.res[r.model.levels - 1]);
     }
+    /* a parameter budget resizes the tables of the short-budget layout, not its levels; a fixed
+     * table (--hash-log2) takes the general sizing */
+    gnf_recipe_input small = {.seconds = 15, .max_params = 300000};
+    gnf_recipe r;
+    CHECK(gnf_recipe_for(GNF_TASK_SDF, NULL, &small, &r) == GNF_OK && r.model.levels == 8 && r.model.hash_log2 == 14);
+    CHECK(gnf_model_config_param_count(&r.model) <= 300000);
+    CHECK(gnf_recipe_size_model(&r, 12) == GNF_OK && r.model.hash_log2 == 12);
+    r.max_params = 1000;
+    CHECK_EQ_INT(gnf_recipe_size_model(&r, 0), GNF_ERR_INVALID);
 }
 
 /* radiance fields: nerf.c's defaults, 300 s (60 fast, 1800 quality) */

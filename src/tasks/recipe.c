@@ -2,6 +2,7 @@
  * budget, as measured best (the command line uses these and only maps its flags onto them). */
 #include "core/core.h"
 #include "gnf.h"
+#include <math.h>
 #include <string.h>
 
 /* name, image params per pixel and steps, SDF and radiance-field seconds.  SDFs and radiance
@@ -65,6 +66,17 @@ gnf_status gnf_recipe_for(gnf_task task, const char *preset_name, const gnf_reci
          * smaller one (Armadillo, held-out IoU: 5 s with 2^21 points 0.58 mean, 3 runs, spread 0.80 —
          * 120 steps; with 2^19 0.911 / 0.913; 15 s with 2^21 0.959, with 2^20 0.965 / 0.964) */
         if (tc->seconds > 0) out->sdf.samples = tc->seconds <= 10 ? 1L << 19 : tc->seconds <= 30 ? 1L << 20 : 1L << 21;
+        /* Short budgets: 8 levels 16..512 with 2^16-entry tables (832K parameters) instead of 16
+         * levels 16..2048 with 2^15: a step costs 0.54x (half the lookups, D 16 instead of 32)
+         * and learns more (Armadillo, 700 steps: IoU 0.9691 vs 0.9619, iou_grid 0.99284 vs
+         * 0.99125, nae_mesh 9.08 vs 9.81 deg; at the steps 15 s reaches, 1230 vs 666: 0.9775 vs
+         * 0.9588, 0.99467 vs 0.99047, 8.22 vs 10.0 deg).  At the steps of 60 s (5400 vs 2916) it
+         * is mixed — IoU 0.9854 vs 0.9837, nae_mesh 7.61 vs 7.16 deg — so longer budgets keep 16
+         * levels (bench/README.md, "Hash-grid layout"); 6 levels lose nae_mesh (11.3 deg). */
+        if ((tc->seconds > 0 && tc->seconds <= 30) || (tc->seconds == 0 && tc->steps > 0 && tc->steps <= 1500)) {
+            out->hash_levels = 8;
+            out->max_res = 512;
+        }
         out->sdf.seed = tc->seed;
         break;
     case GNF_TASK_NERF:
@@ -81,9 +93,31 @@ gnf_status gnf_recipe_for(gnf_task task, const char *preset_name, const gnf_reci
     return task == GNF_TASK_NERF ? GNF_OK : gnf_recipe_size_model(out, 0);
 }
 
+/* Hash grids of exactly L levels, resolutions geometric from 16 to top, each table the largest
+ * power of two for which the whole model fits in max_params. */
+static gnf_status size_hash_levels(gnf_model_config *cfg, int L, int top, long max_params) {
+    int fpl = cfg->feat[0] >= 1 ? cfg->feat[0] : 2;
+    if (L < 2 || L > GNF_MAX_LEVELS) return gnf_fail(GNF_ERR_INVALID, "hash levels %d out of range 2..%d", L, GNF_MAX_LEVELS);
+    if (top < 16) top = 16;
+    for (int t = 26; t >= 4; t--) {
+        gnf_model_config c = *cfg;
+        c.hash_log2 = t;
+        c.levels = L;
+        for (int l = 0; l < L; l++) {
+            c.res[l] = (int)lround(16.0 * pow((double)top / 16.0, (double)l / (L - 1)));
+            c.feat[l] = fpl;
+        }
+        long n = gnf_model_config_param_count(&c);
+        if (n > 0 && n <= max_params) { *cfg = c; return GNF_OK; }
+    }
+    return gnf_fail(GNF_ERR_INVALID, "no model of %d hash levels fits in %ld parameters", L, max_params);
+}
+
 gnf_status gnf_recipe_size_model(gnf_recipe *r, int hash_log2) {
     gnf_model_config c = r->model;
-    gnf_status s = gnf_model_config_for_params(&c, r->max_params, r->max_res);
+    gnf_status s = hash_log2 <= 0 && r->hash_levels > 0 && c.encoding == GNF_ENC_HASH
+                       ? size_hash_levels(&c, r->hash_levels, r->max_res > 0 ? r->max_res : 2048, r->max_params)
+                       : gnf_model_config_for_params(&c, r->max_params, r->max_res);
     if (s != GNF_OK) return s;
     if (hash_log2 > 0 && c.encoding == GNF_ENC_HASH) {
         c.hash_log2 = hash_log2;
