@@ -23,6 +23,30 @@ expect() {
 err_has() { if grep -q -- "$1" "$T/err"; then ok "$2"; else bad "$2: stderr was: $(head -c 300 "$T/err")"; fi; }
 absent() { if [ ! -e "$1" ]; then ok "$2"; else bad "$2: $1 exists"; fi; }
 
+# o3d_watertight FILE "description": Open3D reads the mesh FILE and finds it watertight (edge- and
+# vertex-manifold, no self-intersecting triangles: what 3D printing and boolean tools need); a
+# skip when python3-open3d is not installed (Debian: apt-get install python3-open3d)
+PY3=${GNF_PYTHON:-/usr/bin/python3}
+[ -x "$PY3" ] || PY3=python3
+if "$PY3" -c 'import open3d' >/dev/null 2>&1; then HAVE_O3D=1; else HAVE_O3D=; fi
+o3d_watertight() {
+  if [ -z "$HAVE_O3D" ]; then
+    skipped=$((skipped+1)); [ -n "$SKIPPING" ] || echo "skip  cli: $2 (no open3d for $PY3)"; return
+  fi
+  if "$PY3" - "$1" >"$T/o3d" 2>&1 <<'PY'
+import sys
+import open3d as o3d
+m = o3d.io.read_triangle_mesh(sys.argv[1])
+ok = len(m.triangles) > 0 and m.is_watertight()
+print("%d triangles, watertight %s" % (len(m.triangles), ok))
+if not ok:
+    print("edge-manifold %s, vertex-manifold %s, self-intersecting pairs %d"
+          % (m.is_edge_manifold(False), m.is_vertex_manifold(), len(m.get_self_intersecting_triangles())))
+sys.exit(0 if ok else 1)
+PY
+  then ok "$2"; else bad "$2: $(tr '\n' ' ' < "$T/o3d" | tail -c 300)"; fi
+}
+
 DATA=${GNF_DATA:-../shared/data}
 IMG=data/kodim23_crop.png
 
@@ -132,6 +156,7 @@ expect 0 "info on an sdf model" "$GNF" info "$T/cube.gnf"
 grep -q "task: sdf" "$T/out" && ok "info says sdf" || bad "info says sdf"
 expect 0 "mesh" "$GNF" mesh "$T/cube.gnf" -o "$T/cube_out.ply" --res 48
 [ -s "$T/cube_out.ply" ] && ok "mesh wrote a PLY" || bad "mesh wrote a PLY"
+o3d_watertight "$T/cube_out.ply" "open3d: the sdf mesh is watertight"
 printf '# centre and a far point\n0 0 0\n3 0 0\n' > "$T/pts.txt"
 expect 0 "query text" "$GNF" query "$T/cube.gnf" "$T/pts.txt"
 [ "$(wc -l < "$T/out")" = 2 ] && ok "query prints one line per point" || bad "query output: $(cat "$T/out")"
@@ -204,6 +229,7 @@ has_all "nerf eval json has psnr, ssim, views, params, bytes, fps" '"psnr"' '"ss
 
 expect 0 "density mesh of a nerf" "$GNF" mesh "$T/lego.gnf" -o "$T/lego.ply" --res 48 --iso 0.05
 [ -s "$T/lego.ply" ] && ok "nerf mesh wrote a PLY" || bad "nerf mesh wrote a PLY"
+o3d_watertight "$T/lego.ply" "open3d: the density mesh is watertight"
 "$GNF" fit "$LEGO" --downscale 8 --steps 20 --threads 1 -o "$T/n1.gnf" --quiet >/dev/null 2>&1
 "$GNF" fit "$LEGO" --downscale 8 --steps 20 --threads 2 -o "$T/n2.gnf" --quiet >/dev/null 2>&1
 if cmp -s "$T/n1.gnf" "$T/n2.gnf"; then ok "nerf: 1 and 2 threads give byte-identical models"; else bad "nerf thread-count determinism"; fi

@@ -3,6 +3,7 @@
 #ifndef GNF_TEST_H
 #define GNF_TEST_H
 #include "core/core.h"
+#include "geom/mesh.h"
 #include <math.h>
 #include <stdio.h>
 
@@ -35,6 +36,21 @@ int test_write_png(const char *path, int w, int h, int ctype, int depth, const u
                    const void *pal, int npal, const unsigned char *trns, int ntrns);
 /* A baseline JPEG written with libjpeg at quality q (c = 1 gray, 3 RGB, 4 CMYK). */
 int test_write_jpeg(const char *path, int w, int h, int c, const unsigned char *px, int q);
+
+/* What test_mesh_hygiene measured; lengths in units of h, areas in units of h². */
+typedef struct {
+    long boundary_edges, nonmanifold_edges; /* as gnf_mesh_analyse counts them */
+    long nonmanifold_vertices;  /* vertices whose triangles do not form one closed fan */
+    long duplicate_vertices;    /* vertices at exactly the position of an earlier one */
+    double min_area, min_edge;  /* smallest triangle area and edge length */
+    long pairs_measured;        /* triangle pairs sharing no vertex and within reach */
+    double min_gap;             /* least distance between two such triangles (0: touch or cross) */
+    long touching_pairs;        /* pairs at distance 0 */
+} test_hygiene;
+/* Measures m (cells h wide, e.g. the marching-cubes step): fans, duplicates, sizes, and the
+ * distance of every pair of triangles that share no vertex and whose boxes come within reach·h
+ * (a uniform grid of h-wide buckets finds them).  Records a failure if memory runs out. */
+void test_mesh_hygiene(const gnf_mesh *m, double h, double reach, test_hygiene *r);
 
 #define TEST(name)                                                                       \
     static void test_##name(void);                                                       \

@@ -1,8 +1,10 @@
 /* test_mcubes.c — marching cubes: closed 2-manifold output (edge multiplicities, consistent
  * orientation, Euler characteristic), accuracy of area and volume on shapes with known values,
  * every case of the tables (all 256 corner patterns inside a closed frame, random fields for the
- * ambiguous variants), iso levels, NaN/inf samples, errors, determinism across thread counts and
- * (GNF_SLOW_TESTS=1) the memory bound at res 1024. */
+ * ambiguous variants), iso levels, NaN/inf samples, errors, determinism across thread counts,
+ * meshes other tools accept (level sets through grid samples: no duplicate vertices, tiny
+ * triangles or touching triangles; tests/mesh_check.c) and (GNF_SLOW_TESTS=1) the memory bound
+ * at res 1024. */
 #include "geom/mcubes.h"
 #include "test.h"
 #include <stdint.h>
@@ -552,6 +554,157 @@ TEST(mcubes_mesh_measures) {
     CHECK_EQ_INT(gnf_mesh_boundary_edges(&m), 3);
     f[0] = 7;
     CHECK_EQ_INT(gnf_mesh_boundary_edges(&m), -1);
+}
+
+/* ---- meshes other tools accept -------------------------------------------------------------- */
+
+/* Fields whose level set runs through grid samples, exactly or within float rounding: before
+ * vertices were kept off the samples (crossing() in mcubes.c) they gave coincident vertices,
+ * zero-area triangles and triangles of neighbouring cells touching without a shared vertex.
+ * On cube_cfg(41) the samples are 0.05 apart. */
+typedef struct {
+    double half[3]; /* grid_box_fn: half sizes, multiples of the sample spacing */
+} grid_box;
+
+static int grid_box_fn(void *user, const float *p, long n, float *out) {
+    const grid_box *b = user;
+    for (long i = 0; i < n; i++) {
+        double outside = 0, inside = -1e30;
+        for (int a = 0; a < 3; a++) {
+            double d = fabs((double)p[3 * i + a]) - b->half[a];
+            if (d > 0) outside += d * d;
+            if (d > inside) inside = d;
+        }
+        out[i] = (float)(sqrt(outside) + (inside < 0 ? inside : 0));
+    }
+    return 0;
+}
+
+/* A ball cut by the plane x + y = 0.1, which holds every sample with i + j = 42 at res 41. */
+static int cut_ball_fn(void *user, const float *p, long n, float *out) {
+    (void)user;
+    for (long i = 0; i < n; i++) {
+        double x = p[3 * i], y = p[3 * i + 1], z = p[3 * i + 2];
+        double ball = sqrt(x * x + y * y + z * z) - 0.7, plane = (x + y - 0.1) / sqrt(2.0);
+        out[i] = (float)(ball > plane ? ball : plane);
+    }
+    return 0;
+}
+
+/* Checks what a 3D printer, a simulator or a boolean needs of m, extracted on cells h wide: a
+ * closed surface whose edges and vertices are manifold, no two vertices at one position, no
+ * triangle smaller than 1e-4 of a cell face (crossing() guarantees 2e-4; the least seen is the
+ * corner triangle, 3.5e-4), no edge shorter than 0.02 of a cell (it guarantees 0.028), and no
+ * two triangles without a shared vertex closer than 0.005 of a cell (the least seen, on the
+ * random fields below, is 0.012).  Without the margin these fields give coincident vertices,
+ * zero-area triangles and touching pairs. */
+static void check_hygiene(const gnf_mesh *m, double h, const char *what) {
+    test_hygiene r;
+    test_mesh_hygiene(m, h, 0.1, &r);
+    CHECK_MSG(m->nf > 0, "%s: no faces", what);
+    CHECK_MSG(r.boundary_edges == 0 && r.nonmanifold_edges == 0 && r.nonmanifold_vertices == 0,
+              "%s: %ld boundary edges, %ld non-manifold edges, %ld non-manifold vertices", what,
+              r.boundary_edges, r.nonmanifold_edges, r.nonmanifold_vertices);
+    CHECK_MSG(r.duplicate_vertices == 0, "%s: %ld duplicate vertices", what, r.duplicate_vertices);
+    CHECK_MSG(r.min_area >= 1e-4, "%s: a triangle of %.3g cell faces", what, r.min_area);
+    CHECK_MSG(r.min_edge >= 0.02, "%s: an edge of %.3g cells", what, r.min_edge);
+    CHECK_MSG(r.touching_pairs == 0 && r.min_gap >= 0.005,
+              "%s: %ld pairs of triangles without a shared vertex touch or cross; the closest "
+              "pair is %.3g cells apart", what, r.touching_pairs, r.min_gap);
+}
+
+/* The fixture itself: it sees a pinched vertex, a duplicate vertex, a sliver, and two
+ * triangles that cross or touch without sharing a vertex. */
+TEST(mcubes_hygiene_fixture_finds_defects) {
+    /* two tetrahedra sharing vertex 0: closed and edge-manifold, but vertex 0 is pinched */
+    float v[7 * 3] = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, -1, 0, 0, 0, -1, 0, 0, 0, -1};
+    int32_t f[8 * 3] = {0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3, 0, 4, 5, 0, 6, 4, 0, 5, 6, 4, 6, 5};
+    gnf_mesh m = {v, f, 7, 8};
+    test_hygiene r;
+    test_mesh_hygiene(&m, 1.0, 0.5, &r);
+    CHECK_EQ_INT(r.boundary_edges, 0);
+    CHECK_EQ_INT(r.nonmanifold_edges, 0);
+    CHECK_EQ_INT(r.nonmanifold_vertices, 1);
+    CHECK_EQ_INT(r.duplicate_vertices, 0);
+    CHECK_EQ_INT(r.touching_pairs, 0);
+    /* the second tetrahedron as separate vertices, the apex moved to (0.1, 0.1, 0.1): its faces
+     * cut through the first one's; then exactly onto vertex 0: a duplicate, touching pairs */
+    float w[8 * 3] = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0.1f, 0.1f, 0.1f, -1, 0, 0, 0, -1, 0, 0, 0, -1};
+    int32_t g[8 * 3] = {0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3, 4, 5, 6, 4, 7, 5, 4, 6, 7, 5, 7, 6};
+    gnf_mesh m2 = {w, g, 8, 8};
+    test_mesh_hygiene(&m2, 1.0, 0.5, &r);
+    CHECK_EQ_INT(r.nonmanifold_vertices, 0);
+    CHECK(r.touching_pairs > 0 && r.min_gap == 0);
+    w[12] = w[13] = w[14] = 0;
+    test_mesh_hygiene(&m2, 1.0, 0.5, &r);
+    CHECK_EQ_INT(r.duplicate_vertices, 1);
+    CHECK(r.touching_pairs > 0);
+    /* apex just off vertex 0 along -x, -y, -z: a gap of about 1e-3 and no contact */
+    w[12] = w[13] = w[14] = -1e-3f;
+    test_mesh_hygiene(&m2, 1.0, 0.5, &r);
+    CHECK_EQ_INT(r.touching_pairs, 0);
+    CHECK_NEAR(r.min_gap, sqrt(3.0) * 1e-3, 1e-5);
+    /* a flat tetrahedron: vertex 3 moved to (0.5, 0.5, 1e-4), so face (1, 2, 3) has area 7e-5 */
+    v[9] = v[10] = 0.5f;
+    v[11] = 1e-4f;
+    m.nf = 4;
+    m.nv = 4;
+    test_mesh_hygiene(&m, 1.0, 0.5, &r);
+    CHECK(r.min_area < 1e-4);
+}
+
+TEST(mcubes_level_set_through_samples) {
+    gnf_mc_config cfg = cube_cfg(41);
+    const double h = 2.0 / 40;
+    grid_box box = {{0.5, 0.35, 0.25}};
+    sphere_field ball = {0, 0, 0, 0.5}, off = {0.05, -0.1, 0.15, 0.5};
+    struct {
+        const char *what;
+        gnf_field_fn fn;
+        void *user;
+    } f[] = {{"box with faces on grid planes", grid_box_fn, &box},
+             {"sphere through samples", sphere_fn, &ball},
+             {"sphere through samples, off centre", sphere_fn, &off},
+             {"ball cut along samples", cut_ball_fn, NULL},
+             {"staircase field", staircase_fn, &ball}};
+    for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
+        gnf_mesh m;
+        CHECK_EQ_INT(gnf_marching_cubes(&cfg, f[k].fn, f[k].user, &m), GNF_OK);
+        check_hygiene(&m, h, f[k].what);
+        CHECK_MSG(gnf_mesh_volume(&m) > 0, "%s: volume %g", f[k].what, gnf_mesh_volume(&m));
+        mesh_release(&m);
+    }
+}
+
+/* Random fields framed by above samples, on a lattice of four values (a quarter of the samples
+ * exactly iso) for even seeds, continuous for odd ones: many ambiguous faces, tunnels, and
+ * samples at or near iso. */
+TEST(mcubes_random_lattice_hygiene) {
+    const int res = 20;
+    float *vals = malloc(sizeof(float) * res * res * res);
+    if (!vals) { CHECK(0); return; }
+    gnf_mc_config cfg = index_cfg(res);
+    for (int seed = 0; seed < 8; seed++) {
+        gnf_rng rng;
+        gnf_rng_seed(&rng, 500 + (uint64_t)seed, 0);
+        for (int k = 0; k < res; k++)
+            for (int j = 0; j < res; j++)
+                for (int i = 0; i < res; i++) {
+                    int border = i == 0 || j == 0 || k == 0 || i == res - 1 || j == res - 1 ||
+                                 k == res - 1;
+                    float v = floorf((gnf_rng_uniform(&rng) * 2.0f - 1.0f) * 2.0f) / 2.0f;
+                    if (seed & 1) v = gnf_rng_uniform(&rng) * 2.0f - 1.0f;
+                    vals[i + res * (j + res * k)] = border ? 1.0f : v;
+                }
+        table_field tf = {res, vals};
+        gnf_mesh m;
+        CHECK_EQ_INT(gnf_marching_cubes(&cfg, table_fn, &tf, &m), GNF_OK);
+        char what[64];
+        snprintf(what, sizeof what, "random lattice field, seed %d", seed);
+        check_hygiene(&m, 1.0, what);
+        mesh_release(&m);
+    }
+    free(vals);
 }
 
 /* ---- scale ---------------------------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* test_sdf.c — the SDF task end to end on meshes written by the test (a sphere, the same sphere
  * with a hole) and on a real mesh from ../shared/data: the ground-truth pool, fitting to an IoU
- * threshold, queries in mesh coordinates (distance and gradient), marching-cubes export, the
- * metrics, the preview render, and model files of 3D hash fields. */
+ * threshold, queries in mesh coordinates (distance and gradient), marching-cubes export (and
+ * its hygiene: a mesh other tools accept), the metrics, the preview render, and model files of
+ * 3D hash fields. */
 #include "field/field.h"
 #include "geom/mcubes.h"
 #include "geom/mesh.h"
@@ -74,6 +75,23 @@ static gnf_model *fit_model(const gnf_sdf_target *t, gnf_encoding enc, long para
     return m;
 }
 
+/* The export of a fitted field as other tools need it (see check_hygiene in test_mcubes.c):
+ * closed, manifold edges and vertices, distinct vertices, no tiny triangle, no two triangles
+ * without a shared vertex touching.  m is the file read back (mesh coordinates: the cell is
+ * 2 / (res - 1) / scale wide). */
+static void check_export_hygiene(const gnf_mesh *m, int res, float scale) {
+    test_hygiene r;
+    test_mesh_hygiene(m, 2.0 / (res - 1) / scale, 0.1, &r);
+    CHECK_MSG(r.boundary_edges == 0 && r.nonmanifold_edges == 0 && r.nonmanifold_vertices == 0,
+              "%ld boundary edges, %ld non-manifold edges, %ld non-manifold vertices",
+              r.boundary_edges, r.nonmanifold_edges, r.nonmanifold_vertices);
+    CHECK_EQ_INT(r.duplicate_vertices, 0);
+    CHECK_MSG(r.min_area >= 1e-4 && r.min_edge >= 0.02, "smallest triangle %.3g cell faces, "
+              "shortest edge %.3g cells", r.min_area, r.min_edge);
+    CHECK_MSG(r.touching_pairs == 0 && r.min_gap >= 0.005, "%ld touching pairs, closest pair "
+              "%.3g cells apart", r.touching_pairs, r.min_gap);
+}
+
 TEST(sdf_sphere_fit_query_mesh_metrics) {
     const float c[3] = {10, -3, 2}, r = 4;
     const char *obj = test_tmp("sphere.obj");
@@ -121,6 +139,7 @@ TEST(sdf_sphere_fit_query_mesh_metrics) {
     CHECK(out.nf == nf && gnf_mesh_boundary_edges(&out) == 0);
     double vol = gnf_mesh_volume(&out), want_vol = 4.0 / 3.0 * M_PI * r * r * r;
     CHECK_MSG(fabs(vol - want_vol) < 0.05 * want_vol, "volume %.2f vs %.2f", vol, want_vol);
+    check_export_hygiene(&out, 64, in.scale);
     gnf_mesh_free(&out);
     /* at 128³ and above the export evaluates only a narrow band around the surface: it must give
      * the same mesh as evaluating every sample */
@@ -203,6 +222,19 @@ TEST(e2e_spot_reaches_iou) {
     gnf_model *m = fit_model(t, GNF_ENC_HASH, 1000000, 400, 0, &rep);
     CHECK_MSG(rep.quality > 0.95, "spot held-out IoU %.4f", rep.quality);
     printf("      spot: held-out IoU %.5f after %ld steps, %.1f s\n", rep.quality, rep.steps, rep.seconds);
+    /* a real fitted field passes samples within a hair of its zero level: the export at 128³
+     * must still be a mesh other tools accept */
+    gnf_sdf_target_info in;
+    gnf_sdf_target_get_info(t, &in);
+    const char *ply = test_tmp("spot_out.ply");
+    gnf_mesh out;
+    CHECK(gnf_sdf_extract_mesh(m, 128, ply, 0, NULL, NULL) == GNF_OK);
+    if (gnf_mesh_load(ply, &out, NULL) == GNF_OK) {
+        check_export_hygiene(&out, 128, in.scale);
+        gnf_mesh_free(&out);
+    } else {
+        CHECK_MSG(0, "cannot read back %s: %s", ply, gnf_last_error());
+    }
     gnf_model_free(m);
     gnf_sdf_target_free(t);
 #endif

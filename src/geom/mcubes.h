@@ -43,20 +43,23 @@ typedef struct {
  * exactly at iso therefore never make cracks, and NaN samples act as outside for an SDF.  The
  * surface crosses every grid edge whose two samples differ in class, with one vertex per such
  * edge (shared by the up to four cells around it: the mesh is welded), placed by linear
- * interpolation of the two values (clamped to the edge; the midpoint where a NaN or infinite
- * sample leaves it undefined, so vertices are always finite).  Faces whose corners alternate
- * (ambiguous faces) are split by the asymptotic decider on the bilinear interpolant of the face,
- * which both cells sharing the face evaluate identically, so the surface is a closed 2-manifold
- * wherever it stays inside the grid (only the grid's outer faces carry boundary edges).  In the
- * rare cells where the decider opens a tunnel (a loop of crossings that no triangulation spans
- * without a diagonal along a cell face), the loop is fanned around one extra vertex at the
- * centroid of its crossings, used by that cell only; smooth SDFs at a useful resolution
- * practically never need one.  Triangles are oriented so their normals point toward increasing
- * field values (outward for an SDF that is negative inside): the signed volume of a closed
- * surface around a below region is positive.  Samples exactly at iso put vertices on sample
- * points, shared geometrically (not by index) with neighbouring edges, so zero-area triangles
- * may occur; the connectivity is still manifold.  Vertex and face order depend only on the
- * field and *cfg, not on the thread count.
+ * interpolation of the two values (the midpoint where a NaN or infinite sample leaves it
+ * undefined, so vertices are always finite), but never closer than 2% of the edge to either
+ * sample: where the field is at or within a hair of iso at a sample, the vertices of its edges
+ * would coincide or nearly so, leaving zero-area triangles and triangles of neighbouring cells
+ * that touch without sharing a vertex (see crossing() in mcubes.c).  So vertices are distinct,
+ * every triangle covers at least 2e-4 of a cell face, and triangles of different cells meet
+ * only in shared vertices and edges.  Faces whose corners alternate (ambiguous faces) are split
+ * by the asymptotic decider on the bilinear interpolant of the face, which both cells sharing
+ * the face evaluate identically, so the surface is a closed 2-manifold wherever it stays inside
+ * the grid (only the grid's outer faces carry boundary edges).  In the rare cells where the
+ * decider opens a tunnel (a loop of crossings that no triangulation spans without a diagonal
+ * along a cell face), the loop is fanned around one extra vertex at the centroid of its
+ * crossings, used by that cell only; smooth SDFs at a useful resolution practically never need
+ * one.  Triangles are oriented so their normals point toward increasing field values (outward
+ * for an SDF that is negative inside): the signed volume of a closed surface around a below
+ * region is positive.  Vertex and face order depend only on the field and *cfg, not on the
+ * thread count.
  *
  * Errors (*out is zeroed on failure): GNF_ERR_INVALID for res < 2 or res > 4096, a non-finite
  * lo/hi/iso or hi <= lo on an axis, or when the callback returns nonzero ("field evaluation
