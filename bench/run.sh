@@ -12,7 +12,8 @@
 #                              --mc-res SDF_MC_RES, default 512): the mean and the spread (max -
 #                              min) per budget, and per mesh the floor of the mesh metrics (gnf
 #                              eval --exact: the mesh's exact SDF through the same marching
-#                              cubes); written to SDF_OUT (default results/sdf_budgets.md)
+#                              cubes; SDF_EXACT=0 skips it); written to SDF_OUT (default
+#                              results/sdf_budgets.md)
 #   PREV=path/to/old/build/release sh bench/run.sh
 #                              also runs the previous build's kernel bench in the same run,
 #                              alternating, so the two are compared under the same conditions
@@ -130,12 +131,11 @@ if [ "$1" = sdf-budgets ]; then
   for m in ${SDF_MESHES:-armadillo bunny spot}; do
     f="$DATA/meshes/$m.obj"
     [ -f "$f" ] || { echo "sdf-budgets: $f not found" >&2; continue; }
-    $GNF eval --exact "$f" --mc-res "$mcr" --json | awk -v m="$m" '{
+    [ "${SDF_EXACT:-1}" = 0 ] || $GNF eval --exact "$f" --mc-res "$mcr" --json | awk -v m="$m" '{
       match($0, /"chamfer_l1": [0-9.e+-]+/); c = substr($0, RSTART + 14, RLENGTH - 14);
       match($0, /"fscore": [0-9.e+-]+/); f = substr($0, RSTART + 10, RLENGTH - 10);
       match($0, /"nae_mesh_deg": [0-9.e+-]+/); a = substr($0, RSTART + 16, RLENGTH - 16);
       printf "| %s | exact | - | 1 | 1 | 1 | 0 | %.2f | %.6f | %.4f |\n", m, a, c, f }' >> "$out"
-    tail -1 "$out"
     for s in ${SDF_BUDGETS:-5 15 60}; do
       : > "$T/runs"
       for r in $(seq 1 "${SDF_RUNS:-3}"); do
