@@ -14,6 +14,15 @@
 #                              eval --exact: the mesh's exact SDF through the same marching
 #                              cubes; SDF_EXACT=0 skips it); written to SDF_OUT (default
 #                              results/sdf_budgets.md)
+#   sh bench/run.sh sdf-holes  only meshes with holes: each of SDF_HOLES_MESHES (default armadillo
+#                              bunny spot) cut by tools/make_holes.py (HOLES holes, default 5, of
+#                              radius HOLE_RADIUS x the bounding-box diagonal, default 0.02, seed 1);
+#                              per budget of SDF_HOLES_BUDGETS (default 15 60) the closed mesh and the
+#                              holed one fitted (one run each), both evaluated against the closed
+#                              mesh, the holed fit also against the holed mesh; then the ratio of
+#                              the holed fit's errors to the closed fit's (results/sdf_holes.md);
+#                              SDF_HOLES_STEPS="700 3000": fixed step counts (--steps) in place of
+#                              the budgets, independent of the machine's speed (sdf_holes_steps.md)
 #   PREV=path/to/old/build/release sh bench/run.sh
 #                              also runs the previous build's kernel bench in the same run,
 #                              alternating, so the two are compared under the same conditions
@@ -28,7 +37,7 @@ host="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 
 stamp="$(date -u +%Y-%m-%dT%H:%MZ) $(git rev-parse --short HEAD 2>/dev/null)"
 
 T=$(mktemp -d)
-if [ "$1" != nerf ] && [ "$1" != sdf-budgets ]; then
+if [ "$1" != nerf ] && [ "$1" != sdf-budgets ] && [ "$1" != sdf-holes ]; then
 echo "== kernels ($host, $stamp)" | tee "$R/kernels.txt"
 if [ -n "$PREV" ] && [ -x "$PREV/gnf_bench" ]; then
   for i in 1 2; do
@@ -152,6 +161,54 @@ if [ "$1" = sdf-budgets ]; then
       tail -1 "$out"
     done
   done
+fi
+if [ "$1" = sdf-holes ]; then
+  out="$R/sdf_holes.md" budget=--seconds budgets=${SDF_HOLES_BUDGETS:-15 60} unit=s what="the whole command"
+  [ -n "$SDF_HOLES_STEPS" ] && out="$R/sdf_holes_steps.md" budget=--steps budgets=$SDF_HOLES_STEPS unit=steps what="same seed"
+  keys="iou iou_uniform iou_grid nae_deg nae_mesh_deg chamfer_l1 fscore"
+  holes=${HOLES:-5} radius=${HOLE_RADIUS:-0.02}
+  {
+    echo "# SDF fits of meshes with holes ($stamp, $host, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start)"
+    echo
+    echo "\`python3 tools/make_holes.py MESH.obj HOLED.obj --holes $holes --radius $radius --seed 1\` ($holes holes of radius $radius x the bounding-box diagonal);"
+    echo "\`gnf fit MESH|HOLED $budget N\` ($what), then \`gnf eval MODEL MESH|HOLED --json --mc-res 512\`; one run per cell, the closed and the holed fit alternating."
+    echo "fitted/vs: the mesh fitted and the one evaluated against (closed = the original watertight mesh). ratio: the holed fit's error against the closed mesh"
+    echo "divided by the closed fit's, per metric (1 - iou, 1 - iou_uniform, 1 - iou_grid, nae_deg, nae_mesh_deg, chamfer_l1, 1 - fscore; n/a for 1 - fscore when the closed fit's is below 0.001)."
+    echo
+    echo "| mesh | N ($unit) | fitted | vs | steps | $(echo $keys | sed 's/ / | /g') |"
+    echo "|---|---|---|---|---|$(echo $keys | sed 's/[a-z_0-9]*/---|/g; s/ //g')"
+  } > "$out"
+  row() { # mesh seconds fitted vs model reference: one table row, its values also appended to $T/vals
+    st=$(sed -n 's/.* after \([0-9]*\) steps.*/\1/p' "$T/fit.txt")
+    $GNF eval "$5" "$6" --json --mc-res 512 | awk -v m="$1" -v s="$2" -v f="$3" -v r="$4" -v st="$st" -v keys="$keys" '{
+      n = split(keys, k, " "); printf "| %s | %s | %s | %s | %s |", m, s, f, r, st;
+      for (i = 1; i <= n; i++) { v = "nan"; if (match($0, "\"" k[i] "\": [0-9.e+-]+")) v = substr($0, RSTART + length(k[i]) + 4, RLENGTH - length(k[i]) - 4);
+        d = i <= 3 ? 5 : i <= 5 ? 2 : i == 6 ? 6 : 4; printf " %.*f |", d, v; vals = vals " " v }
+      printf "\n"; print f, r, vals > "/dev/stderr" }' >> "$out" 2>> "$T/vals"
+    tail -1 "$out"
+  }
+  for m in ${SDF_HOLES_MESHES:-armadillo bunny spot}; do
+    f="$DATA/meshes/$m.obj"
+    [ -f "$f" ] || { echo "sdf-holes: $f not found" >&2; continue; }
+    h="$T/${m}_holes.obj"
+    python3 tools/make_holes.py "$f" "$h" --holes "$holes" --radius "$radius" --seed 1 2> "$T/holes.txt" || { cat "$T/holes.txt" >&2; continue; }
+    sed "s|^make_holes: [^ ]* -> [^ ]*: |- $m: |" "$T/holes.txt" | tee -a "$T/holes_all.txt"
+    for s in $budgets; do
+      : > "$T/vals"
+      if $GNF fit "$f" -o "$T/c.gnf" $budget "$s" --quiet > "$T/fit.txt"; then row "$m" "$s" closed closed "$T/c.gnf" "$f"; fi
+      if $GNF fit "$h" -o "$T/h.gnf" $budget "$s" --quiet > "$T/fit.txt"; then
+        row "$m" "$s" holed closed "$T/h.gnf" "$f"
+        row "$m" "$s" holed holed "$T/h.gnf" "$h"
+      fi
+      awk -v m="$m" -v s="$s" '$1 == "closed" && $2 == "closed" { for (i = 3; i <= NF; i++) c[i] = $i; have_c = 1 }
+        $1 == "holed" && $2 == "closed" { for (i = 3; i <= NF; i++) h[i] = $i; have_h = 1 }
+        END { if (!have_c || !have_h) exit; printf "| %s | %s | ratio | holed/closed | |", m, s;
+              for (i = 3; i <= 9; i++) { e = (i <= 5 || i == 9) ? 1 - c[i] : c[i]; g = (i <= 5 || i == 9) ? 1 - h[i] : h[i];
+                if (e > (i == 9 ? 1e-3 : 0)) printf " %.2f |", g / e; else printf " n/a |" } printf "\n" }' "$T/vals" >> "$out"
+      tail -1 "$out"
+    done
+  done
+  { echo; echo "Holes cut (faces deleted per hole, boundary edges before -> after):"; echo; cat "$T/holes_all.txt"; } >> "$out"
 fi
 if [ "$1" = nerf ]; then
   LEGO="$DATA/nerf/lego_400"

@@ -308,6 +308,13 @@ gnf_status gnf_sdf_target_create_from_arrays(const float *vertices, long nv, con
 void gnf_sdf_target_free(gnf_sdf_target *t);
 void gnf_sdf_target_get_info(const gnf_sdf_target *t, gnf_sdf_target_info *info);
 
+/* The target's ground truth at n finite points (pts: n×3, mesh coordinates) into sdf (n floats,
+ * caller-owned, mesh units): the exact distance to its mesh, negative inside by the same sign rule
+ * as its pool (info.sign_by_winding: generalised winding number >= 1/2, else ray parity), so it
+ * shows what a fit learns from, e.g. whether a mesh with holes keeps its inside.  The values do
+ * not depend on threads (<= 0: the default).  Errors: GNF_ERR_NOMEM. */
+gnf_status gnf_sdf_target_sdf(const gnf_sdf_target *t, const float *pts, long n, float *sdf, int threads);
+
 /* Memory fitting will allocate, including the target's pool. */
 long gnf_fit_sdf_memory(const gnf_model *m, const gnf_sdf_target *t, const gnf_train_config *tc);
 

@@ -180,6 +180,15 @@ TEST(sdf_open_mesh_uses_winding_number) {
     gnf_sdf_target_info in;
     gnf_sdf_target_get_info(t, &in);
     CHECK(!in.watertight && in.boundary_edges == 48 && in.sign_by_winding);
+    /* the target's ground truth in mesh units: inside at the centre and below the hole's rim
+     * (z = cos 30°, radius 1/2), whose distance there is to the rim, outside far away */
+    const float q[9] = {0, 0, 0, 0, 0, 0.7f, 3, 0, 0};
+    float g[3];
+    CHECK(gnf_sdf_target_sdf(t, q, 3, g, 0) == GNF_OK);
+    CHECK_NEAR(g[0], -1, 0.01);
+    CHECK_NEAR(g[1], -sqrt(0.25 + (cos(M_PI / 6) - 0.7) * (cos(M_PI / 6) - 0.7)), 0.01);
+    CHECK_NEAR(g[2], 2, 0.01);
+    CHECK(gnf_sdf_target_sdf(t, q, 0, g, 0) == GNF_OK);
     gnf_train_report rep;
     gnf_model *m = fit_model(t, GNF_ENC_DENSE, 60000, 150, 4096, &rep);
     float p[6] = {0, 0, 0, 0, 0, -0.5f};

@@ -165,6 +165,18 @@ void gnf_sdf_target_free(gnf_sdf_target *t) {
 
 void gnf_sdf_target_get_info(const gnf_sdf_target *t, gnf_sdf_target_info *info) { *info = t->info; }
 
+gnf_status gnf_sdf_target_sdf(const gnf_sdf_target *t, const float *pts, long n, float *sdf, int threads) {
+    if (n <= 0) return GNF_OK;
+    float *x = gnf_calloc((size_t)n * 3, sizeof(float));
+    if (!x) return gnf_fail(GNF_ERR_NOMEM, "out of memory for %ld ground-truth points", n);
+    for (long i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++) x[3 * i + k] = (pts[3 * i + k] - t->info.center[k]) * t->info.scale;
+    ground_truth(t->bvh, x, n, sdf, !t->info.sign_by_winding, gnf_threads_resolve(threads));
+    for (long i = 0; i < n; i++) sdf[i] /= t->info.scale;
+    gnf_free(x);
+    return GNF_OK;
+}
+
 static gnf_status target_from_mesh(const char *name, gnf_mesh *mesh, const gnf_mesh_report *mrep,
                                    const gnf_sdf_config *c, gnf_sdf_target **out);
 
