@@ -62,6 +62,9 @@ $(B)/gnf_tests: $(TEST_OBJ) $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
 $(B)/gnf_bench: $(BENCH_SRC:%.c=$(B)/%.o) $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+# the SDF ground-truth pool for bench/torch_vs_gnf.sh (not built by default)
+$(B)/gnf_sdf_pool: $(B)/bench/pool/sdf_pool.o $(B)/libgnf.a
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
 
 test: release asan scalar
 	@sh tests/run_all.sh

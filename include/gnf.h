@@ -307,6 +307,11 @@ gnf_status gnf_sdf_target_create_from_arrays(const float *vertices, long nv, con
                                              const gnf_sdf_config *c, gnf_sdf_target **out);
 void gnf_sdf_target_free(gnf_sdf_target *t);
 void gnf_sdf_target_get_info(const gnf_sdf_target *t, gnf_sdf_target_info *info);
+/* The target's ground-truth pool, owned by the target and valid until gnf_sdf_target_free:
+ * *n points (*points, n×3, in the normalised frame) and their signed distances (*sdf, n), in the
+ * order training draws them from.  For tools that train another implementation on exactly the
+ * same samples (bench/torch_gnf.py through bench/pool/sdf_pool.c). */
+void gnf_sdf_target_pool(const gnf_sdf_target *t, const float **points, const float **sdf, long *n);
 
 /* The target's ground truth at n finite points (pts: n×3, mesh coordinates) into sdf (n floats,
  * caller-owned, mesh units): the exact distance to its mesh, negative inside by the same sign rule

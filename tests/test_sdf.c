@@ -103,6 +103,19 @@ TEST(sdf_sphere_fit_query_mesh_metrics) {
     CHECK(in.watertight && !in.sign_by_winding && in.faces == 48 * 2 + 48 * 22 * 2);
     CHECK_NEAR(in.center[0], 10, 1e-5);
     CHECK_NEAR(in.scale, 1.9 / sqrt(3 * 64.0), 1e-4); /* bbox diagonal of the sphere: 8 sqrt(3) */
+    { /* the pool (normalised frame): surface points first (distance 0), every distance ~ |p| - r */
+        const float *pp, *ps;
+        long pn;
+        gnf_sdf_target_pool(t, &pp, &ps, &pn);
+        CHECK(pn == 1 << 17 && ps[0] == 0 && ps[pn / 2 - 1] == 0);
+        double rn = r * in.scale, worst = 0;
+        for (long i = 0; i < pn; i++) {
+            double e = fabs(ps[i] - (sqrt((double)pp[3 * i] * pp[3 * i] + (double)pp[3 * i + 1] * pp[3 * i + 1] +
+                                          (double)pp[3 * i + 2] * pp[3 * i + 2]) - rn));
+            if (e > worst) worst = e;
+        }
+        CHECK_MSG(worst < 0.01 * rn, "pool distance off by %.5f (radius %.4f)", worst, rn);
+    }
     gnf_train_report rep;
     gnf_model *m = fit_model(t, GNF_ENC_DENSE, 200000, 300, 8192, &rep);
     CHECK_MSG(rep.quality > 0.95, "held-out IoU %.4f", rep.quality);

@@ -177,6 +177,12 @@ gnf_status gnf_sdf_target_sdf(const gnf_sdf_target *t, const float *pts, long n,
     return GNF_OK;
 }
 
+void gnf_sdf_target_pool(const gnf_sdf_target *t, const float **points, const float **sdf, long *n) {
+    *points = t->pts;
+    *sdf = t->sdf;
+    *n = t->n;
+}
+
 static gnf_status target_from_mesh(const char *name, gnf_mesh *mesh, const gnf_mesh_report *mrep,
                                    const gnf_sdf_config *c, gnf_sdf_target **out);
 
