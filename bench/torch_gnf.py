@@ -27,10 +27,11 @@ usage:
       DATA: the image the template was fitted to (image task), or a pool file written by
       gnf_sdf_pool (sdf task).  Prints one JSON line: steps, training seconds, points/s and,
       for images, the full-image PSNR and the training time at which each target was reached.
-  torch_gnf.py check MODEL.gnf DATA
-      Loads a gnf-trained model and compares the PyTorch forward pass with gnf's: for an image
-      model the full-image PSNR (compare with `gnf eval`), for an SDF model the values at the
-      pool's first points (written for `gnf query --binary`).
+  torch_gnf.py check MODEL.gnf DATA [-o POINTS.f32]
+      Loads a gnf-trained model into the PyTorch field, to compare its forward pass with gnf's:
+      for an image model it prints the full-image PSNR (compare with `gnf eval`); for an SDF
+      model it writes the pool's first 65536 points (mesh coordinates) to POINTS.f32 and the
+      PyTorch values to POINTS.f32.torch (compare with `gnf query MODEL POINTS.f32 --binary`).
 
 Needs python3-torch, python3-numpy (and python3-pil for images) from Debian.
 """
@@ -93,7 +94,9 @@ def write_safetensors(path, tensors, meta):
 # ---- gnf's random numbers (src/core/util.c), vectorised -------------------------------------
 
 U64 = np.uint64
-GOLDEN, MIX1, MIX2, STREAM = U64(0x9E3779B97F4A7C15), U64(0xBF58476D1CE4E5B9), U64(0x94D049BB133111EB), U64(0xD1B54A32D192ED03)
+GOLDEN = U64(0x9E3779B97F4A7C15)                        # splitmix64's state increment
+MIX1, MIX2 = U64(0xBF58476D1CE4E5B9), U64(0x94D049BB133111EB)
+STREAM = U64(0xD1B54A32D192ED03)                        # gnf_rng_seed: seed ^ stream * this
 
 
 def _mix(z):
@@ -365,15 +368,16 @@ class ImageData:
     their colours in [0, 1]; random pixels with replacement (gnf's draws)."""
 
     def __init__(self, path):
-        """Loads an 8- or 16-bit PNG/JPEG (alpha dropped) with PIL."""
+        """Loads a PNG or JPEG with PIL as gnf does: gray stays one channel, alpha is dropped,
+        values / 255 (16-bit gray / 65535; PIL reads 16-bit colour PNGs as 8-bit)."""
         from PIL import Image
         im = Image.open(path)
-        a = np.asarray(im)
-        scale = 65535.0 if a.dtype == np.uint16 or im.mode.startswith("I;16") else 255.0
-        if im.mode not in ("L", "I;16", "RGB") and not im.mode.startswith("I;16"):
-            a = np.asarray(im.convert("RGB"))
-            scale = 255.0
-        a = a.astype(np.float32) / scale
+        if im.mode.startswith("I"):
+            a = np.asarray(im).astype(np.float32) / 65535.0
+        elif im.mode in ("L", "LA"):
+            a = np.asarray(im.convert("L")).astype(np.float32) / 255.0
+        else:
+            a = np.asarray(im.convert("RGB")).astype(np.float32) / 255.0
         if a.ndim == 2:
             a = a[:, :, None]
         self.h, self.w, self.c = a.shape
@@ -513,14 +517,16 @@ def main():
         if task == "image":
             print(json.dumps({"impl": "torch", "psnr": round(data.psnr(field), 4)}))
         else:
+            if not a.output:
+                raise SystemExit("torch_gnf: check of an SDF model needs -o POINTS.f32")
             n = 65536
             with torch.no_grad():
                 y = field(data.pts[:n])[:, 0].numpy()
             c = np.array([float(v) for v in meta["gnf.sdf.center"].split(",")], np.float32)
             s = np.float32(meta["gnf.sdf.scale"])
-            (data.pts[:n].numpy() / s + c).astype("<f4").tofile(a.output or "check_points.f32")
-            (y / s).astype("<f4").tofile((a.output or "check_points.f32") + ".torch")
-            print(json.dumps({"impl": "torch", "points": n, "written": a.output or "check_points.f32"}))
+            (data.pts[:n].numpy() / s + c).astype("<f4").tofile(a.output)      # mesh coordinates
+            (y / s).astype("<f4").tofile(a.output + ".torch")                 # distances, mesh units
+            print(json.dumps({"impl": "torch", "points": n, "points_file": a.output, "values_file": a.output + ".torch"}))
         return
     if a.seconds <= 0 and a.steps <= 0:
         raise SystemExit("torch_gnf: give --seconds or --steps")
