@@ -64,6 +64,32 @@ TEST(fit_is_deterministic_across_thread_counts) {
 
 static int stop_at_7(const gnf_progress *p, void *user) { (void)user; return p->step >= 7; }
 
+/* The progress callback's quality estimate is this step's: the PSNR from the last batch's squared
+ * errors, not from errors summed over all steps so far (which made it fall below 0 dB). */
+static int keep_last(const gnf_progress *p, void *user) { *(gnf_progress *)user = *p; return 0; }
+
+TEST(fit_progress_estimate_is_per_step) {
+    gnf_image img;
+    synth(&img, 32, 32);
+    gnf_model *m = image_model(6000, 32);
+    gnf_train_config tc;
+    gnf_train_config_default(&tc);
+    tc.batch = 1024;
+    tc.steps = 200;
+    gnf_progress last;
+    memset(&last, 0, sizeof last);
+    tc.progress = keep_last;
+    tc.user = &last;
+    tc.progress_every = 200;
+    gnf_train_report rep;
+    CHECK(gnf_fit_image(m, &img, &tc, &rep) == GNF_OK);
+    double full = rep.quality;   /* the full image's PSNR at the end */
+    CHECK_MSG(last.step == 200 && fabs(last.quality_est - full) < 3.0, "step %ld: estimate %.2f dB, full image %.2f dB",
+              last.step, last.quality_est, full);
+    gnf_model_free(m);
+    gnf_image_free(&img);
+}
+
 TEST(fit_stopping_rules) {
     gnf_image img;
     synth(&img, 32, 32);

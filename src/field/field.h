@@ -42,6 +42,10 @@ struct gnf_model {
 
 /* Computes all offsets/sizes of m from m->cfg; returns the parameter count, or -1 if invalid. */
 long gnf_model_layout(struct gnf_model *m);
+/* Sets cfg to L hash levels (L in 2..GNF_MAX_LEVELS) with resolutions geometric from 16 to top,
+ * cfg->feat[0] features each (2 if unset), and the largest table 2^4..2^26 whose model has at most
+ * max_params parameters; returns that count, or 0 (cfg unchanged) when none fits. */
+long gnf_model_config_hash_fit(gnf_model_config *cfg, int L, int top, long max_params);
 
 /* ---- multi-resolution grids (dense 2D/3D, hash) ------------------------------------------ */
 

@@ -110,6 +110,24 @@ long gnf_model_config_param_count(const gnf_model_config *cfg) {
     return gnf_model_layout(&tmp);
 }
 
+long gnf_model_config_hash_fit(gnf_model_config *cfg, int L, int top, long max_params) {
+    int fpl = cfg->feat[0] >= 1 ? cfg->feat[0] : 2;
+    if (L < 2 || L > GNF_MAX_LEVELS) return 0;
+    for (int t = 26; t >= 4; t--) {
+        gnf_model_config c = *cfg;
+        c.hash_log2 = t;
+        c.levels = L;
+        for (int l = 0; l < L; l++) {
+            c.res[l] = (int)lround(16.0 * pow((double)top / 16.0, (double)l / (L - 1)));
+            if (c.res[l] < 2) c.res[l] = 2;
+            c.feat[l] = fpl;
+        }
+        long n = gnf_model_config_param_count(&c);
+        if (n > 0 && n <= max_params) { *cfg = c; return n; }
+    }
+    return 0;
+}
+
 /* Sizing for a parameter budget.  Dense: levels of `feat` features with resolutions geometric
  * from 16 up to a top resolution; the top resolution is the largest (≤ max_res) that fits, and
  * the number of levels grows with the top/bottom ratio (one level per factor ~1.5, at most 16).
@@ -125,22 +143,10 @@ gnf_status gnf_model_config_for_params(gnf_model_config *cfg, long max_params, i
         int top = max_res > 0 ? GNF_MIN(max_res, 16384) : 2048;
         double best_score = 0;
         for (int L = 16; L >= 8; L--) {
-            for (int t = 26; t >= 4; t--) {
-                gnf_model_config c = *cfg;
-                c.hash_log2 = t;
-                c.levels = L;
-                for (int l = 0; l < L; l++) {
-                    c.res[l] = (int)lround(16.0 * pow((double)top / 16.0, (double)l / (L - 1)));
-                    if (c.res[l] < 2) c.res[l] = 2;
-                    c.feat[l] = fpl;
-                }
-                long n = gnf_model_config_param_count(&c);
-                if (n > 0 && n <= max_params) {
-                    double score = (double)n * (1.0 + 0.02 * L);
-                    if (score > best_score) { best = c; best_score = score; found = 1; }
-                    break;
-                }
-            }
+            gnf_model_config c = *cfg;
+            long n = gnf_model_config_hash_fit(&c, L, top, max_params);
+            double score = (double)n * (1.0 + 0.02 * L);
+            if (n > 0 && score > best_score) { best = c; best_score = score; found = 1; }
         }
     } else {
         if (max_res <= 0) max_res = 16384;

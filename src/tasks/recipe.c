@@ -2,6 +2,7 @@
  * budget, as measured best (the command line uses these and only maps its flags onto them). */
 #include "core/core.h"
 #include "gnf.h"
+#include "field/field.h"
 #include <math.h>
 #include <string.h>
 
@@ -96,20 +97,8 @@ gnf_status gnf_recipe_for(gnf_task task, const char *preset_name, const gnf_reci
 /* Hash grids of exactly L levels, resolutions geometric from 16 to top, each table the largest
  * power of two for which the whole model fits in max_params. */
 static gnf_status size_hash_levels(gnf_model_config *cfg, int L, int top, long max_params) {
-    int fpl = cfg->feat[0] >= 1 ? cfg->feat[0] : 2;
     if (L < 2 || L > GNF_MAX_LEVELS) return gnf_fail(GNF_ERR_INVALID, "hash levels %d out of range 2..%d", L, GNF_MAX_LEVELS);
-    if (top < 16) top = 16;
-    for (int t = 26; t >= 4; t--) {
-        gnf_model_config c = *cfg;
-        c.hash_log2 = t;
-        c.levels = L;
-        for (int l = 0; l < L; l++) {
-            c.res[l] = (int)lround(16.0 * pow((double)top / 16.0, (double)l / (L - 1)));
-            c.feat[l] = fpl;
-        }
-        long n = gnf_model_config_param_count(&c);
-        if (n > 0 && n <= max_params) { *cfg = c; return GNF_OK; }
-    }
+    if (gnf_model_config_hash_fit(cfg, L, top < 16 ? 16 : top, max_params) > 0) return GNF_OK;
     return gnf_fail(GNF_ERR_INVALID, "no model of %d hash levels fits in %ld parameters", L, max_params);
 }
 

@@ -131,6 +131,7 @@ static void sample_chunk_task(void *vctx, long ch, int thread) {
     tr->ops->sample(tr->ops->user, tr->s.step, ch, &r, n, x, t, w);
     gnf_grid_encode(F, m, m->params, x, n);
     float scale = 1.0f / (float)((double)tr->cap * O);
+    tr->csq[ch] = 0;   /* this step's squared errors only */
     tr->closs[ch] = decoder_chunk(tr, ch, thread, tr->dF + i0 * D, F, t, w, n, tr->tc->loss, scale, &tr->csq[ch]);
 }
 
