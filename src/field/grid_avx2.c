@@ -66,36 +66,77 @@ static inline __attribute__((always_inline)) void load8(const float *x, const in
     for (int c = 0; c < dim; c++) pos[c] = _mm256_load_ps(a[c]);
 }
 
+/* Prefetches the nodes of the 8 points whose cell data is idx (level table gr). */
+static inline __attribute__((always_inline)) void prefetch8(const float *gr, const int idx[8][8], const int nc) {
+    _Pragma("GCC unroll 8")
+    for (int k = 0; k < nc; k++)
+        _Pragma("GCC unroll 8")
+        for (int j = 0; j < 8; j++) _mm_prefetch((const char *)(gr + idx[k][j]), _MM_HINT_T0);
+}
+
+/* feats of 8 points at level l (features at o, row stride D) from their cell data. */
+static inline __attribute__((always_inline)) void gather8(float *o, const float *gr, int C, int D, const int idx[8][8],
+                                                           const float w[8][8], const int nc) {
+    float tmp[8] __attribute__((aligned(32)));
+    for (int c = 0; c < C; c++) {
+        const float *base = gr + c;
+        __m256 v = _mm256_mul_ps(_mm256_load_ps(w[0]), _mm256_i32gather_ps(base, _mm256_load_si256((const __m256i *)idx[0]), 4));
+        _Pragma("GCC unroll 8")
+        for (int k = 1; k < nc; k++)
+            v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_load_ps(w[k]), _mm256_i32gather_ps(base, _mm256_load_si256((const __m256i *)idx[k]), 4)));
+        _mm256_store_ps(tmp, v);
+        _Pragma("GCC unroll 8")
+        for (int j = 0; j < 8; j++) o[(long)j * D + c] = tmp[j];
+    }
+}
+
+/* How many groups of 8 points ahead the 3D lookup computes cells (a ring of PF_RING slots) and,
+ * for level tables of at least PF_MIN_FLOATS (512 KiB, a core's L2 on the machines measured),
+ * prefetches their nodes.  Measured (3D hash encode, 8 levels, 2 features, 16384 random points,
+ * 1 thread, medians of 7 alternating runs): 2^18-entry tables 3.61 -> 4.75 M points/s, 2^16
+ * 5.28 -> 5.49; for 2^12 (cache-resident) the prefetches cost 10%, hence the threshold. */
+#define PF_AHEAD 3
+#define PF_RING 4
+#define PF_MIN_FLOATS (1L << 17)
+
 /* The entries below, compiled once for each dim (2, 3) so that the corner loops unroll. */
 static inline __attribute__((always_inline)) void encode(float *feats, const struct gnf_model *m, const float *params,
                                                           const float *x, long n, const int dim) {
     const int D = m->D, nc = 1 << dim;
-    int idx[8][8] __attribute__((aligned(32)));
-    float w[8][8] __attribute__((aligned(32)));
-    float tmp[8] __attribute__((aligned(32)));
     const long nb = n & ~7L;
-    /* 3D: level-major, so one level's table stays in cache while all points visit it (a hash
-     * level is 256 KiB at 2^15 entries; all levels together would not fit).  2D: point-major, so
-     * the rows of feats are written while in cache (the tables of 2D fields are small). */
-    const long step = dim == 2 ? 8 : nb;
-    for (long p0 = 0; p0 < nb; p0 += step)
-    for (int l = 0; l < m->cfg.levels; l++) {
-        const int C = m->cfg.feat[l];
-        const float *gr = params + m->grid_off[l];
-        for (long p = p0; p < p0 + step; p += 8) {
+    if (dim == 2) {
+        /* 2D: point-major, so the rows of feats are written while in cache (the tables of 2D
+         * fields are small) */
+        int idx[8][8] __attribute__((aligned(32)));
+        float w[8][8] __attribute__((aligned(32)));
+        for (long p = 0; p < nb; p += 8) {
             __m256 pos[3];
             load8(x + dim * p, dim, pos);
-            cells8(m, l, pos, idx, w, dim);
-            float *o = feats + p * D + m->feat_off[l];
-            for (int c = 0; c < C; c++) {
-                const float *base = gr + c;
-                __m256 v = _mm256_mul_ps(_mm256_load_ps(w[0]), _mm256_i32gather_ps(base, _mm256_load_si256((const __m256i *)idx[0]), 4));
-                _Pragma("GCC unroll 8")
-                for (int k = 1; k < nc; k++)
-                    v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_load_ps(w[k]), _mm256_i32gather_ps(base, _mm256_load_si256((const __m256i *)idx[k]), 4)));
-                _mm256_store_ps(tmp, v);
-                _Pragma("GCC unroll 8")
-                for (int j = 0; j < 8; j++) o[(long)j * D + c] = tmp[j];
+            for (int l = 0; l < m->cfg.levels; l++) {
+                cells8(m, l, pos, idx, w, dim);
+                gather8(feats + p * D + m->feat_off[l], params + m->grid_off[l], m->cfg.feat[l], D, idx, w, nc);
+            }
+        }
+    } else {
+        /* 3D: level-major, so one level's table stays in cache while all points visit it (a
+         * hash level is 512 KiB at 2^16 entries; all levels together would not fit), with the
+         * cells of the group PF_AHEAD ahead computed and its nodes prefetched */
+        int idx[PF_RING][8][8] __attribute__((aligned(32)));
+        float w[PF_RING][8][8] __attribute__((aligned(32)));
+        const long ng = nb / 8;
+        for (int l = 0; l < m->cfg.levels; l++) {
+            const float *gr = params + m->grid_off[l];
+            const int pf = (long)m->level_nodes[l] * m->cfg.feat[l] >= PF_MIN_FLOATS;
+            for (long g = 0; g < ng + PF_AHEAD; g++) {
+                if (g < ng) {   /* cells and prefetch of group g */
+                    __m256 pos[3];
+                    load8(x + dim * 8 * g, dim, pos);
+                    cells8(m, l, pos, idx[g % PF_RING], w[g % PF_RING], dim);
+                    if (pf) prefetch8(gr, idx[g % PF_RING], nc);
+                }
+                long h = g - PF_AHEAD;   /* lookup of group h */
+                if (h >= 0)
+                    gather8(feats + 8 * h * D + m->feat_off[l], gr, m->cfg.feat[l], D, idx[h % PF_RING], w[h % PF_RING], nc);
             }
         }
     }
