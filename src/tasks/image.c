@@ -23,12 +23,23 @@ static void image_sample(void *user, long step, long chunk, gnf_rng *r, long n, 
     const gnf_image *img = it->img;
     const int O = img->c;
     uint32_t npix = (uint32_t)((long)img->w * img->h);
-    for (long p = 0; p < n; p++) {
-        uint32_t pix = gnf_rng_below(r, npix);
-        long i = pix / (uint32_t)img->w, j = pix % (uint32_t)img->w;
-        pixel_coord(x + 2 * p, j, i, img->w, img->h);
-        const float *src = img->px + (size_t)pix * (size_t)O;
-        for (int o = 0; o < O; o++) t[p * O + o] = src[o];
+    /* all draws first, each pixel's colours prefetched, then the reads: a large picture does not
+     * fit in cache, and the reads would otherwise wait for their misses one after another */
+    uint32_t pixs[GNF_TRAIN_CHUNK];
+    for (long b = 0; b < n; b += GNF_TRAIN_CHUNK) {
+        long nb = GNF_MIN(GNF_TRAIN_CHUNK, n - b);
+        for (long q = 0; q < nb; q++) {
+            pixs[q] = gnf_rng_below(r, npix);
+            __builtin_prefetch(img->px + (size_t)pixs[q] * (size_t)O);
+        }
+        for (long q = 0; q < nb; q++) {
+            long p = b + q;
+            uint32_t pix = pixs[q];
+            long i = pix / (uint32_t)img->w, j = pix % (uint32_t)img->w;
+            pixel_coord(x + 2 * p, j, i, img->w, img->h);
+            const float *src = img->px + (size_t)pix * (size_t)O;
+            for (int o = 0; o < O; o++) t[p * O + o] = src[o];
+        }
     }
 }
 
