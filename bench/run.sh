@@ -97,7 +97,7 @@ kernels() {
   [ "${BENCH_QUICK:-0}" = 1 ] && bargs="--quick${bargs:+ $bargs}"
   dirty=
   [ -n "$(git status --porcelain -- src include bench 2> /dev/null)" ] && dirty=" with uncommitted changes"
-  if [ -f "$DATA/meshes/bunny.obj" ]; then bargs="$bargs --mesh $DATA/meshes/bunny.obj"
+  if [ -f "$DATA/meshes/bunny.obj" ]; then bargs="${bargs:+$bargs }--mesh $DATA/meshes/bunny.obj"
   else echo "kernels: $DATA/meshes/bunny.obj not found; the SDF step uses gnf_bench's built-in torus"; fi
   prev_build
   echo "== kernels ($host, $stamp$dirty); previous build: $PREV_NOTE" | tee "$K"
