@@ -46,9 +46,10 @@ asan:
 scalar:
 	@$(MAKE) --no-print-directory VARIANT=scalar build/scalar/gnf build/scalar/gnf_tests
 
+AVX2_FLAGS = -mavx2 -mfma -mf16c
 $(B)/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -mavx2 -mfma -mf16c -MMD -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(AVX2_FLAGS) -MMD -c $< -o $@
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -c $< -o $@
@@ -62,6 +63,21 @@ $(B)/gnf_tests: $(TEST_OBJ) $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
 $(B)/gnf_bench: $(BENCH_SRC:%.c=$(B)/%.o) $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+# bench/run.sh's previous build: this tree's bench/*.c compiled against another tree's headers
+# and library, make PREV_TREE=DIR DIR/build/bench-current/gnf_bench (DIR/build/release/libgnf.a
+# built there first, by DIR's own Makefile)
+ifdef PREV_TREE
+PB = $(PREV_TREE)/build/bench-current
+PREV_CFLAGS = -I$(PREV_TREE)/include -I$(PREV_TREE)/src $(CFLAGS_ALL)
+$(PB)/gnf_bench: $(BENCH_SRC:bench/%.c=$(PB)/%.o) $(PREV_TREE)/build/release/libgnf.a
+	$(CC) $(PREV_CFLAGS) $^ -o $@ $(LIBS)
+$(PB)/%_avx2.o: bench/%_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PREV_CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+$(PB)/%.o: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PREV_CFLAGS) -c $< -o $@
+endif
 # the SDF ground-truth pool for bench/torch_vs_gnf.sh (not built by default)
 $(B)/gnf_sdf_pool: $(B)/bench/pool/sdf_pool.o $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)

@@ -23,11 +23,17 @@
 #                              the holed fit's errors to the closed fit's (results/sdf_holes.md);
 #                              SDF_HOLES_STEPS="700 3000": fixed step counts (--steps) in place of
 #                              the budgets, independent of the machine's speed (sdf_holes_steps.md)
-#   PREV=path/to/old/build/release sh bench/run.sh
-#                              also runs the previous build's kernel bench in the same run,
-#                              alternating, so the two are compared under the same conditions
-# Timings on shared machines are noisy (1.5-3x): the kernel bench reports medians of 9 runs;
-# compare builds only within one run.
+#   sh bench/run.sh kernels    only the kernel comparison below
+# Kernels (every mode but nerf, sdf-budgets, sdf-holes): build/release/gnf_bench and the previous
+# build's, alternately, BENCH_ROUNDS (default 3) rounds; a table of each kernel's Mpoints/s,
+# share of the measured FMA peak (median over all rounds), scaling and ratio to the previous
+# build (bench/results/kernels.md; all rounds' output in kernels.txt).  The previous build: the
+# commit BASE_REF (default HEAD when src/ include/ bench/ have uncommitted changes, else HEAD~1)
+# exported with git archive, its libgnf.a built, and this tree's bench/*.c compiled against it
+# (its own gnf_bench if that fails; the table says which).  PREV=path/to/old/build/release: that
+# build's own gnf_bench instead; BENCH_PREV=0: no previous build.  BENCH_QUICK=1: four decoder
+# shapes, shorter training steps, and no time-to-quality fits.  BENCH_ARGS: more gnf_bench options.
+# Timings on shared machines are noisy (1.5-3x): compare builds only within one run.
 cd "$(dirname "$0")/.." || exit 1
 GNF=${GNF_BIN:-build/release/gnf}   # GNF_BIN: another build's binary
 R=bench/results
@@ -37,17 +43,102 @@ host="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 
 stamp="$(date -u +%Y-%m-%dT%H:%MZ) $(git rev-parse --short HEAD 2>/dev/null)"
 
 T=$(mktemp -d)
-if [ "$1" != nerf ] && [ "$1" != sdf-budgets ] && [ "$1" != sdf-holes ]; then
-echo "== kernels ($host, $stamp)" | tee "$R/kernels.txt"
-if [ -n "$PREV" ] && [ -x "$PREV/gnf_bench" ]; then
-  for i in 1 2; do
-    echo "-- this build" | tee -a "$R/kernels.txt"; build/release/gnf_bench | tee -a "$R/kernels.txt"
-    echo "-- previous build ($PREV)" | tee -a "$R/kernels.txt"; "$PREV/gnf_bench" | tee -a "$R/kernels.txt"
-  done
-else
-  build/release/gnf_bench | tee -a "$R/kernels.txt"
-fi
 
+# ---- kernels: this build and the previous one, alternately, against the measured FMA peak ----
+# old_results: an older gnf_bench's output without RESULT lines -> RESULT lines for its decoder rows
+old_results() {
+  awk '/^measured FP32 FMA peak: / { t = $12; print "RESULT name=peak threads=1 gflops=" $5; print "RESULT name=peak threads=" t " gflops=" $10 }
+       /^decoder forward\+backward, D=/ { split($3, d, "="); split($4, k, "="); split($5, o, /[=,]/); shape = "D" d[2] "_K" k[2] "_O" o[2] }
+       /^grid lookup/ { shape = ""; grid = "grid_lookup" }
+       /^grid scatter/ { shape = ""; grid = "grid_scatter" }
+       shape != "" && ($1 == "scalar" || $1 == "avx2-fma") && NF >= 6 {
+         print "RESULT name=dec_" ($1 == "scalar" ? "scalar_" : "") shape " threads=" $2 " kernel=" $1 " mpts=" $3 }
+       grid != "" && ($1 == "scalar" || $1 == "avx2-fma") && NF == 3 {
+         print "RESULT name=" grid ($1 == "scalar" ? "_scalar" : "") " threads=1 kernel=" $1 " mpts=" $2 }
+       /^render 1920x1080, / { print "RESULT name=render_1080p threads=" $3 " kernel=- mpts=" $(NF - 1) }'
+}
+# prev_build: sets PREV_BIN (empty: none) and PREV_NOTE
+prev_build() {
+  PREV_BIN= PREV_NOTE=
+  if [ -n "$PREV" ]; then
+    if [ -x "$PREV/gnf_bench" ]; then PREV_BIN=$PREV/gnf_bench PREV_NOTE="PREV=$PREV (that build's own gnf_bench)"
+    else PREV_NOTE="none: PREV=$PREV has no gnf_bench"; fi
+    return
+  fi
+  if [ "${BENCH_PREV:-1}" = 0 ]; then PREV_NOTE="none (BENCH_PREV=0)"; return; fi
+  git rev-parse --verify -q HEAD > /dev/null 2>&1 || { PREV_NOTE="none (not a git checkout)"; return; }
+  ref=$BASE_REF
+  if [ -z "$ref" ]; then
+    if [ -n "$(git status --porcelain -- src include bench)" ]; then ref=HEAD; else ref=HEAD~1; fi
+  fi
+  sha=$(git rev-parse -q --verify "$ref^{commit}") || { PREV_NOTE="none ($ref is not a commit)"; return; }
+  sha=$(git rev-parse --short "$sha")
+  P=$T/prev log=$T/prev_build.log jobs=$(nproc)
+  mkdir -p "$P"
+  echo "building the previous build: $ref ($sha) in $P ..."
+  git archive "$sha" | tar -x -C "$P" || { PREV_NOTE="none (git archive $sha failed)"; return; }
+  if ! make -s -C "$P" -j"$jobs" VARIANT=release build/release/libgnf.a > "$log" 2>&1; then
+    PREV_NOTE="none: $ref ($sha) did not build"; tail -5 "$log"; return
+  fi
+  if make -s -j"$jobs" PREV_TREE="$P" "$P/build/bench-current/gnf_bench" >> "$log" 2>&1; then
+    PREV_BIN=$P/build/bench-current/gnf_bench
+    PREV_NOTE="$ref ($sha): this tree's bench/*.c compiled against its headers and libgnf.a"
+  elif make -s -C "$P" -j"$jobs" VARIANT=release build/release/gnf_bench >> "$log" 2>&1; then
+    PREV_BIN=$P/build/release/gnf_bench
+    PREV_NOTE="$ref ($sha): ITS OWN gnf_bench, since this tree's bench/*.c did not compile against its internal headers (only rows both benches have are compared)"
+    grep -m3 'error' "$log"
+  else
+    PREV_NOTE="none: $ref ($sha)'s gnf_bench did not build"; tail -5 "$log"
+  fi
+}
+kernels() {
+  K=$R/kernels.txt
+  rounds=${BENCH_ROUNDS:-3} bargs=$BENCH_ARGS load0=$(cut -d' ' -f1-3 /proc/loadavg)
+  [ "${BENCH_QUICK:-0}" = 1 ] && bargs="--quick${bargs:+ $bargs}"
+  dirty=
+  [ -n "$(git status --porcelain -- src include bench 2> /dev/null)" ] && dirty=" with uncommitted changes"
+  if [ -f "$DATA/meshes/bunny.obj" ]; then bargs="${bargs:+$bargs }--mesh $DATA/meshes/bunny.obj"
+  else echo "kernels: $DATA/meshes/bunny.obj not found; the SDF step uses gnf_bench's built-in torus"; fi
+  prev_build
+  echo "== kernels ($host, $stamp$dirty); previous build: $PREV_NOTE" | tee "$K"
+  : > "$T/results"
+  for r in $(seq 1 "$rounds"); do
+    order="new prev"
+    [ $((r % 2)) = 0 ] && order="prev new"
+    for b in $order; do
+      bin=build/release/gnf_bench
+      args=$bargs
+      if [ "$b" = prev ]; then
+        [ -n "$PREV_BIN" ] || continue
+        bin=$PREV_BIN
+        grep -aq 'RESULT name=' "$bin" || args=   # an older gnf_bench: its defaults
+      fi
+      echo "-- round $r, $b build: $bin $args" >> "$K"
+      $bin $args > "$T/out" 2>&1
+      cat "$T/out" >> "$K"
+      if [ "$r" = 1 ] && [ "$b" = new ]; then grep -v '^RESULT' "$T/out"; fi
+      if grep -q '^RESULT' "$T/out"; then grep '^RESULT' "$T/out"; else old_results < "$T/out"; fi | sed "s/^RESULT /$b /" >> "$T/results"
+    done
+    echo "-- round $r of $rounds done (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  done
+  {
+    echo "# Kernels against the measured FP32 FMA peak ($stamp$dirty)"
+    echo
+    echo "Machine: $host. Load average (1, 5, 15 min) $load0 before, $(cut -d' ' -f1-3 /proc/loadavg) after."
+    echo "\`gnf_bench $bargs\`; rounds: $rounds, this build and the previous one alternating; medians over the rounds."
+    echo "Previous build: $PREV_NOTE."
+    echo
+    awk -f bench/kernels_table.awk "$T/results"
+  } > "$R/kernels.md"
+  echo >> "$K"
+  cat "$R/kernels.md" >> "$K"
+  echo
+  cat "$R/kernels.md"
+}
+if [ "$1" != nerf ] && [ "$1" != sdf-budgets ] && [ "$1" != sdf-holes ]; then
+kernels
+fi
+if [ "$1" != kernels ] && [ "$1" != nerf ] && [ "$1" != sdf-budgets ] && [ "$1" != sdf-holes ] && [ "${BENCH_QUICK:-0}" != 1 ]; then
 crop=data/kodim23_crop.png
 echo "== time to quality, kodim23 256x256 centre crop, --params 140000 ($stamp)" | tee "$R/time_to_psnr.txt"
 for target in 40 43 45.3; do
