@@ -321,13 +321,25 @@ static void sdf_sample(void *user, long step, long chunk, gnf_rng *r, long n, fl
     const sdf_task *st = user;
     const gnf_sdf_target *tg = st->t;
     const float eps = st->loss == GNF_LOSS_L2 ? 0.1f : 0.01f;
-    for (long p = 0; p < n; p++) {
-        uint32_t i = gnf_rng_below(r, (uint32_t)tg->n);
-        x[3 * p] = tg->pts[3 * (size_t)i];
-        x[3 * p + 1] = tg->pts[3 * (size_t)i + 1];
-        x[3 * p + 2] = tg->pts[3 * (size_t)i + 2];
-        t[p] = tg->sdf[i];
-        w[p] = 1.0f / (fabsf(t[p]) + eps);
+    /* all draws first, each pool point prefetched, then the reads (the pool, 16 bytes a point,
+     * is far larger than the caches: one after another the reads wait for their misses) */
+    uint32_t idx[GNF_TRAIN_CHUNK];
+    for (long b = 0; b < n; b += GNF_TRAIN_CHUNK) {
+        long nb = GNF_MIN(GNF_TRAIN_CHUNK, n - b);
+        for (long q = 0; q < nb; q++) {
+            idx[q] = gnf_rng_below(r, (uint32_t)tg->n);
+            __builtin_prefetch(tg->pts + 3 * (size_t)idx[q]);
+            __builtin_prefetch(tg->sdf + idx[q]);
+        }
+        for (long q = 0; q < nb; q++) {
+            long p = b + q;
+            uint32_t i = idx[q];
+            x[3 * p] = tg->pts[3 * (size_t)i];
+            x[3 * p + 1] = tg->pts[3 * (size_t)i + 1];
+            x[3 * p + 2] = tg->pts[3 * (size_t)i + 2];
+            t[p] = tg->sdf[i];
+            w[p] = 1.0f / (fabsf(t[p]) + eps);
+        }
     }
 }
 
