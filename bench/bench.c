@@ -127,7 +127,7 @@ int main(int argc, char **argv) {
         if (!scalar && ran == &gnf_kernels_scalar) break;
         for (int rep = 0; rep < reps; rep++) {
             double t0 = gnf_now();
-            for (int l = 0; l < cfg.levels; l++) gnf_grid_scatter_level(G, m, l, x, F, N);
+            for (int l = 0; l < cfg.levels; l++) gnf_grid_scatter_level(G, m, l, x, F, N, NULL);
             times[rep] = gnf_now() - t0;
         }
         printf("%-10s %12.2f Mpoints/s\n", ran->name, (double)N / median(times, reps) / 1e6);
