@@ -20,7 +20,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <stdlib.h>
 
 #define ADAM_RANGE 16384   /* floats per dense Adam task */
 #define ADAM_BUF 1024      /* node offsets a lazy Adam task collects per kernel call */
@@ -81,14 +80,11 @@ static void trainer_setup(trainer *tr, gnf_model *m, const gnf_train_config *tc,
     tr->nchunks = (tr->cap + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK;
     tr->ndec = m->nparams - m->dec_off;
     tr->T = gnf_threads_resolve(tc->threads);
-    const char *ev = getenv("GNF_GRID_ADAM");   /* TEMPORARY experiment switch */
-    tr->lazy = ev ? ev[0] == 'l' : ops->lazy_grid_adam;
+    tr->lazy = ops->lazy_grid_adam;
     if (!tr->lazy) return;
     /* a level is walked when a step touches at most walk_fraction of its nodes (a sample touches
      * 2^in_dim); the Adam tasks: ranges of ADAM_RANGE floats of each level, then of the decoder */
-    double frac = ops->walk_fraction > 0 ? ops->walk_fraction : GNF_TRAIN_WALK_FRACTION;
-    const char *ef = getenv("GNF_WALK_FRACTION");   /* TEMPORARY experiment switch */
-    if (ef) frac = atof(ef);
+    const double frac = ops->walk_fraction > 0 ? ops->walk_fraction : GNF_TRAIN_WALK_FRACTION;
     const long reach = tr->cap << m->cfg.in_dim;
     long ntasks = 0;
     for (int l = 0; l < m->cfg.levels; l++) {
@@ -183,7 +179,8 @@ static void scatter_task(void *vctx, long l, int thread) {
     trainer *tr = vctx;
     gnf_model *m = tr->m;
     if (!tr->walk[l]) memset(tr->grad + m->grid_off[l], 0, sizeof(float) * (size_t)m->grid_size[l]);
-    gnf_grid_scatter_level(tr->grad, m, (int)l, tr->b.x, tr->dF, tr->b.n, tr->walk[l] ? tr->marks + tr->mark_at[l] : NULL);
+    uint64_t *mark = tr->walk[l] ? tr->marks + tr->mark_at[l] : NULL;
+    gnf_grid_scatter_level(tr->grad, m, (int)l, tr->b.x, tr->dF, tr->b.n, mark);
 }
 
 static void adam_task(void *vctx, long r, int thread) {
@@ -202,10 +199,10 @@ static void adam_task(void *vctx, long r, int thread) {
 }
 
 /* Lazy Adam, task r of adam_first's: a range of the decoder (dense Adam), or a range of
- * ADAM_RANGE floats of a grid level: on a walked level the marked nodes, in memory order (adam_idx
- * over their offsets, collected a buffer at a time; it resets their gradient, and the walk clears
- * the marks), elsewhere the dense lazy loop.  Both give every entry the same float operations, so the result
- * is the dense lazy loop's, bit for bit, at any thread count. */
+ * ADAM_RANGE floats of a grid level: on a walked level the marked nodes, in memory order
+ * (adam_idx over their offsets, collected a buffer at a time; it resets their gradient, and the
+ * walk clears the marks), elsewhere the dense lazy loop.  Both give every entry the same float
+ * operations, so the result is the dense lazy loop's, bit for bit, at any thread count. */
 static void lazy_adam_task(void *vctx, long r, int thread) {
     (void)thread;
     trainer *tr = vctx;
@@ -241,28 +238,18 @@ static void lazy_adam_task(void *vctx, long r, int thread) {
     }
 }
 
-#include <time.h>
-static double phase_clock(void) {   /* TEMPORARY: GNF_CPUCLOCK=1 times phases in process CPU time */
-    static int cpu = -1;
-    if (cpu < 0) cpu = getenv("GNF_CPUCLOCK") != NULL;
-    if (!cpu) return gnf_now();
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* One training step: *loss and *sq receive the step's loss and squared-error sum. */
 static gnf_status train_step(trainer *tr, double *loss, double *sq) {
     gnf_model *m = tr->m;
     const gnf_task_ops *ops = tr->ops;
     if (m->cfg.decoder == GNF_DEC_RBF) gnf_rbf_beta(tr->beta, m, m->params);
-    double t0 = phase_clock();
+    double t0 = gnf_now();
     long nch;
     *loss = *sq = 0;
     if (ops->batch) {
         gnf_status st = ops->batch(ops->user, &tr->s, &tr->b);
         if (st != GNF_OK) return st;
-        t0 = phase_clock();
+        t0 = gnf_now();
         nch = (tr->b.n + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK;
         gnf_parallel_for(nch, tr->T, given_chunk_task, tr);
         *loss = tr->b.loss;
@@ -278,12 +265,12 @@ static gnf_status train_step(trainer *tr, double *loss, double *sq) {
         const float *src = tr->decg + ch * tr->ndec;
         for (long i = 0; i < tr->ndec; i++) gd[i] += src[i];
     }
-    double t1 = phase_clock();
+    double t1 = gnf_now();
     gnf_parallel_for(m->cfg.levels, tr->T, scatter_task, tr);
-    double t2 = phase_clock();
+    double t2 = gnf_now();
     if (tr->lazy) gnf_parallel_for(tr->adam_first[m->cfg.levels + 1], tr->T, lazy_adam_task, tr);
     else gnf_parallel_for((m->nparams + ADAM_RANGE - 1) / ADAM_RANGE, tr->T, adam_task, tr);
-    double t3 = phase_clock();
+    double t3 = gnf_now();
     tr->phase[PH_DECODER] += t1 - t0;
     tr->phase[PH_SCATTER] += t2 - t1;
     tr->phase[PH_ADAM] += t3 - t2;
