@@ -41,7 +41,7 @@ static gnf_model *model(int kind) {
     cfg.encoding = kind ? GNF_ENC_HASH : GNF_ENC_DENSE;
     cfg.hash_log2 = 13;
     cfg.levels = 4;
-    static const int res[2][4] = {{6, 24, 96, 320}, {6, 24, 96, 400}};
+    static const int res[2][4] = {{6, 24, 96, 448}, {6, 24, 96, 400}};
     for (int l = 0; l < cfg.levels; l++) { cfg.res[l] = res[kind][l]; cfg.feat[l] = kind && l == 2 ? 3 : 2; }
     cfg.rbf_k = 16;
     gnf_model *m = NULL;
@@ -101,6 +101,9 @@ TEST(lazy_adam_walk_equals_dense_lazy_loop) {
         gnf_model *walk = train(kind, 1, 1e12, 2, NULL);    /* every level: walked */
         gnf_model *mixed = train(kind, 1, MIXED(kind), 2, NULL);
         gnf_model *dense = train(kind, 0, 0, 2, NULL);
+        int nwalk = 0;   /* MIXED walks some levels, not all */
+        for (int l = 0; loop && l < loop->cfg.levels; l++) nwalk += walked(loop, l, MIXED(kind));
+        CHECK_MSG(loop && nwalk > 0 && nwalk < loop->cfg.levels, "kind %d: %d levels walked", kind, nwalk);
         CHECK_MSG(same_params(loop, walk), "kind %d: walk differs from the dense lazy loop", kind);
         CHECK_MSG(same_params(loop, mixed), "kind %d: walking the fine levels differs from the dense lazy loop", kind);
         CHECK_MSG(loop && dense && !same_params(loop, dense), "kind %d: lazy Adam gave dense Adam's parameters", kind);
