@@ -268,7 +268,7 @@ static void bench_grid_render(int reps) {
             for (int rep = 0; rep < reps; rep++) {
                 double t0 = gnf_now();
                 if (scatter)
-                    for (int l = 0; l < cfg.levels; l++) gnf_grid_scatter_level(G, m, l, x, F, N);
+                    for (int l = 0; l < cfg.levels; l++) gnf_grid_scatter_level(G, m, l, x, F, N, NULL);
                 else
                     gnf_grid_encode(F, m, m->params, x, N);
                 times[rep] = gnf_now() - t0;

@@ -77,7 +77,7 @@ static void field_grad(float *grad, const gnf_model *m, const float *x, const fl
     } else {
         gnf_mlp_train(dF, dg, m, m->params, F, t, NULL, n, GNF_LOSS_L2, 1.0f, &sq);
     }
-    for (int l = 0; l < m->cfg.levels; l++) gnf_grid_scatter_level(grad, m, l, x, dF, n);
+    for (int l = 0; l < m->cfg.levels; l++) gnf_grid_scatter_level(grad, m, l, x, dF, n, NULL);
     free(F);
     free(dF);
 }

@@ -199,6 +199,42 @@ static void grid_oracle(double *out, const gnf_model *m, int l, const float *x, 
 
 static void to_double(double *d, const float *f, long n) { for (long i = 0; i < n; i++) d[i] = f[i]; }
 
+/* The scatter with marks of every table: the same gradient as grad (the scalar scatter without
+ * marks); bits only at the first float of nodes, set for every node with a nonzero gradient (and
+ * for nodes a point touched with a zero weight); the same marks from every table.  Each level is
+ * scattered in two halves, so the second half finds marks already set. */
+static void check_scatter_marks(const gnf_model *m, const float *x, const float *d, long n, const float *grad) {
+    const gnf_kernels *tabs[2] = {&gnf_kernels_scalar, fast_table()};
+    const long P = m->dec_off, words = P / 64 + m->cfg.levels + 1;
+    uint64_t *marks[2] = {NULL, NULL};
+    for (int ti = 0; ti < 2 && tabs[ti]; ti++) {
+        float *g = calloc((size_t)P, 4);
+        uint64_t *mk = marks[ti] = calloc((size_t)words, 8);
+        long w = 0;
+        for (int l = 0; l < m->cfg.levels; l++) {
+            const long h = n / 2, dim = m->cfg.in_dim, C = m->cfg.feat[l], G = m->grid_size[l];
+            tabs[ti]->grid_scatter_level(g, m, l, x, d, h, mk + w);
+            tabs[ti]->grid_scatter_level(g, m, l, x + h * dim, d + h * m->D, n - h, mk + w);
+            long bits = 0, missing = 0, misplaced = 0;
+            for (long i = 0; i < G; i++) {
+                long s0 = i - i % C;
+                bits += (long)(mk[w + (i >> 6)] >> (i & 63) & 1);
+                misplaced += i % C && (mk[w + (i >> 6)] >> (i & 63) & 1);
+                missing += g[m->grid_off[l] + i] != 0 && !(mk[w + (s0 >> 6)] >> (s0 & 63) & 1);
+            }
+            CHECK_MSG(bits > 0 && bits <= m->level_nodes[l] && !missing && !misplaced,
+                      "%s level %d: %ld bits, %ld nonzero floats unmarked, %ld bits off node starts", tabs[ti]->name, l, bits,
+                      missing, misplaced);
+            w += (G + 63) / 64;
+        }
+        CHECK_MSG(memcmp(g, grad, sizeof(float) * (size_t)P) == 0, "%s: marking changed the gradient", tabs[ti]->name);
+        free(g);
+    }
+    if (marks[1]) CHECK(memcmp(marks[0], marks[1], 8 * (size_t)words) == 0);
+    free(marks[0]);
+    free(marks[1]);
+}
+
 /* 2D and 3D, dense and hash (tables of 32 nodes: collisions), D = levels x feat in {4, 16, 20, 32},
  * points inside and outside [-1,1]; 1003 points leave a ragged block of 8.  The scalar kernels
  * within 1e-6 (lookup) and 1e-4 (scatter, sums of many points) of the largest double value; the
@@ -233,15 +269,16 @@ TEST(grid_kernels_encode_scatter) {
         close_to(want, got, n * D, 1e-6, 0, "feats", gnf_kernels_scalar.name);
         for (long p = 0; p < n; p++)
             for (int l = 0; l < cfg.levels; l++) grid_oracle(want + n * D, m, l, x + p * dim, d + p * D);
-        for (int l = 0; l < cfg.levels; l++) gnf_kernels_scalar.grid_scatter_level(fa + n * D, m, l, x, d, n);
+        for (int l = 0; l < cfg.levels; l++) gnf_kernels_scalar.grid_scatter_level(fa + n * D, m, l, x, d, n, NULL);
         to_double(got, fa, n * D + P);
         close_to(want + n * D, got + n * D, P, 1e-4, 0, "grad", gnf_kernels_scalar.name);
         const gnf_kernels *fast = fast_table();
         if (fast) {
             fast->grid_encode(fb, m, m->params, x, n);
-            for (int l = 0; l < cfg.levels; l++) fast->grid_scatter_level(fb + n * D, m, l, x, d, n);
+            for (int l = 0; l < cfg.levels; l++) fast->grid_scatter_level(fb + n * D, m, l, x, d, n, NULL);
             CHECK_MSG(memcmp(fa, fb, sizeof(float) * (size_t)(n * D + P)) == 0, "%s grid kernels differ, model %d", fast->name, v);
         }
+        check_scatter_marks(m, x, d, n, fa + n * D);
         free(x); free(d); free(fa); free(fb); free(want); free(got);
         gnf_model_free(m);
     }
@@ -276,6 +313,49 @@ TEST(adam_kernels) {
             else CHECK_MSG(fabs(*o[0] - p) <= 1e-6 * (1 + fabs(p - in[0][i])) && fabs(*o[1] - m) <= 1e-7 && fabs(*o[2] - v) <= 1e-8, "lazy %d entry %d", lazy, i);
         }
         if (tabs[1]) CHECK_MSG(memcmp(out[0], out[1], sizeof out[0]) == 0, "%s Adam (lazy %d) differs", tabs[1]->name, lazy);
+    }
+}
+
+/* adam_idx over 37 distinct node offsets in shuffled order (C = 2 and 3; 37 leaves a ragged
+ * tail of the 4-node blocks), gradients with zeros of both signs at listed entries: exactly the
+ * lazy reference loop on the listed entries, their gradients then +0, every other entry left
+ * alone — bit for bit, the scalar table and the fast one. */
+TEST(adam_idx_kernel) {
+    enum { N = 600, L = 37 };
+    static float in[4][N], want[4][N], out[4][N];
+    const float step = 0.01f, b1 = 0.9f, b2 = 0.99f, eps = 1e-15f;
+    gnf_rng r;
+    gnf_rng_seed(&r, 4, 5);
+    for (int C = 2; C <= 3; C++) {
+        int32_t off[N];
+        int nodes = N / C;
+        for (int j = 0; j < nodes; j++) off[j] = j * C;
+        for (int j = nodes - 1; j > 0; j--) {   /* shuffle; the first L are the list */
+            int k = (int)(gnf_rng_u64(&r) % (uint64_t)(j + 1));
+            int32_t tmp = off[j]; off[j] = off[k]; off[k] = tmp;
+        }
+        for (int i = 0; i < N; i++) {
+            in[0][i] = test_urand(&r, -1, 1); in[1][i] = test_urand(&r, -0.1f, 0.1f); in[2][i] = test_urand(&r, 0, 0.01f);
+            in[3][i] = i % 7 == 0 ? 0.0f : i % 11 == 0 ? -0.0f : test_urand(&r, -1, 1);
+        }
+        memcpy(want, in, sizeof want);
+        for (int j = 0; j < L; j++) {
+            gnf_adam_update_lazy_step_ref(want[0], want[1], want[2], want[3], off[j], off[j] + C, step, b1, b2, eps);
+            for (int c = 0; c < C; c++) want[3][off[j] + c] = 0.0f;
+        }
+        const gnf_kernels *tabs[2] = {&gnf_kernels_scalar, fast_table()};
+        for (int ti = 0; ti < 2 && tabs[ti]; ti++) {
+            memcpy(out, in, sizeof out);
+            tabs[ti]->adam_idx(out[0], out[1], out[2], out[3], off, L, C, step, b1, b2, eps);
+            CHECK_MSG(memcmp(out, want, sizeof out) == 0, "%s adam_idx, C = %d", tabs[ti]->name, C);
+        }
+        int skipped = 0, updated = 0;   /* the case covers both */
+        for (int j = 0; j < L; j++)
+            for (int c = 0; c < C; c++) {
+                skipped += in[3][off[j] + c] == 0;
+                updated += want[0][off[j] + c] != in[0][off[j] + c];
+            }
+        CHECK(skipped > 0 && updated > 0);
     }
 }
 

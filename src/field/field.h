@@ -53,9 +53,13 @@ long gnf_model_config_hash_fit(gnf_model_config *cfg, int L, int top, long max_p
 void gnf_grid_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
 /* Accumulates dL/d(grid of level l) += from dfeats (n×D) at points x (n×in_dim): one level,
  * points in order, so the result is deterministic and race-free when levels run on different
- * threads. */
+ * threads.  mark (may be NULL): one bit per float of the level; the bit of the first float of
+ * every node the scatter adds to — even a zero — is set (the lazy optimiser's record, train.c). */
 void gnf_grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
-                          const float *dfeats, long n);
+                          const float *dfeats, long n, uint64_t *mark);
+
+/* Sets bit o of mark (the scatter kernels' bookkeeping). */
+static inline void gnf_mark(uint64_t *mark, long o) { mark[o >> 6] |= (uint64_t)1 << (o & 63); }
 
 /* ---- RBF decoder ------------------------------------------------------------------------- */
 

@@ -80,9 +80,10 @@ void gnf_grid_encode_ref(float *feats, const struct gnf_model *m, const float *p
     }
 }
 
-/* Entry grid_scatter_level (kernels.h): grad += level l's share of dfeats [n][D], in point order. */
+/* Entry grid_scatter_level (kernels.h): grad += level l's share of dfeats [n][D], in point order;
+ * the nodes touched marked in mark (may be NULL). */
 void gnf_grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,
-                            const float *dfeats, long n) {
+                            const float *dfeats, long n, uint64_t *mark) {
     const int D = m->D, C = m->cfg.feat[l], fo = m->feat_off[l], dim = m->cfg.in_dim;
     float *g = grad + m->grid_off[l];
     long idx[8];
@@ -90,7 +91,9 @@ void gnf_grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, c
     for (long p = 0; p < n; p++) {
         int nc = corners(m, l, x + p * dim, idx, wt);
         const float *d = dfeats + p * D + fo;
-        for (int k = 0; k < nc; k++)
+        for (int k = 0; k < nc; k++) {
+            if (mark) gnf_mark(mark, idx[k]);
             for (int c = 0; c < C; c++) g[idx[k] + c] += wt[k] * d[c];
+        }
     }
 }

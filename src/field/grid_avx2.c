@@ -144,7 +144,7 @@ static inline __attribute__((always_inline)) void encode(float *feats, const str
 }
 
 static inline __attribute__((always_inline)) void scatter(float *grad, const struct gnf_model *m, int l, const float *x,
-                                                           const float *dfeats, long n, const int dim) {
+                                                           const float *dfeats, long n, uint64_t *mark, const int dim) {
     const int D = m->D, C = m->cfg.feat[l], fo = m->feat_off[l], nc = 1 << dim;
     float *g = grad + m->grid_off[l];
     int idx[8][8] __attribute__((aligned(32)));
@@ -154,6 +154,11 @@ static inline __attribute__((always_inline)) void scatter(float *grad, const str
         __m256 pos[3];
         load8(x + dim * p, dim, pos);
         cells8(m, l, pos, idx, w, dim);
+        if (mark) {   /* the 8 points' corners first: one short dependency chain per mark */
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < nc; k++)
+                for (int j = 0; j < 8; j++) gnf_mark(mark, idx[k][j]);
+        }
         for (int j = 0; j < 8; j++) {
             /* each node float still gets its corners' updates in the reference's order, also
              * when a hash maps two corners to one node */
@@ -167,7 +172,7 @@ static inline __attribute__((always_inline)) void scatter(float *grad, const str
             }
         }
     }
-    if (p < n) gnf_grid_scatter_level_ref(grad, m, l, x + dim * p, dfeats + p * D, n - p);
+    if (p < n) gnf_grid_scatter_level_ref(grad, m, l, x + dim * p, dfeats + p * D, n - p, mark);
 }
 
 /* Entry grid_encode: feats [n][D] from x [n][in_dim]. */
@@ -176,9 +181,15 @@ void gnf_grid_encode_avx2(float *feats, const struct gnf_model *m, const float *
     else encode(feats, m, params, x, n, 3);
 }
 
-/* Entry grid_scatter_level: grad += level l's share of dfeats [n][D], points in order. */
+/* Entry grid_scatter_level: grad += level l's share of dfeats [n][D], points in order; the nodes
+ * touched marked in mark (may be NULL; compiled with and without the marking). */
 void gnf_grid_scatter_level_avx2(float *grad, const struct gnf_model *m, int l, const float *x,
-                                 const float *dfeats, long n) {
-    if (m->cfg.in_dim == 2) scatter(grad, m, l, x, dfeats, n, 2);
-    else scatter(grad, m, l, x, dfeats, n, 3);
+                                 const float *dfeats, long n, uint64_t *mark) {
+    if (m->cfg.in_dim == 2) {
+        if (mark) scatter(grad, m, l, x, dfeats, n, mark, 2);
+        else scatter(grad, m, l, x, dfeats, n, NULL, 2);
+    } else {
+        if (mark) scatter(grad, m, l, x, dfeats, n, mark, 3);
+        else scatter(grad, m, l, x, dfeats, n, NULL, 3);
+    }
 }

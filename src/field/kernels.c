@@ -7,11 +7,13 @@
 
 const gnf_kernels gnf_kernels_scalar = {"scalar", 1, gnf_rbf_forward_ref, gnf_rbf_train_ref,
                                         gnf_grid_encode_ref, gnf_grid_scatter_level_ref,
-                                        gnf_adam_update_step_ref, gnf_adam_update_lazy_step_ref};
+                                        gnf_adam_update_step_ref, gnf_adam_update_lazy_step_ref,
+                                        gnf_adam_idx_ref};
 #ifndef GNF_NO_AVX2
 const gnf_kernels gnf_kernels_avx2 = {"avx2-fma", 8, gnf_rbf_forward_avx2, gnf_rbf_train_avx2,
                                       gnf_grid_encode_avx2, gnf_grid_scatter_level_avx2,
-                                      gnf_adam_update_avx2, gnf_adam_update_lazy_avx2};
+                                      gnf_adam_update_avx2, gnf_adam_update_lazy_avx2,
+                                      gnf_adam_idx_avx2};
 #endif
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -67,6 +69,6 @@ void gnf_grid_encode(float *feats, const struct gnf_model *m, const float *param
 }
 
 void gnf_grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
-                            const float *dfeats, long n) {
-    gnf_kernels_active()->grid_scatter_level(grad, m, l, x, dfeats, n);
+                            const float *dfeats, long n, uint64_t *mark) {
+    gnf_kernels_active()->grid_scatter_level(grad, m, l, x, dfeats, n, mark);
 }

@@ -33,7 +33,7 @@ gnf_rbf_train_fn gnf_rbf_train_ref, gnf_rbf_train_avx2;
 typedef void gnf_grid_encode_fn(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
 gnf_grid_encode_fn gnf_grid_encode_ref, gnf_grid_encode_avx2;
 typedef void gnf_grid_scatter_fn(float *grad, const struct gnf_model *m, int l, const float *x,
-                                 const float *dfeats, long n);
+                                 const float *dfeats, long n, uint64_t *mark);
 gnf_grid_scatter_fn gnf_grid_scatter_level_ref, gnf_grid_scatter_level_avx2;
 
 /* Adam's element loop over p, m, v, g [i0, i1) with the bias-corrected step given (adam.h has the
@@ -42,6 +42,13 @@ typedef void gnf_adam_fn(float *p, float *m, float *v, const float *g, long i0, 
                          float b1, float b2, float eps);
 gnf_adam_fn gnf_adam_update_step_ref, gnf_adam_update_avx2;
 gnf_adam_fn gnf_adam_update_lazy_step_ref, gnf_adam_update_lazy_avx2;
+/* Lazy Adam over listed nodes (the sparse optimiser): for each of the n float offsets off[j] and
+ * each c < C, entry i = off[j] + c is updated exactly as adam_lazy would (nothing when g[i] == 0)
+ * and then g[i] is set to 0.  Offsets must be distinct.  AVX2: C == 2 (other C: the reference);
+ * bit-identical. */
+typedef void gnf_adam_idx_fn(float *p, float *m, float *v, float *g, const int32_t *off, long n, int C,
+                             float step, float b1, float b2, float eps);
+gnf_adam_idx_fn gnf_adam_idx_ref, gnf_adam_idx_avx2;
 
 typedef struct {
     const char *name;          /* "scalar" or "avx2-fma" */
@@ -51,6 +58,7 @@ typedef struct {
     gnf_grid_encode_fn *grid_encode;
     gnf_grid_scatter_fn *grid_scatter_level;
     gnf_adam_fn *adam, *adam_lazy;
+    gnf_adam_idx_fn *adam_idx;
 } gnf_kernels;
 
 extern const gnf_kernels gnf_kernels_scalar;

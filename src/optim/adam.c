@@ -26,6 +26,17 @@ void gnf_adam_update_lazy_step_ref(float *p, float *m, float *v, const float *g,
         if (g[i] != 0.0f) adam_one(p + i, m + i, v + i, g[i], step, b1, b2, 1.0f - b1, 1.0f - b2, eps);
 }
 
+/* Entry adam_idx (kernels.h): the lazy update of the C entries at each listed offset, then their
+ * gradient reset to 0. */
+void gnf_adam_idx_ref(float *p, float *m, float *v, float *g, const int32_t *off, long n, int C, float step,
+                      float b1, float b2, float eps) {
+    for (long j = 0; j < n; j++)
+        for (long i = off[j]; i < off[j] + C; i++) {
+            if (g[i] != 0.0f) adam_one(p + i, m + i, v + i, g[i], step, b1, b2, 1.0f - b1, 1.0f - b2, eps);
+            g[i] = 0.0f;
+        }
+}
+
 /* lr with Adam's bias correction at step t >= 1. */
 static float corrected_step(float lr, float b1, float b2, long t) {
     double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
@@ -40,6 +51,11 @@ void gnf_adam_update(float *p, float *m, float *v, const float *g, long i0, long
 void gnf_adam_update_lazy(float *p, float *m, float *v, const float *g, long i0, long i1, float lr,
                       float b1, float b2, float eps, long t) {
     gnf_kernels_active()->adam_lazy(p, m, v, g, i0, i1, corrected_step(lr, b1, b2, t), b1, b2, eps);
+}
+
+void gnf_adam_update_idx(float *p, float *m, float *v, float *g, const int32_t *off, long n, int C, float lr,
+                         float b1, float b2, float eps, long t) {
+    gnf_kernels_active()->adam_idx(p, m, v, g, off, n, C, corrected_step(lr, b1, b2, t), b1, b2, eps);
 }
 
 float gnf_lr_exp_schedule(float lr0, float lr1, double progress) {

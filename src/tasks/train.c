@@ -8,8 +8,10 @@
  *      and the per-sample feature gradients dF;                              [parallel over chunks]
  *   2. decoder gradients summed over chunks in chunk order;
  *   3. grid gradients: each level scattered from dF over all samples in order; [parallel over levels]
- *   4. Adam over the whole arena (lazily for untouched grid entries when the task asks);
- *                                                                          [parallel over ranges]
+ *   4. Adam over the whole arena, or, when the task asks for lazy grid Adam (entries with a zero
+ *      gradient keep their state): the dense lazy loop over small levels, and over levels much
+ *      larger than what a step can touch (walk_fraction) only the nodes the scatter marked, in
+ *      memory order — a cost that follows the batch, not the level;     [parallel over ranges]
  *   5. the task's after-step hook, the quality check, progress and the stopping rules.
  * Every sum runs in a fixed order that does not depend on the thread count, so the same seed
  * and step count give a bit-identical model with 1 or N threads. */
@@ -19,7 +21,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ADAM_RANGE 16384
+#define ADAM_RANGE 16384   /* floats per dense Adam task */
+#define ADAM_BUF 1024      /* node offsets a lazy Adam task collects per kernel call */
+enum { GNF_TRAIN_BUFS = 16 };
 enum { PH_DECODER = 4, PH_SCATTER = 5, PH_ADAM = 6, PH_AFTER = 7 };
 
 void gnf_train_config_default(gnf_train_config *tc) {
@@ -58,6 +62,12 @@ typedef struct {
     double *closs, *csq;
     float lr;
     double phase[8];
+    /* lazy grid Adam (ops->lazy_grid_adam) */
+    int lazy;
+    int walk[GNF_MAX_LEVELS];             /* level l: Adam walks the nodes the scatter marked */
+    uint64_t *marks;                      /* the walked levels' mark bits, a run of words each */
+    long mark_words, mark_at[GNF_MAX_LEVELS];   /* their size, level l's start */
+    long adam_first[GNF_MAX_LEVELS + 2];  /* lazy: first Adam task of level l; [levels]: the decoder's */
 } trainer;
 
 static void trainer_setup(trainer *tr, gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops) {
@@ -70,6 +80,22 @@ static void trainer_setup(trainer *tr, gnf_model *m, const gnf_train_config *tc,
     tr->nchunks = (tr->cap + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK;
     tr->ndec = m->nparams - m->dec_off;
     tr->T = gnf_threads_resolve(tc->threads);
+    tr->lazy = ops->lazy_grid_adam;
+    if (!tr->lazy) return;
+    /* a level is walked when a step touches at most walk_fraction of its nodes (a sample touches
+     * 2^in_dim); the Adam tasks: ranges of ADAM_RANGE floats of each level, then of the decoder */
+    const double frac = ops->walk_fraction > 0 ? ops->walk_fraction : GNF_TRAIN_WALK_FRACTION;
+    const long reach = tr->cap << m->cfg.in_dim;
+    long ntasks = 0;
+    for (int l = 0; l < m->cfg.levels; l++) {
+        tr->walk[l] = (double)reach <= frac * (double)m->level_nodes[l];
+        tr->mark_at[l] = tr->mark_words;
+        if (tr->walk[l]) tr->mark_words += (m->grid_size[l] + 63) / 64;
+        tr->adam_first[l] = ntasks;
+        ntasks += (m->grid_size[l] + ADAM_RANGE - 1) / ADAM_RANGE;
+    }
+    tr->adam_first[m->cfg.levels] = ntasks;
+    tr->adam_first[m->cfg.levels + 1] = ntasks + (tr->ndec + ADAM_RANGE - 1) / ADAM_RANGE;
 }
 
 /* The trainer's buffers: the allocation and the memory estimate both come from this list. */
@@ -92,12 +118,13 @@ static int trainer_bufs(trainer *tr, gnf_buf *b) {
     b[n++] = GNF_BUF(tr->closs, tr->nchunks);
     b[n++] = GNF_BUF(tr->csq, tr->nchunks);
     b[n++] = GNF_BUF(tr->work, tr->T * (long)gnf_rbf_work_floats((int)D, (int)K));
+    if (tr->lazy) b[n++] = GNF_BUF(tr->marks, tr->mark_words);
     return n;
 }
 
 long gnf_train_memory(const gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops) {
     trainer tr;
-    gnf_buf b[16];
+    gnf_buf b[GNF_TRAIN_BUFS];
     trainer_setup(&tr, (gnf_model *)m, tc, ops);
     /* + the parameters, the task's own buffers, and the evaluation scratch of the quality checks */
     return (long)gnf_bufs_bytes(b, trainer_bufs(&tr, b)) + 4 * m->nparams + ops->extra_bytes +
@@ -144,12 +171,16 @@ static void given_chunk_task(void *vctx, long ch, int thread) {
     decoder_chunk(tr, ch, thread, tr->dF + i0 * D, tr->b.F + i0 * D, tr->b.dY + i0 * O, NULL, n, GNF_LOSS_GIVEN, 1.0f, &sq);
 }
 
+/* Level l's grid gradient from dF.  A walked level's gradient and marks are zero already (the
+ * optimiser reset what it walked), and the scatter marks the nodes it touches; any other level
+ * is zeroed first (just before the scatter reads it: measured faster than zeroing it after Adam). */
 static void scatter_task(void *vctx, long l, int thread) {
     (void)thread;
     trainer *tr = vctx;
     gnf_model *m = tr->m;
-    memset(tr->grad + m->grid_off[l], 0, sizeof(float) * (size_t)m->grid_size[l]);
-    gnf_grid_scatter_level(tr->grad, m, (int)l, tr->b.x, tr->dF, tr->b.n);
+    if (!tr->walk[l]) memset(tr->grad + m->grid_off[l], 0, sizeof(float) * (size_t)m->grid_size[l]);
+    uint64_t *mark = tr->walk[l] ? tr->marks + tr->mark_at[l] : NULL;
+    gnf_grid_scatter_level(tr->grad, m, (int)l, tr->b.x, tr->dF, tr->b.n, mark);
 }
 
 static void adam_task(void *vctx, long r, int thread) {
@@ -159,15 +190,52 @@ static void adam_task(void *vctx, long r, int thread) {
     long i0 = r * ADAM_RANGE, i1 = GNF_MIN(tr->m->nparams, i0 + ADAM_RANGE);
     long g1 = GNF_MAX(i0, GNF_MIN(i1, tr->m->dec_off));   /* [i0, g1) grids, [g1, i1) decoder */
     float lrg = tr->lr * (tc->lr_grid_scale > 0 ? tc->lr_grid_scale : 1.0f);
-    if (i0 < g1 && tr->ops->lazy_grid_adam)   /* grid entries no sample touched keep their state */
-        gnf_adam_update_lazy(tr->m->params, tr->mom, tr->vel, tr->grad, i0, g1, lrg, tc->adam_b1, tc->adam_b2,
-                             tc->adam_eps, tr->s.step + 1);
-    else if (i0 < g1)
+    if (i0 < g1)
         gnf_adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, i0, g1, lrg, tc->adam_b1, tc->adam_b2,
                         tc->adam_eps, tr->s.step + 1);
     if (g1 < i1)
         gnf_adam_update(tr->m->params, tr->mom, tr->vel, tr->grad, g1, i1, tr->lr, tc->adam_b1, tc->adam_b2,
                         tc->adam_eps, tr->s.step + 1);
+}
+
+/* Lazy Adam, task r of adam_first's: a range of the decoder (dense Adam), or a range of
+ * ADAM_RANGE floats of a grid level: on a walked level the marked nodes, in memory order
+ * (adam_idx over their offsets, collected a buffer at a time; it resets their gradient, and the
+ * walk clears the marks), elsewhere the dense lazy loop.  Both give every entry the same float
+ * operations, so the result is the dense lazy loop's, bit for bit, at any thread count. */
+static void lazy_adam_task(void *vctx, long r, int thread) {
+    (void)thread;
+    trainer *tr = vctx;
+    const gnf_model *m = tr->m;
+    const gnf_train_config *tc = tr->tc;
+    const float b1 = tc->adam_b1, b2 = tc->adam_b2, eps = tc->adam_eps;
+    const long t = tr->s.step + 1;
+    int l = 0;
+    while (r >= tr->adam_first[l + 1]) l++;
+    const long k = r - tr->adam_first[l];
+    if (l == m->cfg.levels) {
+        long i0 = m->dec_off + k * ADAM_RANGE, i1 = GNF_MIN(m->nparams, i0 + ADAM_RANGE);
+        gnf_adam_update(m->params, tr->mom, tr->vel, tr->grad, i0, i1, tr->lr, b1, b2, eps, t);
+        return;
+    }
+    const float lrg = tr->lr * (tc->lr_grid_scale > 0 ? tc->lr_grid_scale : 1.0f);
+    const long o = m->grid_off[l], i0 = k * ADAM_RANGE, i1 = GNF_MIN(m->grid_size[l], i0 + ADAM_RANGE);
+    if (!tr->walk[l]) {
+        gnf_adam_update_lazy(m->params, tr->mom, tr->vel, tr->grad, o + i0, o + i1, lrg, b1, b2, eps, t);
+        return;
+    }
+    uint64_t *mark = tr->marks + tr->mark_at[l];
+    int32_t off[ADAM_BUF];
+    long n = 0;
+    for (long w = i0 / 64, w1 = (i1 + 63) / 64; w < w1; w++) {   /* ADAM_RANGE is a multiple of 64 */
+        for (uint64_t bits = mark[w]; bits; bits &= bits - 1) off[n++] = (int32_t)(w * 64 + __builtin_ctzll(bits));
+        mark[w] = 0;
+        if (n > ADAM_BUF - 64 || (w == w1 - 1 && n > 0)) {
+            gnf_adam_update_idx(m->params + o, tr->mom + o, tr->vel + o, tr->grad + o, off, n, m->cfg.feat[l], lrg,
+                                b1, b2, eps, t);
+            n = 0;
+        }
+    }
 }
 
 /* One training step: *loss and *sq receive the step's loss and squared-error sum. */
@@ -200,7 +268,8 @@ static gnf_status train_step(trainer *tr, double *loss, double *sq) {
     double t1 = gnf_now();
     gnf_parallel_for(m->cfg.levels, tr->T, scatter_task, tr);
     double t2 = gnf_now();
-    gnf_parallel_for((m->nparams + ADAM_RANGE - 1) / ADAM_RANGE, tr->T, adam_task, tr);
+    if (tr->lazy) gnf_parallel_for(tr->adam_first[m->cfg.levels + 1], tr->T, lazy_adam_task, tr);
+    else gnf_parallel_for((m->nparams + ADAM_RANGE - 1) / ADAM_RANGE, tr->T, adam_task, tr);
     double t3 = gnf_now();
     tr->phase[PH_DECODER] += t1 - t0;
     tr->phase[PH_SCATTER] += t2 - t1;
@@ -235,14 +304,15 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     if (!(tc->lr0 > 0) || !(tc->lr1 > 0)) return gnf_fail(GNF_ERR_INVALID, "learning rates must be positive");
     trainer tr;
     trainer_setup(&tr, m, tc, ops);
-    tr.s = (gnf_step){m, 0, NULL, tr.T, tr.phase};
-    gnf_buf bufs[16];
+    tr.s = (gnf_step){m, 0, NULL, tr.T, tr.phase, NULL};
+    gnf_buf bufs[GNF_TRAIN_BUFS];
     if (!gnf_alloc_bufs(bufs, trainer_bufs(&tr, bufs), &tr.block))
         return gnf_fail(GNF_ERR_NOMEM, "out of memory allocating training buffers (%ld bytes needed)",
                         gnf_train_memory(m, tc, ops));
     if (!ops->batch) tr.b.x = tr.x;
     gnf_status st = GNF_OK;
     tr.s.beta = tr.beta;
+    tr.s.grad = tr.grad;
     const long eval_every = tc->eval_every > 0 ? tc->eval_every : 25;
     const int measure = ops->quality && (ops->target > 0 || tc->eval_every > 0);
     const long pevery = tc->progress_every > 0 ? tc->progress_every : 10;

@@ -14,6 +14,7 @@
 #include "field/field.h"
 
 #define GNF_TRAIN_CHUNK 2048
+#define GNF_TRAIN_WALK_FRACTION 0.0625   /* measured: bench/README.md, "Step cost vs model size" */
 
 /* What a hook sees of the step in progress. */
 typedef struct {
@@ -22,6 +23,8 @@ typedef struct {
     const float *beta;    /* the RBF precisions exp(b) of the current parameters (D×K) */
     int threads;          /* worker threads */
     double *phase;        /* seconds per phase, GNF_NERF_PHASES order: a batch hook adds to 0..3 */
+    const float *grad;    /* the parameter gradients (after the update: lazy Adam has reset the
+                           * walked levels' to 0) */
 } gnf_step;
 
 /* A batch task's samples for one step (pointers owned by the task, valid until the next call). */
@@ -56,7 +59,15 @@ typedef struct {
      * the task records what it needs to rebuild or render the field. */
     gnf_status (*finish)(void *user, gnf_model *m);
     const char *loss_name; /* gnf.train.loss */
-    int lazy_grid_adam;   /* 1: grid entries with a zero gradient keep their Adam state */
+    /* 1: lazy Adam on the grids — entries whose gradient is exactly 0 keep their parameter and
+     * Adam state — run over the nodes the step touched (a cost that follows the batch, not the
+     * model); 0: dense Adam over every grid entry */
+    int lazy_grid_adam;
+    /* lazy: a level is walked — Adam visits only the nodes the scatter marked — when a step can
+     * touch at most this fraction of its nodes (capacity · 2^in_dim <= walk_fraction · nodes);
+     * the other levels run the dense lazy loop.  Same results either way (0:
+     * GNF_TRAIN_WALK_FRACTION). */
+    double walk_fraction;
     long warmup_steps;    /* steps slower than the rest (not used to size a time budget) */
     void *user;
     long extra_bytes;     /* the task's own memory, for the memory estimate */

@@ -91,6 +91,11 @@ static int finish(fit_job *j, gnf_model *m, gnf_status st, const gnf_train_repor
         fprintf(stderr, "where the time went:");
         for (int i = 0; i < 8; i++) fprintf(stderr, "%s %s %.1f%%", i ? "," : "", names[i], tot > 0 ? 100 * rep->phase_s[i] / tot : 0);
         fprintf(stderr, "\n");
+    } else if (!j->quiet) {   /* per-point tasks fill the last four phases */
+        static const char *names[4] = {"batch (sample, lookup, decoder)", "grid scatter", "adam", "checks"};
+        fprintf(stderr, "where the time went:");
+        for (int i = 0; i < 4; i++) fprintf(stderr, "%s %s %.2f s", i ? "," : "", names[i], rep->phase_s[4 + i]);
+        fprintf(stderr, "\n");
     }
     printf("%s: %ld parameters, %ld bytes, ", j->output, np, file_size(j->output));
     if (task == GNF_TASK_SDF) printf("held-out IoU %.5f", rep->quality);
