@@ -143,35 +143,64 @@ static inline __attribute__((always_inline)) void encode(float *feats, const str
     if (nb < n) gnf_grid_encode_ref(feats + nb * D, m, params, x + dim * nb, n - nb);
 }
 
+/* Level-l gradient updates of 8 points (dfeats rows d, stride D) at their cells idx/w, points in
+ * order; with mark, the touched nodes' marks first (one short dependency chain per mark). */
+static inline __attribute__((always_inline)) void scatter8(float *g, const float *d, int D, int C, const int idx[8][8],
+                                                            const float w[8][8], uint64_t *mark, const int nc) {
+    if (mark) {
+        _Pragma("GCC unroll 8")
+        for (int k = 0; k < nc; k++)
+            for (int j = 0; j < 8; j++) gnf_mark(mark, idx[k][j]);
+    }
+    for (int j = 0; j < 8; j++) {
+        /* each node float still gets its corners' updates in the reference's order, also
+         * when a hash maps two corners to one node */
+        const float *dj = d + (long)j * D;
+        float *node[8], wj[8];
+        _Pragma("GCC unroll 8")
+        for (int k = 0; k < nc; k++) { node[k] = g + idx[k][j]; wj[k] = w[k][j]; }
+        for (int c = 0; c < C; c++) {
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < nc; k++) node[k][c] += wj[k] * dj[c];
+        }
+    }
+}
+
 static inline __attribute__((always_inline)) void scatter(float *grad, const struct gnf_model *m, int l, const float *x,
                                                            const float *dfeats, long n, uint64_t *mark, const int dim) {
     const int D = m->D, C = m->cfg.feat[l], fo = m->feat_off[l], nc = 1 << dim;
     float *g = grad + m->grid_off[l];
-    int idx[8][8] __attribute__((aligned(32)));
-    float w[8][8] __attribute__((aligned(32)));
-    long p = 0;
-    for (; p + 8 <= n; p += 8) {
-        __m256 pos[3];
-        load8(x + dim * p, dim, pos);
-        cells8(m, l, pos, idx, w, dim);
-        if (mark) {   /* the 8 points' corners first: one short dependency chain per mark */
-            _Pragma("GCC unroll 8")
-            for (int k = 0; k < nc; k++)
-                for (int j = 0; j < 8; j++) gnf_mark(mark, idx[k][j]);
+    const long ng = n / 8;
+    if (dim == 2) {
+        int idx[8][8] __attribute__((aligned(32)));
+        float w[8][8] __attribute__((aligned(32)));
+        for (long h = 0; h < ng; h++) {
+            __m256 pos[3];
+            load8(x + dim * 8 * h, dim, pos);
+            cells8(m, l, pos, idx, w, dim);
+            scatter8(g, dfeats + 8 * h * D + fo, D, C, idx, w, mark, nc);
         }
-        for (int j = 0; j < 8; j++) {
-            /* each node float still gets its corners' updates in the reference's order, also
-             * when a hash maps two corners to one node */
-            const float *d = dfeats + (p + j) * D + fo;
-            float *node[8], wj[8];
-            _Pragma("GCC unroll 8")
-            for (int k = 0; k < nc; k++) { node[k] = g + idx[k][j]; wj[k] = w[k][j]; }
-            for (int c = 0; c < C; c++) {
-                _Pragma("GCC unroll 8")
-                for (int k = 0; k < nc; k++) node[k][c] += wj[k] * d[c];
+    } else {
+        /* 3D: the cells of the group PF_AHEAD ahead computed and, for large tables, its nodes
+         * prefetched for writing, as in encode */
+        int idx[PF_RING][8][8] __attribute__((aligned(32)));
+        float w[PF_RING][8][8] __attribute__((aligned(32)));
+        const int pf = (long)m->level_nodes[l] * C >= PF_MIN_FLOATS;
+        for (long gi = 0; gi < ng + PF_AHEAD; gi++) {
+            if (gi < ng) {
+                __m256 pos[3];
+                load8(x + dim * 8 * gi, dim, pos);
+                cells8(m, l, pos, idx[gi % PF_RING], w[gi % PF_RING], dim);
+                if (pf)
+                    _Pragma("GCC unroll 8")
+                    for (int k = 0; k < nc; k++)
+                        for (int j = 0; j < 8; j++) __builtin_prefetch(g + idx[gi % PF_RING][k][j], 1, 3);
             }
+            long h = gi - PF_AHEAD;
+            if (h >= 0) scatter8(g, dfeats + 8 * h * D + fo, D, C, idx[h % PF_RING], w[h % PF_RING], mark, nc);
         }
     }
+    long p = ng * 8;
     if (p < n) gnf_grid_scatter_level_ref(grad, m, l, x + dim * p, dfeats + p * D, n - p, mark);
 }
 
