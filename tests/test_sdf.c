@@ -6,6 +6,7 @@
 #include "field/field.h"
 #include "geom/mcubes.h"
 #include "geom/mesh.h"
+#include "tasks/train.h"
 #include "test.h"
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,47 @@ TEST(sdf_sphere_fit_query_mesh_metrics) {
 
 /* A sphere with a hole: not watertight, so signs come from the winding number, which still puts
  * the centre inside and far points outside. */
+static int note_quality(const gnf_progress *p, void *user) {
+    double *seen = user;   /* [0]: the most seen, [1]: how many checks */
+    if (!isnan(p->quality)) { if (p->quality > seen[0]) seen[0] = p->quality; seen[1]++; }
+    return 0;
+}
+
+/* keep_best: with a knee schedule, GNF_TRAIN_BEST_CHECKS quality checks after the knee, and the
+ * model returned is at least as good as the best of them (a noisy constant learning rate makes
+ * the last step's model worse than some earlier check's). */
+TEST(sdf_long_schedule_returns_the_best_check) {
+    const float c[3] = {0, 0, 0};
+    const char *obj = test_tmp("sphere_best.obj");
+    write_sphere(obj, 1, c, 0);
+    gnf_sdf_target *t = target_of(obj, 1 << 15);
+    if (!t) return;
+    gnf_model_config cfg;
+    gnf_model_config_default(&cfg, 3, 1);
+    cfg.encoding = GNF_ENC_DENSE;
+    CHECK(gnf_model_config_for_params(&cfg, 30000, 0) == GNF_OK);
+    gnf_model *m = NULL;
+    CHECK(gnf_model_create(&cfg, GNF_TASK_SDF, &m) == GNF_OK);
+    gnf_train_config tc;
+    gnf_train_config_default(&tc);
+    tc.steps = 240;
+    tc.batch = 2048;
+    tc.lr0 = tc.lr1 = 0.05f;   /* no decay: the field keeps moving */
+    tc.lr_knee_steps = 40;
+    double seen[2] = {-1, 0};
+    tc.progress = note_quality;
+    tc.user = seen;
+    tc.progress_every = 1;
+    gnf_train_report rep;
+    CHECK(gnf_fit_sdf(m, t, &tc, 0, &rep) == GNF_OK);
+    CHECK_MSG(seen[1] == GNF_TRAIN_BEST_CHECKS, "%g checks", seen[1]);
+    CHECK_MSG(rep.quality >= seen[0], "returned IoU %.5f, best check %.5f", rep.quality, seen[0]);
+    const char *bs = gnf_model_get_meta(m, "gnf.train.best_step");
+    if (bs) CHECK(atol(bs) > 40 && atol(bs) < 240);
+    gnf_model_free(m);
+    gnf_sdf_target_free(t);
+}
+
 TEST(sdf_open_mesh_uses_winding_number) {
     const float c[3] = {0, 0, 0};
     const char *obj = test_tmp("open.obj");

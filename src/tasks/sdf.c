@@ -364,6 +364,8 @@ long gnf_fit_sdf_memory(const gnf_model *m, const gnf_sdf_target *t, const gnf_t
     gnf_task_ops ops;
     memset(&ops, 0, sizeof ops);
     ops.lazy_grid_adam = 1;   /* as gnf_fit_sdf's */
+    ops.quality = sdf_quality;
+    ops.keep_best = 1;
     ops.extra_bytes = 4 * (t->n * 4 + HELD_OUT * 5 + t->mesh.nv * 3 + t->mesh.nf * 7) /* BVH approximate */;
     return gnf_train_memory(m, tc, &ops);
 }
@@ -379,7 +381,9 @@ gnf_status gnf_fit_sdf(gnf_model *m, const gnf_sdf_target *t, const gnf_train_co
                         /* lazy: as good as dense Adam (IoU within 0.0001 at 700 and 3000 steps,
                          * bench/README.md "Step cost vs model size"), and large hash tables then
                          * cost what the batch touches */
-                        .lazy_grid_adam = 1};
+                        .lazy_grid_adam = 1,
+                        /* long budgets swing late (bench/README.md): keep the best check's model */
+                        .keep_best = 1};
     gnf_train_report rep;
     gnf_status s = gnf_train(m, tc, &ops, &rep);
     gnf_free(st.hy);

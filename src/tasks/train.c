@@ -59,6 +59,7 @@ typedef struct {
     void *block;                          /* every buffer below, one allocation */
     float *x, *t, *w, *F, *dF, *beta;     /* x, t, w, F: per-point tasks only */
     float *grad, *mom, *vel, *decg, *work;
+    float *best;                          /* keep_best: the parameters of the best check */
     double *closs, *csq;
     float lr;
     double phase[8];
@@ -119,6 +120,7 @@ static int trainer_bufs(trainer *tr, gnf_buf *b) {
     b[n++] = GNF_BUF(tr->csq, tr->nchunks);
     b[n++] = GNF_BUF(tr->work, tr->T * (long)gnf_rbf_work_floats((int)D, (int)K));
     if (tr->lazy) b[n++] = GNF_BUF(tr->marks, tr->mark_words);
+    if (tr->ops->keep_best && tr->ops->quality && tr->tc->lr_knee_steps > 0) b[n++] = GNF_BUF(tr->best, m->nparams);
     return n;
 }
 
@@ -317,7 +319,8 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     const int measure = ops->quality && (ops->target > 0 || tc->eval_every > 0);
     const long pevery = tc->progress_every > 0 ? tc->progress_every : 10;
     const char *reason = "steps";
-    double quality = NAN, samples = 0;
+    double quality = NAN, samples = 0, best_q = -INFINITY;
+    long best_step = 0;
     double tt0 = gnf_now();
     /* A time budget without a step limit becomes a step count: planned from the time of steps
      * [cal0, cal1) (after the task's warm-up), then planned again from steps [cal0, cal2), a
@@ -360,6 +363,15 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
             q = ops->quality(ops->user, m, tr.T);
             if (ops->target > 0 && q >= ops->target) { quality = q; reason = "target"; tr.s.step++; break; }
         }
+        if (tr.best && kneed && done_steps > tc->lr_knee_steps && planned > 0 &&
+            (done_steps - tc->lr_knee_steps) % GNF_MAX(1, (planned - tc->lr_knee_steps) / GNF_TRAIN_BEST_CHECKS) == 0) {
+            if (isnan(q)) q = ops->quality(ops->user, m, tr.T);   /* progress sees it too */
+            if (q > best_q) {
+                best_q = q;
+                best_step = done_steps;
+                memcpy(tr.best, m->params, sizeof(float) * (size_t)m->nparams);
+            }
+        }
         tr.phase[PH_AFTER] += gnf_now() - tph;
         if (tc->progress && (done_steps % pevery == 0 || done_steps == planned)) {
             gnf_progress pr;
@@ -379,6 +391,11 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     }
     double train_s = gnf_now() - tt0;
     if (isnan(quality) && ops->quality) quality = ops->quality(ops->user, m, tr.T);
+    if (tr.best && best_step > 0 && best_step != tr.s.step && best_q > quality) {   /* keep_best */
+        memcpy(m->params, tr.best, sizeof(float) * (size_t)m->nparams);
+        quality = best_q;
+        gnf_meta_num(m, "gnf.train.best_step", (double)best_step, 0);
+    }
     if (report) {
         report->steps = tr.s.step;
         report->seconds = train_s;
