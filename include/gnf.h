@@ -227,8 +227,9 @@ typedef struct {
                               * or held-out IoU for signed distance fields */
     double points_per_s;
     const char *stop_reason; /* "steps", "seconds", "target", "callback" (static string) */
-    /* radiance fields: wall time of each phase of the steps, GNF_NERF_PHASES in order (zero for
-     * the other tasks) */
+    /* wall time of each phase of the steps, GNF_NERF_PHASES in order; images and SDFs fill
+     * entries 4..7 (4: sample + grid lookup + decoder, 5: grid scatter, 6: Adam, 7: after-step
+     * hooks and quality checks) and leave 0..3 at zero */
     double phase_s[8];
 } gnf_train_report;
 

@@ -172,6 +172,9 @@ expect 1 "binary query with a partial triple" "$GNF" query "$T/cube.gnf" "$T/odd
 absent "$T/out2.f32" "no output after a failed query"
 expect 0 "eval an sdf --json" "$GNF" eval "$T/cube.gnf" "$T/cube.obj" --json --mc-res 32
 has_all "sdf eval json has iou, nae_deg, chamfer_l1, fscore, iou_grid, nae_mesh_deg, params, bytes" '"iou"' '"nae_deg"' '"chamfer_l1"' '"fscore"' '"iou_grid"' '"nae_mesh_deg"' '"params"' '"bytes"'
+expect 0 "fit a mesh for one step (no surface yet)" "$GNF" fit "$T/cube.obj" -o "$T/cube1.gnf" --params 60000 --encoding dense --samples 16384 --steps 1 --batch 4096 --quiet
+expect 0 "eval --json of a field without a surface" "$GNF" eval "$T/cube1.gnf" "$T/cube.obj" --json --mc-res 32
+grep -q '"chamfer_l1": null' "$T/out" && ! grep -Eiq '(: |\[)-?(inf|nan)' "$T/out" && ok "no surface: Chamfer-L1 is null, no inf or nan in the JSON" || bad "eval json without a surface: $(cat "$T/out")"
 expect 2 "--iso for an sdf model" "$GNF" mesh "$T/cube.gnf" -o "$T/x.ply" --iso 3
 expect 2 "--target-psnr for a mesh" "$GNF" fit "$T/cube.obj" --target-psnr 30 -o "$T/x.gnf"
 err_has "--target-psnr is for images and radiance fields, not signed distance fields" "--target-psnr and sdf are named"

@@ -55,12 +55,13 @@ static int eval_sdf(const gnf_model *m, const char *model, const char *ref, cons
     gnf_sdf_target_free(t);
     long np = gnf_model_param_count(m), bytes = file_size(model);
     if (st != GNF_OK) return runtime_error();
-    char igrid[32], nmesh[32];
-    if (o[O_JSON].set)
-        printf("{\"iou\": %.6f, \"iou_uniform\": %.6f, \"nae_deg\": %.4f, \"chamfer_l1\": %.7f, \"fscore\": %.6f, \"iou_grid\": %s, "
+    char igrid[32], nmesh[32], cham[32];
+    if (o[O_JSON].set)   /* no surface: Chamfer is infinite, written as null (JSON has no inf) */
+        printf("{\"iou\": %.6f, \"iou_uniform\": %.6f, \"nae_deg\": %.4f, \"chamfer_l1\": %s, \"fscore\": %.6f, \"iou_grid\": %s, "
                "\"nae_mesh_deg\": %s, \"params\": %ld, \"bytes\": %ld, \"mc_res\": %d, \"iou_points\": %ld, \"nae_points\": %ld, "
                "\"chamfer_points\": %ld, \"iou_grid_res\": %d, \"nae_mesh_points\": %ld, \"seconds\": %.3f}\n",
-               mt.iou, mt.iou_uniform, mt.nae_deg, mt.chamfer_l1, mt.fscore, json_num(igrid, sizeof igrid, 6, mt.iou_grid),
+               mt.iou, mt.iou_uniform, mt.nae_deg, json_num(cham, sizeof cham, 7, mt.chamfer_l1), mt.fscore,
+               json_num(igrid, sizeof igrid, 6, mt.iou_grid),
                json_num(nmesh, sizeof nmesh, 4, mt.nae_mesh_deg), np, bytes, mt.mc_res, mt.iou_points, mt.nae_points,
                mt.chamfer_points, mt.iou_grid_res, mt.nae_mesh_points, mt.seconds);
     else
