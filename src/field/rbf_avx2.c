@@ -340,56 +340,27 @@ static inline __attribute__((always_inline)) void tile_forward4(float *st, float
     }
 }
 
-/* Backward through the distances for a tile of P points (P a compile-time 4 or 1; 4 goes to
- * tile_backward4).
+/* Backward through the distances for one point (the tiles of 4 go to tile_backward4).
  * The per-point sums over the batch become sums of s·f and s·f² (SF, SFF, accumulated in work
  * across the whole call), and dL/df_d = 2 (f_d sum_k s_k beta_dk - sum_k s_k beta_dk c_dk):
- * four FMAs per (point, feature, neuron) and SF/SFF loaded and stored once per tile. */
-static inline __attribute__((always_inline)) void tile_backward(
-    float *df, float *SF, float *SFF, const float *st, const float *f, const float *c, const float *beta,
-    int D, int K, const int P) {
-    __m256 V[8];
+ * four FMAs per (feature, neuron). */
+static inline __attribute__((always_inline)) void point_backward(
+    float *df, float *SF, float *SFF, const float *s, const float *f, const float *c, const float *beta,
+    int D, int K) {
     for (int d = 0; d < D; d++) {
-        __m256 A[4], B[4];
-        float fd[4], f2[4];
-        _Pragma("GCC unroll 4")
-        for (int p = 0; p < P; p++) {
-            A[p] = _mm256_setzero_ps();
-            B[p] = _mm256_setzero_ps();
-            fd[p] = f[(long)p * D + d];
-            f2[p] = fd[p] * fd[p];
-        }
+        __m256 A = _mm256_setzero_ps(), B = _mm256_setzero_ps();
+        const float fd = f[d], f2 = fd * fd;
         for (int k = 0; k < K; k += 8) {
             long o = (long)d * K + k;
-            __m256 sf = _mm256_loadu_ps(SF + o), sff = _mm256_loadu_ps(SFF + o);
             __m256 bt = _mm256_loadu_ps(beta + o);
             __m256 bc = _mm256_mul_ps(bt, _mm256_loadu_ps(c + o));
-            _Pragma("GCC unroll 4")
-            for (int p = 0; p < P; p++) {
-                __m256 sk = _mm256_loadu_ps(st + (long)p * K + k);
-                sf = _mm256_fmadd_ps(sk, _mm256_broadcast_ss(fd + p), sf);
-                sff = _mm256_fmadd_ps(sk, _mm256_broadcast_ss(f2 + p), sff);
-                A[p] = _mm256_fmadd_ps(sk, bt, A[p]);
-                B[p] = _mm256_fmadd_ps(sk, bc, B[p]);
-            }
-            _mm256_storeu_ps(SF + o, sf);
-            _mm256_storeu_ps(SFF + o, sff);
+            __m256 sk = _mm256_loadu_ps(s + k);
+            _mm256_storeu_ps(SF + o, _mm256_fmadd_ps(sk, _mm256_set1_ps(fd), _mm256_loadu_ps(SF + o)));
+            _mm256_storeu_ps(SFF + o, _mm256_fmadd_ps(sk, _mm256_set1_ps(f2), _mm256_loadu_ps(SFF + o)));
+            A = _mm256_fmadd_ps(sk, bt, A);
+            B = _mm256_fmadd_ps(sk, bc, B);
         }
-        /* dL/df_pd = 2 sum_k (f_pd s_pk beta_dk - s_pk beta_dk c_dk) */
-        if (P == 4) {
-            _Pragma("GCC unroll 4")
-            for (int p = 0; p < 4; p++) V[(d & 1) * 4 + p] = _mm256_fmsub_ps(_mm256_set1_ps(fd[p]), A[p], B[p]);
-            if (d & 1) {
-                float r[8] __attribute__((aligned(32)));
-                _mm256_store_ps(r, _mm256_mul_ps(_mm256_set1_ps(2.0f), hsum8x8(V)));
-                for (int p = 0; p < 4; p++) { df[(long)p * D + d - 1] = r[p]; df[(long)p * D + d] = r[4 + p]; }
-            } else if (d == D - 1) {
-                for (int p = 0; p < 4; p++) df[(long)p * D + d] = 2.0f * hsum8(V[p]);
-            }
-        } else {
-            for (int p = 0; p < P; p++)
-                df[(long)p * D + d] = 2.0f * hsum8(_mm256_fmsub_ps(_mm256_set1_ps(fd[p]), A[p], B[p]));
-        }
+        df[d] = 2.0f * hsum8(_mm256_fmsub_ps(_mm256_set1_ps(fd), A, B));   /* 2 sum_k (f s beta - s beta c) */
     }
 }
 
@@ -447,8 +418,9 @@ static inline __attribute__((always_inline)) void tile_backward4(
     }
 }
 
-/* Entry rbf_train (kernels.h), K % 8 == 0: per point the forward, loss and head gradients
- * (point_forward), per tile of 4 points the backward through the distances (tile_backward). */
+/* Entry rbf_train (kernels.h), K % 8 == 0: per tile of 4 points the forward, loss and head
+ * gradients (tile_forward4; point_forward for K > 1024) and the backward through the distances
+ * (tile_backward4); a last point short of a tile: point_forward and point_backward. */
 double gnf_rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t, const float *wt, const float *c,
                       const float *beta, const float *W, const float *w0, long n, int D, int K,
                       int O, gnf_basis basis, gnf_loss loss, float scale, double *sq_err) {
@@ -483,7 +455,7 @@ double gnf_rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t
             for (int k = 0; k < K; k += 8) _mm256_storeu_ps(S + k, _mm256_add_ps(_mm256_loadu_ps(S + k), _mm256_loadu_ps(sj + k)));
         }
         if (P == 4) tile_backward4(df + p * D, SF, SFF, st, f + p * D, bc2, beta, D, K);
-        else { tile_backward(df + p * D, SF, SFF, st, f + p * D, c, beta, D, K, 1); p -= 3; }
+        else { point_backward(df + p * D, SF, SFF, st, f + p * D, c, beta, D, K); p -= 3; }
     }
     /* dc = -2 beta (SF - c S),  db = beta (SFF - 2 c SF + c^2 S) */
     for (int d = 0; d < D; d++) {
