@@ -59,14 +59,20 @@ static gnf_sdf_target *target_of(const char *obj, long samples) {
 
 /* A model of about `params` parameters with encoding enc, fitted to t for `steps` steps with the
  * L2 loss (batch 0: the default batch). */
-static gnf_model *fit_model(const gnf_sdf_target *t, gnf_encoding enc, long params, long steps, long batch,
-                            gnf_train_report *rep) {
+/* A new SDF model of the encoding within params parameters (hash grids up to resolution 1024). */
+static gnf_model *new_model(gnf_encoding enc, long params) {
     gnf_model_config cfg;
     gnf_model_config_default(&cfg, 3, 1);
     cfg.encoding = enc;
     CHECK(gnf_model_config_for_params(&cfg, params, enc == GNF_ENC_HASH ? 1024 : 0) == GNF_OK);
     gnf_model *m = NULL;
     CHECK(gnf_model_create(&cfg, GNF_TASK_SDF, &m) == GNF_OK);
+    return m;
+}
+
+static gnf_model *fit_model(const gnf_sdf_target *t, gnf_encoding enc, long params, long steps, long batch,
+                            gnf_train_report *rep) {
+    gnf_model *m = new_model(enc, params);
     gnf_train_config tc;
     gnf_train_config_default(&tc);
     tc.steps = steps;
@@ -200,12 +206,7 @@ TEST(sdf_long_schedule_returns_the_best_check) {
     write_sphere(obj, 1, c, 0);
     gnf_sdf_target *t = target_of(obj, 1 << 15);
     if (!t) return;
-    gnf_model_config cfg;
-    gnf_model_config_default(&cfg, 3, 1);
-    cfg.encoding = GNF_ENC_DENSE;
-    CHECK(gnf_model_config_for_params(&cfg, 30000, 0) == GNF_OK);
-    gnf_model *m = NULL;
-    CHECK(gnf_model_create(&cfg, GNF_TASK_SDF, &m) == GNF_OK);
+    gnf_model *m = new_model(GNF_ENC_DENSE, 30000);
     gnf_train_config tc;
     gnf_train_config_default(&tc);
     tc.steps = 240;
