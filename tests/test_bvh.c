@@ -39,7 +39,7 @@ static void mb_face(mbuild *m, long a, long b, long c) {
 }
 
 static gnf_mesh mb_mesh(const mbuild *m) {
-    gnf_mesh g = {m->v, m->f, m->nv, m->nf};
+    gnf_mesh g = {m->v, m->f, m->nv, m->nf, NULL};
     return g;
 }
 
@@ -787,7 +787,7 @@ TEST(bvh_degenerate_triangles_and_tiny_meshes) {
 
     /* Bad input is an error, not a crash. */
     gnf_bvh *bad = (gnf_bvh *)&mo;
-    gnf_mesh empty = {mo.v, mo.f, 3, 0};
+    gnf_mesh empty = {mo.v, mo.f, 3, 0, NULL};
     CHECK_EQ_INT(gnf_bvh_build(&empty, &bad), GNF_ERR_INVALID);
     CHECK(bad == NULL);
     one.f[1] = 3;

@@ -546,7 +546,7 @@ TEST(mcubes_thread_independent) {
 TEST(mcubes_mesh_measures) {
     float v[12] = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1};
     int32_t f[12] = {0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3};
-    gnf_mesh m = {v, f, 4, 4};
+    gnf_mesh m = {v, f, 4, 4, NULL};
     CHECK_EQ_INT(gnf_mesh_boundary_edges(&m), 0);
     CHECK_NEAR(gnf_mesh_volume(&m), 1.0 / 6.0, 1e-12);
     CHECK_NEAR(gnf_mesh_area(&m), 1.5 + sqrt(3.0) / 2.0, 1e-6);
@@ -619,7 +619,7 @@ TEST(mcubes_hygiene_fixture_finds_defects) {
     /* two tetrahedra sharing vertex 0: closed and edge-manifold, but vertex 0 is pinched */
     float v[7 * 3] = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, -1, 0, 0, 0, -1, 0, 0, 0, -1};
     int32_t f[8 * 3] = {0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3, 0, 4, 5, 0, 6, 4, 0, 5, 6, 4, 6, 5};
-    gnf_mesh m = {v, f, 7, 8};
+    gnf_mesh m = {v, f, 7, 8, NULL};
     test_hygiene r;
     test_mesh_hygiene(&m, 1.0, 0.5, &r);
     CHECK_EQ_INT(r.boundary_edges, 0);
@@ -631,7 +631,7 @@ TEST(mcubes_hygiene_fixture_finds_defects) {
      * cut through the first one's; then exactly onto vertex 0: a duplicate, touching pairs */
     float w[8 * 3] = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0.1f, 0.1f, 0.1f, -1, 0, 0, 0, -1, 0, 0, 0, -1};
     int32_t g[8 * 3] = {0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3, 4, 5, 6, 4, 7, 5, 4, 6, 7, 5, 7, 6};
-    gnf_mesh m2 = {w, g, 8, 8};
+    gnf_mesh m2 = {w, g, 8, 8, NULL};
     test_mesh_hygiene(&m2, 1.0, 0.5, &r);
     CHECK_EQ_INT(r.nonmanifold_vertices, 0);
     CHECK(r.touching_pairs > 0 && r.min_gap == 0);

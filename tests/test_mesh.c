@@ -372,7 +372,7 @@ static void round_trip(const char *name) {
                                  -3.40282347e38f, 1.17549435e-38f, 1e-45f, 6.02e23f, 1e-30f,
                                  0.30000001f, 16777217.0f, 2.5e-7f};
     const long nv = 200, nf = 300;
-    gnf_mesh m = {gnf_calloc(3 * nv, sizeof(float)), gnf_calloc(3 * nf, sizeof(int32_t)), nv, nf};
+    gnf_mesh m = {gnf_calloc(3 * nv, sizeof(float)), gnf_calloc(3 * nf, sizeof(int32_t)), nv, nf, NULL};
     gnf_rng r;
     gnf_rng_seed(&r, 7, 1);
     for (long i = 0; i < 3 * nv; i++) {
@@ -419,7 +419,7 @@ TEST(mesh_round_trip) {
 TEST(mesh_save_errors) {
     float v[9] = {0, 0, 0, 1, 0, 0, 0, 1, 0};
     int32_t f[3] = {0, 1, 2};
-    gnf_mesh m = {v, f, 3, 1};
+    gnf_mesh m = {v, f, 3, 1, NULL};
     const char *path = test_tmp("x.stl");
     CHECK(gnf_mesh_save(path, &m) == GNF_ERR_UNSUPPORTED);
     CHECK(strstr(gnf_last_error(), path) != NULL);
@@ -499,7 +499,7 @@ TEST(mesh_report_counts) {
     const int g = 230; /* 230x230 quads = 105800 triangles */
     gnf_mesh big = {gnf_calloc((size_t)(g + 1) * (g + 1) * 3, sizeof(float)),
                     gnf_calloc((size_t)g * g * 6, sizeof(int32_t)), (long)(g + 1) * (g + 1),
-                    (long)g * g * 2};
+                    (long)g * g * 2, NULL};
     for (int y = 0; y <= g; y++)
         for (int x = 0; x <= g; x++) {
             float *p = big.v + 3 * ((size_t)y * (g + 1) + x);

@@ -14,7 +14,7 @@
 
 /* A mesh from nv vertices and nf faces (copied into gnf_calloc'd arrays). */
 static gnf_mesh make_mesh(const float *v, long nv, const int32_t *f, long nf) {
-    gnf_mesh m = {gnf_calloc((size_t)nv * 3, sizeof(float)), gnf_calloc((size_t)nf * 3, sizeof(int32_t)), nv, nf};
+    gnf_mesh m = {gnf_calloc((size_t)nv * 3, sizeof(float)), gnf_calloc((size_t)nf * 3, sizeof(int32_t)), nv, nf, NULL};
     memcpy(m.v, v, (size_t)nv * 3 * sizeof(float));
     memcpy(m.f, f, (size_t)nf * 3 * sizeof(int32_t));
     return m;

@@ -12,6 +12,7 @@ void gnf_mesh_free(gnf_mesh *m) {
     if (!m) return;
     gnf_free(m->v);
     gnf_free(m->f);
+    gnf_free(m->rgb);
     memset(m, 0, sizeof *m);
 }
 

@@ -8,11 +8,14 @@
 #include <stdint.h>
 
 /* An indexed triangle mesh.  v: nv×3 floats (x,y,z); f: nf×3 vertex indices (counter-clockwise
- * seen from outside for well-formed input).  Both owned (gnf_calloc); free with gnf_mesh_free. */
+ * seen from outside for well-formed input); rgb: NULL, or nv×3 vertex colours (0..255, written
+ * by the PLY and OBJ writers; the readers do not fill it).  All owned (gnf_calloc); free with
+ * gnf_mesh_free. */
 typedef struct {
     float *v;
     int32_t *f;
     long nv, nf;
+    unsigned char *rgb;
 } gnf_mesh;
 
 /* What a reader noticed about the input (for warnings; none of these is an error). */

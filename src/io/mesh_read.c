@@ -100,7 +100,7 @@ static gnf_status finish(gnf_mesh_builder *b, gnf_mesh *out) {
     }
     shrink((void **)&b->v, &b->vcap, b->nv, 3 * sizeof(float));
     shrink((void **)&b->f, &b->fcap, b->nf, 3 * sizeof(int32_t));
-    gnf_mesh m = {b->v, b->f, (long)b->nv, (long)b->nf};
+    gnf_mesh m = {b->v, b->f, (long)b->nv, (long)b->nf, NULL};
     b->v = NULL;
     b->f = NULL;
     gnf_mesh_analyse(&m, &b->rep);
@@ -187,7 +187,7 @@ gnf_status gnf_mesh_from_arrays(const float *v, long nv, const int32_t *f, long 
     assert(name && out);
     memset(out, 0, sizeof *out);
     if (report) memset(report, 0, sizeof *report);
-    gnf_mesh in = {(float *)v, (int32_t *)f, nv, nf};
+    gnf_mesh in = {(float *)v, (int32_t *)f, nv, nf, NULL};
     gnf_status s = gnf_mesh_check(&in, name, "use");
     if (s != GNF_OK) return s;
     gnf_mesh_builder b;

@@ -34,22 +34,25 @@ static void put_u32le(unsigned char *p, uint32_t x) {
 }
 
 static void write_ply(out_buf *o, const gnf_mesh *m) {
-    char head[512];
+    char head[640];
     int len = snprintf(head, sizeof head,
                        "ply\nformat binary_little_endian 1.0\ncomment written by gnf %s\n"
-                       "element vertex %ld\nproperty float x\nproperty float y\nproperty float z\n"
+                       "element vertex %ld\nproperty float x\nproperty float y\nproperty float z\n%s"
                        "element face %ld\nproperty list uchar int vertex_indices\nend_header\n",
-                       GNF_VERSION_STRING, m->nv, m->nf);
+                       GNF_VERSION_STRING, m->nv,
+                       m->rgb ? "property uchar red\nproperty uchar green\nproperty uchar blue\n" : "", m->nf);
     memcpy(out_room(o, (size_t)len), head, (size_t)len);
     o->n += (size_t)len;
+    const size_t vb = m->rgb ? 15 : 12;
     for (long i = 0; i < m->nv && !o->err; i++) {
-        unsigned char *p = out_room(o, 12);
+        unsigned char *p = out_room(o, vb);
         for (int k = 0; k < 3; k++) {
             uint32_t u;
             memcpy(&u, &m->v[3 * i + k], 4);
             put_u32le(p + 4 * k, u);
         }
-        o->n += 12;
+        if (m->rgb) memcpy(p + 12, m->rgb + 3 * i, 3);
+        o->n += vb;
     }
     for (long i = 0; i < m->nf && !o->err; i++) {
         unsigned char *p = out_room(o, 13);
@@ -137,11 +140,16 @@ static void write_obj(out_buf *o, const gnf_mesh *m) {
                        m->nv, m->nf);
     o->n += (size_t)len;
     for (long i = 0; i < m->nv && !o->err; i++) {
-        char *q = p = (char *)out_room(o, 80); /* 3 numbers of <= 16 bytes and a NUL, "v  \n" */
+        char *q = p = (char *)out_room(o, 112); /* 3 numbers of <= 16 bytes, "v  \n", 3 colours */
         *q++ = 'v';
         for (int k = 0; k < 3; k++) {
             *q++ = ' ';
             q += put_float(q, m->v[3 * i + k]);
+        }
+        /* colours: the common "v x y z r g b" extension, each in [0, 1] with 3 decimals */
+        for (int k = 0; m->rgb && k < 3; k++) {
+            unsigned c = ((unsigned)m->rgb[3 * i + k] * 1000u + 127u) / 255u;   /* rounded */
+            q += snprintf(q, 8, " %u.%03u", c / 1000u, c % 1000u);
         }
         *q++ = '\n';
         o->n += (size_t)(q - p);

@@ -1065,8 +1065,8 @@ static int mesh_cb(void *user, const float *pts, long n, float *out) {
     return 0;
 }
 
-gnf_status gnf_nerf_extract_mesh(const gnf_model *m, int res, float iso, const char *path, int threads,
-                                 long *nv, long *nf) {
+gnf_status gnf_nerf_mesh_build(const gnf_model *m, int res, float iso, int threads, gnf_mesh *out) {
+    memset(out, 0, sizeof *out);
     gnf_status st = check_nerf_model(m);
     if (st != GNF_OK) return st;
     if (!(iso > 0)) return gnf_fail(GNF_ERR_INVALID, "density level must be positive");
@@ -1076,15 +1076,25 @@ gnf_status gnf_nerf_extract_mesh(const gnf_model *m, int res, float iso, const c
     gnf_rbf_beta(beta, m, m->params);
     mesh_field mf = {m, beta, 1.0f / B, threads, NULL, 0};
     gnf_mc_config mc = {{-B, -B, -B}, {B, B, B}, res, -iso, threads};
-    gnf_mesh mesh;
-    st = gnf_marching_cubes(&mc, mesh_cb, &mf, &mesh);
+    st = gnf_marching_cubes(&mc, mesh_cb, &mf, out);
     gnf_free(mf.xn);
     gnf_free(beta);
     if (st != GNF_OK) return st;
-    if (mesh.nf == 0) {
-        gnf_mesh_free(&mesh);
+    if (out->nf == 0) {
+        gnf_mesh_free(out);
         return gnf_fail(GNF_ERR_INVALID, "no surface at density %g inside the scene box (nothing to mesh)", (double)iso);
     }
+    st = gnf_nerf_mesh_colours(m, out, B, 2.0f * B / (float)(res - 1), meta_float(m, "gnf.nerf.dist_scale", DIST_SCALE),
+                               threads);
+    if (st != GNF_OK) gnf_mesh_free(out);
+    return st;
+}
+
+gnf_status gnf_nerf_extract_mesh(const gnf_model *m, int res, float iso, const char *path, int threads,
+                                 long *nv, long *nf) {
+    gnf_mesh mesh;
+    gnf_status st = gnf_nerf_mesh_build(m, res, iso, threads, &mesh);
+    if (st != GNF_OK) return st;
     st = gnf_mesh_save(path, &mesh);
     if (nv) *nv = mesh.nv;
     if (nf) *nf = mesh.nf;

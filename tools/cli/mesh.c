@@ -8,7 +8,8 @@ static const char *HEAD =
     "Extracts the zero level set of an SDF model by marching cubes over the normalised box (memory\n"
     "grows with R^2, so --res 1024 works), or the surface where a radiance field's density is --iso over\n"
     "its scene box: welded, indexed, outward-oriented triangles in the model's own coordinates.\n"
-    "PLY (binary) or OBJ by extension.\n";
+    "PLY (binary) or OBJ by extension.  A radiance field's mesh carries a colour per vertex: what a\n"
+    "camera looking straight at the surface there sees (PLY: red/green/blue bytes; OBJ: \"v x y z r g b\").\n";
 
 int cmd_mesh(int argc, char **argv) {
     cli_args a;
@@ -33,7 +34,7 @@ int cmd_mesh(int argc, char **argv) {
     if (rc) return rc;
     if (st != GNF_OK) return runtime_error();
     if (task == GNF_TASK_NERF)
-        printf("%s: %ld vertices, %ld triangles at density %g, marching cubes %ld^3 in %.2f s\n", output, nv, nf, a.o[O_ISO].d, res, gnf_now() - t0);
+        printf("%s: %ld coloured vertices, %ld triangles at density %g, marching cubes %ld^3 in %.2f s\n", output, nv, nf, a.o[O_ISO].d, res, gnf_now() - t0);
     else
         printf("%s: %ld vertices, %ld triangles, marching cubes %ld^3 in %.2f s\n", output, nv, nf, res, gnf_now() - t0);
     return 0;
