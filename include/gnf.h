@@ -488,10 +488,11 @@ gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int ma
                              gnf_nerf_metrics *out);
 
 /* Extracts the surface where density = iso (world units, marching cubes at res³ over the scene
- * box) and writes it to path (.ply or .obj) with a colour per vertex: what a camera looking
- * straight at the surface there sees (a short ray along the inward normal, composited like a
- * rendered pixel and divided by its opacity; docs/MODEL.md "Coloured meshes").  PLY: uchar
- * red/green/blue vertex properties; OBJ: "v x y z r g b" with colours in [0, 1]. */
+ * box) and writes it to path (.ply or .obj) with a colour per vertex: the field's
+ * view-independent colour (degree-0 SH term) where a short ray into the surface along the
+ * inward normal stops, composited like a rendered pixel (docs/MODEL.md "Radiance fields: the
+ * task", coloured meshes).  PLY: uchar red/green/blue vertex properties; OBJ: "v x y z r g b"
+ * with colours in [0, 1]. */
 gnf_status gnf_nerf_extract_mesh(const gnf_model *m, int res, float iso, const char *path, int threads,
                                  long *nv, long *nf);
 

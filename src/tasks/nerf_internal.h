@@ -45,8 +45,8 @@ gnf_status gnf_nerf_occupancy_load(const gnf_model *m, nerf_space *sp);
 /* The density mesh of gnf_nerf_extract_mesh, coloured, in memory: marching cubes at res³ over
  * the scene box at density iso, then gnf_nerf_mesh_colours.  GNF_ERR_INVALID when no surface. */
 gnf_status gnf_nerf_mesh_build(const gnf_model *m, int res, float iso, int threads, gnf_mesh *out);
-/* Vertex colours (mesh->rgb, replaced) of a density mesh of m: per vertex, what a camera looking
- * straight at the surface sees (nerf_mesh.c).  box: the scene box half-size; cell: the marching
+/* Vertex colours (mesh->rgb, replaced) of a density mesh of m: per vertex, the view-independent
+ * colour where a short ray into the surface along the inward normal stops (nerf_mesh.c).  box: the scene box half-size; cell: the marching
  * cubes' cell size (world units; sets how far the colour ray reaches); dist_scale: the model's
  * optical scale (gnf.nerf.dist_scale). */
 gnf_status gnf_nerf_mesh_colours(const gnf_model *m, gnf_mesh *mesh, float box, float cell, float dist_scale,

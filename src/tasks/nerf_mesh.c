@@ -1,13 +1,15 @@
 /* nerf_mesh.c — vertex colours of a radiance field's density mesh (gnf_nerf_extract_mesh).
  *
- * A vertex's colour is what a camera looking straight at the surface there sees: a short ray
- * along the inward vertex normal, from 2 marching-cubes cells outside the vertex to 2 cells
- * inside, is sampled at NERF_MESH_SAMPLES points and composited like a rendered pixel (density,
- * the SH colour for that view direction, docs/MODEL.md "Radiance fields"), without background and
- * divided by the ray's opacity.  Where that ray stays nearly transparent (opacity below
- * NERF_MESH_MIN_OPACITY: a wisp of density at the iso level), the colour at the vertex itself,
- * seen from the same direction, is taken instead.  The vertex normal is the area-weighted sum of
- * its triangles' normals (marching cubes orients them towards lower density). */
+ * A vertex's colour is the field's view-independent colour (the degree-0 spherical-harmonic term
+ * of each channel, through the sigmoid) where a ray into the surface there would stop: a short
+ * ray along the inward vertex normal, from one marching-cubes cell outside the vertex to one cell
+ * inside, is sampled at NERF_MESH_SAMPLES points and composited like a rendered pixel (docs/MODEL.md
+ * "Radiance fields"), without background, and divided by the ray's opacity.  Where that ray stays
+ * nearly transparent (opacity below NERF_MESH_MIN_OPACITY: a wisp of density at the iso level),
+ * the colour at the vertex itself is taken instead.  The vertex normal is the area-weighted sum of
+ * its triangles' normals (marching cubes orients them towards lower density).  Measured on lego
+ * (bench/README.md, "Coloured meshes"): against the degree-0 term the full SH colour seen head-on
+ * along the normal, or averaged over 13 directions around it, matched the pictures less well. */
 #include "tasks/nerf_internal.h"
 #include "field/nerf_head.h"
 #include "geom/mesh.h"
@@ -42,7 +44,8 @@ gnf_status gnf_nerf_mesh_colours(const gnf_model *m, gnf_mesh *mesh, float box, 
         for (int k = 0; k < 3; k++)
             for (int a2 = 0; a2 < 3; a2++) nrm[3 * t[k] + a2] += n[a2];
     }
-    const float invB = 1.0f / box, reach = 2.0f * cell, h = 2.0f * reach / (float)S;
+    const float invB = 1.0f / box, reach = cell, h = 2.0f * reach / (float)S;
+    float Y[16] = {0.28209479f};   /* the SH basis reduced to degree 0: the view-independent colour */
     float dts[NERF_MESH_SAMPLES];
     for (long i = 0; i < S; i++) dts[i] = h * dist_scale;
     const float bg[3] = {0, 0, 0};
@@ -63,15 +66,10 @@ gnf_status gnf_nerf_mesh_colours(const gnf_model *m, gnf_mesh *mesh, float box, 
         }
         if ((st = gnf_model_eval(m, x, nb * (S + 1), y, threads)) != GNF_OK) break;
         for (long i = 0; i < nb; i++) {
-            const float *n = nrm + 3 * (v0 + i);
-            float len = sqrtf(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
-            float d[3] = {0, 0, -1}, Y[16];
-            if (len > 0) for (int a = 0; a < 3; a++) d[a] = -n[a] / len;   /* the view looks inward */
-            gnf_nerf_sh16(Y, d);
             const float *ys = y + (long)NERF_OUT * i * (S + 1);
             nerf_ray_result r;
-            gnf_nerf_composite(&r, ys, NERF_OUT, Y, dts, NULL, S, bg, 0.0f);
             float c[3];
+            gnf_nerf_composite(&r, ys, NERF_OUT, Y, dts, NULL, S, bg, 0.0f);
             if (r.opacity >= NERF_MESH_MIN_OPACITY)
                 for (int a = 0; a < 3; a++) c[a] = r.rgb[a] / r.opacity;
             else

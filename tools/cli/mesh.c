@@ -8,8 +8,9 @@ static const char *HEAD =
     "Extracts the zero level set of an SDF model by marching cubes over the normalised box (memory\n"
     "grows with R^2, so --res 1024 works), or the surface where a radiance field's density is --iso over\n"
     "its scene box: welded, indexed, outward-oriented triangles in the model's own coordinates.\n"
-    "PLY (binary) or OBJ by extension.  A radiance field's mesh carries a colour per vertex: what a\n"
-    "camera looking straight at the surface there sees (PLY: red/green/blue bytes; OBJ: \"v x y z r g b\").\n";
+    "PLY (binary) or OBJ by extension.  A radiance field's mesh carries a colour per vertex: the\n"
+    "view-independent colour where a ray into the surface there stops (PLY: red/green/blue bytes;\n"
+    "OBJ: \"v x y z r g b\").\n";
 
 int cmd_mesh(int argc, char **argv) {
     cli_args a;
