@@ -225,6 +225,23 @@ expect 0 "render a test camera with depth and opacity" "$GNF" render "$T/lego.gn
 [ -s "$T/v.png" ] && [ -s "$T/vd.png" ] && [ -s "$T/vo.png" ] && ok "colour, depth and opacity PNGs written" || bad "render outputs missing"
 expect 0 "render an orbit" "$GNF" render "$T/lego.gnf" --orbit 2 --width 40 -o "$T/orbit"
 [ -s "$T/orbit/000.png" ] && [ -s "$T/orbit/001.png" ] && ok "orbit frames written" || bad "orbit frames missing"
+expect 0 "render the cameras of a path file" "$GNF" render "$T/lego.gnf" --path "$LEGO/transforms_test.json" --downscale 8 -o "$T/pathf"
+[ -s "$T/pathf/000.png" ] && [ -s "$T/pathf/199.png" ] && [ ! -e "$T/pathf/200.png" ] && ok "one frame per camera of the path" || bad "path frames"
+expect 2 "--video without --orbit or --path" "$GNF" render "$T/lego.gnf" --video "$T/x.mp4"
+expect 2 "--video of another kind" "$GNF" render "$T/lego.gnf" --orbit 2 --video "$T/x.avi"
+expect 1 "--video without ffmpeg on PATH" env PATH=/nonexistent "$GNF" render "$T/lego.gnf" --orbit 2 --width 32 --video "$T/x.mp4"
+absent "$T/x.mp4" "no video without ffmpeg"
+# videos through ffmpeg (Debian: apt-get install ffmpeg; tools/setup.sh installs it as optional)
+vframes() { ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=codec_name,width,height,nb_read_frames -of csv=p=0 "$1" 2>/dev/null; }
+if command -v ffmpeg > /dev/null 2>&1 && command -v ffprobe > /dev/null 2>&1; then
+  expect 0 "an orbit video (mp4)" "$GNF" render "$T/lego.gnf" --orbit 12 --width 48 --video "$T/orbit.mp4"
+  [ "$(vframes "$T/orbit.mp4")" = "h264,48,48,12" ] && ok "the mp4 holds 12 H.264 frames of 48x48" || bad "orbit.mp4: $(vframes "$T/orbit.mp4")"
+  expect 0 "a path video (webm, odd size padded)" "$GNF" render "$T/lego.gnf" --path "$LEGO/transforms_test.json" --downscale 7 --video "$T/path.webm" --fps 24
+  [ "$(vframes "$T/path.webm")" = "vp9,58,58,200" ] && ok "the webm holds the 200 cameras, 57x57 padded to 58x58" || bad "path.webm: $(vframes "$T/path.webm")"
+  ls -a "$T" | grep -q '\.tmp' && bad "a temporary video file was left" || ok "no temporary video files left"
+else
+  skipped=$((skipped+5)); [ -n "$SKIPPING" ] || echo "skip  cli: videos (ffmpeg/ffprobe not installed)"
+fi
 expect 1 "render a view that does not exist" "$GNF" render "$T/lego.gnf" --scene "$LEGO" --view test:9999 --downscale 8 -o "$T/v2.png"
 absent "$T/v2.png" "no image for a missing view"
 expect 0 "eval a nerf --json" "$GNF" eval "$T/lego.gnf" "$LEGO" --json --downscale 8 --views 2

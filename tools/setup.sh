@@ -4,10 +4,11 @@
 # OPTIONAL packages are installed when the package lists offer them, and a failure to install one
 # is only a warning; without them the tests that need them are skipped.  python3-open3d lets
 # tests/cli.sh check exported meshes with Open3D (Debian 12: 73 packages, about 80 MB to download
-# and 320 MB installed next to the build packages, half a minute).
+# and 320 MB installed next to the build packages, half a minute); ffmpeg lets it check
+# `gnf render --video`.
 set -e
 PKGS="gcc make libpng-dev libjpeg62-turbo-dev zlib1g-dev libcjson-dev"
-OPTIONAL="python3-open3d"
+OPTIONAL="python3-open3d ffmpeg"
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
 for p in $PKGS; do installed "$p" || missing="$missing $p"; done

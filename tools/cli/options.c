@@ -81,6 +81,13 @@ static const row ROWS[O_COUNT] = {
     [O_VIEW] = {"--view", "SPLIT:I", K_STR, 0, 0, V_RENDER, T_NERF, "test:0", "with --scene: the I-th camera of transforms_SPLIT.json", NULL},
     [O_ORBIT] = {"--orbit", "N", K_INT, 1, 100000, V_RENDER, T_NERF, NULL,
                  "N views around the object into the folder -o (000.png ...), at --elevation\n(default 30) and --distance", NULL},
+    [O_CAM_PATH] = {"--path", "CAMS.json", K_STR, 0, 0, V_RENDER, T_NERF, NULL,
+                    "render every camera of this transforms file (the scene format: transform_matrix\n"
+                    "and intrinsics per frame; its pictures give the sizes) into the folder -o", NULL},
+    [O_VIDEO] = {"--video", "OUT.mp4|OUT.webm", K_STR, 0, 0, V_RENDER, T_NERF, NULL,
+                 "with --orbit or --path: encode the frames into a video through ffmpeg (H.264 or\n"
+                 "VP9 by extension) instead of PNG files", NULL},
+    [O_FPS] = {"--fps", "N", K_INT, 1, 240, V_RENDER, T_NERF, "30", "frames per second of --video", NULL},
     [O_SLICE] = {"--slice", "x|y|z=V", K_STR, 0, 0, V_RENDER, T_SDF, NULL,
                   "a colour-mapped slice of the field through the plane x, y or z = V (mesh units):\n"
                   "blue inside, orange outside, bands every 0.05 normalised units, zero contour black", NULL},

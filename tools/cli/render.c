@@ -5,7 +5,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define ROUND_ASPECT(a, num, den) (((a) * (long)(num) + (den) / 2) / (den))
 
@@ -14,7 +18,9 @@ static const char *HEAD =
     "Renders an image model at any resolution (default: the size it was fitted at).  Writes an 8-bit\n"
     "PNG.  An SDF model gives a sphere-traced, shaded view (default 512x512) from a camera on a sphere.\n"
     "A radiance-field model renders a camera of its scene, or without --scene one orbit view at\n"
-    "--azimuth/--elevation (--width/--height rescale the camera), composited on white.\n";
+    "--azimuth/--elevation (--width/--height rescale the camera), composited on white; --orbit N views\n"
+    "around it or the cameras of --path CAMS.json go into the folder -o as PNG files, or with --video\n"
+    "OUT.mp4|OUT.webm into one video through ffmpeg.\n";
 
 /* Writes a 1-channel image scaled by 1/scale (scale <= 0: by its maximum) as PNG. */
 static gnf_status save_scaled(const char *path, gnf_image *img, float scale) {
@@ -60,6 +66,100 @@ static int scene_camera(const opt_value *o, gnf_camera *cam) {
     return idx < n ? 0 : fail("%s has %d %s views, no view %ld", o[O_SCENE].s, n, split, idx);
 }
 
+/* ---- --video: frames piped to ffmpeg as raw RGB, written to a hidden temporary file beside the
+ * output and renamed over it only when ffmpeg succeeded (so a failed or interrupted encode leaves
+ * no partial video) ---- */
+typedef struct { pid_t pid; int fd; char tmp[4300]; const char *path; unsigned char *row; int row_w, row_h; } video_out;
+
+/* The ffmpeg on PATH into buf; 0 if there is none. */
+static int find_ffmpeg(char *buf, size_t n) {
+    const char *p = getenv("PATH");
+    while (p && *p) {
+        size_t len = strcspn(p, ":");
+        snprintf(buf, n, "%.*s/ffmpeg", (int)len, p);
+        if (len && access(buf, X_OK) == 0) return 1;
+        p += len + (p[len] == ':');
+    }
+    return 0;
+}
+
+static int video_open(video_out *v, const char *path, int w, int h, long fps) {
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    int webm = dot && strcmp(dot, ".webm") == 0;
+    if (!dot || (strcmp(dot, ".mp4") && !webm)) return usage_error("--video must end in .mp4 or .webm, got '%s'", path);
+    char ff[4200];
+    if (!find_ffmpeg(ff, sizeof ff))
+        return fail("--video needs ffmpeg, which is not on PATH (Debian: apt-get install ffmpeg); without --video the frames "
+                    "are written as PNG files into the folder -o");
+    memset(v, 0, sizeof *v);
+    v->path = path;
+    v->fd = -1;
+    snprintf(v->tmp, sizeof v->tmp, "%.*s.%s.tmp%ld%s", slash ? (int)(slash - path + 1) : 0, path, slash ? slash + 1 : path,
+             (long)getpid(), dot);
+    v->row = malloc((size_t)w * 3);
+    int fds[2];
+    if (!v->row || pipe(fds) != 0) { free(v->row); return fail("%s: cannot start ffmpeg (%s)", path, strerror(errno)); }
+    char size[32], rate[16];
+    snprintf(size, sizeof size, "%dx%d", w, h);
+    snprintf(rate, sizeof rate, "%ld", fps);
+    const char *args[40] = {"ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                            "-s", size, "-r", rate, "-i", "-", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p"};
+    int na = 19;
+    static const char *const h264[] = {"-c:v", "libx264", "-crf", "18", "-movflags", "+faststart"};
+    static const char *const vp9[] = {"-c:v", "libvpx-vp9", "-crf", "30", "-b:v", "0"};
+    for (int i = 0; i < 6; i++) args[na++] = webm ? vp9[i] : h264[i];
+    args[na++] = v->tmp;
+    args[na] = NULL;
+    fflush(stdout);
+    v->pid = fork();
+    if (v->pid == 0) {   /* ffmpeg reads the frames on its standard input */
+        dup2(fds[0], 0);
+        close(fds[0]);
+        close(fds[1]);
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 1);
+        execv(ff, (char *const *)args);
+        _exit(127);
+    }
+    close(fds[0]);
+    if (v->pid < 0) { close(fds[1]); free(v->row); return fail("%s: cannot start ffmpeg (%s)", path, strerror(errno)); }
+    v->fd = fds[1];
+    signal(SIGPIPE, SIG_IGN);   /* an ffmpeg that dies is seen as a write error, not a signal */
+    return 0;
+}
+
+/* One frame (the renderer's RGB in [0,1]) as 8-bit RGB rows. */
+static int video_frame(video_out *v, const gnf_image *img) {
+    for (int y = 0; y < img->h; y++) {
+        const float *px = img->px + (long)y * img->w * 3;
+        for (int i = 0; i < img->w * 3; i++) {
+            float c = px[i] < 0 ? 0 : px[i] > 1 ? 1 : px[i];
+            v->row[i] = (unsigned char)lrintf(c * 255.0f);
+        }
+        size_t n = (size_t)img->w * 3, off = 0;
+        while (off < n) {
+            ssize_t k = write(v->fd, v->row + off, n - off);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) return fail("%s: ffmpeg stopped taking frames (%s)", v->path, strerror(errno));
+            off += (size_t)k;
+        }
+    }
+    return 0;
+}
+
+/* Ends the encode: the video renamed into place when ffmpeg succeeded and rc == 0, else removed. */
+static int video_close(video_out *v, int rc) {
+    if (v->fd >= 0) close(v->fd);
+    int status = 0;
+    while (waitpid(v->pid, &status, 0) < 0 && errno == EINTR) {}
+    free(v->row);
+    if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        rc = fail("%s: ffmpeg failed (exit status %d)", v->path, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    if (rc == 0 && rename(v->tmp, v->path) != 0) rc = fail("%s: cannot write (%s)", v->path, strerror(errno));
+    if (rc != 0) unlink(v->tmp);
+    return rc;
+}
+
 static int render_nerf(const gnf_model *m, const char *output, const opt_value *o) {
     gnf_camera cam;
     float radius = 4;
@@ -80,20 +180,47 @@ static int render_nerf(const gnf_model *m, const char *output, const opt_value *
         cam.w = (int)w; cam.h = (int)h;
     }
     gnf_nerf_renderer *r = NULL;
-    if (gnf_nerf_renderer_create(m, (int)o[O_THREADS].i, &r) != GNF_OK) return runtime_error();
-    long orbit = o[O_ORBIT].i;
-    if (!orbit) rc = nerf_render_one(r, &cam, output, o[O_DEPTH].s, o[O_OPACITY].s, 1);
-    else if (!is_dir(output) && mkdir(output, 0755) != 0) rc = fail("%s: cannot create the folder (%s)", output, strerror(errno));
+    gnf_nerf_scene *path = NULL;   /* --path: its cameras */
+    if (o[O_CAM_PATH].set && gnf_nerf_scene_load_cameras(o[O_CAM_PATH].s, "test", (int)o[O_DOWNSCALE].i, &path) != GNF_OK)
+        return runtime_error();
+    long orbit = o[O_ORBIT].i, frames = path ? gnf_nerf_scene_count(path) : orbit;
+    const char *video = o[O_VIDEO].s;
+    if (gnf_nerf_renderer_create(m, (int)o[O_THREADS].i, &r) != GNF_OK) { gnf_nerf_scene_free(path); return runtime_error(); }
+    if (!frames) rc = nerf_render_one(r, &cam, output, o[O_DEPTH].s, o[O_OPACITY].s, 1);
+    else if (!video && !is_dir(output) && mkdir(output, 0755) != 0) rc = fail("%s: cannot create the folder (%s)", output, strerror(errno));
+    video_out v;
+    int vopen = 0;
     double t0 = gnf_now();
     base = cam;
-    for (long i = 0; orbit && rc == 0 && i < orbit; i++) {
-        char fp[4200];
-        snprintf(fp, sizeof fp, "%s/%03ld.png", output, i);
-        gnf_nerf_orbit_camera(&base, (float)(360.0 * i / orbit) + az, el, dist, &cam);
-        rc = nerf_render_one(r, &cam, fp, NULL, NULL, 0);
+    for (long i = 0; frames && rc == 0 && i < frames; i++) {
+        if (path) gnf_nerf_scene_camera(path, (int)i, &cam);
+        else gnf_nerf_orbit_camera(&base, (float)(360.0 * i / orbit) + az, el, dist, &cam);
+        if (video && path && i > 0 && (cam.w != v.row_w || cam.h != v.row_h))
+            rc = fail("%s: frame %ld is %dx%d, the video is %dx%d (all cameras of a video need one size)", o[O_CAM_PATH].s, i,
+                      cam.w, cam.h, v.row_w, v.row_h);
+        if (rc) break;
+        if (!video) {
+            char fp[4200];
+            snprintf(fp, sizeof fp, "%s/%03ld.png", output, i);
+            rc = nerf_render_one(r, &cam, fp, NULL, NULL, 0);
+            continue;
+        }
+        if (!vopen) {
+            if ((rc = video_open(&v, video, cam.w, cam.h, o[O_FPS].i)) != 0) break;
+            vopen = 1;
+            v.row_w = cam.w;
+            v.row_h = cam.h;
+        }
+        gnf_image rgb;
+        if (gnf_nerf_render(r, &cam, &rgb, NULL, NULL, NULL) != GNF_OK) { rc = runtime_error(); break; }
+        rc = video_frame(&v, &rgb);
+        gnf_image_free(&rgb);
     }
-    if (orbit && rc == 0)
-        printf("%s: %ld orbit views of %dx%d in %.2f s (%.2f fps)\n", output, orbit, cam.w, cam.h, gnf_now() - t0, orbit / (gnf_now() - t0));
+    if (vopen) rc = video_close(&v, rc);
+    if (frames && rc == 0)
+        printf("%s: %ld %s views of %dx%d in %.2f s (%.2f fps)%s\n", video ? video : output, frames, path ? "path" : "orbit",
+               cam.w, cam.h, gnf_now() - t0, frames / (gnf_now() - t0), video ? ", encoded by ffmpeg" : "");
+    gnf_nerf_scene_free(path);
     gnf_nerf_renderer_free(r);
     return rc;
 }
@@ -168,7 +295,9 @@ int cmd_render(int argc, char **argv) {
     int rc = cli_parse(&a, V_RENDER, "gnf render", argc, argv, 1, HEAD, NULL);
     if (rc >= 0) return rc;
     if (!a.npos) return usage_error("missing MODEL");
-    if (!a.o[O_OUTPUT].s) return usage_error("missing -o OUT.png");
+    if (a.o[O_VIDEO].set && !a.o[O_ORBIT].set && !a.o[O_CAM_PATH].set) return usage_error("--video needs --orbit N or --path CAMS.json");
+    if (a.o[O_ORBIT].set && a.o[O_CAM_PATH].set) return usage_error("--orbit and --path exclude each other");
+    if (!a.o[O_OUTPUT].s && !a.o[O_VIDEO].set) return usage_error("missing -o OUT.png");
     gnf_model *m = NULL;
     if (gnf_model_load(a.pos[0], &m) != GNF_OK) return runtime_error();
     rc = cli_check_task(&a, gnf_model_get_task(m));
