@@ -531,3 +531,31 @@ TEST(divergence_rolls_back_and_recovers) {
     gnf_model_free(m);
     gnf_model_free(ref);
 }
+
+/* ---- partial outputs ------------------------------------------------------------------------- */
+
+/* The temporary file of a write in progress is listed, so gnf_remove_partial_outputs (a signal
+ * handler's call before _exit) deletes it; a committed file is no longer listed. */
+TEST(partial_outputs_are_removed) {
+    const char *path = test_tmp("partial.bin");
+    gnf_atomic_file af;
+    CHECK(gnf_atomic_open(&af, path) == GNF_OK);
+    if (!af.f) return;
+    fputs("half of it", af.f);
+    fflush(af.f);
+    CHECK(test_file_size(af.tmp) > 0);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s", af.tmp);
+    gnf_remove_partial_outputs();
+    CHECK_MSG(test_file_size(tmp) < 0, "%s still exists", tmp);
+    CHECK(gnf_atomic_commit(&af, GNF_ERR_IO) == GNF_ERR_IO);
+    CHECK(test_file_size(path) < 0);
+    /* a whole write: in place and no longer listed */
+    CHECK(gnf_write_file(path, "complete", 8) == GNF_OK);
+    gnf_remove_partial_outputs();
+    CHECK_EQ_INT(test_file_size(path), 8);
+    CHECK_EQ_INT(test_count_files(test_tmp_dir(), "partial.bin.tmp"), 0);
+    /* a write that cannot happen names the file */
+    CHECK(gnf_write_file(test_tmp("no/such/dir/x.bin"), "x", 1) == GNF_ERR_IO);
+    CHECK(strstr(gnf_last_error(), "x.bin") != NULL);
+}
