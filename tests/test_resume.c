@@ -559,3 +559,78 @@ TEST(partial_outputs_are_removed) {
     CHECK(gnf_write_file(test_tmp("no/such/dir/x.bin"), "x", 1) == GNF_ERR_IO);
     CHECK(strstr(gnf_last_error(), "x.bin") != NULL);
 }
+
+/* A time budget: the step plan made before the checkpoint is kept by the resumed run (the same
+ * schedule, so the learning rate goes on decaying as it was), which has the budget's rest; a
+ * checkpoint from before the plan plans anew after the resume. */
+TEST(resume_time_budget_keeps_the_plan) {
+    gnf_image img;
+    picture(&img, 32, 32, 0.25f);
+    const char *ck = test_tmp("budget.ckpt");
+    for (int before = 0; before < 2; before++) {
+        gnf_train_config tc;
+        image_config(&tc, 0);
+        tc.seconds = 2;
+        cancel_at c = {0, before ? 5 : 33};   /* the plan is made at the boundary of step 32 */
+        tc.cancel = cancel_cb;
+        tc.cancel_user = &c;
+        tc.checkpoint_path = ck;
+        gnf_model *a = image_model(), *b = image_model();
+        if (!a || !b) return;
+        gnf_train_report rep;
+        CHECK(gnf_fit_image(a, &img, &tc, &rep) == GNF_OK && !strcmp(rep.stop_reason, "cancelled"));
+        gnf_model *cm = NULL;
+        CHECK(gnf_checkpoint_load_model(ck, &cm) == GNF_OK);
+        const char *pl = cm ? gnf_model_get_meta(cm, "gnf.ckpt.planned") : NULL;
+        long planned = pl ? atol(pl) : -1;
+        CHECK_MSG(before ? planned == 0 : planned >= 33, "planned %ld at the checkpoint", planned);
+        gnf_model_free(cm);
+        gnf_train_config tr;
+        image_config(&tr, 0);
+        tr.seconds = 2;
+        tr.resume_path = ck;
+        CHECK(gnf_fit_image(b, &img, &tr, &rep) == GNF_OK);
+        const char *sched = gnf_model_get_meta(b, "gnf.train.schedule");
+        CHECK_MSG(sched && atol(sched) > 0 && (before || atol(sched) == planned), "schedule %s, planned %ld", sched ? sched : "(none)", planned);
+        CHECK(rep.steps <= (sched ? atol(sched) : 0));
+        gnf_model_free(a);
+        gnf_model_free(b);
+    }
+    gnf_image_free(&img);
+}
+
+/* A grid entry turned NaN behind the optimiser's back just before a snapshot is due (after step
+ * 49, seen by no batch yet): the snapshot's scan of the whole arena catches it, so it never gets
+ * into a snapshot; training rolls back to the previous one (step 0) once and ends finite. */
+typedef struct { poison samples, grid; } spoiler;   /* samples first: poison_sample reads it */
+static gnf_status spoil_grid(void *user, const gnf_step *s) {
+    poison *p = &((spoiler *)user)->grid;
+    if (s->step == p->bad && p->hits++ < p->times) s->m->params[s->m->grid_size[0] - 1] = NAN;
+    return GNF_OK;
+}
+
+TEST(divergence_catches_a_bad_grid_entry) {
+    gnf_model_config cfg;
+    gnf_model_config_default(&cfg, 2, 1);
+    gnf_model_config_for_params(&cfg, 4000, 32);
+    gnf_model *m = NULL;
+    CHECK(gnf_model_create(&cfg, GNF_TASK_IMAGE, &m) == GNF_OK);
+    if (!m) return;
+    spoiler sp = {{-1, 0, 0}, {49, 1, 0}};
+    gnf_task_ops ops = {.sample = poison_sample, .after_step = spoil_grid, .loss_name = "l2", .user = &sp};
+    gnf_train_config tc;
+    gnf_train_config_default(&tc);
+    tc.steps = 130;
+    tc.batch = 1000;
+    event_log log = {0, ""};
+    tc.progress = on_event;
+    tc.user = &log;
+    gnf_train_report rep;
+    CHECK(gnf_train(m, &tc, &ops, &rep) == GNF_OK);
+    CHECK_MSG(sp.grid.hits >= 1 && rep.rollbacks == 1 && log.events == 1, "%ld rollbacks, %d events: %s", rep.rollbacks, log.events, log.last);
+    CHECK_MSG(strstr(log.last, "a grid parameter is not finite") && strstr(log.last, "to step 0"), "%s", log.last);
+    long bad = 0;
+    for (long i = 0; i < m->nparams; i++) bad += !isfinite(m->params[i]);
+    CHECK_EQ_INT(bad, 0);
+    gnf_model_free(m);
+}
