@@ -33,7 +33,9 @@ typedef enum {
     GNF_ERR_FORMAT = 2,      /* the file is corrupt, truncated or not what it claims */
     GNF_ERR_UNSUPPORTED = 3, /* well-formed but not something gnf handles */
     GNF_ERR_NOMEM = 4,       /* allocation failed or a size would overflow */
-    GNF_ERR_INVALID = 5      /* a bad value in a configuration or argument */
+    GNF_ERR_INVALID = 5,     /* a bad value in a configuration or argument */
+    GNF_ERR_DIVERGED = 6     /* training diverged (NaN or infinite values) and rolling back with a
+                              * smaller learning rate did not help */
 } gnf_status;
 
 /* Returns the message of the last failure in this thread ("" if none).  The pointer stays valid
@@ -137,6 +139,21 @@ gnf_status gnf_model_load_from_memory(const void *data, size_t size, const char 
 long gnf_model_file_bytes(const gnf_model *m, int half);
 
 /* ---------------------------------------------------------------------------------------- */
+/* Files                                                                                     */
+
+/* Writes data[0..n) to path the way every gnf output is written: into a temporary file in the
+ * same folder ("<path>.tmpXXXXXX"), flushed and synced, then renamed over path.  On any failure
+ * (a full disk, a file-size limit, a missing folder) the temporary is removed, path is left as it
+ * was, and GNF_ERR_IO names path and the reason. */
+gnf_status gnf_write_file(const char *path, const void *data, size_t n);
+
+/* Deletes the temporary files of the outputs being written at this moment (models, pictures,
+ * meshes, checkpoints, gnf_write_file), so that a process about to end leaves no partial file.
+ * Async-signal-safe (it only reads a lock-free table and calls unlink): meant for a signal
+ * handler that then calls _exit.  The library installs no signal handler of its own. */
+void gnf_remove_partial_outputs(void);
+
+/* ---------------------------------------------------------------------------------------- */
 /* Images                                                                                    */
 
 typedef struct {
@@ -190,9 +207,14 @@ typedef struct {
     double quality;          /* measured on the full image / held-out set at this step, else NAN */
     double points_per_s;     /* training throughput so far */
     double progress;         /* 0..1 toward the first stopping rule */
+    long rollbacks;          /* divergence rollbacks so far (see max_rollbacks) */
+    const char *event;       /* NULL, or a one-line note of something that just happened (a
+                              * rollback); such calls come at once, not on the progress_every
+                              * rhythm, and their return value is ignored */
 } gnf_progress;
 
-/* Called every progress_every steps; return nonzero to stop training early. */
+/* Called every progress_every steps (and at once for an event); return nonzero to stop training
+ * early. */
 typedef int (*gnf_progress_fn)(const gnf_progress *p, void *user);
 
 typedef struct {
@@ -213,9 +235,49 @@ typedef struct {
     long eval_every;         /* steps between full-image PSNR checks (0: auto) */
     gnf_progress_fn progress;
     void *user;
+    /* Cancellation.  cancel (may be NULL) is called once per step, at the step boundary, on the
+     * thread that called the fit.  When it returns nonzero, training stops before the next step:
+     * the fit returns GNF_OK with stop_reason "cancelled", the model holds the parameters of the
+     * steps done (gnf.train.stop = "cancelled", gnf.train.stopped_step = their count; keep-best
+     * and the task's finishing metadata apply as at any other stop), and a checkpoint is written
+     * when checkpoint_path is set.  It must be cheap; a signal handler can drive it through a
+     * flag (volatile sig_atomic_t) that it sets and cancel reads. */
+    int (*cancel)(void *cancel_user);
+    void *cancel_user;
+    /* Checkpoints (docs/FORMAT.md, "Checkpoints").  With checkpoint_path set, the whole training
+     * state — parameters, Adam moments, step, schedule, keep-best, divergence state and the
+     * task's own state (radiance fields: occupancy) — is written there every checkpoint_every
+     * seconds of training (0: never on a clock) and when cancelled, atomically replacing the
+     * previous one.  A failed write stops training with GNF_ERR_IO naming the file.
+     * checkpoint_meta: NULL or {key, value, key, value, ..., NULL}, stored in every checkpoint
+     * (e.g. how to rebuild the command; keys must not start with "gnf.ckpt."). */
+    const char *checkpoint_path;
+    double checkpoint_every;
+    const char *const *checkpoint_meta;
+    /* Resuming: continue the training state of this checkpoint.  The model passed in must have
+     * the checkpoint's architecture (its parameters are replaced), the training data must be the
+     * same (a fingerprint of them is stored) and so must every setting that shapes the result
+     * (steps, seconds, batch, learning rates, loss, Adam, seed, eval_every, targets: threads and
+     * the callbacks may differ); otherwise GNF_ERR_INVALID names the checkpoint and what differs.
+     * A corrupt or truncated file is GNF_ERR_FORMAT naming it.  A run with a step limit resumed
+     * this way ends with parameters (and a model file) bit-identical to the run never
+     * interrupted.  A time budget goes on with the time the checkpoint had left; its step plan,
+     * when made, is kept. */
+    const char *resume_path;
+    /* Divergence guard: a NaN or infinite loss, decoder gradient or decoder parameter after a
+     * step (or a grid parameter, checked when the good state is snapshotted, every
+     * GNF_SNAPSHOT_EVERY steps) rolls training back to that snapshot with the learning rate
+     * halved, at most max_rollbacks times (default 4); one more divergence fails with
+     * GNF_ERR_DIVERGED.  Rollbacks are reported through the progress callback's event and
+     * recorded in gnf.train.rollbacks.  0: fail at the first divergence; < 0: no guard (no
+     * snapshot memory, no checks). */
+    int max_rollbacks;
 } gnf_train_config;
 
-/* Fills the image-fitting recipe: L2 loss, Adam lr 1e-2 -> 1e-3, batch 8192, 2000 steps.
+#define GNF_SNAPSHOT_EVERY 50   /* steps between the divergence guard's snapshots */
+
+/* Fills the image-fitting recipe: L2 loss, Adam lr 1e-2 -> 1e-3, batch 8192, 2000 steps, the
+ * divergence guard on (4 rollbacks), no cancellation, checkpoints or resuming.
  * (The reference uses L1 and 2^18-point batches; on the 256×256 Kodak crop, 60 s budget, L2 and
  * small batches measured 52.9 dB against 45.6 dB for L1 with 65536 points: bench/README.md.) */
 void gnf_train_config_default(gnf_train_config *tc);
@@ -226,12 +288,21 @@ typedef struct {
     double quality;          /* at the end: PSNR (dB) of the full image or the held-out views,
                               * or held-out IoU for signed distance fields */
     double points_per_s;
-    const char *stop_reason; /* "steps", "seconds", "target", "callback" (static string) */
+    const char *stop_reason; /* "steps", "seconds", "target", "callback", "cancelled" (static) */
+    long rollbacks;          /* divergence rollbacks taken */
     /* wall time of each phase of the steps, GNF_NERF_PHASES in order; images and SDFs fill
      * entries 4..7 (4: sample + grid lookup + decoder, 5: grid scatter, 6: Adam, 7: after-step
      * hooks and quality checks) and leave 0..3 at zero */
     double phase_s[8];
 } gnf_train_report;
+
+/* Loads the model stored in a training checkpoint (tc->checkpoint_path; docs/FORMAT.md): the
+ * parameters at its step and all its metadata — the model's, the checkpoint's own gnf.ckpt.*
+ * keys (gnf.ckpt.step: steps done) and the caller's checkpoint_meta.  The whole file is
+ * validated as a model file is.  Errors name path: GNF_ERR_IO, GNF_ERR_FORMAT (corrupt,
+ * truncated, or a model file that is not a checkpoint), GNF_ERR_UNSUPPORTED (a newer checkpoint
+ * version).  To continue training, pass path as tc->resume_path to the task's fit. */
+gnf_status gnf_checkpoint_load_model(const char *path, gnf_model **out);
 
 /* Names of the radiance-field training phases reported in gnf_train_report.phase_s. */
 #define GNF_NERF_PHASES {"rays+march", "encode+forward", "volume render", "gather", "decoder backward", \

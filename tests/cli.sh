@@ -193,6 +193,106 @@ expect 1 "fit a mesh with a bad index" "$GNF" fit "$T/bad.obj" -o "$T/bad.gnf" -
 err_has "bad.obj" "the bad mesh is named"
 absent "$T/bad.gnf" "no model after a bad mesh"
 
+# interruption, checkpoints and resuming; divergence; resources (memory, file size)
+# start_bg ERRFILE cmd...: cmd in the background, stderr to ERRFILE, its pid in BG;
+# wait_for TEXT FILE: until FILE holds TEXT (at most ~20 s); no_tmp: no temporary file left in $T
+start_bg() { f=$1; shift; "$@" >"$T/bg_out" 2>"$f" & BG=$!; }
+wait_for() { i=0; while [ $i -lt 400 ] && ! grep -q -- "$1" "$2" 2>/dev/null; do sleep 0.05; i=$((i+1)); done; }
+no_tmp() { left=$(find "$T" -name '*.tmp*' | tr '\n' ' '); if [ -z "$left" ]; then ok "$1"; else bad "$1: $left"; fi; }
+FIT="--crop 48x48 --params 6000 --steps 2000 --batch 512 --threads 1"
+"$GNF" fit "$IMG" $FIT -o "$T/ref.gnf" --quiet >/dev/null 2>&1
+# SIGINT while training: the model so far, marked, exit 130, a checkpoint, no temporaries
+start_bg "$T/int.err" "$GNF" fit "$IMG" $FIT -o "$T/int.gnf" --checkpoint-every 1000
+wait_for "step" "$T/int.err"
+kill -INT $BG; wait $BG; rc=$?
+[ "$rc" = 130 ] && ok "SIGINT during fit exits 130" || bad "SIGINT during fit: exit $rc (wanted 130; did the run end before the signal?)"
+grep -q "interrupted (SIGINT) at step .*int.gnf.*--resume .*int.gnf.ckpt" "$T/int.err" && ok "one line says where the model went and how to resume" || bad "interrupt message: $(tail -2 "$T/int.err")"
+expect 0 "info on the interrupted model" "$GNF" info "$T/int.gnf"
+has_all "the interrupted model says so" "gnf.train.interrupted = SIGINT" "gnf.train.stopped_step = " "gnf.train.stop = cancelled"
+[ -s "$T/int.gnf.ckpt" ] && ok "the interrupt wrote the checkpoint" || bad "no checkpoint after the interrupt"
+no_tmp "no temporary file after an interrupt"
+expect 0 "info on a checkpoint" "$GNF" info "$T/int.gnf.ckpt"
+has_all "info shows the checkpoint's step and command" "a training checkpoint at step" "gnf.fit.args" "gnf.ckpt.fingerprint"
+# what a resume refuses (on a copy: the resumed run removes the checkpoint it completes)
+cp "$T/int.gnf.ckpt" "$T/c2.ckpt"
+expect 2 "--resume with a conflicting --lr" "$GNF" fit --resume "$T/c2.ckpt" --lr 0.5 -o "$T/c2.gnf"
+err_has "--lr conflicts with the checkpoint .*c2.ckpt, made without it" "a flag the run had not is named with the checkpoint"
+expect 2 "--resume with another --steps" "$GNF" fit --resume "$T/c2.ckpt" --steps 100 -o "$T/c2.gnf"
+err_has "--steps 100 conflicts with the checkpoint .*c2.ckpt, made with --steps 2000" "the conflicting value and the stored one are named"
+"$GNF" render "$T/m.gnf" -o "$T/other.png" >/dev/null 2>&1
+expect 1 "--resume on another picture" "$GNF" fit --resume "$T/c2.ckpt" "$T/other.png" -o "$T/c2.gnf" --quiet
+err_has "c2.ckpt: the checkpoint was made from other training data" "another input is refused, the checkpoint named"
+head -c 3000 "$T/c2.ckpt" > "$T/trunc.ckpt"
+expect 1 "--resume a truncated checkpoint" "$GNF" fit --resume "$T/trunc.ckpt" -o "$T/c2.gnf"
+err_has "trunc.ckpt" "the truncated checkpoint is named"
+expect 1 "--resume a model file" "$GNF" fit --resume "$T/m.gnf" -o "$T/c2.gnf"
+err_has "not a gnf training checkpoint" "a model is not a checkpoint"
+expect 1 "render a checkpoint" "$GNF" render "$T/c2.ckpt" -o "$T/c2.png"
+err_has "a training checkpoint, not a model" "a checkpoint is not a model"
+absent "$T/c2.gnf" "no model after a refused resume"
+# the resume: input and settings from the checkpoint, the model of the run never interrupted
+expect 0 "fit --resume" "$GNF" fit --resume "$T/int.gnf.ckpt" --quiet
+cmp -s "$T/ref.gnf" "$T/int.gnf" && ok "interrupted + resumed = uninterrupted, byte for byte" || bad "the resumed model differs from the uninterrupted one"
+absent "$T/int.gnf.ckpt" "the checkpoint is removed once the model is complete"
+# a second SIGINT stops at once; SIGTERM exits 143
+start_bg "$T/dbl.err" "$GNF" fit "$IMG" --params 200000 --steps 100000 --threads 1 -o "$T/dbl.gnf" --checkpoint-every 1000
+wait_for "stopping at" "$T/dbl.err"
+kill -INT $BG; kill -INT $BG; wait $BG; rc=$?
+[ "$rc" = 130 ] && ok "two SIGINTs exit 130" || bad "two SIGINTs: exit $rc"
+no_tmp "no temporary file after a second SIGINT"
+if [ ! -e "$T/dbl.gnf" ] || "$GNF" info "$T/dbl.gnf" >/dev/null 2>&1; then ok "no partial model after a second SIGINT"; else bad "a partial model after a second SIGINT"; fi
+start_bg "$T/term.err" "$GNF" fit "$IMG" $FIT -o "$T/term.gnf"
+wait_for "step" "$T/term.err"
+kill -TERM $BG; wait $BG; rc=$?
+[ "$rc" = 143 ] && ok "SIGTERM during fit exits 143" || bad "SIGTERM during fit: exit $rc"
+"$GNF" info "$T/term.gnf" > "$T/out" 2>&1
+has_all "the model says SIGTERM" "gnf.train.interrupted = SIGTERM"
+# the other verbs stop at once, leaving nothing
+start_bg "$T/mesh.err" "$GNF" mesh "$T/cube.gnf" -o "$T/big.ply" --res 2048
+sleep 1; kill -INT $BG; wait $BG; rc=$?
+[ "$rc" = 130 ] && ok "SIGINT during mesh exits 130" || bad "SIGINT during mesh: exit $rc"
+absent "$T/big.ply" "no PLY after an interrupted mesh"
+start_bg "$T/render.err" "$GNF" render "$T/cube.gnf" -o "$T/big.png" --width 3000
+sleep 1; kill -TERM $BG; wait $BG; rc=$?
+[ "$rc" = 143 ] && ok "SIGTERM during render exits 143" || bad "SIGTERM during render: exit $rc"
+absent "$T/big.png" "no PNG after an interrupted render"
+no_tmp "no temporary file after interrupted mesh and render"
+# divergence: an absurd learning rate rolls back (said on stderr) and gives up
+expect 1 "fit an image with --lr 1e6" "$GNF" fit "$IMG" --crop 32x32 --params 3000 --steps 300 --lr 1e6 -o "$T/div.gnf" --quiet
+err_has "training diverged" "the divergence is reported"
+err_has "rolled back to step" "each rollback is said"
+absent "$T/div.gnf" "no model after divergence"
+expect 1 "fit a mesh with --lr 1e6" "$GNF" fit "$T/cube.obj" --params 60000 --encoding dense --samples 16384 --steps 300 --batch 4096 --lr 1e6 -o "$T/div.gnf" --quiet
+err_has "training diverged" "the sdf divergence is reported"
+absent "$T/div.gnf" "no sdf model after divergence"
+# memory: more than an address-space limit leaves -> refused; --force tries (and runs out)
+(ulimit -v 1000000; "$GNF" fit "$IMG" --batch 20000000 --steps 1 -o "$T/mem.gnf" --quiet >"$T/out" 2>"$T/err"; echo $? > "$T/rc")
+[ "$(cat "$T/rc")" = 1 ] && ok "training memory above ulimit -v is refused" || bad "ulimit -v: exit $(cat "$T/rc")"
+err_has "are available (the address-space limit" "the memory needed and available are said"
+err_has "--force" "--force is suggested"
+(ulimit -v 1000000; "$GNF" fit "$IMG" --batch 20000000 --steps 1 -o "$T/mem.gnf" --quiet --force >"$T/out" 2>"$T/err"; echo $? > "$T/rc")
+[ "$(cat "$T/rc")" = 1 ] && grep -q "out of memory" "$T/err" && ok "--force goes on and fails cleanly out of memory" || bad "--force under ulimit -v: exit $(cat "$T/rc"): $(cat "$T/err")"
+absent "$T/mem.gnf" "no model after running out of memory"
+# a file-size limit (a full disk): every output fails with exit 1, named, no partial file, no temporary
+fsz() { (ulimit -f 24; "$@" >"$T/out" 2>"$T/err"; echo $? > "$T/rc"); }
+fsz "$GNF" fit "$IMG" --crop 96x96 --params 20000 --steps 5 -o "$T/fz.gnf" --quiet
+[ "$(cat "$T/rc")" = 1 ] && grep -q "fz.gnf" "$T/err" && ok "a model over the file-size limit: exit 1, named" || bad "model over ulimit -f: exit $(cat "$T/rc"): $(cat "$T/err")"
+absent "$T/fz.gnf" "no partial model"
+fsz "$GNF" fit "$IMG" --crop 48x48 --params 6000 --steps 50 -o "$T/fc.gnf" --quiet --checkpoint-every 0.001
+[ "$(cat "$T/rc")" = 1 ] && grep -q "fc.gnf.ckpt" "$T/err" && ok "a checkpoint over the file-size limit: exit 1, named" || bad "checkpoint over ulimit -f: exit $(cat "$T/rc"): $(cat "$T/err")"
+absent "$T/fc.gnf.ckpt" "no partial checkpoint"
+fsz "$GNF" render "$T/m.gnf" -o "$T/fr.png" --width 800
+[ "$(cat "$T/rc")" = 1 ] && grep -q "fr.png" "$T/err" && ok "a PNG over the file-size limit: exit 1, named" || bad "PNG over ulimit -f: exit $(cat "$T/rc"): $(cat "$T/err")"
+absent "$T/fr.png" "no partial PNG"
+fsz "$GNF" mesh "$T/cube.gnf" -o "$T/fm.ply" --res 96
+[ "$(cat "$T/rc")" = 1 ] && grep -q "fm.ply" "$T/err" && ok "a PLY over the file-size limit: exit 1, named" || bad "PLY over ulimit -f: exit $(cat "$T/rc"): $(cat "$T/err")"
+absent "$T/fm.ply" "no partial PLY"
+head -c 120000 /dev/zero > "$T/many.f32"
+fsz "$GNF" query "$T/cube.gnf" "$T/many.f32" --binary -o "$T/fq.f32"
+[ "$(cat "$T/rc")" = 1 ] && grep -q "fq.f32" "$T/err" && ok "query output over the file-size limit: exit 1, named" || bad "query over ulimit -f: exit $(cat "$T/rc"): $(cat "$T/err")"
+absent "$T/fq.f32" "no partial query output"
+no_tmp "no temporary file after the file-size failures"
+
 # radiance fields: malformed scenes (a folder made here), then the real lego scene if present
 mkdir -p "$T/scene/train"
 printf '{"camera_angle_x": 0.69, "frames": [' > "$T/scene/transforms_train.json"
@@ -242,6 +342,10 @@ if command -v ffmpeg > /dev/null 2>&1 && command -v ffprobe > /dev/null 2>&1; th
 else
   skipped=$((skipped+5)); [ -n "$SKIPPING" ] || echo "skip  cli: videos (ffmpeg/ffprobe not installed)"
 fi
+fsz "$GNF" render "$T/lego.gnf" --orbit 3 --width 200 -o "$T/forbit"
+[ "$(cat "$T/rc")" = 1 ] && grep -q "forbit/000.png" "$T/err" && ok "orbit frames over the file-size limit: exit 1, named" || bad "frames over ulimit -f: exit $(cat "$T/rc"): $(cat "$T/err")"
+absent "$T/forbit/000.png" "no partial frame"
+no_tmp "no temporary frame"
 expect 1 "render a view that does not exist" "$GNF" render "$T/lego.gnf" --scene "$LEGO" --view test:9999 --downscale 8 -o "$T/v2.png"
 absent "$T/v2.png" "no image for a missing view"
 expect 0 "eval a nerf --json" "$GNF" eval "$T/lego.gnf" "$LEGO" --json --downscale 8 --views 2

@@ -63,8 +63,8 @@ gnf_status gnf_read_file(const char *path, size_t max, unsigned char **data, siz
  * a failure or crash never leaves a partial file.  gnf_atomic_open creates it (a.f to write
  * to); gnf_atomic_commit(a, s) with s == GNF_OK flushes, syncs, closes and renames, with s !=
  * GNF_OK (the writer failed) closes and removes the temporary.  Returns the final status; errors
- * name path. */
-typedef struct { FILE *f; char *tmp; const char *path; } gnf_atomic_file;
+ * name path.  While open, the temporary is listed for gnf_remove_partial_outputs() (gnf.h). */
+typedef struct { FILE *f; char *tmp; const char *path; int slot; } gnf_atomic_file;
 gnf_status gnf_atomic_open(gnf_atomic_file *a, const char *path);
 gnf_status gnf_atomic_commit(gnf_atomic_file *a, gnf_status s);
 

@@ -25,6 +25,7 @@ const char *gnf_status_name(gnf_status s) {
     case GNF_ERR_UNSUPPORTED: return "unsupported input";
     case GNF_ERR_NOMEM: return "out of memory";
     case GNF_ERR_INVALID: return "invalid value";
+    case GNF_ERR_DIVERGED: return "training diverged";
     }
     return "unknown status";
 }

@@ -7,8 +7,7 @@
  *           mlp.<i>.weight [out, in], mlp.<i>.bias [out]
  * __metadata__ holds "format" = "gnf", "gnf.version", the task and every architecture value
  * needed to rebuild the field, plus the model's own metadata (training settings, image size). */
-#include "field/field.h"
-#include "io/safetensors.h"
+#include "io/model_file.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -77,11 +76,13 @@ static void int_list(char *p, const int *v, int n) {
     for (int l = 0; l < n; l++) len += snprintf(p + len, (size_t)(512 - len), l ? ",%d" : "%d", v[l]);
 }
 
-/* Architecture metadata (strings in buf) followed by the model's own metadata, in a calloc'd
- * array of *nk entries (NULL: out of memory). */
-static gnf_st_kv *model_meta(const gnf_model *m, char buf[ARCH_KEYS][512], int *nk) {
+/* Architecture metadata (strings in buf) followed by the model's own metadata and then the extra
+ * entries, in a calloc'd array of *nk entries (NULL: out of memory).  A checkpoint's gnf.ckpt.*
+ * keys a model may carry (gnf_checkpoint_load_model) are never written from the model, nor a
+ * model key that extra gives again. */
+static gnf_st_kv *model_meta(const gnf_model *m, char buf[ARCH_KEYS][512], int *nk, const gnf_st_kv *extra, int nextra) {
     const gnf_model_config *c = &m->cfg;
-    gnf_st_kv *kv = calloc((size_t)(ARCH_KEYS + m->nmeta + 1), sizeof *kv);
+    gnf_st_kv *kv = calloc((size_t)(ARCH_KEYS + m->nmeta + nextra + 1), sizeof *kv);
     if (!kv) return NULL;
     int n = 0;
 #define PUT(k, ...) do { snprintf(buf[n], 512, __VA_ARGS__); kv[n].key = (char *)(k); kv[n].value = buf[n]; n++; } while (0)
@@ -106,11 +107,16 @@ static gnf_st_kv *model_meta(const gnf_model *m, char buf[ARCH_KEYS][512], int *
     for (int i = 0; i < m->nmeta; i++) {
         if (strncmp(m->meta[i].key, "gnf.", 4) == 0 && gnf_st_meta(&(gnf_st_file){0, NULL, n, kv}, m->meta[i].key))
             continue; /* architecture keys are written from the config, never from stale metadata */
-        if (strcmp(m->meta[i].key, "format") == 0) continue;
+        if (strcmp(m->meta[i].key, "format") == 0 || strncmp(m->meta[i].key, GNF_CKPT_PREFIX, strlen(GNF_CKPT_PREFIX)) == 0)
+            continue;
+        int again = 0;
+        for (int e = 0; e < nextra && !again; e++) again = strcmp(extra[e].key, m->meta[i].key) == 0;
+        if (again) continue;
         kv[n].key = m->meta[i].key;
         kv[n].value = m->meta[i].value;
         n++;
     }
+    for (int e = 0; e < nextra; e++) kv[n++] = extra[e];
     *nk = n;
     return kv;
 }
@@ -119,10 +125,25 @@ gnf_status gnf_model_save(const gnf_model *m, const char *path, int half) {
     gnf_st_tensor t[MAX_TENSORS];
     char names[MAX_TENSORS][32], buf[ARCH_KEYS][512];
     int nt = model_tensors(m, t, names), nk;
-    gnf_st_kv *kv = model_meta(m, buf, &nk);
+    gnf_st_kv *kv = model_meta(m, buf, &nk, NULL, 0);
     if (!kv) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", path);
     gnf_status s = gnf_st_write(path, t, nt, kv, nk, half);
     free(kv);
+    return s;
+}
+
+gnf_status gnf_model_save_with(const gnf_model *m, const char *path, const gnf_st_tensor *extra, int nextra,
+                               const gnf_st_kv *meta, int nmeta) {
+    gnf_st_tensor *t = calloc((size_t)(MAX_TENSORS + nextra), sizeof *t);
+    char names[MAX_TENSORS][32], buf[ARCH_KEYS][512];
+    int nk;
+    gnf_st_kv *kv = t ? model_meta(m, buf, &nk, meta, nmeta) : NULL;
+    if (!kv) { free(t); return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", path); }
+    int nt = model_tensors(m, t, names);
+    for (int i = 0; i < nextra; i++) t[nt++] = extra[i];
+    gnf_status s = gnf_st_write(path, t, nt, kv, nk, 0);
+    free(kv);
+    free(t);
     return s;
 }
 
@@ -130,7 +151,7 @@ long gnf_model_file_bytes(const gnf_model *m, int half) {
     gnf_st_tensor t[MAX_TENSORS];
     char names[MAX_TENSORS][32], buf[ARCH_KEYS][512];
     int nt = model_tensors(m, t, names), nk;
-    gnf_st_kv *kv = model_meta(m, buf, &nk);
+    gnf_st_kv *kv = model_meta(m, buf, &nk, NULL, 0);
     if (!kv) return -1;
     int64_t n = gnf_st_file_size(t, nt, kv, nk, half);
     free(kv);
@@ -172,14 +193,20 @@ static gnf_status meta_list(const gnf_st_file *f, const char *path, const char *
     return GNF_OK;
 }
 
-/* The model in the safetensors file f (freed here) named path. */
-static gnf_status model_from_st(gnf_st_file f, const char *path, gnf_model **out) {
+gnf_status gnf_model_from_file(const gnf_st_file *fp, const char *path, const char *skip, gnf_model **out) {
     gnf_status s;
     gnf_model *m = NULL;
+    const gnf_st_file f = *fp;
+    *out = NULL;
     const char *fmt = gnf_st_meta(&f, "format");
     if (!fmt || strcmp(fmt, "gnf") != 0) {
         s = gnf_fail(GNF_ERR_FORMAT, "%s: a safetensors file but not a gnf model (metadata \"format\" is %s%s%s)",
                      path, fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "");
+        goto fail;
+    }
+    if (!skip && gnf_st_meta(&f, GNF_CKPT_PREFIX "version")) {
+        s = gnf_fail(GNF_ERR_FORMAT, "%s: a training checkpoint, not a model (training resumes from it; the model is written "
+                     "when training ends)", path);
         goto fail;
     }
     long ver, v;
@@ -247,20 +274,20 @@ static gnf_status model_from_st(gnf_st_file f, const char *path, gnf_model **out
         }
         memcpy(want[i].data, t->data, sizeof(float) * (size_t)want[i].numel);
     }
-    if (f.ntensors != nt) {
-        s = gnf_fail(GNF_ERR_FORMAT, "%s: %d tensors in the file, the architecture has %d", path, f.ntensors, nt);
+    int nfile = 0;
+    for (int i = 0; i < f.ntensors; i++) nfile += !skip || strncmp(f.tensors[i].name, skip, strlen(skip)) != 0;
+    if (nfile != nt) {
+        s = gnf_fail(GNF_ERR_FORMAT, "%s: %d tensors in the file, the architecture has %d", path, nfile, nt);
         goto fail;
     }
     for (int i = 0; i < f.nmeta; i++) {
         if (strcmp(f.meta[i].key, "format") == 0) continue;
         if ((s = gnf_model_set_meta(m, f.meta[i].key, f.meta[i].value)) != GNF_OK) goto fail;
     }
-    gnf_st_file_free(&f);
     *out = m;
     return GNF_OK;
 fail:
     gnf_model_free(m);
-    gnf_st_file_free(&f);
     return s;
 }
 
@@ -268,12 +295,16 @@ gnf_status gnf_model_load(const char *path, gnf_model **out) {
     *out = NULL;
     gnf_st_file f;
     gnf_status s = gnf_st_read(path, &f);
-    return s == GNF_OK ? model_from_st(f, path, out) : s;
+    if (s == GNF_OK) s = gnf_model_from_file(&f, path, NULL, out);
+    gnf_st_file_free(&f);
+    return s;
 }
 
 gnf_status gnf_model_load_from_memory(const void *data, size_t size, const char *name, gnf_model **out) {
     *out = NULL;
     gnf_st_file f;
     gnf_status s = gnf_st_read_memory(data, size, name, &f);
-    return s == GNF_OK ? model_from_st(f, name, out) : s;
+    if (s == GNF_OK) s = gnf_model_from_file(&f, name, NULL, out);
+    gnf_st_file_free(&f);
+    return s;
 }

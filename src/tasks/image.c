@@ -57,11 +57,18 @@ static double image_estimate(void *user, double loss, double sq, long batch) {
     return mse > 0 ? -10.0 * log10(mse) : INFINITY;
 }
 
+/* The picture: what a checkpoint must continue on.  Sampling keeps no state between steps. */
+static uint64_t image_fingerprint(void *user) {
+    const gnf_image *img = ((const image_task *)user)->img;
+    const int32_t size[3] = {img->w, img->h, img->c};
+    return gnf_train_hash(gnf_train_hash(0, size, sizeof size), img->px, sizeof(float) * (size_t)img->w * img->h * img->c);
+}
+
 static gnf_task_ops image_ops(image_task *it, const gnf_train_config *tc) {
     long npix = (long)it->img->w * it->img->h;
     gnf_task_ops ops = {.sample = image_sample, .quality = image_quality, .target = tc->target_psnr,
                         .estimate = image_estimate, .loss_name = tc->loss == GNF_LOSS_L2 ? "l2" : "l1",
-                        .user = it, .extra_bytes = npix * (2 * it->img->c + 2) * 4};
+                        .fingerprint = image_fingerprint, .user = it, .extra_bytes = npix * (2 * it->img->c + 2) * 4};
     /* dense Adam on the grids (lazy_grid_adam 0): untouched entries keep moving with their
      * momentum, and that is worth 0.56 dB on the 256x256 crop and 6.6 dB on a 768x512 image at 1M
      * parameters after 2000 steps (bench/README.md, "Step cost vs model size") */

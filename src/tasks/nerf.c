@@ -932,6 +932,42 @@ static gnf_status nerf_finish(void *user, gnf_model *m) {
     return gnf_nerf_occupancy_store(m, &tr->sp);
 }
 
+/* What the task carries between steps: the density estimates and occupancy flags of the
+ * refreshes, and the ray count the next step plans from the last one's samples per ray.  The
+ * coarse flags and the occupied box follow from the flags (nerf_state_restored); the ray and
+ * occupancy streams are keyed by (seed, step). */
+static int nerf_state(void *user, gnf_state_item *it) {
+    nerf_trainer *tr = user;
+    const long G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
+    it[0] = GNF_STATE("nerf.density", tr->dens, G3, GNF_STATE_F32, GNF_STATE_BOTH);
+    it[1] = GNF_STATE("nerf.occupancy", tr->sp.occ, G3, GNF_STATE_U8, GNF_STATE_BOTH);
+    it[2] = GNF_STATE("nerf.rays", &tr->R, 1, GNF_STATE_LONG, GNF_STATE_BOTH);
+    return 3;
+}
+
+static gnf_status nerf_state_restored(void *user) {
+    nerf_trainer *tr = user;
+    if (tr->R < 1 || tr->R > tr->Rmax) return gnf_fail(GNF_ERR_FORMAT, "checkpoint: ray count %ld out of range 1..%ld", tr->R, tr->Rmax);
+    return gnf_nerf_space_update_coarse(&tr->sp);
+}
+
+/* The training views (pictures and cameras), the held-out pixels and the space's settings. */
+static uint64_t nerf_fingerprint(void *user) {
+    const nerf_trainer *tr = user;
+    const double set[6] = {tr->sp.box, tr->sp.dt, tr->sp.dscale, tr->sp.G, (double)tr->S, (double)tr->ho.n};
+    uint64_t h = gnf_train_hash(0, set, sizeof set);
+    for (int i = 0; i < tr->sc->n; i++) {
+        const gnf_view *v = &tr->sc->views[i];
+        const float cam[6] = {(float)v->w, (float)v->h, v->fx, v->fy, v->cx, v->cy};
+        h = gnf_train_hash(h, cam, sizeof cam);
+        h = gnf_train_hash(h, v->c2w, sizeof v->c2w);
+        h = gnf_train_hash(h, v->rgb, sizeof(float) * 3 * (size_t)v->w * (size_t)v->h);
+    }
+    h = gnf_train_hash(h, tr->ho.ro, sizeof(float) * 3 * (size_t)tr->ho.n);
+    h = gnf_train_hash(h, tr->ho.rd, sizeof(float) * 3 * (size_t)tr->ho.n);
+    return gnf_train_hash(h, tr->ho.gt, sizeof(float) * 3 * (size_t)tr->ho.n);
+}
+
 static void trainer_free(nerf_trainer *tr) {
     gnf_free(tr->block); gnf_free(tr->sp.coarse);
     gnf_free(tr->ho.ro); gnf_free(tr->ho.rd); gnf_free(tr->ho.gt); gnf_free(tr->ho.out);
@@ -940,8 +976,9 @@ static void trainer_free(nerf_trainer *tr) {
 static gnf_task_ops nerf_ops(nerf_trainer *tr, const gnf_nerf_config *nc) {
     gnf_task_ops ops = {.batch = nerf_batch, .capacity = tr->S, .after_step = nerf_after_step, .quality = nerf_quality,
                         .target = tr->tc->target_psnr, .estimate = nerf_estimate, .finish = nerf_finish,
-                        .loss_name = "mse-rgb", .lazy_grid_adam = 1, .warmup_steps = OCC_WARMUP + OCC_EVERY, .user = tr,
-                        .extra_bytes = task_bytes(tr, nc)};
+                        .loss_name = "mse-rgb", .lazy_grid_adam = 1, .warmup_steps = OCC_WARMUP + OCC_EVERY,
+                        .state = nerf_state, .state_restored = nerf_state_restored, .fingerprint = nerf_fingerprint,
+                        .user = tr, .extra_bytes = task_bytes(tr, nc)};
     return ops;
 }
 

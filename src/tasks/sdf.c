@@ -360,6 +360,18 @@ static double sdf_quality(void *user, const gnf_model *m, int threads) {
     return iou_of(st->hy, st->t->hin, HELD_OUT);
 }
 
+/* The ground-truth pool and the held-out set: what a checkpoint must continue on (they follow
+ * from the mesh and the pool's settings).  Sampling keeps no state between steps. */
+static uint64_t sdf_fingerprint(void *user) {
+    const gnf_sdf_target *t = ((const sdf_task *)user)->t;
+    const int64_t n[2] = {t->n, HELD_OUT};
+    uint64_t h = gnf_train_hash(0, n, sizeof n);
+    h = gnf_train_hash(h, t->pts, sizeof(float) * 3 * (size_t)t->n);
+    h = gnf_train_hash(h, t->sdf, sizeof(float) * (size_t)t->n);
+    h = gnf_train_hash(h, t->hpts, sizeof(float) * 3 * (size_t)HELD_OUT);
+    return gnf_train_hash(h, t->hin, (size_t)HELD_OUT);
+}
+
 long gnf_fit_sdf_memory(const gnf_model *m, const gnf_sdf_target *t, const gnf_train_config *tc) {
     gnf_task_ops ops;
     memset(&ops, 0, sizeof ops);
@@ -383,7 +395,7 @@ gnf_status gnf_fit_sdf(gnf_model *m, const gnf_sdf_target *t, const gnf_train_co
                          * cost what the batch touches */
                         .lazy_grid_adam = 1,
                         /* long budgets swing late (bench/README.md): keep the best check's model */
-                        .keep_best = 1};
+                        .keep_best = 1, .fingerprint = sdf_fingerprint};
     gnf_train_report rep;
     gnf_status s = gnf_train(m, tc, &ops, &rep);
     gnf_free(st.hy);

@@ -7,7 +7,9 @@
  *     output gradient dL/dy they computed themselves (volume rendering), and the fused kernel runs
  *     with the given gradient.
  * Stopping rules, the learning-rate schedule, progress, quality checks, Adam, the grid scatter,
- * phase timings, the training metadata and determinism live here once. */
+ * phase timings, the training metadata and determinism live here once — and so do cancellation,
+ * checkpoints and resuming, and the divergence guard: all three go through one list of the
+ * state a step leaves for the next (train.c, trainer_state, plus the task's `state` hook). */
 #ifndef GNF_TRAIN_H
 #define GNF_TRAIN_H
 
@@ -16,6 +18,25 @@
 #define GNF_TRAIN_CHUNK 2048
 #define GNF_TRAIN_BEST_CHECKS 40   /* keep_best: quality checks after the knee */
 #define GNF_TRAIN_WALK_FRACTION 0.0625   /* measured: bench/README.md, "Step cost vs model size" */
+
+/* One piece of the state training carries from step to step: `n` elements of `type` at `data`.
+ * Checkpoints store what is marked GNF_STATE_CKPT (arrays as F32 tensors "state.<name>" holding
+ * exact values, single values as metadata "gnf.ckpt.<name>"); the divergence guard's snapshots
+ * copy what is marked GNF_STATE_SNAP.  docs/FORMAT.md, "Checkpoints". */
+typedef enum { GNF_STATE_F32, GNF_STATE_I32, GNF_STATE_U8, GNF_STATE_LONG, GNF_STATE_DOUBLE } gnf_state_type;
+enum { GNF_STATE_CKPT = 1, GNF_STATE_SNAP = 2, GNF_STATE_BOTH = 3 };
+typedef struct {
+    const char *name;
+    void *data;           /* may be NULL when only the sizes are asked for (memory estimates) */
+    long n;
+    gnf_state_type type;
+    int where;            /* GNF_STATE_CKPT, _SNAP or _BOTH */
+} gnf_state_item;
+#define GNF_STATE(nm, ptr, cnt, ty, wh) ((gnf_state_item){(nm), (void *)(ptr), (long)(cnt), (ty), (wh)})
+#define GNF_TASK_STATE 8  /* the most items a task's state hook lists */
+
+/* A 64-bit hash of data[0..n) continuing h (start with 0): the training data's fingerprint. */
+uint64_t gnf_train_hash(uint64_t h, const void *data, size_t n);
 
 /* What a hook sees of the step in progress. */
 typedef struct {
@@ -77,6 +98,14 @@ typedef struct {
      * GNF_TRAIN_WALK_FRACTION). */
     double walk_fraction;
     long warmup_steps;    /* steps slower than the rest (not used to size a time budget) */
+    /* Checkpoints, resuming and rollbacks.  state (may be NULL: the task keeps nothing between
+     * steps) lists up to GNF_TASK_STATE items of the task's own state; state_restored (may be
+     * NULL) rebuilds what derives from them after a resume or a rollback; fingerprint (may be
+     * NULL: 0) hashes the training data and the task's own settings (gnf_train_hash), so a
+     * checkpoint is never continued on other data. */
+    int (*state)(void *user, gnf_state_item *items);
+    gnf_status (*state_restored)(void *user);
+    uint64_t (*fingerprint)(void *user);
     void *user;
     long extra_bytes;     /* the task's own memory, for the memory estimate */
 } gnf_task_ops;
@@ -89,7 +118,8 @@ long gnf_train_memory(const gnf_model *m, const gnf_train_config *tc, const gnf_
  * a fixed seed and step count whatever the thread count.  A time budget without a step limit is
  * turned into a step count from the measured step time (recorded in gnf.train.schedule).
  * Records gnf.train.* metadata.  Refuses a run without a stopping rule (steps, seconds or a
- * target). */
+ * target).  Cancellation, checkpoints, resuming and the divergence guard: gnf.h,
+ * gnf_train_config. */
 gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops,
                      gnf_train_report *report);
 

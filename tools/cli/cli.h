@@ -5,6 +5,7 @@
 #define GNF_CLI_H
 #define _POSIX_C_SOURCE 200809L
 #include "gnf.h"
+#include <signal.h>
 #include <stdio.h>
 
 #define EXIT_RUNTIME 1
@@ -21,7 +22,8 @@ typedef enum {
     O_MLP_LAYERS, O_BATCH, O_LR, O_LR_END, O_LOSS, O_ADAM_EPS, O_SEED, O_CROP, O_SAMPLES,
     O_SAMPLING, O_UNIFORM, O_SIGMA, O_SIGN, O_DOWNSCALE, O_EVAL_EVERY, O_WIDTH, O_HEIGHT,
     O_AZIMUTH, O_ELEVATION, O_DISTANCE, O_FOV, O_SCENE, O_VIEW, O_ORBIT, O_CAM_PATH, O_VIDEO, O_FPS, O_SLICE, O_MESH_REF, O_DEPTH, O_OPACITY, O_JSON,
-    O_EXACT, O_MC_RES, O_SPLIT, O_VIEWS, O_EVERY, O_MRES, O_ISO, O_BINARY, O_THREADS, O_QUIET, O_COUNT
+    O_EXACT, O_MC_RES, O_SPLIT, O_VIEWS, O_EVERY, O_MRES, O_ISO, O_BINARY, O_THREADS, O_QUIET,
+    O_CHECKPOINT_EVERY, O_RESUME, O_FORCE, O_COUNT
 } opt_id;
 
 /* A parsed value: set if given, else the table's default if it parses.  i: integers and the index
@@ -41,6 +43,10 @@ int cli_check_task(const cli_args *a, gnf_task task);
 /* Prints the table for scripts and tests: "verb option default" per row with a default. */
 void cli_print_table(void);
 
+/* Row id's option name ("--lr"), and whether two parsed values of it are the same setting. */
+const char *cli_option_name(int id);
+int cli_same_value(int id, const opt_value *x, const opt_value *y);
+
 /* Messages: "<verb>: <text> (see '<verb> --help')" -> EXIT_USAGE; "<verb>: error: <last error>"
  * -> EXIT_RUNTIME; "<verb>: error: <text>" -> EXIT_RUNTIME. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -56,6 +62,20 @@ const char *default_output(const char *input, char *buf, size_t n);
 gnf_status crop_center(gnf_image *img, int cw, int ch);
 /* "encoding: ..." and "decoder: ..." lines. */
 void describe_model(FILE *f, const gnf_model *m);
+
+/* Signals (main.c).  SIGINT and SIGTERM: while g_soft is set (gnf fit), the first one is only
+ * recorded in g_signal and the verb stops itself at the next step boundary; otherwise, and at
+ * the second one, the handler removes the temporary files of outputs being written
+ * (gnf_remove_partial_outputs), says so in one line and exits with 128 + the signal (130, 143).
+ * SIGXFSZ is ignored, so a file-size limit makes write() fail (EFBIG) and the error is reported
+ * like a full disk. */
+extern volatile sig_atomic_t g_signal, g_soft;
+void cli_signals(void);
+const char *signal_name(int sig); /* "SIGINT", "SIGTERM" */
+/* Bytes this process can still allocate — MemAvailable, and under an address-space limit
+ * (RLIMIT_AS, `ulimit -v`) what the limit leaves beyond the space in use — or -1 if unknown;
+ * *what says which bound it is. */
+long long available_memory(const char **what);
 
 /* The verbs: argv[0] is the verb; they return the exit code. */
 int cmd_fit(int argc, char **argv, double t_cmd);

@@ -1,10 +1,75 @@
 /* common.c — messages and helpers the verbs share. */
 #include "cli.h"
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char *g_verb = "gnf";
+volatile sig_atomic_t g_signal, g_soft;
+
+const char *signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal"; }
+
+/* Appends s to buf[*n..cap) without the C library (async-signal-safe). */
+static void put_str(char *buf, size_t *n, size_t cap, const char *s) {
+    while (*s && *n + 1 < cap) buf[(*n)++] = *s++;
+}
+
+static void on_signal(int sig) {
+    if (g_soft && !g_signal) { /* gnf fit: stop at the next step boundary, then save */
+        g_signal = sig;
+        return;
+    }
+    gnf_remove_partial_outputs();
+    char msg[256];
+    size_t n = 0;
+    put_str(msg, &n, sizeof msg, g_verb);
+    put_str(msg, &n, sizeof msg, sig == SIGTERM ? ": terminated (SIGTERM)" : ": interrupted (SIGINT)");
+    put_str(msg, &n, sizeof msg, g_soft ? " again: stopped at once" : "");
+    put_str(msg, &n, sizeof msg, "; no partial output left\n");
+    ssize_t w = write(2, msg, n);
+    (void)w;
+    _exit(128 + sig);
+}
+
+void cli_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGXFSZ, SIG_IGN);
+}
+
+long long available_memory(const char **what) {
+    long long avail = -1;
+    *what = "unknown";
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "MemAvailable:", 13)) {
+            avail = atoll(line + 13) * 1024;
+            *what = "MemAvailable in /proc/meminfo";
+        }
+    if (f) fclose(f);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        long long used = 0, pages = 0;
+        FILE *s = fopen("/proc/self/statm", "r");
+        if (s && fscanf(s, "%lld", &pages) == 1) used = pages * sysconf(_SC_PAGESIZE);
+        if (s) fclose(s);
+        long long left = (long long)rl.rlim_cur - used;
+        if (left < 0) left = 0;
+        if (avail < 0 || left < avail) {
+            avail = left;
+            *what = "the address-space limit, ulimit -v";
+        }
+    }
+    return avail;
+}
 
 int usage_error(const char *fmt, ...) {
     va_list ap;

@@ -4,15 +4,23 @@
 
 int cmd_info(int argc, char **argv) {
     cli_args a;
-    int rc = cli_parse(&a, V_INFO, "gnf info", argc, argv, 1, "usage: gnf info MODEL.gnf\n"
-                       "Shows the task, encoding, decoder, sizes and training settings stored in a model file.\n", NULL);
+    int rc = cli_parse(&a, V_INFO, "gnf info", argc, argv, 1, "usage: gnf info MODEL.gnf|CHECKPOINT.ckpt\n"
+                       "Shows the task, encoding, decoder, sizes and training settings stored in a model file (or the\n"
+                       "model and training state of a checkpoint: gnf fit --checkpoint-every).\n", NULL);
     if (rc >= 0) return rc;
     if (!a.npos) return usage_error("missing MODEL");
     const char *model = a.pos[0];
     gnf_model *m = NULL;
-    if (gnf_model_load(model, &m) != GNF_OK) return runtime_error();
+    int ckpt = 0;
+    if (gnf_model_load(model, &m) != GNF_OK) {   /* a checkpoint, or the first error */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", gnf_last_error());
+        if (!strstr(why, "a training checkpoint") || gnf_checkpoint_load_model(model, &m) != GNF_OK) return fail("%s", why);
+        ckpt = 1;
+    }
     long bytes = file_size(model);
-    printf("file: %s (%ld bytes, %s)\n", model, bytes, bytes == gnf_model_file_bytes(m, 1) ? "f16" : "f32");
+    if (ckpt) printf("file: %s (%ld bytes, a training checkpoint at step %s)\n", model, bytes, gnf_model_get_meta(m, "gnf.ckpt.step"));
+    else printf("file: %s (%ld bytes, %s)\n", model, bytes, bytes == gnf_model_file_bytes(m, 1) ? "f16" : "f32");
     const char *c = gnf_model_get_meta(m, "gnf.sdf.center"), *s = gnf_model_get_meta(m, "gnf.sdf.scale"), *box = gnf_model_get_meta(m, "gnf.nerf.box");
     int out = gnf_model_get_config(m)->out_dim;
     if (gnf_model_get_task(m) == GNF_TASK_SDF)

@@ -1,6 +1,7 @@
 /* main.c — gnf <verb> [options]: dispatch, global --help and --version.
  * Results go to stdout, progress and errors to stderr.  Exit codes: 0 success, 1 runtime
- * failure (unreadable/corrupt/unsupported input, I/O error), 2 usage error. */
+ * failure (unreadable/corrupt/unsupported input, I/O error), 2 usage error, 128 + the signal
+ * when interrupted (SIGINT 130, SIGTERM 143). */
 #include "cli.h"
 #include <string.h>
 
@@ -19,10 +20,12 @@ static const char *MAIN_HELP =
     "  fit     a radiance field from photos     gnf fit scene_dir -o scene.gnf\n"
     "gnf --options lists every option as 'verb option default'.\n"
     "Environment: GNF_THREADS (worker threads), GNF_SCALAR=1 (force the scalar kernels).\n"
-    "Exit codes: 0 success, 1 runtime failure, 2 usage error.\n";
+    "Exit codes: 0 success, 1 runtime failure, 2 usage error, 130 / 143 interrupted (SIGINT /\n"
+    "SIGTERM; gnf fit first saves the model trained so far).  No output is left half-written.\n";
 
 int main(int argc, char **argv) {
     double t0 = gnf_now();
+    cli_signals();
     if (argc < 2) { fputs(MAIN_HELP, stderr); return EXIT_USAGE; }
     const char *verb = argv[1];
     if (!strcmp(verb, "-h") || !strcmp(verb, "--help") || !strcmp(verb, "help")) { fputs(MAIN_HELP, stdout); return 0; }

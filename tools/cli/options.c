@@ -48,10 +48,10 @@ static const row ROWS[O_COUNT] = {
     [O_MLP_LAYERS] = {"--mlp-layers", "N", K_INT, 1, GNF_MAX_MLP_LAYERS - 1, FI, T_IMAGE | T_SDF, "2", "MLP decoder hidden layers", NULL},
     [O_BATCH] = {"--batch", "N", K_INT, 1, 1L << 26, FI, T_ALL, "images 8192, sdf 16384, radiance fields 32768",
                  "points per step (radiance fields: samples per step; rays follow)", "Training"},
-    [O_LR] = {"--lr", "A", K_NUM, 1e-8, 10, FI, T_ALL,
+    [O_LR] = {"--lr", "A", K_NUM, 1e-8, 1e9, FI, T_ALL,
               "images 0.01; sdf 0.005 (with Adam beta2 0.999); radiance fields 0.03",
               "Adam learning rate, decayed exponentially to --lr-end", NULL},
-    [O_LR_END] = {"--lr-end", "B", K_NUM, 1e-10, 10, FI, T_ALL, "images 0.001; sdf and radiance fields --lr / 10", "final learning rate (sdf fits of more than 3000 steps reach it\nat step 3000, then decay to a tenth of it)", NULL},
+    [O_LR_END] = {"--lr-end", "B", K_NUM, 1e-10, 1e9, FI, T_ALL, "images 0.001; sdf and radiance fields --lr / 10", "final learning rate (sdf fits of more than 3000 steps reach it\nat step 3000, then decay to a tenth of it)", NULL},
     [O_LOSS] = {"--loss", "l1|l2", K_CHOICE, 0, 0, FI, T_IMAGE | T_SDF, "l2", "sdf: l1 is the relative L1 |d'-d|/(|d|+0.01), l2 the relative L2 (d'-d)^2/(|d|+0.1)", NULL},
     [O_ADAM_EPS] = {"--adam-eps", "E", K_NUM, 1e-30, 1, FI, T_ALL, "images and radiance fields 1e-15, sdf 1e-8", "Adam epsilon", NULL},
     [O_SEED] = {"--seed", "N", K_INT, 0, 2147483647, FI, T_ALL, "1", "initialisation and sampling seed", NULL},
@@ -106,6 +106,17 @@ static const row ROWS[O_COUNT] = {
     [O_BINARY] = {"--binary", NULL, K_FLAG, 0, 0, V_QUERY, T_ALL, NULL, "little-endian float32 x,y,z triples in, float32 d,gx,gy,gz quadruples out (-o)", NULL},
     [O_THREADS] = {"--threads", "N", K_INT, 1, 256, ALL_VERBS, T_ALL, "GNF_THREADS or all cores", "worker threads", NULL},
     [O_QUIET] = {"--quiet", NULL, K_FLAG, 0, 0, FI, T_ALL, NULL, "no progress output", NULL},
+    [O_CHECKPOINT_EVERY] = {"--checkpoint-every", "S", K_NUM, 1e-3, 1e7, FI, T_ALL, NULL,
+                            "every S seconds of training, write the whole training state to OUTPUT.ckpt\n"
+                            "(atomically replaced; also written when interrupted; removed once the model\n"
+                            "is saved)", "Interruption, resuming and resources"},
+    [O_RESUME] = {"--resume", "CKPT", K_STR, 0, 0, FI, T_ALL, NULL,
+                  "continue the training a checkpoint holds: input and settings come from it (only\n"
+                  "-o, --threads, --quiet, --checkpoint-every and --force may be given; INPUT, if\n"
+                  "given, must hold the same data); with --steps the model is bit-identical to the\n"
+                  "run never interrupted", NULL},
+    [O_FORCE] = {"--force", NULL, K_FLAG, 0, 0, FI, T_ALL, NULL,
+                 "train even when the training memory exceeds what the machine has available", NULL},
 };
 
 static const char *TASK_NAMES[] = {"", "images", "signed distance fields", "radiance fields"};
@@ -222,6 +233,20 @@ int cli_check_task(const cli_args *a, gnf_task task) {
         for (int t = GNF_TASK_IMAGE; t <= GNF_TASK_NERF; t++)
             if (ROWS[i].tasks & (1 << t)) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", *list ? " and " : "", TASK_NAMES[t]);
         return usage_error("%s is for %s, not %s", ROWS[i].name, list, TASK_NAMES[task]);
+    }
+    return 0;
+}
+
+const char *cli_option_name(int id) { return ROWS[id].name; }
+
+int cli_same_value(int id, const opt_value *x, const opt_value *y) {
+    if (x->set != y->set) return 0;
+    switch (ROWS[id].k) {
+    case K_FLAG: return 1;
+    case K_INT: case K_CHOICE: return x->i == y->i;
+    case K_NUM: return x->d == y->d;
+    case K_STR: return x->s && y->s && !strcmp(x->s, y->s);
+    case K_SIZE: case K_LIST: return x->n == y->n && !memcmp(x->v, y->v, sizeof(int) * (size_t)x->n);
     }
     return 0;
 }

@@ -80,16 +80,11 @@ int cmd_query(int argc, char **argv) {
         d = malloc(sizeof(float) * (size_t)n + 4), g = malloc(sizeof(float) * 3 * (size_t)n + 12);
         if (!d || !g) rc = fail("out of memory");
         else if (gnf_sdf_query(m, pts, n, d, g, (int)a.o[O_THREADS].i) != GNF_OK) rc = runtime_error();
-        else if (binary) { /* d,gx,gy,gz quadruples, written to a temporary name and renamed */
+        else if (binary) { /* d,gx,gy,gz quadruples, written atomically (temporary name, rename) */
             float *out = malloc(sizeof(float) * 4 * (size_t)n + 16);
-            char tmp[4200];
-            snprintf(tmp, sizeof tmp, "%s.tmp%ld", output, (long)getpid());
-            FILE *f = out ? fopen(tmp, "wb") : NULL;
             for (long i = 0; out && i < n; i++) { out[4 * i] = d[i]; memcpy(out + 4 * i + 1, g + 3 * i, 3 * sizeof(float)); }
-            if (!f || fwrite(out, 16, (size_t)n, f) != (size_t)n || fclose(f) != 0 || rename(tmp, output) != 0) {
-                remove(tmp);
-                rc = fail("%s: cannot write", output);
-            }
+            if (!out) rc = fail("out of memory");
+            else if (gnf_write_file(output, out, sizeof(float) * 4 * (size_t)n) != GNF_OK) rc = runtime_error();
             free(out);
         }
         else for (long i = 0; i < n; i++) printf("%.7g %.6f %.6f %.6f\n", d[i], g[3 * i], g[3 * i + 1], g[3 * i + 2]);
