@@ -8,12 +8,12 @@
 const gnf_kernels gnf_kernels_scalar = {"scalar", 1, gnf_rbf_forward_ref, gnf_rbf_train_ref,
                                         gnf_grid_encode_ref, gnf_grid_scatter_level_ref,
                                         gnf_adam_update_step_ref, gnf_adam_update_lazy_step_ref,
-                                        gnf_adam_idx_ref};
+                                        gnf_adam_idx_ref, gnf_rbf_phi_ref};
 #ifndef GNF_NO_AVX2
 const gnf_kernels gnf_kernels_avx2 = {"avx2-fma", 8, gnf_rbf_forward_avx2, gnf_rbf_train_avx2,
                                       gnf_grid_encode_avx2, gnf_grid_scatter_level_avx2,
                                       gnf_adam_update_avx2, gnf_adam_update_lazy_avx2,
-                                      gnf_adam_idx_avx2};
+                                      gnf_adam_idx_avx2, gnf_rbf_phi_avx2};
 #endif
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;

@@ -118,6 +118,34 @@ void gnf_nerf_sh_colour(float rgb[3], const float *y, const float Y16[16]) {
     for (int c = 0; c < 3; c++) rgb[c] = sigmoid(z[c]);
 }
 
+/* Shapes: M [3][K], W [NERF_OUT][K], w0 [NERF_OUT]. */
+void gnf_nerf_sh_matrix(float *M, float b[3], const float *W, const float *w0, int K, const float Y16[16]) {
+    for (int c = 0; c < 3; c++) {
+        float *Mc = M + (long)c * K, bc = 0;
+        const float *Wc = W + (long)(1 + NERF_SH * c) * K;
+        for (int k = 0; k < K; k++) Mc[k] = 0;
+        for (int j = 0; j < NERF_SH; j++) {
+            const float y = Y16[j], *Wj = Wc + (long)j * K;
+            for (int k = 0; k < K; k++) Mc[k] += y * Wj[k];
+            bc += y * w0[1 + NERF_SH * c + j];
+        }
+        b[c] = bc;
+    }
+}
+
+/* Shapes: M [3][K], phi [K]; eight partial sums per channel (the compiler vectorises them). */
+void gnf_nerf_colour_phi(float rgb[3], const float *M, const float b[3], const float *phi, int K) {
+    for (int c = 0; c < 3; c++) {
+        const float *Mc = M + (long)c * K;
+        float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int k = 0;
+        for (; k + 8 <= K; k += 8)
+            for (int j = 0; j < 8; j++) a[j] += Mc[k + j] * phi[k + j];
+        for (; k < K; k++) a[0] += Mc[k] * phi[k];
+        rgb[c] = sigmoid(b[c] + (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))));
+    }
+}
+
 /* ---- per-ray compositing ------------------------------------------------------------------- */
 
 enum { BLK = 16 };

@@ -473,3 +473,27 @@ double gnf_rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t
     return lsum;
 }
 
+
+/* Entry rbf_phi (kernels.h), K % 8 == 0: two points at a time through distances_expanded2 (each
+ * row of beta and 2 beta c loaded once for both), a last odd point through distances_expanded
+ * (identical per neuron), then rho and the row-0 dot product per point. */
+void gnf_rbf_phi_avx2(float *phi, float *y0, const float *f, const float *c, const float *beta, const float *bc2,
+                      const float *cst, const float *W0, float w00, long n, int D, int K, gnf_basis basis) {
+    (void)c;
+    for (long p = 0; p < n; p += 2) {
+        float *pa = phi + p * K, *pb = pa + K;
+        if (p + 1 < n) distances_expanded2(pa, pb, f + p * D, f + (p + 1) * D, bc2, beta, cst, D, K);
+        else distances_expanded(pa, f + p * D, bc2, beta, cst, D, K);
+        const int np = p + 1 < n ? 2 : 1;
+        for (int j = 0; j < np; j++) {
+            float *ph = pa + (long)j * K;
+            __m256 acc = _mm256_setzero_ps();
+            for (int k = 0; k < K; k += 8) {
+                __m256 v = rho8(_mm256_loadu_ps(ph + k), basis);
+                _mm256_storeu_ps(ph + k, v);
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(W0 + k), v, acc);
+            }
+            y0[p + j] = w00 + hsum8(acc);
+        }
+    }
+}
