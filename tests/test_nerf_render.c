@@ -81,30 +81,45 @@ TEST(nerf_rbf_phi_matches_reference) {
     }
 }
 
-/* Colour through the per-ray matrix (gnf_nerf_sh_matrix, gnf_nerf_colour_phi) against the 49
- * outputs W phi + w0 and gnf_nerf_sh_colour: within 1e-5. */
+/* Colour through the per-ray matrix (sh_matrix, colour_phi of the scalar and the active table)
+ * against the 49 outputs W phi + w0 and gnf_nerf_sh_colour: within 1e-5; a batch of samples of a
+ * ray (rows picked by idx) gives each sample the bits it gets alone. */
 TEST(nerf_colour_from_phi) {
     gnf_rng r;
     gnf_rng_seed(&r, 22, 1);
+    enum { NS = 11 };
     for (int K = 8; K <= 64; K *= 2) {
         rbf_ops o = rbf_ops_make(&r, 1, 4, K, NERF_OUT);
-        float M[3 * 64], b[3], phi[64], y[NERF_OUT], Y16[16], d[3], want[3], got[3];
-        double err = 0;
-        for (int it = 0; it < 50; it++) {
-            test_rand_dir(&r, d);
-            gnf_nerf_sh16(Y16, d);
-            gnf_nerf_sh_matrix(M, b, o.W, o.w0, K, Y16);
-            for (int k = 0; k < K; k++) phi[k] = test_urand(&r, 0, 1);
-            for (int j = 0; j < NERF_OUT; j++) {
-                double s = o.w0[j];
-                for (int k = 0; k < K; k++) s += (double)o.W[j * K + k] * phi[k];
-                y[j] = (float)s;
+        const gnf_kernels *tabs[2] = {&gnf_kernels_scalar, gnf_kernels_rbf(K)};
+        float M[3 * 64], b[3], phi[NS * 64], y[NERF_OUT], Y16[16], d[3], want[3 * NS], got[3 * NS], one[3];
+        int idx[NS];
+        for (int ti = 0; ti < 2; ti++) {
+            double err = 0;
+            long bad = 0;
+            for (int it = 0; it < 20; it++) {
+                test_rand_dir(&r, d);
+                gnf_nerf_sh16(Y16, d);
+                tabs[ti]->sh_matrix(M, b, o.W, o.w0, K, Y16);
+                for (int k = 0; k < NS * K; k++) phi[k] = test_urand(&r, 0, 1);
+                for (int s = 0; s < NS; s++) {
+                    idx[s] = (s * 7 + it) % NS;
+                    for (int j = 0; j < NERF_OUT; j++) {
+                        double acc = o.w0[j];
+                        for (int k = 0; k < K; k++) acc += (double)o.W[j * K + k] * phi[idx[s] * K + k];
+                        y[j] = (float)acc;
+                    }
+                    gnf_nerf_sh_colour(want + 3 * s, y, Y16);
+                }
+                tabs[ti]->colour_phi(got, M, b, phi, idx, NS, K);
+                for (int s = 0; s < NS; s++) {
+                    for (int c = 0; c < 3; c++) err = fmax(err, fabs(got[3 * s + c] - want[3 * s + c]));
+                    tabs[ti]->colour_phi(one, M, b, phi, idx + s, 1, K);
+                    bad += memcmp(one, got + 3 * s, sizeof one) != 0;
+                }
             }
-            gnf_nerf_sh_colour(want, y, Y16);
-            gnf_nerf_colour_phi(got, M, b, phi, K);
-            for (int c = 0; c < 3; c++) err = fmax(err, fabs(got[c] - want[c]));
+            CHECK_MSG(err < 1e-5, "%s K %d: colour differs by %g", tabs[ti]->name, K, err);
+            CHECK_MSG(bad == 0, "%s K %d: %ld samples differ alone and in a batch", tabs[ti]->name, K, bad);
         }
-        CHECK_MSG(err < 1e-5, "K %d: colour differs by %g", K, err);
         rbf_ops_free(&o);
     }
 }

@@ -10,6 +10,7 @@
  * behind sample k: O(n), no cancellation against the total. */
 #include "field/nerf_head.h"
 #include "field/field.h"
+#include "field/kernels.h"
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
@@ -118,8 +119,8 @@ void gnf_nerf_sh_colour(float rgb[3], const float *y, const float Y16[16]) {
     for (int c = 0; c < 3; c++) rgb[c] = sigmoid(z[c]);
 }
 
-/* Shapes: M [3][K], W [NERF_OUT][K], w0 [NERF_OUT]. */
-void gnf_nerf_sh_matrix(float *M, float b[3], const float *W, const float *w0, int K, const float Y16[16]) {
+/* Entry sh_matrix of the scalar kernel table.  Shapes: M [3][K], W [NERF_OUT][K], w0 [NERF_OUT]. */
+void gnf_nerf_sh_matrix_ref(float *M, float b[3], const float *W, const float *w0, int K, const float Y16[16]) {
     for (int c = 0; c < 3; c++) {
         float *Mc = M + (long)c * K, bc = 0;
         const float *Wc = W + (long)(1 + NERF_SH * c) * K;
@@ -133,16 +134,16 @@ void gnf_nerf_sh_matrix(float *M, float b[3], const float *W, const float *w0, i
     }
 }
 
-/* Shapes: M [3][K], phi [K]; eight partial sums per channel (the compiler vectorises them). */
-void gnf_nerf_colour_phi(float rgb[3], const float *M, const float b[3], const float *phi, int K) {
-    for (int c = 0; c < 3; c++) {
-        const float *Mc = M + (long)c * K;
-        float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int k = 0;
-        for (; k + 8 <= K; k += 8)
-            for (int j = 0; j < 8; j++) a[j] += Mc[k + j] * phi[k + j];
-        for (; k < K; k++) a[0] += Mc[k] * phi[k];
-        rgb[c] = sigmoid(b[c] + (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))));
+/* Entry colour_phi of the scalar kernel table.  Shapes: rgb [n][3], M [3][K], phi rows [K]. */
+void gnf_nerf_colour_phi_ref(float *rgb, const float *M, const float b[3], const float *phi, const int *idx, long n, int K) {
+    for (long s = 0; s < n; s++) {
+        const float *ph = phi + (long)idx[s] * K;
+        for (int c = 0; c < 3; c++) {
+            const float *Mc = M + (long)c * K;
+            float z = b[c];
+            for (int k = 0; k < K; k++) z += Mc[k] * ph[k];
+            rgb[3 * s + c] = sigmoid(z);
+        }
     }
 }
 

@@ -42,7 +42,10 @@ void gnf_nerf_sh_colour(float rgb[3], const float *y, const float Y16[16]);
  * (3K multiply-adds instead of 48K + 48).  Equal to gnf_nerf_sh_colour of W phi + w0 up to float
  * rounding (the sums run in another order). */
 void gnf_nerf_sh_matrix(float *M, float b[3], const float *W, const float *w0, int K, const float Y16[16]);
-void gnf_nerf_colour_phi(float rgb[3], const float *M, const float b[3], const float *phi, int K);
+/* rgb [n][3]: the colours of n samples of one ray, whose activations are the rows idx[0..n) of
+ * phi [.][K].  Both run through the kernel table (kernels.h; the _ref versions here are the
+ * scalar definition). */
+void gnf_nerf_colour_phi(float *rgb, const float *M, const float b[3], const float *phi, const int *idx, long n, int K);
 
 /* What one ray composites to.  n_used: samples composited before termination (<= n). */
 typedef struct { float rgb[3]; float opacity; float depth; long n_used; } nerf_ray_result;

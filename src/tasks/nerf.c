@@ -587,48 +587,68 @@ typedef struct {
     float tstart, t1, T, C[3], dep;
     long li;                   /* next lattice index: sample positions tstart + li·dt */
     long start, len;           /* this round's samples */
+    long s0, nsel;             /* this round's samples selected for colour: sel[s0 .. s0 + nsel) */
     int alive, has_m, term;    /* term: stopped by early termination */
     float clast[3];            /* colour of the last sample composited */
     float M[3 * 64], b[3];     /* the ray's colour head (K <= 64; else the 49-output path) */
 } fast_ray;
 
 /* Per-thread scratch per sample: x 3, ts, y0, sig, wt; F D, phi K; wsel, ys NERF_OUT and Fs D (the
- * 49-output path of decoders with K > 64), sel (int); then the rays. */
+ * 49-output path of decoders with K > 64), col 3, sel (int); then the rays. */
 static long fast_scratch_floats(int D, int K) {
     const long S = (long)FAST_RAYS * FAST_ROUND;
-    return S * (3 + 4 + 2 * D + K + 2 + NERF_OUT) + (long)FAST_RAYS * (long)(sizeof(fast_ray) / sizeof(float) + 1) + 64;
+    return S * (3 + 4 + 2 * D + K + 2 + NERF_OUT + 3) + (long)FAST_RAYS * (long)(sizeof(fast_ray) / sizeof(float) + 1) + 64;
 }
 
 /* Marches from lattice index *li toward t1 (contract in nerf_internal.h).  In an occupied cell the
  * lattice points up to the cell's exit are emitted in one run; empty space is left by a jump to
  * the first lattice point past the exit of the cube of empty cells the distance field guarantees
  * around the current cell. */
+/* clamp to [-1, 1] as fminf(1, fmaxf(-1, v)) for every non-NaN v, but inline (minss/maxss; the
+ * libm calls are not inlined without -ffinite-math-only) */
+static inline float clamp1(float v) {
+    v = v < -1.0f ? -1.0f : v;
+    return v > 1.0f ? 1.0f : v;
+}
+
+/* ceil(v) for 0 <= v < 2^31, without a libm call */
+static inline long ceil_pos(float v) {
+    long k = (long)v;
+    return (float)k < v ? k + 1 : k;
+}
+
 long gnf_nerf_march_fast(const nerf_space *sp, const unsigned char *cdist, const float o[3], const float d[3],
                          const float inv[3], float tstart, long *li, float t1, long cap, float *x, float *ts) {
     const float B = sp->box, dt = sp->dt, cs = 2.0f * B / (float)sp->G, invB = 1.0f / B, rdt = 1.0f / dt;
+    const float gs = (float)sp->G / (2.0f * B);
     const int G = sp->G;
     long n = 0, i = *li;
     float tt = tstart + (float)i * dt;
     while (tt < t1 && n < cap) {
         float p[3] = {o[0] + tt * d[0], o[1] + tt * d[1], o[2] + tt * d[2]};
-        int ci[3] = {cell_index(p[0], B, G), cell_index(p[1], B, G), cell_index(p[2], B, G)};
+        int ci[3];
+        for (int a = 0; a < 3; a++) {   /* the cell: (p + B) G / 2B, by a product (a face may round either way) */
+            int c = (int)((p[a] + B) * gs);
+            ci[a] = c < 0 ? 0 : (c >= G ? G - 1 : c);
+        }
         const int rc = cdist[ci[0] + (long)G * (ci[1] + (long)G * ci[2])], h = rc > 0 ? rc - 1 : 0;
         float te = 1e30f;   /* exit of the cell (rc = 0) or of the empty cube around it */
         for (int a = 0; a < 3; a++) {
-            if (d[a] > 0) te = fminf(te, ((float)(ci[a] + h + 1) * cs - B - o[a]) * inv[a]);
-            else if (d[a] < 0) te = fminf(te, ((float)(ci[a] - h) * cs - B - o[a]) * inv[a]);
+            float f = d[a] > 0 ? (float)(ci[a] + h + 1) : (float)(ci[a] - h);
+            float ta = (f * cs - B - o[a]) * inv[a];
+            te = d[a] != 0 && ta < te ? ta : te;
         }
         if (rc == 0) {
             for (;;) {
-                for (int a = 0; a < 3; a++) x[3 * n + a] = fminf(1.0f, fmaxf(-1.0f, p[a] * invB));
+                for (int a = 0; a < 3; a++) x[3 * n + a] = clamp1(p[a] * invB);
                 ts[n++] = tt;
                 tt = tstart + (float)++i * dt;
                 if (!(tt < te && tt < t1 && n < cap)) break;
                 for (int a = 0; a < 3; a++) p[a] = o[a] + tt * d[a];
             }
         } else {
-            float k = ceilf((te - tt) * rdt);
-            i += k < 1.0f ? 1 : (k > 1e7f ? 10000000 : (long)k);
+            float k = (te - tt) * rdt;
+            i += k <= 1.0f ? 1 : (k > 1e7f ? 10000000 : ceil_pos(k));
             tt = tstart + (float)i * dt;
         }
     }
@@ -655,8 +675,8 @@ static void fast_task(void *vctx, long task, int thread) {
     const float *W = m->params + m->off_W, *w0 = m->params + m->off_w0, *cc = m->params + m->off_c;
     float *x = r->scratch + (long)thread * r->scr_floats, *ts = x + 3 * SMAX, *y0 = ts + SMAX, *sig = y0 + SMAX;
     float *wt = sig + SMAX, *F = wt + SMAX, *phi = F + SMAX * D, *wsel = phi + SMAX * K, *ys = wsel + SMAX;
-    float *Fs = ys + SMAX * NERF_OUT;
-    int *sel = (int *)(Fs + SMAX * D);
+    float *Fs = ys + SMAX * NERF_OUT, *col = Fs + SMAX * D;
+    int *sel = (int *)(col + 3 * SMAX);
     fast_ray *rs = (fast_ray *)(sel + SMAX);
     double *ph = c->phase + (long)thread * NERF_PH_N, t0 = gnf_now(), t1;
 #define LAP(k) do { t1 = gnf_now(); ph[k] += t1 - t0; t0 = t1; } while (0)
@@ -687,7 +707,7 @@ static void fast_task(void *vctx, long task, int thread) {
         long n = 0;
         for (int j = 0; j < nr; j++) {
             fast_ray *q = &rs[j];
-            q->len = 0;
+            q->len = q->nsel = 0;
             if (!q->alive) continue;
             q->start = n;
 #if FAST_MARCH_REF
@@ -714,10 +734,12 @@ static void fast_task(void *vctx, long task, int thread) {
             if (!q->len) continue;
             float Tend;
             long used = gnf_nerf_weights(wt + q->start, &Tend, sig + q->start, dts, q->len, FAST_TMIN / q->T);
+            q->s0 = ns;
             for (long i = q->start; i < q->start + used; i++) {
                 float w = wt[i] * q->T;
                 if (w > COLOUR_W) { sel[ns] = (int)i; wsel[ns++] = w; }
             }
+            q->nsel = ns - q->s0;
             q->T *= Tend;
             if (used < q->len || q->T < FAST_TMIN) { q->alive = 0; live--; q->term = 1; }
         }
@@ -726,26 +748,26 @@ static void fast_task(void *vctx, long task, int thread) {
             for (long s = 0; s < ns; s++) memcpy(Fs + s * D, F + (long)sel[s] * D, sizeof(float) * (size_t)D);
             gnf_rbf_forward(ys, Fs, cc, r->beta, W, w0, ns, D, K, NERF_OUT, m->cfg.basis);
         }
-        /* each selected sample's owner: the ray whose round holds it (rays in order) */
-        int j = 0;
-        float Y16[16];
-        for (long s = 0; s < ns; s++) {
-            while (sel[s] >= rs[j].start + rs[j].len || !rs[j].len) j++;
+        for (int j = 0; j < nr; j++) {   /* colours of each ray's selected samples, then their sums */
             fast_ray *q = &rs[j];
-            float col[3];
+            if (!q->nsel) continue;
+            float Y16[16];
             if (colour_phi) {
                 if (!q->has_m) {
                     gnf_nerf_sh16(Y16, q->d);
                     gnf_nerf_sh_matrix(q->M, q->b, W, w0, K, Y16);
                     q->has_m = 1;
                 }
-                gnf_nerf_colour_phi(col, q->M, q->b, phi + (long)sel[s] * K, K);
+                gnf_nerf_colour_phi(col + 3 * q->s0, q->M, q->b, phi, sel + q->s0, q->nsel, K);
             } else {
                 gnf_nerf_sh16(Y16, q->d);
-                gnf_nerf_sh_colour(col, ys + s * NERF_OUT, Y16);
+                for (long s = q->s0; s < q->s0 + q->nsel; s++) gnf_nerf_sh_colour(col + 3 * s, ys + s * NERF_OUT, Y16);
             }
-            for (int a = 0; a < 3; a++) { q->C[a] += wsel[s] * col[a]; q->clast[a] = col[a]; }
-            q->dep += wsel[s] * ts[sel[s]];
+            for (long s = q->s0; s < q->s0 + q->nsel; s++) {
+                for (int a = 0; a < 3; a++) q->C[a] += wsel[s] * col[3 * s + a];
+                q->dep += wsel[s] * ts[sel[s]];
+            }
+            memcpy(q->clast, col + 3 * (q->s0 + q->nsel - 1), sizeof q->clast);
         }
         LAP(NERF_PH_DECODE);
     }
