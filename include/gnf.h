@@ -551,12 +551,21 @@ typedef struct {
     double fps, ms_per_frame;   /* rendering speed (median frame time) */
     double samples_per_pixel;   /* mean field evaluations per pixel */
     double seconds;
+    int width, height;          /* the rendered frames' size */
+    double phase_ms[4];         /* mean ms per frame in each phase: marching, grid lookup, decoder,
+                                 * compositing (thread time / threads; their sum is about the frame time) */
+    double setup_ms;            /* creating the renderer (occupancy structures), once per model */
 } gnf_nerf_metrics;
 
 /* Renders views of s at their resolution and measures PSNR and SSIM against their pictures:
  * views 0, every, 2·every, ... (every <= 1: all), at most max_views of them when max_views > 0. */
 gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int max_views, int every, int threads,
                              gnf_nerf_metrics *out);
+/* The same with the frames rendered at scale x the pictures' size (1..8; the cameras' intrinsics
+ * scaled), each pixel's scale x scale sub-pixels averaged before PSNR and SSIM (frame times and
+ * samples per pixel are those of the large frames). */
+gnf_status gnf_nerf_evaluate_scaled(const gnf_model *m, const gnf_nerf_scene *s, int max_views, int every, int scale,
+                                    int threads, gnf_nerf_metrics *out);
 
 /* Extracts the surface where density = iso (world units, marching cubes at res³ over the scene
  * box) and writes it to path (.ply or .obj) with a colour per vertex: the field's

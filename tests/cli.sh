@@ -365,5 +365,28 @@ awk '/^parameters:/ { n = $2 } END { exit !(n > 0 && n <= 300000) }' "$T/out" &&
 [ -n "$SKIPPING" ] && echo "skip  cli: $skipped radiance-field checks ($LEGO absent)"
 SKIPPING=
 
+# interactive rendering (issue #11): gnf eval --scale renders at S times the pictures' size and
+# reports the frame size, the time by phase and the renderer's setup; the reference renderer
+# (GNF_NERF_REFERENCE=1) and the fast one agree on the PSNR
+expect 2 "--scale out of range" "$GNF" eval "$T/lego.gnf" "$LEGO" --scale 0
+expect 2 "--scale is for radiance fields" "$GNF" eval "$T/m.gnf" "$IMG" --scale 2
+err_has "--scale is for radiance fields, not images" "--scale and the task are named"
+[ -f "$LEGO/transforms_train.json" ] || SKIPPING=1
+expect 0 "eval a nerf at --scale 2" "$GNF" eval "$T/lego.gnf" "$LEGO" --json --downscale 8 --views 2 --scale 2
+has_all "the scaled eval reports size, scale, phases and setup" '"width": 100' '"height": 100' '"scale": 2' '"ms_march"' \
+  '"ms_lookup"' '"ms_decoder"' '"ms_composite"' '"setup_ms"'
+p2=$(sed -n 's/.*"psnr": \([0-9.]*\).*/\1/p' "$T/out")
+expect 0 "eval a nerf with the fast renderer" "$GNF" eval "$T/lego.gnf" "$LEGO" --json --downscale 8 --views 2
+p1=$(sed -n 's/.*"psnr": \([0-9.]*\).*/\1/p' "$T/out")
+GNF_NERF_REFERENCE=1 "$GNF" eval "$T/lego.gnf" "$LEGO" --json --downscale 8 --views 2 > "$T/out" 2> "$T/err"
+p0=$(sed -n 's/.*"psnr": \([0-9.]*\).*/\1/p' "$T/out")
+awk -v a="$p0" -v b="$p1" 'BEGIN { d = a - b; exit !(a > 15 && d < 0.05 && d > -0.05) }' && ok "fast and reference renderer: PSNR within 0.05 dB ($p1, $p0)" \
+  || bad "fast renderer PSNR $p1 vs reference $p0"
+awk -v a="$p1" -v b="$p2" 'BEGIN { d = a - b; exit !(b > 15 && d < 1.5 && d > -1.5) }' && ok "2x2 supersampled PSNR near the plain one ($p2, $p1)" \
+  || bad "--scale 2 PSNR $p2 vs $p1"
+expect 0 "render a test camera at twice its size" "$GNF" render "$T/lego.gnf" --scene "$LEGO" --view test:3 --downscale 8 --width 100 -o "$T/v100.png"
+grep -q "100x100 radiance-field view" "$T/out" && ok "rendered at 100x100" || bad "render --width 100: $(cat "$T/out")"
+SKIPPING=
+
 echo "$pass passed, $fail failed, $skipped skipped"
 [ "$fail" = 0 ]

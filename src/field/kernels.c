@@ -1,6 +1,7 @@
 /* kernels.c — the kernel tables, the choice of the active one, and the field.h entry points that
  * call through it (kernels.h). */
 #include "field/kernels.h"
+#include "field/nerf_head.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -8,12 +9,14 @@
 const gnf_kernels gnf_kernels_scalar = {"scalar", 1, gnf_rbf_forward_ref, gnf_rbf_train_ref,
                                         gnf_grid_encode_ref, gnf_grid_scatter_level_ref,
                                         gnf_adam_update_step_ref, gnf_adam_update_lazy_step_ref,
-                                        gnf_adam_idx_ref};
+                                        gnf_adam_idx_ref, gnf_rbf_phi_ref,
+                                        gnf_nerf_sh_matrix_ref, gnf_nerf_colour_phi_ref};
 #ifndef GNF_NO_AVX2
 const gnf_kernels gnf_kernels_avx2 = {"avx2-fma", 8, gnf_rbf_forward_avx2, gnf_rbf_train_avx2,
                                       gnf_grid_encode_avx2, gnf_grid_scatter_level_avx2,
                                       gnf_adam_update_avx2, gnf_adam_update_lazy_avx2,
-                                      gnf_adam_idx_avx2};
+                                      gnf_adam_idx_avx2, gnf_rbf_phi_avx2,
+                                      gnf_nerf_sh_matrix_avx2, gnf_nerf_colour_phi_avx2};
 #endif
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -71,4 +74,12 @@ void gnf_grid_encode(float *feats, const struct gnf_model *m, const float *param
 void gnf_grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,
                             const float *dfeats, long n, uint64_t *mark) {
     gnf_kernels_active()->grid_scatter_level(grad, m, l, x, dfeats, n, mark);
+}
+
+void gnf_nerf_sh_matrix(float *M, float b[3], const float *W, const float *w0, int K, const float Y16[16]) {
+    gnf_kernels_rbf(K)->sh_matrix(M, b, W, w0, K, Y16);
+}
+
+void gnf_nerf_colour_phi(float *rgb, const float *M, const float b[3], const float *phi, const int *idx, long n, int K) {
+    gnf_kernels_rbf(K)->colour_phi(rgb, M, b, phi, idx, n, K);
 }

@@ -50,6 +50,29 @@ typedef void gnf_adam_idx_fn(float *p, float *m, float *v, float *g, const int32
                              float step, float b1, float b2, float eps);
 gnf_adam_idx_fn gnf_adam_idx_ref, gnf_adam_idx_avx2;
 
+/* RBF inference for rendering radiance fields: the activations and one output row (the density),
+ * phi kept so that the other rows can be applied later to the samples that need them.
+ * Shapes: phi [n][K], y0 [n], f [n][D], c/beta/bc2 [D][K], cst [K], W0 [K].
+ *   phi_k = rho(q_k), q_k = sum_d beta_dk (f_d - c_dk)^2,   y0 = W0 . phi + w00.
+ * bc2 = 2 beta c and cst = sum_d beta c^2 come from gnf_rbf_expand (the reference reads c; the fast
+ * path the expanded form, q clamped at 0).  A point's results do not depend on n or on its
+ * position in the batch.  AVX2: K % 8 == 0; tolerance, not bits. */
+typedef void gnf_rbf_phi_fn(float *phi, float *y0, const float *f, const float *c, const float *beta, const float *bc2,
+                            const float *cst, const float *W0, float w00, long n, int D, int K, gnf_basis basis);
+gnf_rbf_phi_fn gnf_rbf_phi_ref, gnf_rbf_phi_avx2;
+/* The radiance-field colour head from the activations (nerf_head.h, gnf_nerf_sh_matrix and
+ * gnf_nerf_colour_phi): the per-ray matrix M [3][K], b [3] from the head W [NERF_OUT][K], w0 and
+ * the ray's SH basis; the colours rgb [n][3] of n samples of that ray whose activations are the
+ * rows idx[0..n) of phi [.][K].  AVX2: K % 8 == 0; tolerance, not bits. */
+typedef void gnf_sh_matrix_fn(float *M, float b[3], const float *W, const float *w0, int K, const float Y16[16]);
+typedef void gnf_colour_phi_fn(float *rgb, const float *M, const float b[3], const float *phi, const int *idx, long n, int K);
+gnf_sh_matrix_fn gnf_nerf_sh_matrix_ref, gnf_nerf_sh_matrix_avx2;
+gnf_colour_phi_fn gnf_nerf_colour_phi_ref, gnf_nerf_colour_phi_avx2;
+
+/* bc2 [D][K] = 2 beta c, cst [K] = sum_d beta c^2 (the sums in order d = 0..D-1), as the training
+ * kernel computes them. */
+void gnf_rbf_expand(float *bc2, float *cst, const float *c, const float *beta, int D, int K);
+
 typedef struct {
     const char *name;          /* "scalar" or "avx2-fma" */
     int rbf_k_step;            /* the rbf entries need K % rbf_k_step == 0 */
@@ -59,6 +82,9 @@ typedef struct {
     gnf_grid_scatter_fn *grid_scatter_level;
     gnf_adam_fn *adam, *adam_lazy;
     gnf_adam_idx_fn *adam_idx;
+    gnf_rbf_phi_fn *rbf_phi;
+    gnf_sh_matrix_fn *sh_matrix;
+    gnf_colour_phi_fn *colour_phi;
 } gnf_kernels;
 
 extern const gnf_kernels gnf_kernels_scalar;

@@ -10,6 +10,7 @@
  * behind sample k: O(n), no cancellation against the total. */
 #include "field/nerf_head.h"
 #include "field/field.h"
+#include "field/kernels.h"
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
@@ -116,6 +117,34 @@ void gnf_nerf_sh_colour(float rgb[3], const float *y, const float Y16[16]) {
     float z[3];
     sh_dot3(z, y, Y16);
     for (int c = 0; c < 3; c++) rgb[c] = sigmoid(z[c]);
+}
+
+/* Entry sh_matrix of the scalar kernel table.  Shapes: M [3][K], W [NERF_OUT][K], w0 [NERF_OUT]. */
+void gnf_nerf_sh_matrix_ref(float *M, float b[3], const float *W, const float *w0, int K, const float Y16[16]) {
+    for (int c = 0; c < 3; c++) {
+        float *Mc = M + (long)c * K, bc = 0;
+        const float *Wc = W + (long)(1 + NERF_SH * c) * K;
+        for (int k = 0; k < K; k++) Mc[k] = 0;
+        for (int j = 0; j < NERF_SH; j++) {
+            const float y = Y16[j], *Wj = Wc + (long)j * K;
+            for (int k = 0; k < K; k++) Mc[k] += y * Wj[k];
+            bc += y * w0[1 + NERF_SH * c + j];
+        }
+        b[c] = bc;
+    }
+}
+
+/* Entry colour_phi of the scalar kernel table.  Shapes: rgb [n][3], M [3][K], phi rows [K]. */
+void gnf_nerf_colour_phi_ref(float *rgb, const float *M, const float b[3], const float *phi, const int *idx, long n, int K) {
+    for (long s = 0; s < n; s++) {
+        const float *ph = phi + (long)idx[s] * K;
+        for (int c = 0; c < 3; c++) {
+            const float *Mc = M + (long)c * K;
+            float z = b[c];
+            for (int k = 0; k < K; k++) z += Mc[k] * ph[k];
+            rgb[3 * s + c] = sigmoid(z);
+        }
+    }
 }
 
 /* ---- per-ray compositing ------------------------------------------------------------------- */

@@ -34,6 +34,19 @@ float gnf_nerf_density_grad(float y0);
  * y: that sample's NERF_OUT outputs (y[0] is not read); Y16: gnf_nerf_sh16 of the view direction. */
 void gnf_nerf_sh_colour(float rgb[3], const float *y, const float Y16[16]);
 
+/* Colour straight from the RBF activations, for rendering: a ray's view direction is fixed, so the
+ * SH dot product folds into the head once per ray,
+ *   M [3][K]: M_ck = sum_j Y16[j] W[1 + 16c + j][k],   b_c = sum_j Y16[j] w0[1 + 16c + j]
+ * (W [NERF_OUT][K], w0 [NERF_OUT]: the decoder head), and each sample's colour is then
+ *   rgb_c = sigmoid(b_c + sum_k M_ck phi_k)
+ * (3K multiply-adds instead of 48K + 48).  Equal to gnf_nerf_sh_colour of W phi + w0 up to float
+ * rounding (the sums run in another order). */
+void gnf_nerf_sh_matrix(float *M, float b[3], const float *W, const float *w0, int K, const float Y16[16]);
+/* rgb [n][3]: the colours of n samples of one ray, whose activations are the rows idx[0..n) of
+ * phi [.][K].  Both run through the kernel table (kernels.h; the _ref versions here are the
+ * scalar definition). */
+void gnf_nerf_colour_phi(float *rgb, const float *M, const float b[3], const float *phi, const int *idx, long n, int K);
+
 /* What one ray composites to.  n_used: samples composited before termination (<= n). */
 typedef struct { float rgb[3]; float opacity; float depth; long n_used; } nerf_ray_result;
 

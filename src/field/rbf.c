@@ -94,4 +94,35 @@ double gnf_rbf_train_ref(float *df, rbf_grads g, const float *f, const float *t,
     return lsum;
 }
 
+/* Entry rbf_phi (kernels.h): phi [n][K], y0 [n] from f [n][D]; c, beta [D][K]; W0 [K].  The same
+ * arithmetic as gnf_rbf_forward_ref's row 0 (bc2 and cst are not used). */
+void gnf_rbf_phi_ref(float *phi, float *y0, const float *f, const float *c, const float *beta, const float *bc2,
+                     const float *cst, const float *W0, float w00, long n, int D, int K, gnf_basis basis) {
+    (void)bc2; (void)cst;
+    for (long p = 0; p < n; p++) {
+        const float *fp = f + p * D;
+        float *php = phi + p * K, y = w00;
+        for (int k = 0; k < K; k++) {
+            float q = 0;
+            for (int d = 0; d < D; d++) {
+                float u = fp[d] - c[d * K + k];
+                q += beta[d * K + k] * u * u;
+            }
+            php[k] = rho(q, basis);
+            y += W0[k] * php[k];
+        }
+        y0[p] = y;
+    }
+}
+
+void gnf_rbf_expand(float *bc2, float *cst, const float *c, const float *beta, int D, int K) {
+    for (int k = 0; k < K; k++) cst[k] = 0;
+    for (int d = 0; d < D; d++)
+        for (int k = 0; k < K; k++) {
+            float bc = beta[(long)d * K + k] * c[(long)d * K + k];
+            bc2[(long)d * K + k] = 2.0f * bc;
+            cst[k] += bc * c[(long)d * K + k];
+        }
+}
+
 long gnf_rbf_work_floats(int D, int K) { return 3L * D * K + 6L * K + 64; }

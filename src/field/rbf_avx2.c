@@ -6,6 +6,7 @@
  * a row of 8 neurons is one aligned-or-not load.  The B×K activation matrix never leaves the
  * per-point buffers q/phi (L1). */
 #include "field/kernels.h"
+#include "field/nerf_head.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -473,3 +474,81 @@ double gnf_rbf_train_avx2(float *df, rbf_grads g, const float *f, const float *t
     return lsum;
 }
 
+
+/* Entry rbf_phi (kernels.h), K % 8 == 0: two points at a time through distances_expanded2 (each
+ * row of beta and 2 beta c loaded once for both), a last odd point through distances_expanded
+ * (identical per neuron), then rho and the row-0 dot product per point. */
+void gnf_rbf_phi_avx2(float *phi, float *y0, const float *f, const float *c, const float *beta, const float *bc2,
+                      const float *cst, const float *W0, float w00, long n, int D, int K, gnf_basis basis) {
+    (void)c;
+    for (long p = 0; p < n; p += 2) {
+        float *pa = phi + p * K, *pb = pa + K;
+        if (p + 1 < n) distances_expanded2(pa, pb, f + p * D, f + (p + 1) * D, bc2, beta, cst, D, K);
+        else distances_expanded(pa, f + p * D, bc2, beta, cst, D, K);
+        const int np = p + 1 < n ? 2 : 1;
+        for (int j = 0; j < np; j++) {
+            float *ph = pa + (long)j * K;
+            __m256 acc = _mm256_setzero_ps();
+            for (int k = 0; k < K; k += 8) {
+                __m256 v = rho8(_mm256_loadu_ps(ph + k), basis);
+                _mm256_storeu_ps(ph + k, v);
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(W0 + k), v, acc);
+            }
+            y0[p + j] = w00 + hsum8(acc);
+        }
+    }
+}
+
+/* Entry sh_matrix (kernels.h), K % 8 == 0: M_c += Y_j W_(1+16c+j) over j, 8 neurons a register. */
+void gnf_nerf_sh_matrix_avx2(float *M, float b[3], const float *W, const float *w0, int K, const float Y16[16]) {
+    const __m256 ylo = _mm256_loadu_ps(Y16), yhi = _mm256_loadu_ps(Y16 + 8);
+    for (int c = 0; c < 3; c++) {
+        const float *Wc = W + (long)(1 + NERF_SH * c) * K;
+        float *Mc = M + (long)c * K;
+        for (int k = 0; k < K; k += 8) {
+            __m256 a0 = _mm256_mul_ps(_mm256_set1_ps(Y16[0]), _mm256_loadu_ps(Wc + k));
+            __m256 a1 = _mm256_mul_ps(_mm256_set1_ps(Y16[1]), _mm256_loadu_ps(Wc + K + k));
+            for (int j = 2; j < NERF_SH; j += 2) {
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(Y16[j]), _mm256_loadu_ps(Wc + (long)j * K + k), a0);
+                a1 = _mm256_fmadd_ps(_mm256_set1_ps(Y16[j + 1]), _mm256_loadu_ps(Wc + (long)(j + 1) * K + k), a1);
+            }
+            _mm256_storeu_ps(Mc + k, _mm256_add_ps(a0, a1));
+        }
+        const float *bc = w0 + 1 + NERF_SH * c;
+        b[c] = hsum8(_mm256_fmadd_ps(ylo, _mm256_loadu_ps(bc), _mm256_mul_ps(yhi, _mm256_loadu_ps(bc + 8))));
+    }
+}
+
+/* 1/(1+e^-v) for 8 lanes as the scalar sigmoid computes it: (v >= 0 ? 1 : e)/(1 + e), e = e^-|v|. */
+static inline __m256 sigmoid8(__m256 v) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 e = exp8(_mm256_or_ps(v, _mm256_set1_ps(-0.0f)));   /* -|v| */
+    return _mm256_div_ps(_mm256_blendv_ps(one, e, v), _mm256_add_ps(one, e));
+}
+
+/* Entry colour_phi (kernels.h), K % 8 == 0: z = b + M phi per sample (three dot products over
+ * registers of 8 neurons), written where the colours go, then the sigmoid over 8 values at a
+ * time (the last block padded, so a value does not depend on its position). */
+void gnf_nerf_colour_phi_avx2(float *rgb, const float *M, const float b[3], const float *phi, const int *idx, long n, int K) {
+    for (long s = 0; s < n; s++) {
+        const float *ph = phi + (long)idx[s] * K;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0;
+        for (int k = 0; k < K; k += 8) {
+            __m256 v = _mm256_loadu_ps(ph + k);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(M + k), v, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(M + K + k), v, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(M + 2L * K + k), v, a2);
+        }
+        rgb[3 * s] = b[0] + hsum8(a0);
+        rgb[3 * s + 1] = b[1] + hsum8(a1);
+        rgb[3 * s + 2] = b[2] + hsum8(a2);
+    }
+    long m = 3 * n, i = 0;
+    for (; i + 8 <= m; i += 8) _mm256_storeu_ps(rgb + i, sigmoid8(_mm256_loadu_ps(rgb + i)));
+    if (i < m) {
+        float t[8] __attribute__((aligned(32))) = {0};
+        memcpy(t, rgb + i, sizeof(float) * (size_t)(m - i));
+        _mm256_store_ps(t, sigmoid8(_mm256_load_ps(t)));
+        memcpy(rgb + i, t, sizeof(float) * (size_t)(m - i));
+    }
+}

@@ -19,6 +19,7 @@
 #include "tasks/train.h"
 #include "tasks/nerf_internal.h"
 #include "field/nerf_head.h"
+#include "field/kernels.h"
 #include "geom/mcubes.h"
 #include "io/scene.h"
 #include <math.h>
@@ -403,6 +404,7 @@ typedef struct {
     float *scratch;
     long scr_floats;
     long *evals;                  /* per task */
+    double *phase;                /* NULL, or per thread NERF_PH_N seconds (accumulated) */
 } render_ctx;
 
 static void render_task(void *vctx, long task, int thread) {
@@ -419,6 +421,8 @@ static void render_task(void *vctx, long task, int thread) {
     ray_state *rs = (ray_state *)(owner + PACKET_SAMPLES);
     long i0 = task * RENDER_TASK, nr = GNF_MIN(c->n, i0 + RENDER_TASK) - i0, ev = 0;
     const float odt = fv->sp->dt * fv->sp->dscale;
+    double *ph = c->phase ? c->phase + (long)thread * NERF_PH_N : NULL, tl0 = ph ? gnf_now() : 0, tl1;
+#define LAP(k) do { if (ph) { tl1 = gnf_now(); ph[k] += tl1 - tl0; tl0 = tl1; } } while (0)
     for (int i = 0; i < ROUND; i++) dts[i] = odt;
     int live = 0;
     for (long r = 0; r < nr; r++) {
@@ -444,11 +448,14 @@ static void render_task(void *vctx, long task, int thread) {
             if (q->len == 0) { q->alive = 0; live--; }
             n += q->len;
         }
+        LAP(NERF_PH_MARCH);
         if (n == 0) break;
         ev += n;
         gnf_grid_encode(F, m, m->params, x, n);
+        LAP(NERF_PH_LOOKUP);
         gnf_rbf_forward(y0, F, cc, fv->beta, W, w0, n, D, K, 1, m->cfg.basis);
         for (long i = 0; i < n; i++) sig[i] = gnf_nerf_density(y0[i]);
+        LAP(NERF_PH_DECODE);
         long ns = 0;
         for (long r = 0; r < nr; r++) {
             ray_state *q = &rs[r];
@@ -467,7 +474,9 @@ static void render_task(void *vctx, long task, int thread) {
             q->T *= Tend;
             if (used < q->len || q->T < NERF_TMIN) { q->alive = 0; live--; }
         }
+        LAP(NERF_PH_COMPOSITE);
         if (ns) gnf_rbf_forward(ys, Fs, cc, fv->beta, W, w0, ns, D, K, NERF_OUT, m->cfg.basis);
+        LAP(NERF_PH_DECODE);
         for (long j = 0; j < ns; j++) {
             ray_state *q = &rs[owner[j]];
             float Y16[16], col[3];
@@ -476,6 +485,7 @@ static void render_task(void *vctx, long task, int thread) {
             for (int a = 0; a < 3; a++) q->C[a] += wsel[j] * col[a];
             q->dep += wsel[j] * ts[sel[j]];
         }
+        LAP(NERF_PH_COMPOSITE);
     }
     for (long r = 0; r < nr; r++) {
         const ray_state *q = &rs[r];
@@ -484,19 +494,22 @@ static void render_task(void *vctx, long task, int thread) {
         if (c->depth) c->depth[i] = q->dep;
         if (c->opac) c->opac[i] = 1.0f - q->T;
     }
+    LAP(NERF_PH_COMPOSITE);
+#undef LAP
     c->evals[task] = ev;
 }
 
 /* Renders n rays (camera pixels when cam != NULL, else ro/rd) into rgb (n×3), depth, opac (n,
- * may be NULL).  Returns total field evaluations, or -1 when out of memory. */
+ * may be NULL); phase (NULL, or NERF_PH_N doubles per thread) accumulates the seconds of each
+ * phase.  Returns total field evaluations, or -1 when out of memory. */
 static long render_rays(const field_view *fv, const gnf_camera *cam, const float *ro, const float *rd, long n,
-                        float *rgb, float *depth, float *opac, int threads) {
+                        float *rgb, float *depth, float *opac, int threads, double *phase) {
     int T = gnf_threads_resolve(threads);
     long sf = packet_scratch_floats(fv->m->D), ntask = (n + RENDER_TASK - 1) / RENDER_TASK;
     float *scr = gnf_calloc((size_t)T * (size_t)sf, sizeof(float));
     long *ev = gnf_calloc((size_t)GNF_MAX(1, ntask), sizeof(long));
     if (!scr || !ev) { gnf_free(scr); gnf_free(ev); return -1; }
-    render_ctx c = {fv, cam, ro, rd, n, rgb, depth, opac, scr, sf, ev};
+    render_ctx c = {fv, cam, ro, rd, n, rgb, depth, opac, scr, sf, ev, phase};
     gnf_parallel_for(ntask, T, render_task, &c);
     long tot = 0;
     for (long i = 0; i < ntask; i++) tot += ev[i];
@@ -505,12 +518,271 @@ static long render_rays(const field_view *fv, const gnf_camera *cam, const float
     return tot;
 }
 
+/* ---- the renderer: reference and fast paths ---------------------------------------------------
+ *
+ * gnf_nerf_render runs the fast renderer below; with GNF_NERF_REFERENCE=1 in the environment (read
+ * when a renderer is created) it runs render_rays above, the renderer of commit 5987ec1, which the
+ * training loop's held-out check keeps using.  Both give the same picture within rendering noise
+ * (tests/test_nerf_render.c states the tolerances).
+ *
+ * What the fast renderer adds (bench/README.md, "Interactive rendering (issue #11)", has the
+ * measurements of each):
+ *   - tiles of FAST_TW x FAST_TH pixels per task (neighbouring rays share grid cache lines);
+ *   - one decoder pass per sample: the density row and the K activations phi (kernel rbf_phi,
+ *     expanded distances with beta c precomputed); the colour of the samples whose weight matters
+ *     comes from the same phi through a per-ray 3 x K matrix (SH folded into the head:
+ *     gnf_nerf_sh_matrix), not from a second pass over 49 outputs;
+ *   - marching over a Chebyshev distance field of the occupancy grid (each empty cell knows how
+ *     many cells away the nearest occupied one is, so empty space is left in jumps of up to
+ *     2·NERF_DIST_CAP + 1 cells), runs of lattice points through an occupied cell emitted
+ *     without classifying each (gnf_nerf_march_fast);
+ *   - rounds of FAST_ROUND samples per ray (fewer evaluated past the termination point);
+ *   - early termination once the transmittance is below FAST_TMIN = 1e-2 instead of 1e-4, the
+ *     rest of the ray taking the colour of its last sample: a pixel moves by at most 1e-2 (its
+ *     colour is a mean of colours in [0, 1] over the transmittance), 30% fewer samples on lego.
+ * The samples stay on the reference's lattice (the same positions); a sample differs from the
+ * reference's only in the decoder's rounding.  Per ray everything is independent of the other
+ * rays of its tile and of the thread count. */
+
+/* Compile-time settings (bench/README.md measures each; -D overrides them for such measurements). */
+#ifndef FAST_TW
+#define FAST_TW 16             /* tile of FAST_TW x FAST_TH pixels per task */
+#endif
+#ifndef FAST_TH
+#define FAST_TH 8
+#endif
+#define FAST_RAYS (FAST_TW * FAST_TH)
+#ifndef FAST_ROUND
+#define FAST_ROUND 8           /* samples per live ray per round */
+#endif
+#ifndef FAST_TMIN
+#define FAST_TMIN 1e-2f        /* early termination: transmittance below this ... */
+#endif
+#ifndef FAST_TAIL
+#define FAST_TAIL 1            /* ... with the rest of the ray given the last sample's colour (0: the background's) */
+#endif
+#ifndef FAST_PHI_MAX_K
+#define FAST_PHI_MAX_K 64      /* colour from phi through the per-ray matrix for K <= this (0: never) */
+#endif
+#ifndef FAST_MARCH_REF
+#define FAST_MARCH_REF 0       /* 1: march with gnf_nerf_march (the reference's marcher) */
+#endif
+
 struct gnf_nerf_renderer {
     const gnf_model *m;
     nerf_space sp;
-    float *beta;
-    int threads;
+    float *beta, *bc2, *cst;   /* precisions, 2 beta c, sum_d beta c^2 */
+    unsigned char *cdist;      /* G^3: Chebyshev distance (cells) to the nearest occupied cell, capped */
+    int threads, T, reference;
+    float *scratch;            /* fast path: per thread fast_scratch_floats(D, K) floats */
+    long scr_floats;
+    double phase[NERF_PH_N];   /* thread-seconds per phase, summed over the frames rendered */
+    long frames;
+    double setup_s;            /* seconds gnf_nerf_renderer_create took */
 };
+
+/* Per ray of a tile. */
+typedef struct {
+    float o[3], d[3], inv[3];
+    float tstart, t1, T, C[3], dep;
+    long li;                   /* next lattice index: sample positions tstart + li·dt */
+    long start, len;           /* this round's samples */
+    long s0, nsel;             /* this round's samples selected for colour: sel[s0 .. s0 + nsel) */
+    int alive, has_m, term;    /* term: stopped by early termination */
+    float clast[3];            /* colour of the last sample composited */
+    float M[3 * 64], b[3];     /* the ray's colour head (K <= 64; else the 49-output path) */
+} fast_ray;
+
+/* Per-thread scratch per sample: x 3, ts, y0, sig, wt; F D, phi K; wsel, ys NERF_OUT and Fs D (the
+ * 49-output path of decoders with K > 64), col 3, sel (int); then the rays. */
+static long fast_scratch_floats(int D, int K) {
+    const long S = (long)FAST_RAYS * FAST_ROUND;
+    return S * (3 + 4 + 2 * D + K + 2 + NERF_OUT + 3) + (long)FAST_RAYS * (long)(sizeof(fast_ray) / sizeof(float) + 1) + 64;
+}
+
+/* Marches from lattice index *li toward t1 (contract in nerf_internal.h).  In an occupied cell the
+ * lattice points up to the cell's exit are emitted in one run; empty space is left by a jump to
+ * the first lattice point past the exit of the cube of empty cells the distance field guarantees
+ * around the current cell. */
+/* clamp to [-1, 1] as fminf(1, fmaxf(-1, v)) for every non-NaN v, but inline (minss/maxss; the
+ * libm calls are not inlined without -ffinite-math-only) */
+static inline float clamp1(float v) {
+    v = v < -1.0f ? -1.0f : v;
+    return v > 1.0f ? 1.0f : v;
+}
+
+/* ceil(v) for 0 <= v < 2^31, without a libm call */
+static inline long ceil_pos(float v) {
+    long k = (long)v;
+    return (float)k < v ? k + 1 : k;
+}
+
+long gnf_nerf_march_fast(const nerf_space *sp, const unsigned char *cdist, const float o[3], const float d[3],
+                         const float inv[3], float tstart, long *li, float t1, long cap, float *x, float *ts) {
+    const float B = sp->box, dt = sp->dt, cs = 2.0f * B / (float)sp->G, invB = 1.0f / B, rdt = 1.0f / dt;
+    const float gs = (float)sp->G / (2.0f * B);
+    const int G = sp->G;
+    long n = 0, i = *li;
+    float tt = tstart + (float)i * dt;
+    while (tt < t1 && n < cap) {
+        float p[3] = {o[0] + tt * d[0], o[1] + tt * d[1], o[2] + tt * d[2]};
+        int ci[3];
+        for (int a = 0; a < 3; a++) {   /* the cell: (p + B) G / 2B, by a product (a face may round either way) */
+            int c = (int)((p[a] + B) * gs);
+            ci[a] = c < 0 ? 0 : (c >= G ? G - 1 : c);
+        }
+        const int rc = cdist[ci[0] + (long)G * (ci[1] + (long)G * ci[2])], h = rc > 0 ? rc - 1 : 0;
+        float te = 1e30f;   /* exit of the cell (rc = 0) or of the empty cube around it */
+        for (int a = 0; a < 3; a++) {
+            float f = d[a] > 0 ? (float)(ci[a] + h + 1) : (float)(ci[a] - h);
+            float ta = (f * cs - B - o[a]) * inv[a];
+            te = d[a] != 0 && ta < te ? ta : te;
+        }
+        if (rc == 0) {
+            for (;;) {
+                for (int a = 0; a < 3; a++) x[3 * n + a] = clamp1(p[a] * invB);
+                ts[n++] = tt;
+                tt = tstart + (float)++i * dt;
+                if (!(tt < te && tt < t1 && n < cap)) break;
+                for (int a = 0; a < 3; a++) p[a] = o[a] + tt * d[a];
+            }
+        } else {
+            float k = (te - tt) * rdt;
+            i += k <= 1.0f ? 1 : (k > 1e7f ? 10000000 : ceil_pos(k));
+            tt = tstart + (float)i * dt;
+        }
+    }
+    *li = i;
+    return n;
+}
+
+typedef struct {
+    gnf_nerf_renderer *r;
+    const gnf_camera *cam;
+    int tiles_x;
+    float *rgb, *depth, *opac;
+    long *evals;               /* per task */
+    double *phase;             /* per thread, NERF_PH_N each */
+} fast_ctx;
+
+static void fast_task(void *vctx, long task, int thread) {
+    fast_ctx *c = vctx;
+    const gnf_nerf_renderer *r = c->r;
+    const gnf_model *m = r->m;
+    const gnf_camera *cam = c->cam;
+    const int D = m->D, K = m->cfg.rbf_k;
+    const long SMAX = (long)FAST_RAYS * FAST_ROUND;
+    const float *W = m->params + m->off_W, *w0 = m->params + m->off_w0, *cc = m->params + m->off_c;
+    float *x = r->scratch + (long)thread * r->scr_floats, *ts = x + 3 * SMAX, *y0 = ts + SMAX, *sig = y0 + SMAX;
+    float *wt = sig + SMAX, *F = wt + SMAX, *phi = F + SMAX * D, *wsel = phi + SMAX * K, *ys = wsel + SMAX;
+    float *Fs = ys + SMAX * NERF_OUT, *col = Fs + SMAX * D;
+    int *sel = (int *)(col + 3 * SMAX);
+    fast_ray *rs = (fast_ray *)(sel + SMAX);
+    double *ph = c->phase + (long)thread * NERF_PH_N, t0 = gnf_now(), t1;
+#define LAP(k) do { t1 = gnf_now(); ph[k] += t1 - t0; t0 = t1; } while (0)
+    const int tx = (int)(task % c->tiles_x), ty = (int)(task / c->tiles_x);
+    const int px0 = tx * FAST_TW, py0 = ty * FAST_TH;
+    const int tw = GNF_MIN(FAST_TW, cam->w - px0), th = GNF_MIN(FAST_TH, cam->h - py0), nr = tw * th;
+    const float odt = r->sp.dt * r->sp.dscale;
+    float dts[FAST_ROUND];
+    for (int i = 0; i < FAST_ROUND; i++) dts[i] = odt;
+    const int colour_phi = K <= FAST_PHI_MAX_K && K <= 64;
+    long ev = 0;
+    int live = 0;
+    for (int j = 0; j < nr; j++) {
+        fast_ray *q = &rs[j];
+        camera_ray(cam, (float)(px0 + j % tw) + 0.5f, (float)(py0 + j / tw) + 0.5f, q->o, q->d);
+        for (int a = 0; a < 3; a++) q->inv[a] = q->d[a] != 0.0f ? 1.0f / q->d[a] : 0.0f;
+        float e0;  /* the lattice starts where the ray enters the occupied cells' bounding box */
+        q->alive = gnf_nerf_ray_aabb(q->o, q->d, r->sp.lo, r->sp.hi, &e0, &q->t1);
+        q->tstart = e0 + 0.5f * r->sp.dt;
+        q->li = 0;
+        q->T = 1.0f;
+        q->C[0] = q->C[1] = q->C[2] = q->dep = 0;
+        q->has_m = q->term = 0;
+        q->clast[0] = q->clast[1] = q->clast[2] = 1.0f;
+        live += q->alive;
+    }
+    while (live > 0) {
+        long n = 0;
+        for (int j = 0; j < nr; j++) {
+            fast_ray *q = &rs[j];
+            q->len = q->nsel = 0;
+            if (!q->alive) continue;
+            q->start = n;
+#if FAST_MARCH_REF
+            float tref = q->tstart + (float)q->li * r->sp.dt;
+            q->len = gnf_nerf_march(&r->sp, q->o, q->d, &tref, q->t1, FAST_ROUND, x + 3 * n, ts + n);
+            q->li = (long)lrintf((tref - q->tstart) / r->sp.dt);
+#else
+            q->len = gnf_nerf_march_fast(&r->sp, r->cdist, q->o, q->d, q->inv, q->tstart, &q->li, q->t1, FAST_ROUND, x + 3 * n, ts + n);
+#endif
+            if (q->len == 0) { q->alive = 0; live--; }
+            n += q->len;
+        }
+        LAP(NERF_PH_MARCH);
+        if (n == 0) break;
+        ev += n;
+        gnf_grid_encode(F, m, m->params, x, n);
+        LAP(NERF_PH_LOOKUP);
+        gnf_kernels_rbf(K)->rbf_phi(phi, y0, F, cc, r->beta, r->bc2, r->cst, W, w0[0], n, D, K, m->cfg.basis);
+        for (long i = 0; i < n; i++) sig[i] = gnf_nerf_density(y0[i]);
+        LAP(NERF_PH_DECODE);
+        long ns = 0;
+        for (int j = 0; j < nr; j++) {
+            fast_ray *q = &rs[j];
+            if (!q->len) continue;
+            float Tend;
+            long used = gnf_nerf_weights(wt + q->start, &Tend, sig + q->start, dts, q->len, FAST_TMIN / q->T);
+            q->s0 = ns;
+            for (long i = q->start; i < q->start + used; i++) {
+                float w = wt[i] * q->T;
+                if (w > COLOUR_W) { sel[ns] = (int)i; wsel[ns++] = w; }
+            }
+            q->nsel = ns - q->s0;
+            q->T *= Tend;
+            if (used < q->len || q->T < FAST_TMIN) { q->alive = 0; live--; q->term = 1; }
+        }
+        LAP(NERF_PH_COMPOSITE);
+        if (!colour_phi) {   /* wide decoders: the 49 outputs of the selected samples */
+            for (long s = 0; s < ns; s++) memcpy(Fs + s * D, F + (long)sel[s] * D, sizeof(float) * (size_t)D);
+            gnf_rbf_forward(ys, Fs, cc, r->beta, W, w0, ns, D, K, NERF_OUT, m->cfg.basis);
+        }
+        for (int j = 0; j < nr; j++) {   /* colours of each ray's selected samples, then their sums */
+            fast_ray *q = &rs[j];
+            if (!q->nsel) continue;
+            float Y16[16];
+            if (colour_phi) {
+                if (!q->has_m) {
+                    gnf_nerf_sh16(Y16, q->d);
+                    gnf_nerf_sh_matrix(q->M, q->b, W, w0, K, Y16);
+                    q->has_m = 1;
+                }
+                gnf_nerf_colour_phi(col + 3 * q->s0, q->M, q->b, phi, sel + q->s0, q->nsel, K);
+            } else {
+                gnf_nerf_sh16(Y16, q->d);
+                for (long s = q->s0; s < q->s0 + q->nsel; s++) gnf_nerf_sh_colour(col + 3 * s, ys + s * NERF_OUT, Y16);
+            }
+            for (long s = q->s0; s < q->s0 + q->nsel; s++) {
+                for (int a = 0; a < 3; a++) q->C[a] += wsel[s] * col[3 * s + a];
+                q->dep += wsel[s] * ts[sel[s]];
+            }
+            memcpy(q->clast, col + 3 * (q->s0 + q->nsel - 1), sizeof q->clast);
+        }
+        LAP(NERF_PH_DECODE);
+    }
+    for (int j = 0; j < nr; j++) {
+        const fast_ray *q = &rs[j];
+        long i = (long)(py0 + j / tw) * cam->w + px0 + j % tw;
+        const float *tail = FAST_TAIL && q->term ? q->clast : k_bg;
+        for (int a = 0; a < 3; a++) c->rgb[3 * i + a] = q->C[a] + q->T * tail[a];
+        if (c->depth) c->depth[i] = q->dep;
+        if (c->opac) c->opac[i] = 1.0f - q->T;
+    }
+    LAP(NERF_PH_COMPOSITE);
+#undef LAP
+    c->evals[task] = ev;
+}
 
 static gnf_status check_nerf_model(const gnf_model *m) {
     if (m->task != GNF_TASK_NERF || m->cfg.in_dim != 3 || m->cfg.out_dim != NERF_OUT)
@@ -519,24 +791,102 @@ static gnf_status check_nerf_model(const gnf_model *m) {
     return GNF_OK;
 }
 
+/* The distance field from sp->occ: cells at Chebyshev distance r from the occupied set are found
+ * by growing the set r times by one cell (a cube dilation: three passes along the axes), on bit
+ * rows (G cells in ceil(G/64) words), so each growth costs a few thousand word operations. */
+gnf_status gnf_nerf_distance_field(const nerf_space *sp, unsigned char **out) {
+    const int G = sp->G, W = (G + 63) / 64;
+    const long N = (long)G * G * G, rows = (long)G * G, nw = rows * W;
+    const uint64_t last = G % 64 ? ((uint64_t)1 << (G % 64)) - 1 : ~(uint64_t)0;   /* valid bits of a row's last word */
+    uint64_t *cur = gnf_calloc((size_t)nw, sizeof(uint64_t)), *tmp = gnf_calloc((size_t)nw, sizeof(uint64_t));
+    uint64_t *tmp2 = gnf_calloc((size_t)nw, sizeof(uint64_t));
+    unsigned char *dist = gnf_calloc((size_t)N, 1);
+    *out = NULL;
+    if (!cur || !tmp || !tmp2 || !dist) {
+        gnf_free(cur); gnf_free(tmp); gnf_free(tmp2); gnf_free(dist);
+        return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    }
+    long left = 0;
+    for (long i = 0; i < N; i++) {
+        int o = sp->occ[i] != 0;
+        if (o) cur[(i / G) * W + (i % G) / 64] |= (uint64_t)1 << (i % G % 64);
+        dist[i] = o ? 0 : NERF_DIST_CAP + 1;
+        left += !o;
+    }
+    for (int rad = 1; rad <= NERF_DIST_CAP && left > 0; rad++) {
+        for (long r = 0; r < rows; r++) {                   /* x: shifts with carries across words */
+            const uint64_t *s = cur + r * W;
+            uint64_t *t = tmp + r * W;
+            for (int k = 0; k < W; k++) {
+                uint64_t v = s[k] | s[k] << 1 | s[k] >> 1;
+                if (k > 0) v |= s[k - 1] >> 63;
+                if (k + 1 < W) v |= s[k + 1] << 63;
+                t[k] = k + 1 < W ? v : v & last;
+            }
+        }
+        for (long z = 0; z < G; z++)                        /* y */
+            for (long y = 0; y < G; y++) {
+                const uint64_t *s = tmp + (z * G + y) * W, *sm = y > 0 ? s - W : s, *sp1 = y + 1 < G ? s + W : s;
+                uint64_t *t = tmp2 + (z * G + y) * W;
+                for (int k = 0; k < W; k++) t[k] = s[k] | sm[k] | sp1[k];
+            }
+        for (long z = 0; z < G; z++)                        /* z */
+            for (long y = 0; y < G; y++) {
+                const long row = z * G + y;
+                const uint64_t *s = tmp2 + row * W, *sm = z > 0 ? s - (long)G * W : s, *sp1 = z + 1 < G ? s + (long)G * W : s;
+                uint64_t *t = tmp + row * W;
+                for (int k = 0; k < W; k++) t[k] = s[k] | sm[k] | sp1[k];
+            }
+        for (long w = 0; w < nw; w++)                       /* the cells reached first at rad */
+            for (uint64_t fresh = tmp[w] & ~cur[w]; fresh; fresh &= fresh - 1) {
+                dist[(w / W) * G + (w % W) * 64 + __builtin_ctzll(fresh)] = (unsigned char)rad;
+                left--;
+            }
+        uint64_t *sw = cur; cur = tmp; tmp = sw;
+    }
+    gnf_free(cur);
+    gnf_free(tmp);
+    gnf_free(tmp2);
+    *out = dist;
+    return GNF_OK;
+}
+
 gnf_status gnf_nerf_renderer_create(const gnf_model *m, int threads, gnf_nerf_renderer **out) {
     *out = NULL;
     gnf_status st = check_nerf_model(m);
     if (st != GNF_OK) return st;
+    double t0 = gnf_now();
     gnf_nerf_renderer *r = calloc(1, sizeof *r);
     if (!r) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    const char *e = getenv("GNF_NERF_REFERENCE");
     r->m = m;
     r->threads = threads;
+    r->T = gnf_threads_resolve(threads);
+    r->reference = e && *e && *e != '0';
     r->sp.box = meta_float(m, "gnf.nerf.box", 1.5f);
     r->sp.dt = meta_float(m, "gnf.nerf.step", step_of(r->sp.box, 0));
     r->sp.dscale = meta_float(m, "gnf.nerf.dist_scale", DIST_SCALE);
     if ((st = gnf_nerf_occupancy_load(m, &r->sp)) != GNF_OK) { free(r); return st; }
-    if ((st = gnf_nerf_space_update_coarse(&r->sp)) != GNF_OK) { gnf_nerf_renderer_free(r); return st; }
-    r->beta = gnf_calloc((size_t)m->D * (size_t)m->cfg.rbf_k, sizeof(float));
-    if (!r->beta) { gnf_nerf_renderer_free(r); return gnf_fail(GNF_ERR_NOMEM, "out of memory"); }
+    const long DK = (long)m->D * m->cfg.rbf_k;
+    r->beta = gnf_calloc((size_t)DK, sizeof(float));
+    r->bc2 = gnf_calloc((size_t)DK, sizeof(float));
+    r->cst = gnf_calloc((size_t)m->cfg.rbf_k, sizeof(float));
+    if (!r->beta || !r->bc2 || !r->cst) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory"); goto fail; }
+    if ((st = gnf_nerf_space_update_coarse(&r->sp)) != GNF_OK) goto fail;
     gnf_rbf_beta(r->beta, m, m->params);
+    gnf_rbf_expand(r->bc2, r->cst, m->params + m->off_c, r->beta, m->D, m->cfg.rbf_k);
+    if (!r->reference) {
+        r->scr_floats = fast_scratch_floats(m->D, m->cfg.rbf_k);
+        r->scratch = gnf_calloc((size_t)r->T * (size_t)r->scr_floats, sizeof(float));
+        if (!r->scratch) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory"); goto fail; }
+        if ((st = gnf_nerf_distance_field(&r->sp, &r->cdist)) != GNF_OK) goto fail;
+    }
+    r->setup_s = gnf_now() - t0;
     *out = r;
     return GNF_OK;
+fail:
+    gnf_nerf_renderer_free(r);
+    return st;
 }
 
 void gnf_nerf_renderer_free(gnf_nerf_renderer *r) {
@@ -544,7 +894,18 @@ void gnf_nerf_renderer_free(gnf_nerf_renderer *r) {
     gnf_free(r->sp.occ);
     gnf_free(r->sp.coarse);
     gnf_free(r->beta);
+    gnf_free(r->bc2);
+    gnf_free(r->cst);
+    gnf_free(r->cdist);
+    gnf_free(r->scratch);
     free(r);
+}
+
+long gnf_nerf_renderer_phases(const gnf_nerf_renderer *r, double s[NERF_PH_N], double *setup_s, int *reference) {
+    for (int k = 0; k < NERF_PH_N; k++) s[k] = r->phase[k];
+    if (setup_s) *setup_s = r->setup_s;
+    if (reference) *reference = r->reference;
+    return r->frames;
 }
 
 gnf_status gnf_nerf_render(gnf_nerf_renderer *r, const gnf_camera *cam, gnf_image *rgb, gnf_image *depth,
@@ -557,10 +918,29 @@ gnf_status gnf_nerf_render(gnf_nerf_renderer *r, const gnf_camera *cam, gnf_imag
     if (st == GNF_OK && depth) st = gnf_image_alloc(depth, cam->w, cam->h, 1);
     if (st == GNF_OK && opacity) st = gnf_image_alloc(opacity, cam->w, cam->h, 1);
     if (st != GNF_OK) goto fail;
-    field_view fv = {r->m, &r->sp, r->beta};
-    long n = (long)cam->w * cam->h;
-    long ev = render_rays(&fv, cam, NULL, NULL, n, rgb->px, depth ? depth->px : NULL, opacity ? opacity->px : NULL, r->threads);
+    long n = (long)cam->w * cam->h, ev = 0;
+    double *ph = calloc((size_t)r->T * NERF_PH_N, sizeof(double));
+    if (!ph) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory rendering"); goto fail; }
+    if (r->reference) {
+        field_view fv = {r->m, &r->sp, r->beta};
+        ev = render_rays(&fv, cam, NULL, NULL, n, rgb->px, depth ? depth->px : NULL, opacity ? opacity->px : NULL, r->threads, ph);
+    } else {
+        const int tiles_x = (cam->w + FAST_TW - 1) / FAST_TW, tiles_y = (cam->h + FAST_TH - 1) / FAST_TH;
+        const long ntask = (long)tiles_x * tiles_y;
+        long *evs = calloc((size_t)ntask, sizeof(long));
+        if (!evs) ev = -1;
+        else {
+            fast_ctx c = {r, cam, tiles_x, rgb->px, depth ? depth->px : NULL, opacity ? opacity->px : NULL, evs, ph};
+            gnf_parallel_for(ntask, r->T, fast_task, &c);
+            for (long i = 0; i < ntask; i++) ev += evs[i];
+            free(evs);
+        }
+    }
+    for (int t = 0; t < r->T; t++)
+        for (int k = 0; k < NERF_PH_N; k++) r->phase[k] += ph[(long)t * NERF_PH_N + k];
+    free(ph);
     if (ev < 0) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory rendering"); goto fail; }
+    r->frames++;
     if (samples) *samples = (double)ev / (double)n;
     return GNF_OK;
 fail:
@@ -897,7 +1277,7 @@ static double nerf_quality(void *user, const gnf_model *m, int threads) {
     if (h->n == 0) return NAN;
     gnf_rbf_beta(tr->obeta, m, m->params);
     field_view fv = {m, &tr->sp, tr->obeta};
-    if (render_rays(&fv, NULL, h->ro, h->rd, h->n, h->out, NULL, NULL, threads) < 0) return NAN;
+    if (render_rays(&fv, NULL, h->ro, h->rd, h->n, h->out, NULL, NULL, threads, NULL) < 0) return NAN;
     double sum = 0;
     long off = 0;
     for (int k = 0; k < h->nv; k++) {
@@ -1026,9 +1406,24 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int max_views, int every, int threads,
-                             gnf_nerf_metrics *out) {
+/* The mean of each scale x scale block of src (w*scale x h*scale, 3 channels) into dst (w x h). */
+static void box_down(float *dst, const float *src, int w, int h, int scale) {
+    const float inv = 1.0f / (float)(scale * scale);
+    const long sw = (long)w * scale;
+    for (long y = 0; y < h; y++)
+        for (long x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                float acc = 0;
+                for (int v = 0; v < scale; v++)
+                    for (int u = 0; u < scale; u++) acc += src[3 * ((y * scale + v) * sw + x * scale + u) + c];
+                dst[3 * (y * w + x) + c] = acc * inv;
+            }
+}
+
+gnf_status gnf_nerf_evaluate_scaled(const gnf_model *m, const gnf_nerf_scene *s, int max_views, int every, int scale,
+                                    int threads, gnf_nerf_metrics *out) {
     memset(out, 0, sizeof *out);
+    if (scale < 1 || scale > 8) return gnf_fail(GNF_ERR_INVALID, "render scale must be 1..8, got %d", scale);
     double t0 = gnf_now();
     gnf_nerf_renderer *r;
     gnf_status st = gnf_nerf_renderer_create(m, threads, &r);
@@ -1044,24 +1439,39 @@ gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int ma
             gnf_nerf_renderer_free(r);
             return gnf_fail(GNF_ERR_INVALID, "%s: the scene was loaded without its pictures", s->s.json_path);
         }
-    double ps = 0, ss = 0, spp = 0;
+    double ps = 0, ss = 0, spp = 0, ph0[NERF_PH_N], ph1[NERF_PH_N];
     /* warm-up: one frame not timed */
     for (int i = -1; i < n; i++) {
         gnf_camera cam;
         int vi = i < 0 ? 0 : i * every;
         gnf_nerf_scene_camera(s, vi, &cam);
+        const int w = cam.w, h = cam.h;
+        cam.w *= scale; cam.h *= scale;
+        cam.fx *= (float)scale; cam.fy *= (float)scale; cam.cx *= (float)scale; cam.cy *= (float)scale;
         gnf_image img;
+        if (i == 0) gnf_nerf_renderer_phases(r, ph0, NULL, NULL);
         double smp = 0, f0 = gnf_now();
         if ((st = gnf_nerf_render(r, &cam, &img, NULL, NULL, &smp)) != GNF_OK) break;
         if (i < 0) { gnf_image_free(&img); continue; }
         ft[i] = gnf_now() - f0;
-        gnf_image gt = {cam.w, cam.h, 3, (float *)s->s.views[vi].rgb};
-        ps += gnf_psnr(img.px, gt.px, (long)cam.w * cam.h * 3);
+        out->width = cam.w;
+        out->height = cam.h;
+        if (scale > 1) {   /* the pixel's mean over its scale x scale sub-pixels */
+            box_down(img.px, img.px, w, h, scale);
+            img.w = w;
+            img.h = h;
+        }
+        gnf_image gt = {w, h, 3, (float *)s->s.views[vi].rgb};
+        ps += gnf_psnr(img.px, gt.px, (long)w * h * 3);
         ss += gnf_ssim(&img, &gt);
         spp += smp;
         gnf_image_free(&img);
     }
     if (st == GNF_OK) {
+        int T = gnf_threads_resolve(threads);
+        gnf_nerf_renderer_phases(r, ph1, &out->setup_ms, NULL);
+        out->setup_ms *= 1000.0;
+        for (int k = 0; k < NERF_PH_N; k++) out->phase_ms[k] = 1000.0 * (ph1[k] - ph0[k]) / n / T;
         out->views = n;
         out->psnr = ps / n;
         out->ssim = ss / n;
@@ -1074,6 +1484,11 @@ gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int ma
     free(ft);
     gnf_nerf_renderer_free(r);
     return st;
+}
+
+gnf_status gnf_nerf_evaluate(const gnf_model *m, const gnf_nerf_scene *s, int max_views, int every, int threads,
+                             gnf_nerf_metrics *out) {
+    return gnf_nerf_evaluate_scaled(m, s, max_views, every, 1, threads, out);
 }
 
 /* ---- density meshes --------------------------------------------------------------------------- */

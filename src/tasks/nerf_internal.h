@@ -36,6 +36,23 @@ int gnf_nerf_ray_aabb(const float o[3], const float d[3], const float lo[3], con
 long gnf_nerf_march(const nerf_space *sp, const float o[3], const float d[3], float *t, float tf, long cap,
                 float *x, float *ts);
 
+/* The fast renderer's distance field: *out (G^3 bytes, gnf_calloc'd; the caller frees) holds for
+ * every cell its Chebyshev distance in cells to the nearest occupied cell (0: occupied), or
+ * NERF_DIST_CAP + 1 when that is larger than NERF_DIST_CAP (a lower bound: all marching needs).
+ * The cube of cells within distance - 1 of an empty cell is empty. */
+#define NERF_DIST_CAP 32
+gnf_status gnf_nerf_distance_field(const nerf_space *sp, unsigned char **out);
+
+/* The fast renderer's marcher: from lattice index *li (samples at tstart + i·dt, i >= *li) toward
+ * t1, up to cap samples in occupied cells, positions x (3 per sample, normalised, clamped to
+ * [-1,1]) and distances ts as gnf_nerf_march computes them; inv[a] = 1/d[a] (0 where d[a] = 0).
+ * Runs of lattice points inside an occupied cell are emitted without re-classifying each, and
+ * empty space is crossed in jumps over the empty cubes of cdist, so the samples are those of
+ * gnf_nerf_march but for lattice points within float rounding of a cell face, which either may
+ * take or leave.  *li is left after the last sample.  Returns the count. */
+long gnf_nerf_march_fast(const nerf_space *sp, const unsigned char *cdist, const float o[3], const float d[3],
+                         const float inv[3], float tstart, long *li, float t1, long cap, float *x, float *ts);
+
 /* Stores sp's flags in m's metadata (gnf.nerf.occupancy = "G:" + base64(zlib(bits))). */
 gnf_status gnf_nerf_occupancy_store(gnf_model *m, const nerf_space *sp);
 /* Reads them back into sp->G and sp->occ (allocated with gnf_calloc; the caller frees);
@@ -51,5 +68,14 @@ gnf_status gnf_nerf_mesh_build(const gnf_model *m, int res, float iso, int threa
  * optical scale (gnf.nerf.dist_scale). */
 gnf_status gnf_nerf_mesh_colours(const gnf_model *m, gnf_mesh *mesh, float box, float cell, float dist_scale,
                                  int threads);
+
+/* Phases of rendering a frame: marching (rays, occupancy), grid lookup, decoder (density and
+ * activations, the colour head), compositing (weights, termination, sums). */
+enum { NERF_PH_MARCH, NERF_PH_LOOKUP, NERF_PH_DECODE, NERF_PH_COMPOSITE, NERF_PH_N };
+
+/* Thread-seconds spent in each phase over the frames r has rendered (returned), the seconds
+ * gnf_nerf_renderer_create took (setup_s) and whether r is the reference renderer
+ * (GNF_NERF_REFERENCE=1 when it was created); setup_s and reference may be NULL. */
+long gnf_nerf_renderer_phases(const gnf_nerf_renderer *r, double s[NERF_PH_N], double *setup_s, int *reference);
 
 #endif

@@ -12,8 +12,8 @@ static const char *HEAD =
     "(normalised frame: bounding-box diagonal 1.9); and the anchors' protocol (NeuRBF, Instant-NGP):\n"
     "grid IoU on the --mc-res^3 marching-cubes grid points (up to 2048) and the mesh-to-mesh normal\n"
     "angle (2^20 points per direction).  Radiance-field model vs a scene: every view of\n"
-    "--split at the pictures' resolution on white, mean PSNR and SSIM, median frame time and fps after\n"
-    "a warm-up frame.  All: parameters and model bytes; --json gives the same as one JSON object.\n";
+    "--split at the pictures' resolution (--scale S: S times it) on white, mean PSNR and SSIM, median frame\n"
+    "time and fps after a warm-up frame, mean time by phase.  All: parameters and model bytes; --json gives the same as one JSON object.\n";
 
 static int eval_nerf(const gnf_model *m, const char *model, const char *ref, const opt_value *o) {
     gnf_nerf_scene *sc = NULL;
@@ -21,18 +21,22 @@ static int eval_nerf(const gnf_model *m, const char *model, const char *ref, con
     int threads = (int)o[O_THREADS].i;
     if (gnf_nerf_scene_load(ref, split, (int)o[O_DOWNSCALE].i, threads, &sc) != GNF_OK) return runtime_error();
     gnf_nerf_metrics mt;
-    gnf_status st = gnf_nerf_evaluate(m, sc, (int)o[O_VIEWS].i, (int)o[O_EVERY].i, threads, &mt);
+    gnf_status st = gnf_nerf_evaluate_scaled(m, sc, (int)o[O_VIEWS].i, (int)o[O_EVERY].i, (int)o[O_SCALE].i, threads, &mt);
     gnf_nerf_scene_free(sc);
     long np = gnf_model_param_count(m), bytes = file_size(model);
     if (st != GNF_OK) return runtime_error();
     if (o[O_JSON].set)
         printf("{\"psnr\": %.4f, \"ssim\": %.6f, \"views\": %d, \"params\": %ld, \"bytes\": %ld, \"fps\": %.3f, "
-               "\"ms_per_frame\": %.2f, \"samples_per_pixel\": %.2f, \"split\": \"%s\", \"downscale\": %ld, \"every\": %ld, \"seconds\": %.2f}\n",
-               mt.psnr, mt.ssim, mt.views, np, bytes, mt.fps, mt.ms_per_frame, mt.samples_per_pixel, split, o[O_DOWNSCALE].i, o[O_EVERY].i, mt.seconds);
+               "\"ms_per_frame\": %.2f, \"samples_per_pixel\": %.2f, \"split\": \"%s\", \"downscale\": %ld, \"every\": %ld, "
+               "\"width\": %d, \"height\": %d, \"scale\": %ld, \"ms_march\": %.2f, \"ms_lookup\": %.2f, \"ms_decoder\": %.2f, "
+               "\"ms_composite\": %.2f, \"setup_ms\": %.1f, \"seconds\": %.2f}\n",
+               mt.psnr, mt.ssim, mt.views, np, bytes, mt.fps, mt.ms_per_frame, mt.samples_per_pixel, split, o[O_DOWNSCALE].i, o[O_EVERY].i,
+               mt.width, mt.height, o[O_SCALE].i, mt.phase_ms[0], mt.phase_ms[1], mt.phase_ms[2], mt.phase_ms[3], mt.setup_ms, mt.seconds);
     else
-        printf("%s vs %s (%s split, %d views): PSNR %.2f dB, SSIM %.4f, %ld parameters, %ld bytes, %.1f ms per frame "
-               "(%.2f fps, %.1f field samples per pixel), %.1f s\n", model, ref, split, mt.views, mt.psnr, mt.ssim, np, bytes,
-               mt.ms_per_frame, mt.fps, mt.samples_per_pixel, mt.seconds);
+        printf("%s vs %s (%s split, %d views at %dx%d): PSNR %.2f dB, SSIM %.4f, %ld parameters, %ld bytes, %.1f ms per frame "
+               "(%.2f fps, %.1f field samples per pixel; marching %.1f, grid lookup %.1f, decoder %.1f, compositing %.1f ms), "
+               "%.1f s\n", model, ref, split, mt.views, mt.width, mt.height, mt.psnr, mt.ssim, np, bytes, mt.ms_per_frame, mt.fps,
+               mt.samples_per_pixel, mt.phase_ms[0], mt.phase_ms[1], mt.phase_ms[2], mt.phase_ms[3], mt.seconds);
     return 0;
 }
 
