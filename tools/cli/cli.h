@@ -57,6 +57,12 @@ gnf_status crop_center(gnf_image *img, int cw, int ch);
 /* "encoding: ..." and "decoder: ..." lines. */
 void describe_model(FILE *f, const gnf_model *m);
 
+/* gnf query's point readers on an open stream (query.c; fuzz/fuzz_query.c feeds them memory):
+ * text "x y z" lines, or sz bytes of float32 triples.  0 with *pts (malloc'd) and *n, or the
+ * exit code of fail() after its message. */
+int query_parse_text(FILE *f, const char *path, float **pts, long *n);
+int query_parse_binary(FILE *f, long sz, const char *path, float **pts, long *n);
+
 /* The verbs: argv[0] is the verb; they return the exit code. */
 int cmd_fit(int argc, char **argv, double t_cmd);
 int cmd_render(int argc, char **argv), cmd_eval(int argc, char **argv), cmd_info(int argc, char **argv);
