@@ -327,6 +327,12 @@ gnf_status gnf_image_load_on_white(const char *path, gnf_image *out, int *had_al
     return load_file(path, 1, out, had_alpha);
 }
 
+/* Like gnf_image_load_from_memory, but RGB composited over white (see io/scene.h). */
+gnf_status gnf_image_load_on_white_from_memory(const void *data, size_t size, const char *name, gnf_image *out,
+                                               int *had_alpha) {
+    return decode(data, size, name, 1, out, had_alpha);
+}
+
 typedef struct {
     const char *path;
     FILE *f;

@@ -81,6 +81,9 @@ void gnf_view_ray(const gnf_view *v, float px, float py, float o[3], float d[3])
  * *had_alpha (may be NULL) tells whether alpha was present.  Same errors as gnf_image_load
  * (and *out zeroed on failure). */
 gnf_status gnf_image_load_on_white(const char *path, gnf_image *out, int *had_alpha);
+/* gnf_image_load_on_white on a file image data[0..size) (not modified), named name in messages. */
+gnf_status gnf_image_load_on_white_from_memory(const void *data, size_t size, const char *name, gnf_image *out,
+                                               int *had_alpha);
 /* GNF_ERR_UNSUPPORTED naming name for a w×h image over the image loader's limits. */
 gnf_status gnf_image_check_size(const char *name, unsigned long w, unsigned long h);
 
