@@ -13,7 +13,7 @@ static const char *HEAD =
     "numbers per line (x y z; '#' comments).\n";
 
 /* Parses text points from f (opened by the caller, not closed here; path names it in messages):
- * three numbers per line separated by blanks or commas, '#' comments
+ * three numbers per line (each finite as a float) separated by blanks or commas, '#' comments
  * and blank lines skipped.
  * On success returns 0 with *pts (malloc'd, n×3 floats) and *n; otherwise the exit code of
  * fail() after printing "<path>:<line>: ..." and nothing is allocated.  The parser of `gnf
@@ -33,6 +33,7 @@ int query_parse_text(FILE *f, const char *path, float **pts, long *n) {
             errno = 0;
             double d = strtod(s, &e);
             if (e == s || errno || !isfinite(d)) rc = fail("%s:%ld: expected three numbers per line", path, line);
+            else if (!isfinite((float)d)) rc = fail("%s:%ld: %g is out of the float range", path, line, d);
             v[k] = (float)d;
             s = e + strspn(e, " \t,");
         }
