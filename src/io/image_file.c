@@ -19,6 +19,7 @@
 #define MAX_SIDE 32768u
 #define MAX_PIXELS (1ull << 28)
 #define IMAGE_FILE_MAX ((size_t)4 << 30)
+#define PNG_CHUNK_MIN ((size_t)8 << 20) /* bytes one PNG chunk may allocate, at least */
 
 enum { FMT_NONE, FMT_PNG, FMT_JPEG };
 
@@ -64,6 +65,20 @@ static void png_on_warning(png_structp png, png_const_charp msg) {
     (void)msg;
 }
 
+/* What one libpng allocation may take: a chunk lies within the file, and every other buffer
+ * libpng makes (rows, zlib state, decompressed ancillary chunks) fits in PNG_CHUNK_MIN. */
+static size_t png_alloc_cap(const png_job *j) { return j->size > PNG_CHUNK_MIN ? j->size : PNG_CHUNK_MIN; }
+
+static png_voidp png_cap_malloc(png_structp png, png_alloc_size_t n) {
+    const png_job *j = png_get_mem_ptr(png);
+    return n <= png_alloc_cap(j) ? malloc(n) : NULL;
+}
+
+static void png_cap_free(png_structp png, png_voidp p) {
+    (void)png;
+    free(p);
+}
+
 static void png_read_mem(png_structp png, png_bytep dst, size_t n) {
     png_job *j = png_get_io_ptr(png);
     if (n > j->size - j->pos) {
@@ -88,6 +103,11 @@ static gnf_status png_decode(png_job *j) {
     png_set_read_fn(j->png, j, png_read_mem);
     /* Let libpng accept any legal size so that our own limit decides (and says so). */
     png_set_user_limits(j->png, 0x7fffffffu, 0x7fffffffu);
+    /* libpng allocates a chunk's buffer from its length field before reading it, and its own
+     * length check is only a warning for ancillary chunks: a lying length would allocate
+     * gigabytes.  png_cap_malloc refuses what exceeds the cap (libpng then skips the chunk and
+     * runs into the end of the data); this also bounds decompressed iCCP, zTXt, iTXt. */
+    png_set_chunk_malloc_max(j->png, png_alloc_cap(j));
     png_read_info(j->png, j->info);
     png_uint_32 w, h;
     int depth, ctype;
@@ -144,7 +164,8 @@ static gnf_status load_png(const char *path, const unsigned char *data, size_t s
     j.on_white = on_white;
     j.data = data;
     j.size = size;
-    j.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &j, png_on_error, png_on_warning);
+    j.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &j, png_on_error, png_on_warning, &j, png_cap_malloc,
+                                     png_cap_free);
     if (j.png) j.info = png_create_info_struct(j.png);
     gnf_status s = j.info ? png_decode(&j)
                           : gnf_fail(GNF_ERR_NOMEM, "%s: out of memory starting libpng", path);
