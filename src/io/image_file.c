@@ -19,6 +19,7 @@
 #define MAX_SIDE 32768u
 #define MAX_PIXELS (1ull << 28)
 #define IMAGE_FILE_MAX ((size_t)4 << 30)
+#define JPEG_PX_PER_BYTE 1024         /* see jpeg_decode */
 #define PNG_CHUNK_MIN ((size_t)8 << 20) /* bytes one PNG chunk may allocate, at least */
 
 enum { FMT_NONE, FMT_PNG, FMT_JPEG };
@@ -245,11 +246,15 @@ static gnf_status jpeg_decode(jpeg_job *j) {
     if (j->ci.jpeg_color_space == JCS_CMYK || j->ci.jpeg_color_space == JCS_YCCK)
         return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: CMYK JPEG is not supported", j->path);
     if (gnf_image_check_size(j->path, j->ci.image_width, j->ci.image_height) != GNF_OK) return GNF_ERR_UNSUPPORTED;
-    /* an 8x8 block costs at least a bit (Huffman; arithmetic coding far less): beyond these
-     * pixels per byte the header lies */
-    if ((unsigned long long)j->ci.image_width * j->ci.image_height / (j->ci.arith_code ? 65536 : 4096) > j->size)
-        return gnf_fail(GNF_ERR_FORMAT, "%s: truncated JPEG data (a %ux%u image in %zu bytes)", j->path,
-                        j->ci.image_width, j->ci.image_height, j->size);
+    /* Huffman coding spends at least one bit per 8x8 block of the full-resolution component (its
+     * DC code), so real files have at most 512 pixels per byte; beyond JPEG_PX_PER_BYTE the
+     * header lies.  Arithmetic coding can go below a bit per block, but libjpeg also decodes a
+     * cut-off arithmetic scan without a word, inventing the rest from zeros: a 509-byte file
+     * "decoded" to 1296x24065 pixels.  It gets the same bound. */
+    if ((unsigned long long)j->ci.image_width * j->ci.image_height / JPEG_PX_PER_BYTE > j->size)
+        return gnf_fail(GNF_ERR_FORMAT, "%s: truncated JPEG data (a %ux%u image in %zu bytes; at least one byte "
+                        "per %d pixels expected)", j->path, j->ci.image_width, j->ci.image_height, j->size,
+                        JPEG_PX_PER_BYTE);
     j->ci.out_color_space = j->ci.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&j->ci);
 
