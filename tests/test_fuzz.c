@@ -137,3 +137,40 @@ TEST(fuzz_seeds) {
     printf("      %d hand-written seeds replayed\n", total);
 }
 
+/* A regression input too big to commit, built here: a valid model whose header also carries
+ * 75,000 metadata entries (975 KB).  The loader once stored them one by one through
+ * gnf_model_set_meta, which looks for each key first: 13 s of CPU for this file. */
+TEST(fuzz_model_metadata_flood) {
+    size_t n = 0;
+    unsigned char *seed = test_read_file("fuzz/seeds/model/sdf_dense_f16.model", &n);
+    CHECK_MSG(seed && n > 8, "fuzz/seeds/model/sdf_dense_f16.model is missing (run the tests from the project root)");
+    if (!seed || n <= 8) { free(seed); return; }
+    uint64_t hl = 0;
+    for (int k = 0; k < 8; k++) hl |= (uint64_t)seed[k] << (8 * k);
+    const char *h = (const char *)seed + 8, *key = "\"__metadata__\":{";
+    size_t len = (size_t)hl;
+    while (len && h[len - 1] == ' ') len--;
+    const char *at = hl <= n - 8 ? memmem(h, len, key, strlen(key)) : NULL;
+    CHECK(at != NULL);
+    enum { N = 75000, ENTRY = 13 }; /* "m000000":"", */
+    unsigned char *file = at ? malloc(8 + len + (size_t)N * ENTRY + 8 + (n - 8 - hl)) : NULL;
+    if (!file) { free(seed); return; }
+    size_t split = (size_t)(at - h) + strlen(key), o = 8;
+    memcpy(file + o, h, split), o += split;
+    for (int i = 0; i < N; i++) o += (size_t)snprintf((char *)file + o, ENTRY + 1, "\"m%06d\":\"\",", i);
+    memcpy(file + o, h + split, len - split), o += len - split;
+    while ((o - 8) % 8) file[o++] = ' ';
+    uint64_t nl = o - 8;
+    for (int k = 0; k < 8; k++) file[k] = (unsigned char)(nl >> (8 * k));
+    memcpy(file + o, seed + 8 + hl, n - 8 - hl), o += n - 8 - hl;
+    snprintf(g_current, sizeof g_current, "the metadata flood (%zu bytes)", o);
+    gnf_fuzz_hook = on_violation;
+    clock_t t0 = clock();
+    gnf_status s = gnf_fuzz_model(file, o); /* checks that the model keeps every entry */
+    double cpu = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    gnf_fuzz_hook = NULL;
+    CHECK_MSG(s == GNF_OK, "%s", gnf_last_error());
+    CHECK_MSG(cpu < 2.0, "%.2f s of CPU time", cpu);
+    free(file);
+    free(seed);
+}
