@@ -4,6 +4,8 @@
 #   make test            builds both, runs all unit tests (both builds) and the CLI tests
 #   make bench           builds and runs the benchmarks (bench/README.md)
 #   make scalar          build/scalar: no AVX2 kernels compiled in (proves the portable fallback)
+#   make fuzz            libFuzzer harnesses of the readers (fuzz/), each run FUZZ_SECONDS (60)
+#   make fuzz-ci         the same, 20 s each (what .ci/run calls); see fuzz/run.sh
 CC ?= cc
 ifeq ($(CC),cc)
 CC = gcc
@@ -23,6 +25,9 @@ SRC := $(filter-out %_avx2.c,$(SRC))
 BASE_CFLAGS += -DGNF_NO_AVX2
 endif
 TEST_SRC = $(sort $(wildcard tests/*.c))
+# the fuzz harnesses: linked into the test binary too (tests/test_fuzz.c replays regressions)
+FUZZ_SRC = $(sort $(wildcard fuzz/fuzz_*.c)) fuzz/common.c
+FUZZ_CLI = tools/cli/query.c tools/cli/common.c tools/cli/options.c
 BENCH_SRC = $(sort $(wildcard bench/*.c))
 CLI_SRC = $(sort $(wildcard tools/cli/*.c))
 
@@ -30,14 +35,17 @@ ifneq ($(filter $(VARIANT),release scalar),)
 OPT = -O2
 else ifeq ($(VARIANT),asan)
 OPT = -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else ifeq ($(VARIANT),fuzz)
+OPT = -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+      -DGNF_FUZZ_LIBFUZZER
 endif
 B = build/$(VARIANT)
 CFLAGS_ALL = $(BASE_CFLAGS) $(OPT) $(CFLAGS)
 
 OBJ = $(SRC:%.c=$(B)/%.o)
-TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o)
+TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o) $(FUZZ_SRC:%.c=$(B)/%.o) $(FUZZ_CLI:%.c=$(B)/%.o)
 
-.PHONY: all release asan scalar test bench clean demo
+.PHONY: all release asan scalar test bench clean demo fuzz fuzz-ci fuzz-build fuzz-seeds
 all: release
 release:
 	@$(MAKE) --no-print-directory VARIANT=release build/release/gnf build/release/gnf_tests build/release/gnf_bench
@@ -81,6 +89,28 @@ endif
 # the SDF ground-truth pool for bench/torch_vs_gnf.sh (not built by default)
 $(B)/gnf_sdf_pool: $(B)/bench/pool/sdf_pool.o $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+
+# ---- fuzzing (fuzz/run.sh; clang with libFuzzer, else the step says it is skipped) ----
+FUZZ_TARGETS = png jpeg obj ply stl off model scene query
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang-14
+GNF_DATA ?= ../shared/data
+# build/fuzz/fuzz_<reader>: the harness, the library and the CLI's query parser, all instrumented
+$(B)/fuzz_%: $(B)/fuzz/fuzz_%.o $(B)/fuzz/common.o $(FUZZ_CLI:%.c=$(B)/%.o) $(B)/libgnf.a
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+# the seed corpora, made from ../shared/data and small generated files (fuzz/make_seeds.c)
+$(B)/gnf_fuzz_seeds: $(B)/fuzz/make_seeds.o $(B)/libgnf.a
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+fuzz-build:
+	@$(MAKE) --no-print-directory VARIANT=fuzz CC=$(FUZZ_CC) $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+fuzz-seeds:
+	@$(MAKE) --no-print-directory VARIANT=release build/release/gnf_fuzz_seeds
+	@rm -rf build/fuzz/seeds && mkdir -p build/fuzz/seeds
+	build/release/gnf_fuzz_seeds build/fuzz/seeds $(GNF_DATA)
+fuzz:
+	@sh fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+fuzz-ci:
+	@sh fuzz/run.sh 20 $(FUZZ_TARGETS)
 
 test: release asan scalar
 	@sh tests/run_all.sh

@@ -171,7 +171,8 @@ gnf_status gnf_image_load(const char *path, gnf_image *out, int *had_alpha);
 /* gnf_image_load on a PNG or JPEG already in memory (data[0..size), not modified, no terminator
  * needed); name stands for the file in messages.  Same results and errors, but no GNF_ERR_IO.
  * A header claiming more pixels than size bytes could encode is GNF_ERR_FORMAT ("truncated"),
- * before anything is allocated for them. */
+ * before anything is allocated for them (PNG: deflate's 1032:1; JPEG: 1024 pixels per byte, so a
+ * flat arithmetic-coded JPEG smaller than that is refused too). */
 gnf_status gnf_image_load_from_memory(const void *data, size_t size, const char *name, gnf_image *out,
                                       int *had_alpha);
 

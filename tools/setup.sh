@@ -5,10 +5,11 @@
 # is only a warning; without them the tests that need them are skipped.  python3-open3d lets
 # tests/cli.sh check exported meshes with Open3D (Debian 12: 73 packages, about 80 MB to download
 # and 320 MB installed next to the build packages, half a minute); ffmpeg lets it check
-# `gnf render --video`.
+# `gnf render --video`.  clang-14 and libclang-rt-14-dev (libFuzzer) build the fuzz harnesses of
+# `make fuzz` / `make fuzz-ci`; without them that step says it is skipped.
 set -e
 PKGS="gcc make libpng-dev libjpeg62-turbo-dev zlib1g-dev libcjson-dev"
-OPTIONAL="python3-open3d ffmpeg"
+OPTIONAL="python3-open3d ffmpeg clang-14 libclang-rt-14-dev"
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
 for p in $PKGS; do installed "$p" || missing="$missing $p"; done
@@ -26,5 +27,5 @@ $SUDO apt-get update -qq || echo "setup: apt-get update failed; trying the cache
 [ -z "$missing" ] || $SUDO apt-get install -y -qq --no-install-recommends $missing
 for p in $missing_opt; do
   $SUDO apt-get install -y -qq --no-install-recommends "$p" ||
-    echo "setup: optional package $p not installed; the tests that need it will be skipped" >&2
+    echo "setup: optional package $p not installed; the tests (or fuzzing) that need it will be skipped" >&2
 done

@@ -19,6 +19,8 @@
 #define MAX_SIDE 32768u
 #define MAX_PIXELS (1ull << 28)
 #define IMAGE_FILE_MAX ((size_t)4 << 30)
+#define JPEG_PX_PER_BYTE 1024         /* see jpeg_decode */
+#define PNG_CHUNK_MIN ((size_t)8 << 20) /* bytes one PNG chunk may allocate, at least */
 
 enum { FMT_NONE, FMT_PNG, FMT_JPEG };
 
@@ -64,6 +66,20 @@ static void png_on_warning(png_structp png, png_const_charp msg) {
     (void)msg;
 }
 
+/* What one libpng allocation may take: a chunk lies within the file, and every other buffer
+ * libpng makes (rows, zlib state, decompressed ancillary chunks) fits in PNG_CHUNK_MIN. */
+static size_t png_alloc_cap(const png_job *j) { return j->size > PNG_CHUNK_MIN ? j->size : PNG_CHUNK_MIN; }
+
+static png_voidp png_cap_malloc(png_structp png, png_alloc_size_t n) {
+    const png_job *j = png_get_mem_ptr(png);
+    return n <= png_alloc_cap(j) ? malloc(n) : NULL;
+}
+
+static void png_cap_free(png_structp png, png_voidp p) {
+    (void)png;
+    free(p);
+}
+
 static void png_read_mem(png_structp png, png_bytep dst, size_t n) {
     png_job *j = png_get_io_ptr(png);
     if (n > j->size - j->pos) {
@@ -88,6 +104,11 @@ static gnf_status png_decode(png_job *j) {
     png_set_read_fn(j->png, j, png_read_mem);
     /* Let libpng accept any legal size so that our own limit decides (and says so). */
     png_set_user_limits(j->png, 0x7fffffffu, 0x7fffffffu);
+    /* libpng allocates a chunk's buffer from its length field before reading it, and its own
+     * length check is only a warning for ancillary chunks: a lying length would allocate
+     * gigabytes.  png_cap_malloc refuses what exceeds the cap (libpng then skips the chunk and
+     * runs into the end of the data); this also bounds decompressed iCCP, zTXt, iTXt. */
+    png_set_chunk_malloc_max(j->png, png_alloc_cap(j));
     png_read_info(j->png, j->info);
     png_uint_32 w, h;
     int depth, ctype;
@@ -144,7 +165,8 @@ static gnf_status load_png(const char *path, const unsigned char *data, size_t s
     j.on_white = on_white;
     j.data = data;
     j.size = size;
-    j.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &j, png_on_error, png_on_warning);
+    j.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &j, png_on_error, png_on_warning, &j, png_cap_malloc,
+                                     png_cap_free);
     if (j.png) j.info = png_create_info_struct(j.png);
     gnf_status s = j.info ? png_decode(&j)
                           : gnf_fail(GNF_ERR_NOMEM, "%s: out of memory starting libpng", path);
@@ -224,11 +246,15 @@ static gnf_status jpeg_decode(jpeg_job *j) {
     if (j->ci.jpeg_color_space == JCS_CMYK || j->ci.jpeg_color_space == JCS_YCCK)
         return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: CMYK JPEG is not supported", j->path);
     if (gnf_image_check_size(j->path, j->ci.image_width, j->ci.image_height) != GNF_OK) return GNF_ERR_UNSUPPORTED;
-    /* an 8x8 block costs at least a bit (Huffman; arithmetic coding far less): beyond these
-     * pixels per byte the header lies */
-    if ((unsigned long long)j->ci.image_width * j->ci.image_height / (j->ci.arith_code ? 65536 : 4096) > j->size)
-        return gnf_fail(GNF_ERR_FORMAT, "%s: truncated JPEG data (a %ux%u image in %zu bytes)", j->path,
-                        j->ci.image_width, j->ci.image_height, j->size);
+    /* Huffman coding spends at least one bit per 8x8 block of the full-resolution component (its
+     * DC code), so real files have at most 512 pixels per byte; beyond JPEG_PX_PER_BYTE the
+     * header lies.  Arithmetic coding can go below a bit per block, but libjpeg also decodes a
+     * cut-off arithmetic scan without a word, inventing the rest from zeros: a 509-byte file
+     * "decoded" to 1296x24065 pixels.  It gets the same bound. */
+    if ((unsigned long long)j->ci.image_width * j->ci.image_height / JPEG_PX_PER_BYTE > j->size)
+        return gnf_fail(GNF_ERR_FORMAT, "%s: truncated JPEG data (a %ux%u image in %zu bytes; at least one byte "
+                        "per %d pixels expected)", j->path, j->ci.image_width, j->ci.image_height, j->size,
+                        JPEG_PX_PER_BYTE);
     j->ci.out_color_space = j->ci.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&j->ci);
 
@@ -325,6 +351,12 @@ gnf_status gnf_image_load_from_memory(const void *data, size_t size, const char 
 /* Like gnf_image_load, but RGB composited over white (see io/scene.h). */
 gnf_status gnf_image_load_on_white(const char *path, gnf_image *out, int *had_alpha) {
     return load_file(path, 1, out, had_alpha);
+}
+
+/* Like gnf_image_load_from_memory, but RGB composited over white (see io/scene.h). */
+gnf_status gnf_image_load_on_white_from_memory(const void *data, size_t size, const char *name, gnf_image *out,
+                                               int *had_alpha) {
+    return decode(data, size, name, 1, out, had_alpha);
 }
 
 typedef struct {

@@ -258,6 +258,17 @@ gnf_status gnf_model_from_file(const gnf_st_file *fp, const char *path, const ch
         s = gnf_fail(GNF_ERR_FORMAT, "%s: architecture in metadata is invalid: %s", path, gnf_last_error());
         goto fail;
     }
+    /* The metadata alone must not size the model: a few bytes claiming 24 levels of 2^28
+     * features would allocate (and initialise) gigabytes.  The tensors, already read and
+     * bounded by the file, must hold every parameter. */
+    long need = gnf_model_config_param_count(&c);
+    int64_t have = 0;
+    for (int i = 0; i < f.ntensors; i++) have += f.tensors[i].numel;
+    if (need > have) {
+        s = gnf_fail(GNF_ERR_FORMAT, "%s: the architecture in the metadata has %ld parameters but the tensors hold %lld",
+                     path, need, (long long)have);
+        goto fail;
+    }
     if ((s = gnf_model_create(&c, tk, &m)) != GNF_OK) goto fail;
     gnf_st_tensor want[MAX_TENSORS];
     char names[MAX_TENSORS][32];
@@ -280,9 +291,17 @@ gnf_status gnf_model_from_file(const gnf_st_file *fp, const char *path, const ch
         s = gnf_fail(GNF_ERR_FORMAT, "%s: %d tensors in the file, the architecture has %d", path, nfile, nt);
         goto fail;
     }
+    /* The keys are unique (gnf_st_read checked): the entries move over as they are, in file
+     * order, in linear time (gnf_model_set_meta looks for the key first, quadratic in a header
+     * of a hundred thousand entries). */
+    if (f.nmeta > 0 && !(m->meta = calloc((size_t)f.nmeta, sizeof *m->meta))) {
+        s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %d metadata entries", path, f.nmeta);
+        goto fail;
+    }
     for (int i = 0; i < f.nmeta; i++) {
         if (strcmp(f.meta[i].key, "format") == 0) continue;
-        if ((s = gnf_model_set_meta(m, f.meta[i].key, f.meta[i].value)) != GNF_OK) goto fail;
+        m->meta[m->nmeta++] = (gnf_meta_kv){f.meta[i].key, f.meta[i].value};
+        f.meta[i].key = f.meta[i].value = NULL; /* owned by m now */
     }
     *out = m;
     return GNF_OK;

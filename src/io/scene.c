@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -80,6 +81,7 @@ static gnf_status read_cam_keys(const char *json, int frame, const cJSON *obj, c
         double v = e->valuedouble;
         const char *bad = NULL;
         if (!isfinite(v)) bad = "is not finite";
+        else if (fabs(v) > FLT_MAX) bad = "is out of the float range";
         else if ((i == K_FLX || i == K_FLY) && !(v > 0)) bad = "is not positive";
         else if ((i == K_ANGX || i == K_ANGY) && !(v > 0 && v < M_PI)) bad = "is not an angle in (0, pi) radians";
         else if ((i == K_W || i == K_H) && !(v >= 1 && v <= 32768 && v == floor(v)))
@@ -153,6 +155,9 @@ static gnf_status read_matrix(const char *json, int frame, const cJSON *m, float
             if (!isfinite(e->valuedouble))
                 return gnf_fail(GNF_ERR_FORMAT, "%s: frame %d: transform_matrix[%d][%d] is not finite", json,
                                 frame, r, k);
+            if (fabs(e->valuedouble) > FLT_MAX) /* would be an infinite float */
+                return gnf_fail(GNF_ERR_FORMAT, "%s: frame %d: transform_matrix[%d][%d] = %g is out of the float range",
+                                json, frame, r, k, e->valuedouble);
             if (r < 3) c2w[r * 4 + k] = (float)e->valuedouble;
         }
     }
@@ -338,6 +343,10 @@ static gnf_status load_view(view_job *J, long t) {
     v->fy = (float)(fy / N);
     v->cx = (float)(cx / N);
     v->cy = (float)(cy / N);
+    /* a tiny angle or focal length gives an infinite or zero float focal length */
+    if (!(isfinite(v->fx) && v->fx > 0 && isfinite(v->fy) && v->fy > 0 && isfinite(v->cx) && isfinite(v->cy)))
+        return gnf_fail(GNF_ERR_FORMAT, "%s: frame %ld: intrinsics out of range (fx %g, fy %g, cx %g, cy %g pixels)",
+                        J->json, t, fx / N, fy / N, cx / N, cy / N);
     return GNF_OK;
 }
 

@@ -28,8 +28,8 @@ typedef struct {
  * "val") or any other file, read as the transforms JSON itself (split ignored, may be NULL).
  * The JSON is at most 256 MiB; the top level is an object with a non-empty "frames" array, each
  * frame an object with "file_path" (a string, relative to the JSON file's folder unless it
- * starts with '/'; a leading "./" is fine) and "transform_matrix" (4 rows of 4 finite numbers,
- * or 3 rows; only rows 0-2 are used).  The image of a frame is file_path as written if that
+ * starts with '/'; a leading "./" is fine) and "transform_matrix" (4 rows of 4 numbers finite
+ * as floats, or 3 rows; only rows 0-2 are used).  The image of a frame is file_path as written if that
  * names an existing file and has an extension, else the first existing of file_path + ".png",
  * ".jpg", ".jpeg", else file_path as written if it exists (an extensionless image file).
  *
@@ -42,7 +42,8 @@ typedef struct {
  * All of these are in the file's native pixels; with downscale N >= 1 the images are
  * box-averaged over N×N blocks (size floor(W/N) × floor(H/N), remainder rows and columns
  * dropped) and fx, fy, cx, cy are divided by N.  N larger than the image's width or height
- * is GNF_ERR_INVALID.
+ * is GNF_ERR_INVALID.  Every key's value must be finite as a float, and the resulting fx, fy
+ * positive and finite and cx, cy finite as floats (a tiny angle is GNF_ERR_FORMAT).
  *
  * load_images = 0 reads only each image's header (PNG IHDR or JPEG frame header) to learn its
  * size: views[i].rgb stays NULL and corrupt pixel data are not noticed.  load_images != 0
@@ -81,6 +82,9 @@ void gnf_view_ray(const gnf_view *v, float px, float py, float o[3], float d[3])
  * *had_alpha (may be NULL) tells whether alpha was present.  Same errors as gnf_image_load
  * (and *out zeroed on failure). */
 gnf_status gnf_image_load_on_white(const char *path, gnf_image *out, int *had_alpha);
+/* gnf_image_load_on_white on a file image data[0..size) (not modified), named name in messages. */
+gnf_status gnf_image_load_on_white_from_memory(const void *data, size_t size, const char *name, gnf_image *out,
+                                               int *had_alpha);
 /* GNF_ERR_UNSUPPORTED naming name for a w×h image over the image loader's limits. */
 gnf_status gnf_image_check_size(const char *name, unsigned long w, unsigned long h);
 

@@ -76,6 +76,11 @@ const char *signal_name(int sig); /* "SIGINT", "SIGTERM" */
  * (RLIMIT_AS, `ulimit -v`) what the limit leaves beyond the space in use — or -1 if unknown;
  * *what says which bound it is. */
 long long available_memory(const char **what);
+/* gnf query's point readers on an open stream (query.c; fuzz/fuzz_query.c feeds them memory):
+ * text "x y z" lines, or sz bytes of float32 triples.  0 with *pts (malloc'd) and *n, or the
+ * exit code of fail() after its message. */
+int query_parse_text(FILE *f, const char *path, float **pts, long *n);
+int query_parse_binary(FILE *f, long sz, const char *path, float **pts, long *n);
 
 /* The verbs: argv[0] is the verb; they return the exit code. */
 int cmd_fit(int argc, char **argv, double t_cmd);

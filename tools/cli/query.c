@@ -12,10 +12,13 @@ static const char *HEAD =
     "Signed distance and its gradient at points in the mesh's own coordinates.  Text input: three\n"
     "numbers per line (x y z; '#' comments).\n";
 
-/* Reads text points: three numbers per line, '#' comments and blank lines skipped. */
-static int read_text_points(const char *path, float **pts, long *n) {
-    FILE *f = fopen(path, "r");
-    if (!f) return fail("%s: %s", path, strerror(errno));
+/* Parses text points from f (opened by the caller, not closed here; path names it in messages):
+ * three numbers per line (each finite as a float) separated by blanks or commas, '#' comments
+ * and blank lines skipped.
+ * On success returns 0 with *pts (malloc'd, n×3 floats) and *n; otherwise the exit code of
+ * fail() after printing "<path>:<line>: ..." and nothing is allocated.  The parser of `gnf
+ * query` text input, a function of its own so fuzz/fuzz_query.c can feed it memory. */
+int query_parse_text(FILE *f, const char *path, float **pts, long *n) {
     long cap = 1024, cnt = 0, line = 0;
     float *p = malloc(sizeof(float) * 3 * (size_t)cap);
     char buf[1024];
@@ -30,6 +33,7 @@ static int read_text_points(const char *path, float **pts, long *n) {
             errno = 0;
             double d = strtod(s, &e);
             if (e == s || errno || !isfinite(d)) rc = fail("%s:%ld: expected three numbers per line", path, line);
+            else if (!isfinite((float)d)) rc = fail("%s:%ld: %g is out of the float range", path, line, d);
             v[k] = (float)d;
             s = e + strspn(e, " \t,");
         }
@@ -41,23 +45,39 @@ static int read_text_points(const char *path, float **pts, long *n) {
         }
         if (!rc) memcpy(p + 3 * cnt++, v, sizeof v);
     }
-    fclose(f);
     if (rc) { free(p); return rc; }
     *pts = p;
     *n = cnt;
     return 0;
 }
 
-/* Reads little-endian float32 xyz triples. */
-static int read_binary_points(const char *path, float **pts, long *n) {
-    long sz = file_size(path);
-    FILE *f = fopen(path, "rb");
-    int rc = !f || sz < 0 ? fail("%s: %s", path, strerror(errno))
-           : sz % 12 ? fail("%s: %ld bytes is not a whole number of float32 xyz triples", path, sz) : 0;
+/* Reads text points from the file at path (query_parse_text). */
+static int read_text_points(const char *path, float **pts, long *n) {
+    FILE *f = fopen(path, "r");
+    if (!f) return fail("%s: %s", path, strerror(errno));
+    int rc = query_parse_text(f, path, pts, n);
+    fclose(f);
+    return rc;
+}
+
+/* Parses sz bytes of little-endian float32 xyz triples from f (opened by the caller, not closed
+ * here; path names it in messages).  0 with *pts (malloc'd, room for one spare triple) and *n on
+ * success; else the exit code of fail() (a size that is not a whole number of triples, a short
+ * read, a non-finite value), with *pts possibly set and left to the caller to free. */
+int query_parse_binary(FILE *f, long sz, const char *path, float **pts, long *n) {
+    int rc = sz % 12 ? fail("%s: %ld bytes is not a whole number of float32 xyz triples", path, sz) : 0;
     *n = sz / 12;
     if (!rc && (!(*pts = malloc((size_t)sz + 12)) || fread(*pts, 12, (size_t)*n, f) != (size_t)*n)) rc = fail("%s: read failed", path);
     for (long i = 0; !rc && i < 3 * *n; i++)
         if (!isfinite((*pts)[i])) rc = fail("%s: point %ld is not finite", path, i / 3);
+    return rc;
+}
+
+/* Reads little-endian float32 xyz triples from the file at path (query_parse_binary). */
+static int read_binary_points(const char *path, float **pts, long *n) {
+    long sz = file_size(path);
+    FILE *f = fopen(path, "rb");
+    int rc = !f || sz < 0 ? fail("%s: %s", path, strerror(errno)) : query_parse_binary(f, sz, path, pts, n);
     if (f) fclose(f);
     return rc;
 }
