@@ -152,6 +152,11 @@ gnf_status gnf_write_file(const char *path, const void *data, size_t n);
  * Async-signal-safe (it only reads a lock-free table and calls unlink): meant for a signal
  * handler that then calls _exit.  The library installs no signal handler of its own. */
 void gnf_remove_partial_outputs(void);
+/* A temporary file written by someone else (e.g. an encoder this process started), listed for
+ * gnf_remove_partial_outputs() like gnf_atomic_open's: returns its slot (-1: not listed, the
+ * table is full); gnf_partial_drop(slot) unlists it once it is renamed or removed. */
+int gnf_partial_add(const char *path);
+void gnf_partial_drop(int slot);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Images                                                                                    */

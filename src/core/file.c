@@ -78,6 +78,9 @@ static void partial_release(int slot) {
     if (slot >= 0) atomic_store(&g_partial[slot].state, 0);
 }
 
+int gnf_partial_add(const char *path) { return partial_claim(path); }
+void gnf_partial_drop(int slot) { partial_release(slot); }
+
 void gnf_remove_partial_outputs(void) {
     for (int i = 0; i < PARTIAL_SLOTS; i++)
         if (atomic_load(&g_partial[i].state) == 2) (void)unlink(g_partial[i].path);

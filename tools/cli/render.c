@@ -69,7 +69,7 @@ static int scene_camera(const opt_value *o, gnf_camera *cam) {
 /* ---- --video: frames piped to ffmpeg as raw RGB, written to a hidden temporary file beside the
  * output and renamed over it only when ffmpeg succeeded (so a failed or interrupted encode leaves
  * no partial video) ---- */
-typedef struct { pid_t pid; int fd; char tmp[4300]; const char *path; unsigned char *row; int row_w, row_h; } video_out;
+typedef struct { pid_t pid; int fd, slot; char tmp[4300]; const char *path; unsigned char *row; int row_w, row_h; } video_out;
 
 /* The ffmpeg on PATH into buf; 0 if there is none. */
 static int find_ffmpeg(char *buf, size_t n) {
@@ -124,6 +124,7 @@ static int video_open(video_out *v, const char *path, int w, int h, long fps) {
     close(fds[0]);
     if (v->pid < 0) { close(fds[1]); free(v->row); return fail("%s: cannot start ffmpeg (%s)", path, strerror(errno)); }
     v->fd = fds[1];
+    v->slot = gnf_partial_add(v->tmp);   /* an interrupt removes it (main.c's handler) */
     signal(SIGPIPE, SIG_IGN);   /* an ffmpeg that dies is seen as a write error, not a signal */
     return 0;
 }
@@ -157,6 +158,7 @@ static int video_close(video_out *v, int rc) {
         rc = fail("%s: ffmpeg failed (exit status %d)", v->path, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     if (rc == 0 && rename(v->tmp, v->path) != 0) rc = fail("%s: cannot write (%s)", v->path, strerror(errno));
     if (rc != 0) unlink(v->tmp);
+    gnf_partial_drop(v->slot);
     return rc;
 }
 
