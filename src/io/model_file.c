@@ -291,17 +291,24 @@ gnf_status gnf_model_from_file(const gnf_st_file *fp, const char *path, const ch
         s = gnf_fail(GNF_ERR_FORMAT, "%s: %d tensors in the file, the architecture has %d", path, nfile, nt);
         goto fail;
     }
-    /* The keys are unique (gnf_st_read checked): the entries move over as they are, in file
+    /* The keys are unique (gnf_st_read checked): the entries are copied as they are, in file
      * order, in linear time (gnf_model_set_meta looks for the key first, quadratic in a header
-     * of a hundred thousand entries). */
+     * of a hundred thousand entries).  Copied, not moved: the caller's file stays whole (a
+     * checkpoint reads its own keys from it afterwards). */
     if (f.nmeta > 0 && !(m->meta = calloc((size_t)f.nmeta, sizeof *m->meta))) {
         s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %d metadata entries", path, f.nmeta);
         goto fail;
     }
     for (int i = 0; i < f.nmeta; i++) {
         if (strcmp(f.meta[i].key, "format") == 0) continue;
-        m->meta[m->nmeta++] = (gnf_meta_kv){f.meta[i].key, f.meta[i].value};
-        f.meta[i].key = f.meta[i].value = NULL; /* owned by m now */
+        char *k = gnf_strdup(f.meta[i].key), *val = gnf_strdup(f.meta[i].value);
+        if (!k || !val) {
+            free(k);
+            free(val);
+            s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %d metadata entries", path, f.nmeta);
+            goto fail;
+        }
+        m->meta[m->nmeta++] = (gnf_meta_kv){k, val};
     }
     *out = m;
     return GNF_OK;
