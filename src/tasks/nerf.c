@@ -553,6 +553,7 @@ static long render_rays(const field_view *fv, const gnf_camera *cam, const float
 #define FAST_TH 8
 #endif
 #define FAST_RAYS (FAST_TW * FAST_TH)
+#define FAST_SMAX (((long)FAST_RAYS * FAST_ROUND + 7) & ~7L)   /* samples of a round, padded to 8 */
 #ifndef FAST_ROUND
 #define FAST_ROUND 8           /* samples per live ray in its first round */
 #endif
@@ -603,7 +604,7 @@ typedef struct {
 /* Per-thread scratch per sample: x 3, ts, y0, sig, wt; F D, phi K; wsel, ys NERF_OUT and Fs D (the
  * 49-output path of decoders with K > 64), col 3, sel (int); then the rays. */
 static long fast_scratch_floats(int D, int K) {
-    const long S = (long)FAST_RAYS * FAST_ROUND;
+    const long S = FAST_SMAX;
     return S * (3 + 4 + 2 * D + K + 2 + NERF_OUT + 3) + (long)FAST_RAYS * (long)(sizeof(fast_ray) / sizeof(float) + 1) + 64;
 }
 
@@ -678,7 +679,7 @@ static void fast_task(void *vctx, long task, int thread) {
     const gnf_model *m = r->m;
     const gnf_camera *cam = c->cam;
     const int D = m->D, K = m->cfg.rbf_k;
-    const long SMAX = (long)FAST_RAYS * FAST_ROUND;
+    const long SMAX = FAST_SMAX;
     const float *W = m->params + m->off_W, *w0 = m->params + m->off_w0, *cc = m->params + m->off_c;
     float *x = r->scratch + (long)thread * r->scr_floats, *ts = x + 3 * SMAX, *y0 = ts + SMAX, *sig = y0 + SMAX;
     float *wt = sig + SMAX, *F = wt + SMAX, *phi = F + SMAX * D, *wsel = phi + SMAX * K, *ys = wsel + SMAX;
@@ -731,10 +732,14 @@ static void fast_task(void *vctx, long task, int thread) {
         LAP(NERF_PH_MARCH);
         if (n == 0) break;
         ev += n;
-        gnf_grid_encode(F, m, m->params, x, n);
+        /* the batch padded to a multiple of 8 with copies of its last point: the fast lookup
+         * takes groups of 8 (the rest would go through the scalar reference; same results) */
+        const long n8 = (n + 7) & ~7L;
+        for (long i = n; i < n8; i++) memcpy(x + 3 * i, x + 3 * (n - 1), 3 * sizeof(float));
+        gnf_grid_encode(F, m, m->params, x, n8);
         LAP(NERF_PH_LOOKUP);
         gnf_kernels_rbf(K)->rbf_phi(phi, y0, F, cc, r->beta, r->bc2, r->cst, W, w0[0], n, D, K, m->cfg.basis);
-        for (long i = 0; i < n; i++) sig[i] = gnf_nerf_density(y0[i]);
+        gnf_nerf_density_n(sig, y0, n);
         LAP(NERF_PH_DECODE);
         long ns = 0;
         for (int j = 0; j < nr; j++) {
