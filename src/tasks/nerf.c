@@ -630,33 +630,39 @@ long gnf_nerf_march_fast(const nerf_space *sp, const unsigned char *cdist, const
     const float B = sp->box, dt = sp->dt, cs = 2.0f * B / (float)sp->G, invB = 1.0f / B, rdt = 1.0f / dt;
     const float gs = (float)sp->G / (2.0f * B);
     const int G = sp->G;
+    /* in lattice units (sample i at tstart + i dt): the cell coordinate along axis a is
+     * U[a] + i V[a], and the plane of cell boundary f is crossed at i = f A[a] - C[a] */
+    float U[3], V[3], A[3], C[3];
+    for (int a = 0; a < 3; a++) {
+        U[a] = (o[a] + B + tstart * d[a]) * gs;
+        V[a] = dt * d[a] * gs;
+        A[a] = cs * inv[a] * rdt;
+        C[a] = ((B + o[a]) * inv[a] + tstart) * rdt;
+    }
     long n = 0, i = *li;
     float tt = tstart + (float)i * dt;
     while (tt < t1 && n < cap) {
-        float p[3] = {o[0] + tt * d[0], o[1] + tt * d[1], o[2] + tt * d[2]};
         int ci[3];
-        for (int a = 0; a < 3; a++) {   /* the cell: (p + B) G / 2B, by a product (a face may round either way) */
-            int c = (int)((p[a] + B) * gs);
+        for (int a = 0; a < 3; a++) {   /* the cell (a point within rounding of a face may go either way) */
+            int c = (int)(U[a] + (float)i * V[a]);
             ci[a] = c < 0 ? 0 : (c >= G ? G - 1 : c);
         }
         const int rc = cdist[ci[0] + (long)G * (ci[1] + (long)G * ci[2])], h = rc > 0 ? rc - 1 : 0;
-        float te = 1e30f;   /* exit of the cell (rc = 0) or of the empty cube around it */
+        float ie = 3e9f;   /* exit of the cell (rc = 0) or of the empty cube around it, in lattice units */
         for (int a = 0; a < 3; a++) {
             float f = d[a] > 0 ? (float)(ci[a] + h + 1) : (float)(ci[a] - h);
-            float ta = (f * cs - B - o[a]) * inv[a];
-            te = d[a] != 0 && ta < te ? ta : te;
+            float ea = f * A[a] - C[a];
+            ie = d[a] != 0 && ea < ie ? ea : ie;
         }
         if (rc == 0) {
             for (;;) {
-                for (int a = 0; a < 3; a++) x[3 * n + a] = clamp1(p[a] * invB);
+                for (int a = 0; a < 3; a++) x[3 * n + a] = clamp1((o[a] + tt * d[a]) * invB);
                 ts[n++] = tt;
                 tt = tstart + (float)++i * dt;
-                if (!(tt < te && tt < t1 && n < cap)) break;
-                for (int a = 0; a < 3; a++) p[a] = o[a] + tt * d[a];
+                if (!((float)i < ie && tt < t1 && n < cap)) break;
             }
         } else {
-            float k = (te - tt) * rdt;
-            i += k <= 1.0f ? 1 : (k > 1e7f ? 10000000 : ceil_pos(k));
+            i = ie - (float)i <= 1.0f ? i + 1 : (ie > 2e9f ? i + 10000000 : ceil_pos(ie));
             tt = tstart + (float)i * dt;
         }
     }
