@@ -24,7 +24,21 @@
 #                              SDF_HOLES_STEPS="700 3000": fixed step counts (--steps) in place of
 #                              the budgets, independent of the machine's speed (sdf_holes_steps.md)
 #   sh bench/run.sh kernels    only the kernel comparison below
-# Kernels (every mode but nerf, sdf-budgets, sdf-holes): build/release/gnf_bench and the previous
+#   sh bench/run.sh render     only interactive rendering of a radiance field (issue #11): the model
+#                              RENDER_MODEL (e.g. a 30 min lego_400 fit, NERF_KEEP above) rendered by
+#                              this build's fast renderer ("new"), its reference renderer ("ref",
+#                              GNF_NERF_REFERENCE=1) and the gnf binaries of RENDER_BASE ("label=path
+#                              ...", e.g. builds of older commits), RENDER_ROUNDS (default 3) rounds
+#                              alternating between them: 400x400 frames of every RENDER_EVERY-th
+#                              (default 4) test view (gnf eval --json: median ms per frame, samples
+#                              per pixel, phases), 800x800 frames of RENDER_VIEWS_800 (default 10)
+#                              test views (gnf render --width 800, one process per view, as every
+#                              build has it; median ms); then the quality once per build over all
+#                              test views (gnf eval --json; the new build also --scale 2, 800x800
+#                              averaged 2x2 back to 400x400; RENDER_QUALITY=0: not).  Medians over
+#                              the rounds, fps and the ratios to each build, in results/render.md
+#                              (raw lines: render.txt)
+# Kernels (every mode but nerf, sdf-budgets, sdf-holes, render): build/release/gnf_bench and the previous
 # build's, alternately, BENCH_ROUNDS (default 3) rounds; a table of each kernel's Mpoints/s,
 # share of the measured FMA peak (median over all rounds), scaling and ratio to the previous
 # build (bench/results/kernels.md; all rounds' output in kernels.txt).  The previous build: the
@@ -135,10 +149,10 @@ kernels() {
   echo
   cat "$R/kernels.md"
 }
-if [ "$1" != nerf ] && [ "$1" != sdf-budgets ] && [ "$1" != sdf-holes ]; then
+if [ "$1" != nerf ] && [ "$1" != sdf-budgets ] && [ "$1" != sdf-holes ] && [ "$1" != render ]; then
 kernels
 fi
-if [ "$1" != kernels ] && [ "$1" != nerf ] && [ "$1" != sdf-budgets ] && [ "$1" != sdf-holes ] && [ "${BENCH_QUICK:-0}" != 1 ]; then
+if [ "$1" != kernels ] && [ "$1" != nerf ] && [ "$1" != sdf-budgets ] && [ "$1" != sdf-holes ] && [ "$1" != render ] && [ "${BENCH_QUICK:-0}" != 1 ]; then
 crop=data/kodim23_crop.png
 echo "== time to quality, kodim23 256x256 centre crop, --params 140000 ($stamp)" | tee "$R/time_to_psnr.txt"
 for target in 40 43 45.3; do
@@ -336,6 +350,85 @@ if [ "$1" = nerf ]; then
     echo
     sed 's/^/    /' "$T/eval.json"
     sed 's/^/    /' "$T/render.txt"
+  } > "$out"
+  cat "$out"
+fi
+if [ "$1" = render ]; then
+  LEGO="$DATA/nerf/lego_400"
+  M=${RENDER_MODEL:-}
+  [ -f "$LEGO/transforms_test.json" ] || { echo "render: $LEGO not found" >&2; exit 1; }
+  [ -f "$M" ] || { echo "render: set RENDER_MODEL to a model of $LEGO (e.g. NERF_KEEP=lego.gnf sh bench/run.sh nerf)" >&2; exit 1; }
+  rounds=${RENDER_ROUNDS:-3}; every=${RENDER_EVERY:-4}; n800=${RENDER_VIEWS_800:-10}
+  builds="new=$GNF ref=$GNF ${RENDER_BASE:-}"
+  raw="$R/render.txt"; out="$R/render.md"
+  : > "$raw"
+  load0=$(cut -d' ' -f1-3 /proc/loadavg)
+  num() { v=$(sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" "$2"); echo "${v:-0}"; }   # 0: not reported
+  run_build() {   # run_build LABEL BIN ARGS...: the reference renderer for label ref
+    lab=$1; shift
+    if [ "$lab" = ref ]; then GNF_NERF_REFERENCE=1 "$@"; else GNF_NERF_REFERENCE=0 "$@"; fi
+  }
+  for r in $(seq "$rounds"); do
+    for b in $builds; do
+      lab=${b%%=*}; bin=${b#*=}
+      run_build "$lab" "$bin" eval "$M" "$LEGO" --json --every "$every" > "$T/e.json" || { echo "render: $lab eval failed" >&2; exit 1; }
+      echo "$r $lab 400 $(num ms_per_frame "$T/e.json") $(num samples_per_pixel "$T/e.json") $(num ms_march "$T/e.json") $(num ms_lookup "$T/e.json") $(num ms_decoder "$T/e.json") $(num ms_composite "$T/e.json") $(num psnr "$T/e.json")" >> "$raw"
+      : > "$T/ms800"
+      for k in $(seq 0 $((n800 - 1))); do
+        v=$((k * 200 / n800))
+        run_build "$lab" "$bin" render "$M" --scene "$LEGO" --view "test:$v" --width 800 -o "$T/v800.png" > "$T/r.txt" || { echo "render: $lab render failed" >&2; exit 1; }
+        sed -n 's/.* \([0-9.]*\) ms (\([0-9.]*\) field samples per pixel).*/\1 \2/p' "$T/r.txt" >> "$T/ms800"
+      done
+      echo "$r $lab 800 $(sort -n "$T/ms800" | awk '{ a[NR] = $1; s += $2 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), s / NR }')" >> "$raw"
+    done
+    echo "-- round $r of $rounds done (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  done
+  : > "$T/quality"
+  [ "${RENDER_QUALITY:-1}" = 0 ] && builds_q= || builds_q=$builds
+  for b in $builds_q; do
+    lab=${b%%=*}; bin=${b#*=}
+    run_build "$lab" "$bin" eval "$M" "$LEGO" --json > "$T/q.json"
+    echo "$lab 1 $(num psnr "$T/q.json") $(num ssim "$T/q.json") $(num views "$T/q.json") $(num ms_per_frame "$T/q.json")" >> "$T/quality"
+    if [ "$lab" = new ]; then
+      run_build "$lab" "$bin" eval "$M" "$LEGO" --json --scale 2 > "$T/q.json"
+      echo "$lab 2 $(num psnr "$T/q.json") $(num ssim "$T/q.json") $(num views "$T/q.json") $(num ms_per_frame "$T/q.json")" >> "$T/quality"
+    fi
+  done
+  cat "$T/quality" >> "$raw"
+  {
+    echo "# Interactive rendering of a radiance field ($stamp)"
+    echo
+    echo "Machine: $host. Load average (1, 5, 15 min) $load0 before, $(cut -d' ' -f1-3 /proc/loadavg) after."
+    echo "Model: \`$M\`. Builds: $builds (ref: this build with GNF_NERF_REFERENCE=1)."
+    echo "$rounds rounds, the builds alternating within each; medians over the rounds."
+    echo "400x400: \`gnf eval MODEL lego_400 --json --every $every\` (median frame of $((200 / every)) test views after a warm-up frame)."
+    echo "800x800: \`gnf render MODEL --scene lego_400 --view test:V --width 800\` for $n800 views, median frame."
+    echo
+    echo "| build | 400x400 ms | fps | samples/pixel | march ms | lookup ms | decoder ms | compositing ms | 800x800 ms | fps | samples/pixel |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    awk '{ k = $2; if ($3 == 400) { n4[k]++; t4[k, n4[k]] = $4; s4[k] = $5; for (i = 6; i <= 9; i++) ph[k, i, n4[k]] = $i }
+                   else { n8[k]++; t8[k, n8[k]] = $4; s8[k] = $5 }
+           if (!(k in seen)) { seen[k] = 1; order[++nk] = k } }
+         function med(arr, key, n,   i, j, v, t) { for (i = 1; i <= n; i++) v[i] = arr[key, i]
+           for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+           return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+         function med3(arr, key, c, n,   i, j, v, t) { for (i = 1; i <= n; i++) v[i] = arr[key, c, i]
+           for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+           return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+         NF == 0 { next }
+         END { for (o = 1; o <= nk; o++) { k = order[o]; a = med(t4, k, n4[k]); b = med(t8, k, n8[k])
+                 printf "| %s | %.1f | %.2f | %.2f |", k, a, 1000 / a, s4[k]
+                 for (i = 6; i <= 9; i++) { v = med3(ph, k, i, n4[k]); if (v > 0) printf " %.1f |", v; else printf " - |" }
+                 printf " %.1f | %.2f | %.2f |\n", b, 1000 / b, s8[k]; A[k] = a; Bm[k] = b }
+               print ""; print "Speed of new over each build (ratio of median frame times):"; print ""
+               for (o = 1; o <= nk; o++) { k = order[o]; if (k != "new") printf "- %s: %.2fx at 400x400, %.2fx at 800x800\n", k, A[k] / A["new"], Bm[k] / Bm["new"] } }' \
+      "$(grep -v '^[a-z]' "$raw" > "$T/timing"; echo "$T/timing")"
+    echo
+    echo "Quality over the test views (\`gnf eval MODEL lego_400 --json\`; scale 2: \`--scale 2\`, 800x800 frames averaged 2x2):"
+    echo
+    echo "| build | scale | PSNR dB | SSIM | views | ms per frame in that run |"
+    echo "|---|---|---|---|---|---|"
+    awk '{ printf "| %s | %s | %.4f | %.6f | %s | %.1f |\n", $1, $2, $3, $4, $5, $6 }' "$T/quality"
   } > "$out"
   cat "$out"
 fi

@@ -237,6 +237,10 @@ TEST(nerf_head_density) {
     CHECK(gnf_nerf_density_grad(1000) == 1.0f);
     CHECK(gnf_nerf_density_grad(-1000) == 0.0f);
     CHECK(isfinite(gnf_nerf_density(3e38f)) && isfinite(gnf_nerf_density(-3e38f)));
+    /* the batch version: the same bits */
+    float batch[sizeof xs / sizeof xs[0]];
+    gnf_nerf_density_n(batch, xs, (long)(sizeof xs / sizeof xs[0]));
+    for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) CHECK(batch[i] == gnf_nerf_density(xs[i]));
 }
 
 /* ---- compositing vs the reference ---------------------------------------------------------- */

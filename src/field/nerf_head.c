@@ -88,6 +88,13 @@ float gnf_nerf_density(float y0) {
     return softplus_sig(y0 + NERF_DENSITY_SHIFT, &s);
 }
 
+void gnf_nerf_density_n(float *sigma, const float *y0, long n) {
+    for (long i = 0; i < n; i++) {
+        float s;
+        sigma[i] = softplus_sig(y0[i] + NERF_DENSITY_SHIFT, &s);
+    }
+}
+
 float gnf_nerf_density_grad(float y0) { return sigmoid(y0 + NERF_DENSITY_SHIFT); }
 
 /* alpha = 1 - e^-x for an optical thickness x >= 0, and *keep = e^-x.  Below x = 0.05 the

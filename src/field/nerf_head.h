@@ -27,6 +27,8 @@ void gnf_nerf_sh16(float Y[16], const float d[3]);
 /* Density sigma = softplus(y0 + NERF_DENSITY_SHIFT) >= 0: finite for every finite y0 (no
  * overflow at +-1000), relative error < 2e-6 down to 1e-37 (exactly 0 below y0 = -77). */
 float gnf_nerf_density(float y0);
+/* sigma[i] = gnf_nerf_density(y0[i]) for i < n (the same bits; a loop the compiler vectorises). */
+void gnf_nerf_density_n(float *sigma, const float *y0, long n);
 /* d sigma / d y0 = sigmoid(y0 + NERF_DENSITY_SHIFT), in [0, 1]; safe for every finite y0. */
 float gnf_nerf_density_grad(float y0);
 
