@@ -6,6 +6,8 @@
 #   make scalar          build/scalar: no AVX2 kernels compiled in (proves the portable fallback)
 #   make fuzz            libFuzzer harnesses of the readers (fuzz/), each run FUZZ_SECONDS (60)
 #   make fuzz-ci         the same, 20 s each (what .ci/run calls); see fuzz/run.sh
+#   make mpi (MPI=1)     build/mpi/gnf: the CLI with data-parallel fit over MPI (mpicc, Debian
+#                        libopenmpi-dev), linked with build/release/libgnf.a (no MPI in libgnf)
 CC ?= cc
 ifeq ($(CC),cc)
 CC = gcc
@@ -46,6 +48,7 @@ OBJ = $(SRC:%.c=$(B)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o) $(FUZZ_SRC:%.c=$(B)/%.o) $(FUZZ_CLI:%.c=$(B)/%.o)
 
 .PHONY: all release asan scalar test bench clean demo fuzz fuzz-ci fuzz-build fuzz-seeds
+.PHONY: mpi
 all: release
 release:
 	@$(MAKE) --no-print-directory VARIANT=release build/release/gnf build/release/gnf_tests build/release/gnf_bench
@@ -114,6 +117,23 @@ fuzz-ci:
 
 test: release asan scalar
 	@sh tests/run_all.sh
+
+# ---- data-parallel training over MPI (docs/CLUSTER.md); `make test` builds it when mpicc exists ----
+MPICC ?= mpicc
+MPI_CLI_OBJ = $(CLI_SRC:%.c=build/mpi/%.o)
+mpi: release
+	@$(MAKE) --no-print-directory build/mpi/gnf
+build/mpi/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(BASE_CFLAGS) -O2 $(CFLAGS) -DGNF_MPI -MMD -c $< -o $@
+build/mpi/gnf: $(MPI_CLI_OBJ) build/release/libgnf.a
+	$(MPICC) $(BASE_CFLAGS) -O2 $(CFLAGS) $^ -o $@ $(LIBS)
+ifeq ($(MPI),1)
+all: mpi
+endif
+ifneq ($(shell command -v $(MPICC) 2>/dev/null),)
+test: mpi
+endif
 
 bench: release
 	@sh bench/run.sh

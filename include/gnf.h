@@ -223,6 +223,34 @@ typedef struct {
  * early. */
 typedef int (*gnf_progress_fn)(const gnf_progress *p, void *user);
 
+/* Data-parallel training: `ranks` processes (e.g. MPI ranks) train one model together.  Every
+ * step, rank r takes its share of the global batch — per-point tasks: a contiguous run of the
+ * step's chunks of 2048 points (chunks r·C/ranks .. (r+1)·C/ranks - 1 of C), drawn from the
+ * same seeded streams as one process draws them; radiance fields: a contiguous run of the step's
+ * rays — and the gradients, the loss and the stopping decisions are combined through the two
+ * callbacks, so every rank applies the same update and keeps the same parameters.  The loop
+ * checks that: a checksum of the parameters is compared across ranks every
+ * GNF_PARALLEL_CHECK_EVERY steps and after the last step (a difference is GNF_ERR_INVALID).  The
+ * time budget, cancellation and checkpoint timing follow rank 0's clock and any rank's cancel
+ * (summed at every step boundary), so all ranks stop after the same step.  Only rank 0 should
+ * set checkpoint_path or write files; the progress callback must not stop training (return 0)
+ * unless it does so on every rank at the same step.  The result depends on `ranks` (the sums
+ * run in another order) but, for a given `ranks`, not on threads or timing.  Lazy grid Adam runs
+ * its dense loop over every level (the same results as the walk over marked nodes). */
+typedef struct {
+    int rank, ranks;         /* this process is rank `rank` (0-based) of `ranks` (>= 1) */
+    /* x[0..n) := the sum over the ranks of their x[0..n), the same bits on every rank (a fixed
+     * order of summation, not one that depends on timing).  Called with the gradients once a
+     * step, after they are complete and before the optimiser.  A failure stops training. */
+    gnf_status (*sum_f32)(void *user, float *x, long n);
+    /* The same for doubles (the loss and error sums, the step boundary's clock and stop flags,
+     * the parameter checksums); n is small. */
+    gnf_status (*sum_f64)(void *user, double *x, long n);
+    void *user;
+} gnf_parallel;
+
+#define GNF_PARALLEL_CHECK_EVERY 100   /* steps between the cross-rank parameter checks */
+
 typedef struct {
     long steps;              /* stop after this many steps (0 = no step limit) */
     double seconds;          /* stop when this much wall time has passed since `start_time` */
@@ -278,6 +306,8 @@ typedef struct {
      * recorded in gnf.train.rollbacks.  0: fail at the first divergence; < 0: no guard (no
      * snapshot memory, no checks). */
     int max_rollbacks;
+    /* Data-parallel training (gnf_parallel above; NULL: this process trains alone). */
+    const gnf_parallel *parallel;
 } gnf_train_config;
 
 #define GNF_SNAPSHOT_EVERY 50   /* steps between the divergence guard's snapshots */

@@ -1026,6 +1026,7 @@ typedef struct {
     nerf_space sp;
     float *dens;                  /* G³ density estimates (running max with decay) */
     long S, Rmax, R, Rused, L;    /* sample capacity, ray capacity, rays this step, rays placed, live samples */
+    long ra, rb;                  /* the rays [ra, rb) of Rused this process trains (data-parallel: its share) */
     long step;
     void *block;                  /* the buffers below (but the coarse flags and held-out set) */
     int T, D, K;
@@ -1124,7 +1125,7 @@ static void ray_task(void *vctx, long b, int thread) {
             tr->rcnt[r] = gnf_nerf_march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, t1, MAX_RAY_SAMPLES, NULL, NULL);
         }
     } else {
-        for (long r = r0; r < GNF_MIN(r1, tr->Rused); r++) {
+        for (long r = GNF_MAX(r0, tr->ra); r < GNF_MIN(r1, tr->rb); r++) {
             float t = tr->rt0[r];
             long o = tr->roff[r];
             gnf_nerf_march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, tr->rt1[r], tr->rcnt[r], tr->x + 3 * o, tr->ts + o);
@@ -1136,7 +1137,7 @@ static void forward_task(void *vctx, long ch, int thread) {
     (void)thread;
     nerf_trainer *tr = vctx;
     gnf_model *m = tr->m;
-    long i0 = ch * GNF_TRAIN_CHUNK, n = GNF_MIN(GNF_TRAIN_CHUNK, tr->roff[tr->Rused] - i0);
+    long i0 = tr->roff[tr->ra] + ch * GNF_TRAIN_CHUNK, n = GNF_MIN(GNF_TRAIN_CHUNK, tr->roff[tr->rb] - i0);
     gnf_grid_encode(tr->F + i0 * tr->D, m, m->params, tr->x + 3 * i0, n);
     gnf_rbf_forward(tr->Y + i0 * NERF_OUT, tr->F + i0 * tr->D, m->params + m->off_c, tr->beta, m->params + m->off_W,
                     m->params + m->off_w0, n, tr->D, tr->K, NERF_OUT, m->cfg.basis);
@@ -1145,7 +1146,7 @@ static void forward_task(void *vctx, long ch, int thread) {
 static void composite_task(void *vctx, long b, int thread) {
     (void)thread;
     nerf_trainer *tr = vctx;
-    long r0 = b * RAY_BLOCK, r1 = GNF_MIN(tr->Rused, r0 + RAY_BLOCK);
+    long r0 = tr->ra + b * RAY_BLOCK, r1 = GNF_MIN(tr->rb, r0 + RAY_BLOCK);
     for (long r = r0; r < r1; r++) {
         long o = tr->roff[r], n = tr->rcnt[r];
         float Y16[16];
@@ -1161,7 +1162,7 @@ static void gather_task(void *vctx, long b, int thread) {
     (void)thread;
     nerf_trainer *tr = vctx;
     const int D = tr->D;
-    long r0 = b * RAY_BLOCK, r1 = GNF_MIN(tr->Rused, r0 + RAY_BLOCK);
+    long r0 = tr->ra + b * RAY_BLOCK, r1 = GNF_MIN(tr->rb, r0 + RAY_BLOCK);
     for (long r = r0; r < r1; r++) {
         long o = tr->roff[r], lo = tr->loff[r], n = tr->rlive[r];
         memcpy(tr->xl + 3 * lo, tr->x + 3 * o, sizeof(float) * 3 * (size_t)n);
@@ -1190,28 +1191,35 @@ static gnf_status nerf_batch(void *user, const gnf_step *s, gnf_batch *b) {
         tr->roff[r + 1] = tr->roff[r] + tr->rcnt[r];
     }
     long ns = tr->roff[tr->Rused];
+    /* data-parallel (tc->parallel): every rank drew and counted all the step's rays above, the
+     * same on each (the same parameters and occupancy); each marches, renders and trains a
+     * contiguous share of them, and the loop sums the ranks' gradients */
+    const gnf_parallel *par = tr->tc->parallel;
+    tr->ra = par ? tr->Rused * par->rank / par->ranks : 0;
+    tr->rb = par ? tr->Rused * (par->rank + 1) / par->ranks : tr->Rused;
+    const long nmine = tr->roff[tr->rb] - tr->roff[tr->ra];
     rp.fill = 1;
-    gnf_parallel_for((tr->Rused + RAY_BLOCK - 1) / RAY_BLOCK, tr->T, ray_task, &rp);
+    gnf_parallel_for((tr->rb + RAY_BLOCK - 1) / RAY_BLOCK, tr->T, ray_task, &rp);
     PHASE(0);
-    gnf_parallel_for((ns + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK, tr->T, forward_task, tr);
+    gnf_parallel_for((nmine + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK, tr->T, forward_task, tr);
     PHASE(1);
     tr->scale = 1.0f / (3.0f * (float)GNF_MAX(1, tr->Rused));
-    long nbu = (tr->Rused + RAY_BLOCK - 1) / RAY_BLOCK;
+    long nbu = (tr->rb - tr->ra + RAY_BLOCK - 1) / RAY_BLOCK;
     gnf_parallel_for(nbu, tr->T, composite_task, tr);
     PHASE(2);
-    tr->loff[0] = 0;
-    for (long r = 0; r < tr->Rused; r++) tr->loff[r + 1] = tr->loff[r] + tr->rlive[r];
-    tr->L = tr->loff[tr->Rused];
+    tr->loff[tr->ra] = 0;
+    for (long r = tr->ra; r < tr->rb; r++) tr->loff[r + 1] = tr->loff[r] + tr->rlive[r];
+    tr->L = tr->loff[tr->rb];
     gnf_parallel_for(nbu, tr->T, gather_task, tr);
     PHASE(3);
 #undef PHASE
     double sq = 0;
-    for (long r = 0; r < tr->Rused; r++) sq += tr->rsq[r];
+    for (long r = tr->ra; r < tr->rb; r++) sq += tr->rsq[r];
     /* next step's ray count: aim at the sample budget from this step's samples per ray */
     double spr = tr->Rused > 0 ? (double)ns / (double)tr->Rused : 1.0;
     long R = (long)((double)tr->S / GNF_MAX(1.0, spr) * 0.9);
     tr->R = GNF_MAX(256, GNF_MIN(tr->Rmax, R));
-    *b = (gnf_batch){tr->L, tr->xl, tr->Fl, tr->dYl, sq / (3.0 * (double)GNF_MAX(1, tr->Rused)), (double)ns};
+    *b = (gnf_batch){tr->L, tr->xl, tr->Fl, tr->dYl, sq / (3.0 * (double)GNF_MAX(1, tr->Rused)), (double)nmine};
     return GNF_OK;
 }
 

@@ -92,6 +92,12 @@ typedef struct {
     uint64_t *marks;                      /* the walked levels' mark bits, a run of words each */
     long mark_words, mark_at[GNF_MAX_LEVELS];   /* their size, level l's start */
     long adam_first[GNF_MAX_LEVELS + 2];  /* lazy: first Adam task of level l; [levels]: the decoder's */
+    /* data-parallel training (tc->parallel, else NULL): this rank's chunks [ch0, ch1) of a
+     * per-point task's batch, whose first point is p0 (batch tasks split their own batch: p0 0) */
+    const gnf_parallel *par;
+    long ch0, ch1, p0;
+    double step_samples;                  /* a batch task's step, all ranks: field evaluations, */
+    long step_n;                          /* and samples that carried a gradient */
 } trainer;
 
 static long state_bytes(trainer *tr, int where);
@@ -111,6 +117,14 @@ static void trainer_setup(trainer *tr, gnf_model *m, const gnf_train_config *tc,
     tr->guard = tc->max_rollbacks >= 0;
     tr->snap_step = -1;
     if (tc->max_rollbacks > 0) tr->snap_bytes = state_bytes(tr, GNF_STATE_SNAP);
+    tr->par = tc->parallel;
+    tr->ch1 = tr->nchunks;
+    if (tr->par && !ops->batch) {
+        tr->ch0 = tr->nchunks * tr->par->rank / tr->par->ranks;
+        tr->ch1 = tr->nchunks * (tr->par->rank + 1) / tr->par->ranks;
+        tr->p0 = tr->ch0 * GNF_TRAIN_CHUNK;
+        tr->b.n = GNF_MIN(tr->cap, tr->ch1 * GNF_TRAIN_CHUNK) - tr->p0;
+    }
     if (!tr->lazy) return;
     /* a level is walked when a step touches at most walk_fraction of its nodes (a sample touches
      * 2^in_dim); the Adam tasks: ranges of ADAM_RANGE floats of each level, then of the decoder */
@@ -118,7 +132,8 @@ static void trainer_setup(trainer *tr, gnf_model *m, const gnf_train_config *tc,
     const long reach = tr->cap << m->cfg.in_dim;
     long ntasks = 0;
     for (int l = 0; l < m->cfg.levels; l++) {
-        tr->walk[l] = (double)reach <= frac * (double)m->level_nodes[l];
+        /* data-parallel: the summed gradient has entries this rank's scatter did not mark */
+        tr->walk[l] = !tr->par && (double)reach <= frac * (double)m->level_nodes[l];
         tr->mark_at[l] = tr->mark_words;
         if (tr->walk[l]) tr->mark_words += (m->grid_size[l] + 63) / 64;
         tr->adam_first[l] = ntasks;
@@ -228,6 +243,7 @@ static double decoder_chunk(trainer *tr, long ch, int thread, float *dF, const f
 /* Per-point tasks: sample, encode and train chunk ch. */
 static void sample_chunk_task(void *vctx, long ch, int thread) {
     trainer *tr = vctx;
+    ch += tr->ch0;   /* this rank's chunks (all of them alone) */
     gnf_model *m = tr->m;
     const int D = m->D, O = m->cfg.out_dim, dim = m->cfg.in_dim;
     long i0 = ch * GNF_TRAIN_CHUNK, n = GNF_MIN(GNF_TRAIN_CHUNK, tr->cap - i0);
@@ -260,7 +276,7 @@ static void scatter_task(void *vctx, long l, int thread) {
     gnf_model *m = tr->m;
     if (!tr->walk[l]) memset(tr->grad + m->grid_off[l], 0, sizeof(float) * (size_t)m->grid_size[l]);
     uint64_t *mark = tr->walk[l] ? tr->marks + tr->mark_at[l] : NULL;
-    gnf_grid_scatter_level(tr->grad, m, (int)l, tr->b.x, tr->dF, tr->b.n, mark);
+    gnf_grid_scatter_level(tr->grad, m, (int)l, tr->b.x, tr->dF + tr->p0 * m->D, tr->b.n, mark);
 }
 
 static void adam_task(void *vctx, long r, int thread) {
@@ -334,19 +350,27 @@ static gnf_status train_step(trainer *tr, double *loss, double *sq) {
         gnf_parallel_for(nch, tr->T, given_chunk_task, tr);
         *loss = tr->b.loss;
     } else {
-        nch = tr->nchunks;
+        nch = tr->ch1 - tr->ch0;
         gnf_parallel_for(nch, tr->T, sample_chunk_task, tr);
-        for (long ch = 0; ch < nch; ch++) { *loss += tr->closs[ch]; *sq += tr->csq[ch]; }
+        for (long ch = tr->ch0; ch < tr->ch1; ch++) { *loss += tr->closs[ch]; *sq += tr->csq[ch]; }
     }
     float *gd = tr->grad + m->dec_off;
+    const float *dg = tr->decg + (ops->batch ? 0 : tr->ch0) * tr->ndec;   /* this rank's first chunk */
     if (nch == 0) memset(gd, 0, sizeof(float) * (size_t)tr->ndec);
-    else memcpy(gd, tr->decg, sizeof(float) * (size_t)tr->ndec);
+    else memcpy(gd, dg, sizeof(float) * (size_t)tr->ndec);
     for (long ch = 1; ch < nch; ch++) {
-        const float *src = tr->decg + ch * tr->ndec;
+        const float *src = dg + ch * tr->ndec;
         for (long i = 0; i < tr->ndec; i++) gd[i] += src[i];
     }
     double t1 = gnf_now();
     gnf_parallel_for(m->cfg.levels, tr->T, scatter_task, tr);
+    if (tr->par) {   /* data-parallel: every rank's gradients and loss summed, the same bits everywhere */
+        double v[4] = {*loss, *sq, ops->batch ? tr->b.samples : 0, ops->batch ? (double)tr->b.n : 0};
+        gnf_status st = tr->par->sum_f32(tr->par->user, tr->grad, m->nparams);
+        if (st == GNF_OK) st = tr->par->sum_f64(tr->par->user, v, 4);
+        if (st != GNF_OK) return st;
+        *loss = v[0], *sq = v[1], tr->step_samples = v[2], tr->step_n = (long)v[3];
+    }
     double t2 = gnf_now();
     if (tr->lazy) gnf_parallel_for(tr->adam_first[m->cfg.levels + 1], tr->T, lazy_adam_task, tr);
     else gnf_parallel_for((m->nparams + ADAM_RANGE - 1) / ADAM_RANGE, tr->T, adam_task, tr);
@@ -684,6 +708,26 @@ static gnf_status checkpoint_read(trainer *tr, const char *path) {
 
 /* ---- the loop ---------------------------------------------------------------------------------- */
 
+/* Data-parallel training: every rank's parameters must be rank 0's, bit for bit (compared through
+ * a 64-bit checksum, carried as two exact 32-bit halves in the ranks' double sums).  A difference
+ * — ranks with other inputs, settings, binaries or a broken reduction — is an error on every rank. */
+static gnf_status parallel_check(trainer *tr) {
+    const gnf_parallel *p = tr->par;
+    uint64_t h = gnf_train_hash(0, tr->m->params, sizeof(float) * (size_t)tr->m->nparams);
+    double v[2] = {0, 0};
+    if (p->rank == 0) v[0] = (double)(h >> 32), v[1] = (double)(h & 0xFFFFFFFFu);
+    gnf_status st = p->sum_f64(p->user, v, 2);
+    if (st != GNF_OK) return st;
+    uint64_t h0 = (uint64_t)v[0] << 32 | (uint64_t)v[1];
+    double differ = h != h0;
+    if ((st = p->sum_f64(p->user, &differ, 1)) != GNF_OK) return st;
+    if (differ > 0)
+        return gnf_fail(GNF_ERR_INVALID, "data-parallel training: the parameters of %.0f of the %d ranks differ from rank 0's "
+                        "after %ld steps (rank %d's checksum %016" PRIx64 ", rank 0's %016" PRIx64 "); every rank must train "
+                        "the same input with the same settings and the same gnf", differ, p->ranks, tr->s.step, p->rank, h, h0);
+    return GNF_OK;
+}
+
 gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_ops *ops,
                      gnf_train_report *report) {
     double t0 = gnf_now();
@@ -694,6 +738,10 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     if (tc->steps == 0 && tc->seconds == 0 && !(ops->target > 0))
         return gnf_fail(GNF_ERR_INVALID, "no stopping rule (steps, seconds or a target)");
     if (!(tc->lr0 > 0) || !(tc->lr1 > 0)) return gnf_fail(GNF_ERR_INVALID, "learning rates must be positive");
+    if (tc->parallel && !(tc->parallel->ranks >= 1 && tc->parallel->rank >= 0 && tc->parallel->rank < tc->parallel->ranks &&
+                          tc->parallel->sum_f32 && tc->parallel->sum_f64))
+        return gnf_fail(GNF_ERR_INVALID, "data-parallel training: rank %d of %d, or a missing sum callback", tc->parallel->rank,
+                        tc->parallel->ranks);
     if (tc->checkpoint_path && !(tc->checkpoint_every >= 0))
         return gnf_fail(GNF_ERR_INVALID, "checkpoint interval %g s must be >= 0", tc->checkpoint_every);
     trainer tr;
@@ -703,7 +751,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     if (!gnf_alloc_bufs(bufs, trainer_bufs(&tr, bufs), &tr.block))
         return gnf_fail(GNF_ERR_NOMEM, "out of memory allocating training buffers (%ld bytes needed)",
                         gnf_train_memory(m, tc, ops));
-    if (!ops->batch) tr.b.x = tr.x;
+    if (!ops->batch) tr.b.x = tr.x + tr.p0 * m->cfg.in_dim;
     gnf_status st = GNF_OK;
     tr.s.beta = tr.beta;
     tr.s.grad = tr.grad;
@@ -737,8 +785,15 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     for (tr.s.step = start;; tr.s.step++) {
         /* the step boundary: cancellation, checkpoint, snapshot */
         double now = gnf_now(), elapsed = now - tstart + elapsed0;
+        int cancel = tc->cancel && tc->cancel(tc->cancel_user);
+        if (tr.par) {   /* rank 0's clock and any rank's cancel: every rank decides alike */
+            double v[2] = {tr.par->rank == 0 ? elapsed : 0, cancel};
+            if ((st = tr.par->sum_f64(tr.par->user, v, 2)) != GNF_OK) goto done;
+            elapsed = v[0], now = tstart + elapsed - elapsed0, cancel = v[1] > 0;
+            if ((tr.s.step == start || tr.s.step % GNF_PARALLEL_CHECK_EVERY == 0) && (st = parallel_check(&tr)) != GNF_OK) goto done;
+        }
         tr.elapsed = elapsed;
-        if (tc->cancel && tc->cancel(tc->cancel_user)) {
+        if (cancel) {
             reason = "cancelled";
             if (tc->checkpoint_path && (st = checkpoint_write(&tr)) != GNF_OK) goto done;
             break;
@@ -799,7 +854,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
             tr.s.step--;
             continue;
         }
-        samples += ops->batch ? tr.b.samples : (double)tr.cap;
+        samples += ops->batch ? (tr.par ? tr.step_samples : tr.b.samples) : (double)tr.cap;
         long done_steps = tr.s.step + 1;
         const long planned = tr.planned;
         const int kneed = tc->lr_knee_steps > 0 && planned > tc->lr_knee_steps;
@@ -826,7 +881,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
             pr.steps = planned;
             pr.elapsed_s = gnf_now() - t0;
             pr.loss = loss;
-            pr.quality_est = ops->estimate ? ops->estimate(ops->user, loss, sq, ops->batch ? tr.b.n : tr.cap) : NAN;
+            pr.quality_est = ops->estimate ? ops->estimate(ops->user, loss, sq, ops->batch ? (tr.par ? tr.step_n : tr.b.n) : tr.cap) : NAN;
             pr.quality = q;
             pr.points_per_s = samples / (gnf_now() - tt0);
             double p1 = planned > 0 ? (double)done_steps / planned : 0;
@@ -838,6 +893,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
         }
     }
     double train_s = gnf_now() - tt0;
+    if (tr.par && (st = parallel_check(&tr)) != GNF_OK) goto done;
     if (isnan(quality) && ops->quality) quality = ops->quality(ops->user, m, tr.T);
     if (tr.best && tr.best_step > 0 && tr.best_step != tr.s.step && tr.best_q > quality) {   /* keep_best */
         memcpy(m->params, tr.best, sizeof(float) * (size_t)m->nparams);
@@ -866,6 +922,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
     gnf_model_set_meta(m, "gnf.train.stop", reason);
     if (!strcmp(reason, "cancelled")) gnf_meta_num(m, "gnf.train.stopped_step", (double)tr.s.step, 0);
     if (tr.rollbacks > 0) gnf_meta_num(m, "gnf.train.rollbacks", (double)tr.rollbacks, 0);
+    if (tr.par && tr.par->ranks > 1) gnf_meta_num(m, "gnf.train.ranks", (double)tr.par->ranks, 0);
     if (tc->lr_knee_steps > 0 && tr.planned > tc->lr_knee_steps)
         gnf_meta_num(m, "gnf.train.lr_knee_steps", (double)tc->lr_knee_steps, 0);
     if (tr.planned > 0 && tc->steps == 0) {

@@ -86,4 +86,18 @@ int query_parse_binary(FILE *f, long sz, const char *path, float **pts, long *n)
 int cmd_fit(int argc, char **argv, double t_cmd);
 int cmd_render(int argc, char **argv), cmd_eval(int argc, char **argv), cmd_info(int argc, char **argv);
 int cmd_mesh(int argc, char **argv), cmd_query(int argc, char **argv);
+
+/* Data-parallel gnf fit over MPI (mpi.c; MPI in the build made by `make mpi`, else one process).
+ * cli_mpi_init: under an MPI launcher, joins the job (MPI_Init); a build without MPI started as
+ * one of several ranks refuses (it would train copies side by side).  -1 to go on, else the exit
+ * code.  cli_mpi_parallel: the training hook (NULL: one process).  cli_mpi_rank: 0 alone prints
+ * and writes.  cli_mpi_report: rank 0's line on the gradient exchange after a fit.
+ * cli_mpi_finish: leaves the job — finalising together after success or an agreed interruption,
+ * otherwise ending every rank with rc (MPI_Abort) — and returns rc. */
+int cli_mpi_init(int *argc, char ***argv);
+const gnf_parallel *cli_mpi_parallel(void);
+int cli_mpi_rank(void);
+void cli_mpi_report(const gnf_train_report *rep);
+int cli_mpi_finish(int rc);
+
 #endif

@@ -126,12 +126,16 @@ static int start(fit_job *j, const gnf_model *m, long mem, double pictures_mib) 
 static int finish(fit_job *j, gnf_model *m, gnf_status st, const gnf_train_report *rep) {
     if (j->ps.tty && !j->quiet) fprintf(stderr, "\n");
     const int cancelled = st == GNF_OK && !strcmp(rep->stop_reason, "cancelled");
-    if (cancelled) gnf_model_set_meta(m, "gnf.train.interrupted", signal_name(g_signal));
-    if (st == GNF_OK) st = gnf_model_save(m, j->output, j->half);
+    /* data-parallel: the stop may come from another rank's signal (mpi.c) */
+    const int sig = cancelled && !g_signal ? SIGTERM : g_signal;
+    if (cancelled) gnf_model_set_meta(m, "gnf.train.interrupted", signal_name(sig));
+    if (st == GNF_OK && cli_mpi_rank() == 0) st = gnf_model_save(m, j->output, j->half);   /* rank 0 writes */
     long np = gnf_model_param_count(m);
     gnf_task task = gnf_model_get_task(m);
     gnf_model_free(m);
     if (st != GNF_OK) return runtime_error();
+    if (cli_mpi_rank() != 0) return cancelled ? 128 + sig : 0;
+    if (!j->quiet) cli_mpi_report(rep);
     if (task == GNF_TASK_NERF && !j->quiet) {
         static const char *names[8] = GNF_NERF_PHASES;
         double tot = 0;
@@ -153,11 +157,11 @@ static int finish(fit_job *j, gnf_model *m, gnf_status st, const gnf_train_repor
            rep->rollbacks ? ", after divergence rollbacks" : "");
     fflush(stdout);
     if (cancelled) {
-        fprintf(stderr, "%s: interrupted (%s) at step %ld: the model trained so far is in %s; ", g_verb, signal_name(g_signal),
+        fprintf(stderr, "%s: interrupted (%s) at step %ld: the model trained so far is in %s; ", g_verb, signal_name(sig),
                 rep->steps, j->output);
         if (j->ckpt[0]) fprintf(stderr, "gnf fit --resume %s continues it\n", j->ckpt);
         else fprintf(stderr, "no checkpoint to resume from (--checkpoint-every S writes one)\n");
-        return 128 + g_signal;
+        return 128 + sig;
     }
     if (j->ckpt[0]) remove(j->ckpt);   /* the model is complete: the checkpoint that led to it is stale */
     if (g_signal) {
@@ -447,6 +451,12 @@ static int fit_command(const cli_args *ap, fit_job *jp, double t_cmd) {
         tc->checkpoint_meta = j->ckpt_meta;
     }
     tc->resume_path = j->resume;
+    if ((tc->parallel = cli_mpi_parallel()) && !rc) {   /* mpirun -np N (mpi.c): rank 0 alone prints and writes */
+        if (cli_mpi_rank() != 0) j->quiet = 1;
+        if (o[O_CHECKPOINT_EVERY].set || j->resume)
+            rc = usage_error("--checkpoint-every and --resume are not supported with MPI (%s); Ctrl-C still saves the model "
+                             "trained so far", "docs/CLUSTER.md");
+    }
     if (!rc && task == GNF_TASK_IMAGE) rc = fit_image(j, &img, o[O_CROP].set, src_w, src_h);
     else if (!rc) rc = task == GNF_TASK_SDF ? fit_sdf(j) : fit_nerf(j, (int)o[O_DOWNSCALE].i);
     gnf_image_free(&img);
@@ -458,7 +468,16 @@ static void free_strings(char **v) {
     free(v);
 }
 
+static int fit_main(int argc, char **argv, double t_cmd);
+
+/* gnf fit, alone or as one rank of an MPI job (mpi.c). */
 int cmd_fit(int argc, char **argv, double t_cmd) {
+    int rc = cli_mpi_init(&argc, &argv);
+    if (rc < 0) rc = fit_main(argc, argv, t_cmd);
+    return cli_mpi_finish(rc);
+}
+
+static int fit_main(int argc, char **argv, double t_cmd) {
     cli_args a;
     int rc = cli_parse(&a, V_FIT, "gnf fit", argc, argv, 1, HEAD, FOOT);
     if (rc >= 0) return rc;
