@@ -10,6 +10,8 @@
 set -e
 PKGS="gcc make libpng-dev libjpeg62-turbo-dev zlib1g-dev libcjson-dev"
 OPTIONAL="python3-open3d ffmpeg clang-14 libclang-rt-14-dev"
+# openmpi-bin (mpirun) and libopenmpi-dev (mpicc): `make mpi` and tests/mpi/run.sh (data-parallel fit)
+OPTIONAL="$OPTIONAL openmpi-bin libopenmpi-dev"
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
 for p in $PKGS; do installed "$p" || missing="$missing $p"; done

@@ -723,7 +723,7 @@ static gnf_status parallel_check(trainer *tr) {
     if ((st = p->sum_f64(p->user, &differ, 1)) != GNF_OK) return st;
     if (differ > 0)
         return gnf_fail(GNF_ERR_INVALID, "data-parallel training: the parameters of %.0f of the %d ranks differ from rank 0's "
-                        "after %ld steps (rank %d's checksum %016" PRIx64 ", rank 0's %016" PRIx64 "); every rank must train "
+                        "after %ld steps (checksums: this rank, %d, %016" PRIx64 ", rank 0 %016" PRIx64 "); every rank must train "
                         "the same input with the same settings and the same gnf", differ, p->ranks, tr->s.step, p->rank, h, h0);
     return GNF_OK;
 }
