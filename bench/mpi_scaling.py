@@ -14,8 +14,9 @@ not depend on timing).  From these it models steps/s on 4..64 nodes (the formula
 are printed with the table) and writes everything to bench/results/mpi_scaling.md.
 
 usage: python3 bench/mpi_scaling.py [--rounds 3] [--data ../shared/data] [--out bench/results/mpi_scaling.md]
+       python3 bench/mpi_scaling.py --model-only     (the tables again from bench/results/mpi_scaling.json)
 """
-import argparse, os, re, statistics, subprocess, sys, tempfile, time
+import argparse, json, math, os, re, statistics, subprocess, sys, tempfile, time
 
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
 
@@ -57,13 +58,22 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--data", default=os.environ.get("GNF_DATA", "../shared/data"))
     ap.add_argument("--out", default="bench/results/mpi_scaling.md")
+    ap.add_argument("--model-only", action="store_true")
     a = ap.parse_args()
+    raw = os.path.splitext(a.out)[0] + ".json"
+    if a.model_only:
+        d = json.load(open(raw))
+        for r in d["res"].values(): r["nnz"] = {int(k): v for k, v in r["nnz"].items()}
+        write(a, d["res"], d["log"], d["made"])
+        return
     rel, mpi = "build/release/gnf", "build/mpi/gnf"
     tasks = [("image", ["data/kodim23_crop.png", "--steps", "1000"], ["data/kodim23_crop.png", "--steps", "200"]),
              ("sdf", [a.data + "/meshes/bunny.obj", "--steps", "300"], [a.data + "/meshes/bunny.obj", "--steps", "100"]),
              ("nerf", [a.data + "/nerf/lego_400", "--downscale", "4", "--steps", "150"],
               [a.data + "/nerf/lego_400", "--downscale", "4", "--steps", "100"])]
     tmp = tempfile.mkdtemp(prefix="gnf_mpi_scaling_")
+    made = "`python3 bench/mpi_scaling.py --rounds %d` on %s (%d cores), %s UTC" % (
+        a.rounds, os.uname().nodename, os.cpu_count(), time.strftime("%Y-%m-%d %H:%M", time.gmtime()))
     res = {}
     log = []
     for name, args, count_args in tasks:
@@ -71,6 +81,9 @@ def main():
         for k in range(a.rounds):
             out, load = run([rel, "fit"] + args + ["--threads", "2", "-o", tmp + "/a.gnf"])
             n, s, q = summary(out)
+            info, _ = run([rel, "info", tmp + "/a.gnf"])
+            b = re.search(r"gnf.train.batch = (\d+)", info)
+            r["chunks"] = (int(b.group(1)) + 2047) // 2048 if b else None   # per-point tasks split by chunks of 2048
             r["A"].append(n / s); r["loads"].append(load); r["phases"].append(phases(out)); r["qA"].append(q)
             log.append("%s A round %d: %d steps in %.2f s = %.1f steps/s (load %.2f)" % (name, k + 1, n, s, n / s, load))
             out, load = run(MPIRUN + ["-np", "2", mpi, "fit"] + args + ["--threads", "1", "-o", tmp + "/b.gnf"], {"GNF_MPI_STATS": "1"})
@@ -88,7 +101,8 @@ def main():
             r["floats"] = mi["floats"]
             log.append("%s nonzero gradient entries of rank 0 at %d ranks: %d of %d" % (name, P, mi["nnz_local"], mi["floats"]))
             print(log[-1]); sys.stdout.flush()
-    write(a, res, log)
+    json.dump({"res": res, "log": log, "made": made}, open(raw, "w"), indent=1)
+    write(a, res, log, made)
 
 # ---- the model --------------------------------------------------------------------------------
 # Strong scaling: the global batch of the measured runs, split over P nodes.  Each node computes
@@ -108,14 +122,13 @@ NETS = [("10 GbE", 25e-6, 1.1e9), ("100 Gb InfiniBand", 1.5e-6, 11e9)]
 NODES = [4, 8, 16, 32, 64]
 
 def model(r, P, alpha, beta):
-    import math
     stepA = 1.0 / statistics.median(r["A"])
     fs = statistics.median([p[0] for p in r["phases"]])
     comp = stepA * (fs / P + (1 - fs))
     n = r["floats"]
     nz = r["nnz"]
     if P in nz: z = nz[P]
-    else:
+    else:   # z = c + d/P through the two largest measured P
         d = (nz[4] - nz[8]) / (1 / 4 - 1 / 8); c = nz[8] - d / 8
         z = max(0.0, c + d / P)
     small = 3 * 2 * math.log2(P) * alpha
@@ -123,11 +136,10 @@ def model(r, P, alpha, beta):
     sparse = (P - 1) * alpha + (P - 1) * 8 * z / beta + small
     return comp, dense, sparse, z
 
-def write(a, res, log):
+def write(a, res, log, made):
     L = []
     L.append("# Data-parallel training over MPI: measured here, modelled on a cluster\n")
-    L.append("Made by `python3 bench/mpi_scaling.py --rounds %d` on %s (%d cores), %s UTC.\n" %
-             (a.rounds, os.uname().nodename, os.cpu_count(), time.strftime("%Y-%m-%d %H:%M", time.gmtime())))
+    L.append("Made by %s.\n" % made)
     L.append("## This machine: 1 process x 2 threads (A) against 2 ranks x 1 thread (B)\n")
     L.append("Same global batch and steps; medians of %d alternating rounds; the load average (1 min) before the runs ranged "
              "%.2f-%.2f (other jobs shared the 2 cores).\n" % (a.rounds, min(min(r["loads"]) for r in res.values()),
@@ -141,7 +153,7 @@ def write(a, res, log):
                                                                      statistics.median(r["qA"]), statistics.median(r["qB"])))
     L.append("\nQuality: image PSNR (dB), SDF held-out IoU, radiance field held-out PSNR (dB).\n")
     L.append("## Gradient volume per step\n")
-    L.append("| task | dense floats (MiB) | touched by one rank's batch at 1 / 2 / 4 / 8 ranks |")
+    L.append("| task | dense floats (MiB) | nonzero in rank 0's gradient at 1 / 2 / 4 / 8 ranks (its batch share) |")
     L.append("|---|---|---|")
     for name, r in res.items():
         n = r["floats"]
@@ -154,8 +166,11 @@ def write(a, res, log):
     L.append("|---|---|---|---|---|---|---|---|")
     for name, r in res.items():
         fs = statistics.median([p[0] for p in r["phases"]])
-        L.append("| %s | %.1f%% | 1 | %.2f | %.1f | | | |" % (name, 100 * fs, 1e3 / statistics.median(r["A"]), statistics.median(r["A"])))
+        L.append("| %s | %.1f%% | 1 (measured) | %.2f | %.1f | | | |" % (name, 100 * fs, 1e3 / statistics.median(r["A"]), statistics.median(r["A"])))
         for P in NODES:
+            if r.get("chunks") and P > r["chunks"]:
+                L.append("| %s | | %d | | no gain: the batch of %d chunks of 2048 points keeps %d nodes busy at most | | | |" % (name, P, r["chunks"], r["chunks"]))
+                continue
             cells = []
             comp = None
             for _, al, be in NETS:

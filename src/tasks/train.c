@@ -494,7 +494,7 @@ static gnf_status rollback(trainer *tr, const char *why, long at) {
 
 /* The settings that shape a run's result, as text (name[i] = val[i]): a checkpoint records them
  * and resuming requires the same.  Threads and callbacks do not change a result. */
-#define SETTINGS 16
+#define SETTINGS 17
 static int train_settings(const trainer *tr, const char **name, char val[][48]) {
     const gnf_train_config *tc = tr->tc;
     int n = 0;
@@ -515,6 +515,7 @@ static int train_settings(const trainer *tr, const char **name, char val[][48]) 
     SET("target", "%.17g", tr->ops->target);
     SET("lazy_grid_adam", "%d", tr->lazy);
     SET("keep_best", "%d", tr->keep);
+    if (tr->par && tr->par->ranks > 1) SET("ranks", "%d", tr->par->ranks);   /* absent: one process */
 #undef SET
     return n;
 }
@@ -660,6 +661,9 @@ static gnf_status checkpoint_read(trainer *tr, const char *path) {
             st = gnf_fail(GNF_ERR_INVALID, "%s: training setting %s is %s in the checkpoint but %s here", path, sname[i],
                           v ? v : "missing", sval[i]);
     }
+    const char *ranks = gnf_st_meta(&f, GNF_CKPT_PREFIX "train.ranks");   /* data-parallel: the same number of ranks */
+    if (st == GNF_OK && ranks && !(tr->par && tr->par->ranks > 1))
+        st = gnf_fail(GNF_ERR_INVALID, "%s: the checkpoint was trained by %s data-parallel ranks, this run is one process", path, ranks);
     gnf_state_item it[MAX_STATE];
     int n = trainer_state(tr, it);
     for (int i = 0; i < n && st == GNF_OK; i++) {

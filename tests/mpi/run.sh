@@ -11,7 +11,8 @@
 #     (GNF_MPI_TEST_DESYNC=1) fails the job with a clear error and no model
 #   - Ctrl-C: SIGINT to mpirun, and SIGTERM to rank 1 alone, stop every rank at the same step and
 #     rank 0 saves the model marked interrupted
-#   - --checkpoint-every with 2 ranks is a usage error
+#   - stopping rules agreed: --seconds, --target-psnr
+#   - checkpoints at 2 ranks: interrupted and resumed = uninterrupted bytes; one process refuses them
 # usage: sh tests/mpi/run.sh [build/mpi/gnf [build/release/gnf]]
 # Prints one line per check and "N passed, N failed, N skipped"; everything is SKIPPED when
 # mpirun or the MPI build is missing, the SDF and radiance-field checks when ../shared/data is.
@@ -26,7 +27,7 @@ pass=0; fail=0; skipped=0
 ok()   { pass=$((pass+1)); echo "ok    mpi: $1"; }
 bad()  { fail=$((fail+1)); echo "FAIL  mpi: $1"; }
 skip() { skipped=$((skipped+1)); echo "skip  mpi: $1"; }
-NCHECKS=16   # every check below, for the all-skipped summary
+NCHECKS=20   # every check below, for the all-skipped summary
 
 if ! command -v mpirun >/dev/null 2>&1 || [ ! -x "$GNF" ] || [ ! -x "$REL" ]; then
   echo "SKIPPED mpi: needs mpirun (Debian openmpi-bin), $GNF (make mpi: mpicc from libopenmpi-dev) and $REL"
@@ -81,10 +82,30 @@ GNF_MPI_TEST_DESYNC=1 run2 fit "$IMG" --steps 30 --threads 1 -o "$T/desync.gnf" 
 if [ "$rc" != 0 ] && grep -q "differ from rank 0" "$T/err" && [ ! -e "$T/desync.gnf" ]; then ok "ranks that disagree fail the job (exit $rc), no model"
 else bad "a desynchronised rank: exit $rc, model $(ls "$T/desync.gnf" 2>/dev/null): $(head -c 300 "$T/err")"; fi
 
-# 5. usage: checkpoints are refused with MPI
-run2 fit "$IMG" --steps 30 --checkpoint-every 5 -o "$T/ck.gnf" >/dev/null 2>"$T/err"; rc=$?
-if [ "$rc" = 2 ] && grep -q "not supported with MPI" "$T/err" && [ ! -e "$T/ck.gnf" ]; then ok "--checkpoint-every with 2 ranks: usage error"
-else bad "--checkpoint-every with 2 ranks: exit $rc: $(head -c 300 "$T/err")"; fi
+# 4b. stopping rules decided together: a time budget (rank 0's clock) and a quality target
+run2 fit "$IMG" --seconds 4 --threads 1 -o "$T/sec.gnf" --quiet >/dev/null 2>"$T/err"; rc=$?
+if [ "$rc" = 0 ] && [ "$(meta "$T/sec.gnf" gnf.train.stop)" = seconds ]; then ok "--seconds 4 at 2 ranks: every rank stopped by the time budget"
+else bad "--seconds 4 at 2 ranks: exit $rc, stop '$(meta "$T/sec.gnf" gnf.train.stop)': $(head -c 300 "$T/err")"; fi
+run2 fit "$IMG" --steps 5000 --target-psnr 30 --threads 1 -o "$T/tgt.gnf" --quiet >/dev/null 2>"$T/err"; rc=$?
+if [ "$rc" = 0 ] && [ "$(meta "$T/tgt.gnf" gnf.train.stop)" = target ]; then ok "--target-psnr 30 at 2 ranks: every rank stopped at the target"
+else bad "--target-psnr 30 at 2 ranks: exit $rc, stop '$(meta "$T/tgt.gnf" gnf.train.stop)': $(head -c 300 "$T/err")"; fi
+
+# 5. checkpoints: rank 0 writes them; SIGINT to mpirun leaves one, and 2 ranks resuming it end with
+#    the bytes of the run never interrupted; one process may not continue a 2-rank checkpoint
+CK="--steps 3000 --batch 4096 --threads 1"
+run2 fit "$IMG" $CK -o "$T/full.gnf" --quiet >/dev/null 2>"$T/err"
+$MPIRUN -np 2 "$GNF" fit "$IMG" $CK --checkpoint-every 1000 -o "$T/ck.gnf" >"$T/out" 2>"$T/err" &
+P=$!
+i=0; while [ $i -lt 600 ] && ! grep -q "stopping at" "$T/err" 2>/dev/null; do sleep 0.1; i=$((i+1)); done; sleep 2
+kill -INT $P; wait $P
+cp "$T/ck.gnf.ckpt" "$T/copy.ckpt" 2>/dev/null
+run2 fit --resume "$T/ck.gnf.ckpt" --quiet >/dev/null 2>>"$T/err"; rc=$?
+if [ "$rc" = 0 ] && [ -s "$T/copy.ckpt" ] && cmp -s "$T/full.gnf" "$T/ck.gnf" && [ ! -e "$T/ck.gnf.ckpt" ]; then
+  ok "2 ranks: interrupted at step $(meta "$T/copy.ckpt" gnf.ckpt.step), resumed: the uninterrupted run's bytes"
+else bad "2 ranks: checkpoint and resume (exit $rc): $(tail -c 300 "$T/err")"; fi
+"$REL" fit --resume "$T/copy.ckpt" -o "$T/one.gnf" --quiet >/dev/null 2>"$T/err"; rc=$?
+if [ "$rc" = 1 ] && grep -q "data-parallel ranks" "$T/err" && [ ! -e "$T/one.gnf" ]; then ok "one process refuses a 2-rank checkpoint"
+else bad "one process resuming a 2-rank checkpoint: exit $rc: $(head -c 300 "$T/err")"; fi
 
 # 6. interruption.  SIGINT to mpirun: it sends SIGTERM to every rank; they stop together and rank
 #    0 saves.  SIGTERM to rank 1 alone: its stop is agreed through the step boundary's sum.
@@ -127,11 +148,14 @@ if [ -f "$DATA/meshes/bunny.obj" ]; then
   run2 fit "$M" $A --threads 1 -o "$T/sdf2b.gnf" --quiet >/dev/null 2>>"$T/err"
   if [ -s "$T/sdf2a.gnf" ] && cmp -s "$T/sdf2a.gnf" "$T/sdf2b.gnf"; then ok "sdf: two runs at 2 ranks write identical bytes"
   else bad "sdf: 2-rank runs differ or failed: $(head -c 300 "$T/err")"; fi
+  timeout 300 $MPIRUN -np 1 "$GNF" fit "$M" $A --threads 2 -o "$T/sdf_np1.gnf" --quiet >/dev/null 2>>"$T/err"
+  if cmp -s "$T/sdf1.gnf" "$T/sdf_np1.gnf"; then ok "sdf: -np 1 writes the release build's bytes (lazy Adam's dense loop)"
+  else bad "sdf: -np 1 differs from the release build: $(head -c 300 "$T/err")"; fi
   i1=$(heldout "$T/s1"); i2=$(heldout "$T/s2")
   if close "$i1" "$i2" 0.005; then ok "sdf: held-out IoU at 2 ranks $i2, one process $i1 (within 0.005)"
   else bad "sdf: held-out IoU at 2 ranks '$i2' vs one process '$i1'"; fi
 else
-  skip "sdf determinism (no $DATA/meshes/bunny.obj)"; skip "sdf quality (no data)"
+  skip "sdf determinism (no $DATA/meshes/bunny.obj)"; skip "sdf -np 1 (no data)"; skip "sdf quality (no data)"
 fi
 if [ -f "$DATA/nerf/lego_400/transforms_train.json" ]; then
   S="$DATA/nerf/lego_400"

@@ -376,7 +376,7 @@ static int resume_command(cli_args *a, fit_job *j, char ***keep) {
         else rc = usage_error("%s conflicts with the checkpoint %s, made without it", cli_option_name(id), ck);
     }
     if (rc < 0) {
-        if (!j->quiet && !a->o[O_QUIET].set) fprintf(stderr, "resuming %s at step %s\n", ck, step ? step : "?");
+        if (!j->quiet && !a->o[O_QUIET].set && cli_mpi_rank() == 0) fprintf(stderr, "resuming %s at step %s\n", ck, step ? step : "?");
         for (int id = 0; id < O_COUNT; id++)
             if (may_change_on_resume(id) && a->o[id].set) orig.o[id] = a->o[id];
         if (!a->o[O_OUTPUT].set) { orig.o[O_OUTPUT].s = v[n + 3]; orig.o[O_OUTPUT].set = 1; }
@@ -451,11 +451,10 @@ static int fit_command(const cli_args *ap, fit_job *jp, double t_cmd) {
         tc->checkpoint_meta = j->ckpt_meta;
     }
     tc->resume_path = j->resume;
-    if ((tc->parallel = cli_mpi_parallel()) && !rc) {   /* mpirun -np N (mpi.c): rank 0 alone prints and writes */
-        if (cli_mpi_rank() != 0) j->quiet = 1;
-        if (o[O_CHECKPOINT_EVERY].set || j->resume)
-            rc = usage_error("--checkpoint-every and --resume are not supported with MPI (%s); Ctrl-C still saves the model "
-                             "trained so far", "docs/CLUSTER.md");
+    if ((tc->parallel = cli_mpi_parallel()) && cli_mpi_rank() != 0) {   /* mpirun -np N (mpi.c): rank 0 alone prints */
+        j->quiet = 1;                                                    /* and writes, checkpoints included */
+        tc->checkpoint_path = NULL;
+        j->ckpt[0] = 0;
     }
     if (!rc && task == GNF_TASK_IMAGE) rc = fit_image(j, &img, o[O_CROP].set, src_w, src_h);
     else if (!rc) rc = task == GNF_TASK_SDF ? fit_sdf(j) : fit_nerf(j, (int)o[O_DOWNSCALE].i);
