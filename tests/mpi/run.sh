@@ -27,7 +27,7 @@ pass=0; fail=0; skipped=0
 ok()   { pass=$((pass+1)); echo "ok    mpi: $1"; }
 bad()  { fail=$((fail+1)); echo "FAIL  mpi: $1"; }
 skip() { skipped=$((skipped+1)); echo "skip  mpi: $1"; }
-NCHECKS=20   # every check below, for the all-skipped summary
+NCHECKS=21   # every check below, for the all-skipped summary
 
 if ! command -v mpirun >/dev/null 2>&1 || [ ! -x "$GNF" ] || [ ! -x "$REL" ]; then
   echo "SKIPPED mpi: needs mpirun (Debian openmpi-bin), $GNF (make mpi: mpicc from libopenmpi-dev) and $REL"
@@ -83,6 +83,11 @@ else bad "image: files: $(ls "$T" | tr '\n' ' ')"; fi
 GNF_MPI_TEST_DESYNC=1 run2 fit "$IMG" --steps 30 --threads 1 -o "$T/desync.gnf" >/dev/null 2>"$T/err"; rc=$?
 if [ "$rc" != 0 ] && grep -q "differ from rank 0" "$T/err" && [ ! -e "$T/desync.gnf" ]; then ok "ranks that disagree fail the job (exit $rc), no model"
 else bad "a desynchronised rank: exit $rc, model $(ls "$T/desync.gnf" 2>/dev/null): $(head -c 300 "$T/err")"; fi
+
+# 4a. rank 0 cannot write the model: the whole job fails with the error naming the file
+run2 fit "$IMG" --steps 5 --threads 1 -o "$T/missing/dir/m.gnf" >/dev/null 2>"$T/err"; rc=$?
+if [ "$rc" = 1 ] && grep -q "$T/missing/dir/m.gnf" "$T/err"; then ok "an unwritable output: the job fails (exit 1) naming the file"
+else bad "an unwritable output: exit $rc: $(head -c 300 "$T/err")"; fi
 
 # 4b. stopping rules decided together: a time budget (rank 0's clock) and a quality target
 run2 fit "$IMG" --seconds 4 --threads 1 -o "$T/sec.gnf" --quiet >/dev/null 2>"$T/err"; rc=$?
