@@ -228,15 +228,19 @@ typedef int (*gnf_progress_fn)(const gnf_progress *p, void *user);
  * step's chunks of 2048 points (chunks r·C/ranks .. (r+1)·C/ranks - 1 of C), drawn from the
  * same seeded streams as one process draws them; radiance fields: a contiguous run of the step's
  * rays — and the gradients, the loss and the stopping decisions are combined through the two
- * callbacks, so every rank applies the same update and keeps the same parameters.  The loop
- * checks that: a checksum of the parameters is compared across ranks every
- * GNF_PARALLEL_CHECK_EVERY steps and after the last step (a difference is GNF_ERR_INVALID).  The
- * time budget, cancellation and checkpoint timing follow rank 0's clock and any rank's cancel
- * (summed at every step boundary), so all ranks stop after the same step.  Only rank 0 should
- * set checkpoint_path or write files; the progress callback must not stop training (return 0)
- * unless it does so on every rank at the same step.  The result depends on `ranks` (the sums
- * run in another order) but, for a given `ranks`, not on threads or timing.  Lazy grid Adam runs
- * its dense loop over every level (the same results as the walk over marked nodes). */
+ * callbacks, so every rank applies the same update and keeps the same parameters.  Every rank
+ * must fit the same data with the same model and settings (a resume: the same checkpoint), and
+ * they all call the sums in the same order.  The loop checks the outcome: a checksum of the
+ * parameters is compared across ranks at the first step, every GNF_PARALLEL_CHECK_EVERY steps and
+ * after the last one (a difference is GNF_ERR_INVALID on every rank, naming the step).  The time
+ * budget follows rank 0's clock and cancellation any rank's cancel (both summed at every step
+ * boundary), so all ranks stop after the same step.  Only rank 0 should set checkpoint_path or
+ * write files (a checkpoint records `ranks`; resuming it with another count is refused); the
+ * progress callback must not stop training (return 0) unless it does so on every rank at the
+ * same step.  When a fit fails on one rank only, the others wait in a sum: the caller must end
+ * them (MPI_Abort).  The result depends on `ranks` (the sums run in another order) but, for a
+ * given `ranks`, not on threads or timing.  Lazy grid Adam runs its dense loop over every level
+ * (the same results as the walk over marked nodes). */
 typedef struct {
     int rank, ranks;         /* this process is rank `rank` (0-based) of `ranks` (>= 1) */
     /* x[0..n) := the sum over the ranks of their x[0..n), the same bits on every rank (a fixed
