@@ -90,6 +90,37 @@ endif
 $(B)/gnf_sdf_pool: $(B)/bench/pool/sdf_pool.o $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
 
+# ---- the shared library libgnf.so (the Python package, python/gnf, loads it with ctypes) ----
+# build/release/libgnf.so.MAJOR.MINOR with the soname libgnf.so.MAJOR and the links libgnf.so.MAJOR
+# and libgnf.so.  The library's sources are compiled a second time as position-independent code
+# (build/<variant>/pic/; the static library and the gnf binary stay as they are) and linked with a
+# version script, libgnf.map, generated from the preprocessed include/gnf.h: it exports exactly the
+# functions the public header declares and hides every other symbol.
+GNF_VERSION := $(shell sed -n 's/^\#define GNF_VERSION_STRING "\(.*\)"/\1/p' include/gnf.h)
+SO_NAME = libgnf.so.$(word 1,$(subst ., ,$(GNF_VERSION)))
+SO_FILE = $(SO_NAME).$(word 2,$(subst ., ,$(GNF_VERSION)))
+PIC_OBJ = $(SRC:%.c=$(B)/pic/%.o)
+.PHONY: shared
+release: shared
+shared:
+	@$(MAKE) --no-print-directory VARIANT=release build/release/libgnf.so
+$(B)/pic/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC $(AVX2_FLAGS) -MMD -c $< -o $@
+$(B)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -MMD -c $< -o $@
+$(B)/libgnf.map: include/gnf.h
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; $(CC) -E -P $(BASE_CFLAGS) include/gnf.h | grep -o 'gnf_[a-z0-9_]*[[:space:]]*(' | \
+	  sed 's/[[:space:]]*($$/;/' | sort -u; echo 'local: *; };'; } > $@.tmp && mv $@.tmp $@
+$(B)/$(SO_FILE): $(PIC_OBJ) $(B)/libgnf.map
+	$(CC) $(CFLAGS_ALL) -shared -Wl,-soname,$(SO_NAME) -Wl,--version-script=$(B)/libgnf.map -Wl,-z,defs \
+	  $(PIC_OBJ) -o $@ $(LIBS)
+$(B)/libgnf.so: $(B)/$(SO_FILE)
+	ln -sf $(SO_FILE) $(B)/$(SO_NAME)
+	ln -sf $(SO_NAME) $@
+
 # ---- fuzzing (fuzz/run.sh; clang with libFuzzer, else the step says it is skipped) ----
 FUZZ_TARGETS = png jpeg obj ply stl off model scene query
 FUZZ_SECONDS ?= 60
@@ -125,3 +156,4 @@ clean:
 	rm -rf build
 
 -include $(wildcard build/*/*/*.d build/*/*/*/*.d)
+-include $(wildcard build/*/pic/*/*/*.d)
