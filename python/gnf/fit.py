@@ -73,7 +73,7 @@ def _basename(path_bytes):
 
 
 def fit_image(image, *, params=None, seconds=None, steps=None, target_psnr=None, preset=None, seed=None, crop=None,
-              eval_every=None, threads=None, progress=None, progress_every=10):
+              eval_every=None, threads=None, progress=None, progress_every=1):
     """Fits a field to a picture and returns the gnf.Model.
 
     image: a file (PNG or JPEG, as `gnf fit` reads them) or an array — (H, W) or (H, W, 1) gray,
@@ -82,8 +82,8 @@ def fit_image(image, *, params=None, seconds=None, steps=None, target_psnr=None,
     steps, seconds (the whole call's wall-clock budget), target_psnr (dB on the full picture,
     checked every eval_every steps, default 25): whichever comes first; with neither steps nor
     seconds, the preset's steps ("fast" 1000, "default" 5000, "quality" 15000).  seed: the
-    initialisation and sampling seed (default 1).  progress(p) is called every progress_every steps
-    with a gnf.Progress; returning False stops training (the model so far is returned), an
+    initialisation and sampling seed (default 1).  progress(p) is called after every step (every
+    progress_every steps) with a gnf.Progress; returning False stops training (the model so far is returned), an
     exception stops it and is raised.  Ctrl-C stops training at the next step and returns the
     model so far.  The same settings with steps give the same model on every run and thread count,
     and the same file as `gnf fit` with the same options."""
@@ -126,7 +126,7 @@ def fit_image(image, *, params=None, seconds=None, steps=None, target_psnr=None,
 
 
 def fit_sdf(mesh, *, params=None, seconds=None, steps=None, target_iou=None, preset=None, seed=None, samples=None,
-            eval_every=None, threads=None, progress=None, progress_every=10):
+            eval_every=None, threads=None, progress=None, progress_every=1):
     """Fits a signed distance field to a triangle mesh and returns the gnf.Model.
 
     mesh: a file (OBJ, PLY, STL, OFF) or (vertices, faces) — vertices (N, 3) real, faces (M, 3)
@@ -177,7 +177,7 @@ def fit_sdf(mesh, *, params=None, seconds=None, steps=None, target_iou=None, pre
 
 
 def fit_scene(path, *, downscale=1, params=None, seconds=None, steps=None, target_psnr=None, preset=None, seed=None,
-              eval_every=None, threads=None, progress=None, progress_every=10):
+              eval_every=None, threads=None, progress=None, progress_every=1):
     """Fits a radiance field to posed pictures in the Blender synthetic format and returns the
     gnf.Model.  path: the scene folder (transforms_train.json, and transforms_test.json for the
     held-out PSNR when present) or its transforms_train.json; pictures box-downscaled by
