@@ -82,7 +82,7 @@ def _finite(arr, what, rows=True):
     ok = np.isfinite(arr)
     if not ok.all():
         bad = np.argwhere(~ok)[0]
-        where = "row %d" % bad[0] if rows else "index %s" % tuple(int(i) for i in bad)
+        where = "row %d" % bad[0] if rows else "index %s" % (tuple(int(i) for i in bad),)
         raise Error("%s has a non-finite value (%r at %s)" % (what, arr[tuple(bad)], where))
 
 
