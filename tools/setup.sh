@@ -6,10 +6,12 @@
 # tests/cli.sh check exported meshes with Open3D (Debian 12: 73 packages, about 80 MB to download
 # and 320 MB installed next to the build packages, half a minute); ffmpeg lets it check
 # `gnf render --video`.  clang-14 and libclang-rt-14-dev (libFuzzer) build the fuzz harnesses of
-# `make fuzz` / `make fuzz-ci`; without them that step says it is skipped.
+# `make fuzz` / `make fuzz-ci`; without them that step says it is skipped.  python3-numpy and
+# python3-pytest let `make test` run the Python package's tests (tests/python), skipped without.
 set -e
 PKGS="gcc make libpng-dev libjpeg62-turbo-dev zlib1g-dev libcjson-dev"
 OPTIONAL="python3-open3d ffmpeg clang-14 libclang-rt-14-dev"
+OPTIONAL="$OPTIONAL python3-numpy python3-pytest"   # the Python package (python/gnf) and its tests
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
 for p in $PKGS; do installed "$p" || missing="$missing $p"; done

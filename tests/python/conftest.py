@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -39,6 +40,30 @@ def cli():
     if not os.access(CLI, os.X_OK):
         pytest.fail("%s is missing: run make" % CLI)
     return CLI
+
+
+SPHERE_C, SPHERE_R = np.array([0.3, -0.2, 1.0]), 0.8
+
+
+@pytest.fixture(scope="session")
+def sphere():
+    """A signed distance field fitted from arrays: a UV sphere of radius SPHERE_R around SPHERE_C."""
+    from helpers import uv_sphere
+    v, f = uv_sphere(SPHERE_R, SPHERE_C)
+    return gnf.fit_sdf((v, f), steps=200, samples=1 << 19, seed=4)
+
+
+LEGO_ARGS = dict(downscale=8, steps=30, seed=1)   # `gnf fit LEGO --downscale 8 --steps 30 --seed 1`
+
+
+@pytest.fixture(scope="session")
+def lego(data):
+    """(scene folder, the radiance field fitted to it from Python with LEGO_ARGS, the progress seen)."""
+    scene = os.path.join(data, "nerf", "lego_400")
+    if not os.path.isfile(os.path.join(scene, "transforms_train.json")):
+        pytest.skip("%s is absent" % scene)
+    seen = []
+    return scene, gnf.fit_scene(scene, eval_every=10, progress=seen.append, **LEGO_ARGS), seen
 
 
 def run_cli(*args):

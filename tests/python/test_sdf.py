@@ -4,17 +4,8 @@ import numpy as np
 import pytest
 
 import gnf
+from conftest import SPHERE_C as C, SPHERE_R as R
 from helpers import uv_sphere, write_obj
-
-C = np.array([0.3, -0.2, 1.0])
-R = 0.8
-
-
-@pytest.fixture(scope="module")
-def sphere():
-    v, f = uv_sphere(R, C)
-    return gnf.fit_sdf((v, f), steps=200, samples=1 << 19, seed=4)
-
 
 def test_fit_from_arrays(sphere):
     assert sphere.task == "sdf" and sphere.in_dim == 3 and sphere.out_dim == 1
