@@ -88,7 +88,16 @@ class _TensorView:
 
     def __init__(self, model, addr, shape):
         self._model = model
+        with model._vlock:
+            model._views += 1
         self.__array_interface__ = {"shape": tuple(shape), "typestr": "<f4", "data": (addr, True), "version": 3}
+
+    def __del__(self):
+        m = self._model
+        with m._vlock:
+            m._views -= 1
+            if m._closed and m._views == 0:   # the model was closed while viewed: free it now
+                m._free()
 
 
 def load(path):
@@ -114,14 +123,18 @@ class Model:
         self._report = None
         self._renderers = {}
         self._lock = threading.Lock()
+        self._views = 0   # live arrays of .params (each holds a reference to self)
+        self._vlock = threading.RLock()
+        self._closed = False
         return self
 
     def __del__(self):
-        self.close()
+        try:
+            self._free()
+        except Exception:   # interpreter shutdown: the library may be gone already
+            pass
 
-    def close(self):
-        """Frees the model's memory now (it is freed anyway when the object goes away); arrays
-        from .params keep it alive until they are gone too."""
+    def _free(self):
         h = getattr(self, "_h", None)
         if h is not None and h.value:
             for r in getattr(self, "_renderers", {}).values():
@@ -130,6 +143,15 @@ class Model:
             lib.gnf_model_free(h)
             self._h = ctypes.c_void_p()
 
+    def close(self):
+        """Ends the model's use: every method then raises gnf.Error.  Its memory is freed now, or,
+        while arrays from .params still exist (they are views of it), when the last of them goes
+        (it is freed anyway when the object goes away)."""
+        with self._vlock:
+            self._closed = True
+            if self._views == 0:
+                self._free()
+
     def __enter__(self):
         return self
 
@@ -137,7 +159,7 @@ class Model:
         self.close()
 
     def _handle(self):
-        if not self._h.value:
+        if self._closed or not self._h.value:
             raise Error("this gnf.Model was closed")
         return self._h
 
@@ -217,7 +239,7 @@ class Model:
         return out
 
     def __repr__(self):
-        if not self._h.value:
+        if self._closed or not self._h.value:
             return "<gnf.Model (closed)>"
         c = self._cfg()
         dec = "RBF K=%d" % c.rbf_k if c.decoder == 0 else "MLP %dx%d" % (c.mlp_layers, c.mlp_hidden)

@@ -131,6 +131,16 @@ def test_params_info_save_load(fitted, tmp_path):
     m.close()
     with pytest.raises(gnf.Error, match="closed"):
         m.eval([0, 0])
+    # closing a model whose tensors are still viewed frees it only when the views are gone
+    m2 = gnf.load(path)
+    w0 = m2.params["rbf.w0"]
+    m2.close()
+    with pytest.raises(gnf.Error, match="closed"):
+        m2.params
+    assert np.array_equal(w0, p["rbf.w0"])   # still valid memory
+    del w0
+    gc.collect()
+    assert not m2._h.value   # freed with its last view
 
 
 def test_progress_callback_sees_steps_loss_and_metric():
