@@ -118,9 +118,9 @@ def image_arg(a, what="image"):
         raise Error("%s is %dx%d: over 32768 per side or 2^28 pixels" % (what, arr.shape[1], arr.shape[0]))
     if arr.shape[2] in (2, 4):
         arr = arr[:, :, :arr.shape[2] - 1]
-    if arr.dtype == np.uint8:
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 1:
         out = np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255)
-    elif arr.dtype == np.uint16:
+    elif arr.dtype.kind == "u" and arr.dtype.itemsize == 2:   # either byte order
         out = np.ascontiguousarray(arr, dtype=np.float32) / np.float32(65535)
     elif arr.dtype.kind == "f":
         with np.errstate(over="ignore"):

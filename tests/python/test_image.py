@@ -51,6 +51,11 @@ def test_fit_from_an_array_that_never_touched_the_disk():
     a = gnf.fit_image(u8, steps=20, seed=2).params
     b = gnf.fit_image(u8.astype(np.float32) / np.float32(255), steps=20, seed=2).params
     assert all(np.array_equal(a[k], b[k]) for k in a)
+    # 16-bit in either byte order is the same picture
+    u16 = np.round(pic * 65535).astype("<u2")
+    c = gnf.fit_image(u16, steps=5, seed=2).params
+    d = gnf.fit_image(u16.astype(">u2"), steps=5, seed=2).params
+    assert all(np.array_equal(c[k], d[k]) for k in c)
 
 
 def test_array_and_file_give_the_same_model(fitted):
@@ -84,6 +89,7 @@ def test_eval_matches_the_rendered_pixels(fitted):
     assert np.array_equal(np.clip(y, 0, 1).reshape(h, w, 3), fitted.render(w, h))
     # any real dtype, any layout, one point or none
     assert np.array_equal(fitted.eval(xy.astype(np.float64)), y)
+    assert np.array_equal(fitted.eval(xy.astype(">f4")), y)
     strided = np.asfortranarray(np.repeat(xy, 2, axis=0)[::2])
     assert not strided.flags.c_contiguous and np.array_equal(fitted.eval(strided), y)
     assert np.array_equal(fitted.eval(xy[5]), y[5]) and fitted.eval(xy[5]).shape == (3,)

@@ -54,6 +54,10 @@ def test_package_loads_this_build():
     assert os.path.realpath(gnf.library_path) == os.path.realpath(os.path.join(REL, "libgnf.so.0.1"))
 
 
+def test_kernel_name():
+    assert gnf.kernel_name() in ("avx2-fma", "scalar")
+
+
 def test_struct_layouts_match_the_header(tmp_path):
     """A C program prints sizeof of each struct and offsetof and sizeof of each field; ctypes must agree."""
     cc = shutil.which("cc") or shutil.which("gcc")

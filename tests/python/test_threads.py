@@ -75,6 +75,12 @@ def test_two_models_train_from_two_threads_at_once():
     assert idx[1][0] < idx[2][-1] and idx[2][0] < idx[1][-1], "the two fits ran one after the other"
 
 
+def test_the_thread_count_does_not_change_the_model():
+    a = gnf.fit_image(IMAGE, steps=40, threads=1).params
+    b = gnf.fit_image(IMAGE, steps=40, threads=2).params
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
 def test_each_thread_reads_its_own_errors():
     bad = []
 
