@@ -9,6 +9,7 @@ fit_image(path, steps=...).save(p) and `gnf fit path --steps ... -o p` write byt
 """
 import ctypes
 import os
+import warnings
 
 import numpy as np
 
@@ -40,11 +41,11 @@ def _recipe(task, preset, steps, seconds, params, seed, threads, width=0, height
     seed = int_arg("seed", seed, 0, 2 ** 63 - 1)
     rin = _lib.gnf_recipe_input(width, height, channels, steps or 0, seconds or 0.0, params or 0)
     r = _lib.gnf_recipe()
-    check(lib.gnf_recipe_for(task, preset.encode() if preset else None, ctypes.byref(rin), ctypes.byref(r)),
-          "params %d: " % (params or 0))
+    budget = "params %d: " % params if params else ""
+    check(lib.gnf_recipe_for(task, preset.encode() if preset else None, ctypes.byref(rin), ctypes.byref(r)), budget)
     if seed is not None:
         r.model.seed = r.train.seed = r.sdf.seed = seed
-    check(lib.gnf_recipe_size_model(ctypes.byref(r), 0), "params %d: " % (params or 0))
+    check(lib.gnf_recipe_size_model(ctypes.byref(r), 0), budget)
     r.train.threads = r.sdf.threads = threads_arg(threads)
     return r
 
@@ -148,16 +149,20 @@ def fit_sdf(mesh, *, params=None, seconds=None, steps=None, target_iou=None, pre
     if isinstance(mesh, (str, bytes)) or hasattr(mesh, "__fspath__"):
         p = fs_path(mesh, "mesh")
         source = _basename(p)
-        load = (lib.gnf_sdf_target_create, p)
+
+        def make_target(cfg, out):
+            return lib.gnf_sdf_target_create(p, cfg, out)
     elif isinstance(mesh, (tuple, list)) and len(mesh) == 2:
         v, f = mesh_arg(mesh[0], mesh[1])
-        load = (lib.gnf_sdf_target_create_from_arrays, fptr(v), v.shape[0], f.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)),
-                f.shape[0])
+
+        def make_target(cfg, out):
+            return lib.gnf_sdf_target_create_from_arrays(fptr(v), v.shape[0], f.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)),
+                                                         f.shape[0], cfg, out)
     else:
         raise Error("mesh must be a mesh file or a (vertices, faces) pair, got %s" % type(mesh).__name__)
     model = _new_model(r, _lib.TASK_SDF)
     target = ctypes.c_void_p()
-    check(load[0](*load[1:], ctypes.byref(r.sdf), ctypes.byref(target)))
+    check(make_target(ctypes.byref(r.sdf), ctypes.byref(target)))
     try:
         info = _lib.gnf_sdf_target_info()
         lib.gnf_sdf_target_get_info(target, ctypes.byref(info))
@@ -197,7 +202,6 @@ def fit_scene(path, *, downscale=1, params=None, seconds=None, steps=None, targe
         test_json = folder + b"/transforms_test.json"
         if os.path.exists(test_json) and lib.gnf_nerf_scene_load(test_json, b"test", ds, r.train.threads,
                                                                  ctypes.byref(held)) != _lib.OK:
-            import warnings
             warnings.warn("gnf: %s: %s; training without a held-back view" % (
                 os.fsdecode(test_json), lib.gnf_last_error().decode("utf-8", "replace")), RuntimeWarning, stacklevel=2)
             held = ctypes.c_void_p()
