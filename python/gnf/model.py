@@ -111,7 +111,7 @@ def load(path):
 class Model:
     """A Gaussian Neural Field: an image, a signed distance field or a radiance field.  Made by
     gnf.fit_image, gnf.fit_sdf, gnf.fit_scene or gnf.load.  Methods release the GIL while the C
-    library works; eval, sdf, render and mesh may run from several threads at once."""
+    library works; eval and sdf of one model may run from several threads at once."""
 
     def __init__(self):
         raise Error("gnf.Model is made by gnf.fit_image, gnf.fit_sdf, gnf.fit_scene or gnf.load")
