@@ -1,6 +1,7 @@
 # gnf — build with `make`, test with `make test`.  Outputs go to build/<variant>/.
 #   make                 release build: build/release/gnf, libgnf.a
 #   make asan            ASan + UBSan build: build/asan/gnf
+#   make shared          build/release/libgnf.so.0.1 (part of make): what python/gnf loads
 #   make test            builds both, runs all unit tests (both builds) and the CLI tests
 #   make bench           builds and runs the benchmarks (bench/README.md)
 #   make scalar          build/scalar: no AVX2 kernels compiled in (proves the portable fallback)
