@@ -1,0 +1,300 @@
+// run.mjs — the browser viewer (web/) in a real browser: Debian's chromium, headless, driven by
+// playwright-core, WebGL2 on SwiftShader (no GPU needed).  Usage:
+//   node tests/browser/run.mjs GNF_BINARY [OUT_DIR]
+// Fits small models (image; SDF of ../shared/data/meshes/bunny.obj and radiance field of
+// ../shared/data/nerf/lego_400 when present), f32 and f16, and checks:
+//   field    raw outputs at points (random, on cell boundaries, outside the box) read back from an
+//            RGBA32F target agree with `gnf query --raw` within 1e-4 (relative above 1)
+//   picture  a small render of each task against `gnf render` (the radiance field: its reference
+//            renderer) of the same camera: PSNR >= 45 dB on the 8-bit pictures (printed)
+//   export   `gnf export-web` opens from file:// and renders the same picture
+//   serve    `gnf view` serves the viewer and the model, 404 for any other path, 405 for POST,
+//            and exits on SIGINT (130)
+//   errors   a dropped bad file shows the loader's message; no WebGL2 shows its message
+// Writes OUT_DIR/viewer.png (a screenshot of the viewer) and OUT_DIR/speed.json (ms per frame
+// at 800x800 and per-pixel work, with --speed).  Ends with "N passed, N failed, N skipped".
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import http from 'node:http';
+import { readPng } from './png.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const SPEED = process.argv.includes('--speed');
+const GNF = resolve(args[0] || join(root, 'build/release/gnf'));
+const OUT = resolve(args[1] || join(root, 'build/browser'));
+const DATA = process.env.GNF_DATA || resolve(root, '../shared/data');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARGS = ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'];
+
+let passed = 0, failed = 0, skipped = 0;
+const ok = (name) => { passed++; console.log(`ok    browser: ${name}`); };
+const bad = (name, why) => { failed++; console.log(`FAIL  browser: ${name}: ${why}`); };
+const skip = (name, why, n = 1) => { skipped += n; console.log(`skip  browser: ${name} (${why})`); };
+const check = (name, cond, why) => (cond ? ok(name) : bad(name, why));
+const finish = () => { console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`); process.exit(failed ? 1 : 0); };
+
+let chromium;
+try { ({ chromium } = await import('playwright-core')); } catch (e) { /* reported below */ }
+if (!chromium || !existsSync(CHROMIUM)) {
+  skip('all browser tests', !chromium ? 'playwright-core not installed: npm ci in tests/browser' : `${CHROMIUM} not installed`, 1);
+  console.log('SKIPPED: the browser tests need chromium and tests/browser/node_modules (tools/setup.sh installs both)');
+  finish();
+}
+if (!existsSync(GNF)) { bad('setup', `${GNF} not built`); finish(); }
+
+const T = mkdtempSync(join(tmpdir(), 'gnf-browser-'));
+mkdirSync(OUT, { recursive: true });
+const gnf = (...a) => execFileSync(GNF, a, { cwd: T, encoding: 'utf8', env: { ...process.env, ...(gnf.env || {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
+
+// ---- models ------------------------------------------------------------------------------------
+const models = [];
+const image = join(root, 'data/kodim23_crop.png'), bunny = join(DATA, 'meshes/bunny.obj'), lego = join(DATA, 'nerf/lego_400');
+for (const half of [false, true]) {
+  const h = half ? ['--half'] : [], tag = half ? 'f16' : 'f32';
+  gnf('fit', image, '--steps', '100', '--params', '60000', '-o', `image_${tag}.gnf`, '--quiet', ...h);
+  models.push({ task: 'image', tag, file: join(T, `image_${tag}.gnf`) });
+  if (existsSync(bunny)) {
+    gnf('fit', bunny, '--steps', '200', '--params', '60000', '-o', `sdf_${tag}.gnf`, '--quiet', ...h);
+    models.push({ task: 'sdf', tag, file: join(T, `sdf_${tag}.gnf`) });
+  }
+  if (existsSync(join(lego, 'transforms_train.json'))) {
+    gnf('fit', lego, '--downscale', '4', '--steps', '50', '--params', '150000', '-o', `nerf_${tag}.gnf`, '--quiet', ...h);
+    models.push({ task: 'nerf', tag, file: join(T, `nerf_${tag}.gnf`) });
+  }
+}
+if (!existsSync(bunny)) skip('SDF checks', `${bunny} absent`, 4);
+if (!existsSync(join(lego, 'transforms_train.json'))) skip('radiance-field checks', `${lego} absent`, 4);
+
+// ---- gnf view ----------------------------------------------------------------------------------
+function startView(file) {
+  return new Promise((res, rej) => {
+    const p = spawn(GNF, ['view', file, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+      const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(out);
+      if (m) res({ proc: p, url: m[0], port: Number(m[1]), stderr: () => err });
+    });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('exit', (code) => rej(new Error(`gnf view exited ${code}: ${err}`)));
+  });
+}
+function httpGet(port, path, method = 'GET') {
+  return new Promise((res) => {
+    const r = http.request({ host: '127.0.0.1', port, path, method }, (resp) => {
+      const chunks = [];
+      resp.on('data', (c) => chunks.push(c));
+      resp.on('end', () => res({ status: resp.statusCode, body: Buffer.concat(chunks) }));
+    });
+    r.on('error', (e) => res({ status: 0, body: Buffer.from(String(e)) }));
+    r.end();
+  });
+}
+
+// ---- points for the field check ----------------------------------------------------------------
+function testPoints(model, dim) {
+  const pts = [];
+  let s = 12345;
+  const rnd = () => { s = (Math.imul(s, 1103515245) + 12345) >>> 0; return s / 2 ** 32; };
+  for (let i = 0; i < 400; i++) pts.push([rnd() * 2.4 - 1.2, rnd() * 2.4 - 1.2, dim === 3 ? rnd() * 2.4 - 1.2 : 0]);
+  // node positions -1 + 2i/(R-1) of every level (cell boundaries), the box's faces and corners
+  for (const R of model.res) {
+    for (let k = 0; k < 6; k++) {
+      const i = Math.floor(rnd() * R), j = Math.floor(rnd() * R), l = Math.floor(rnd() * R);
+      const c = (n) => Math.fround(-1 + (2 * n) / (R - 1));
+      pts.push([c(i), c(j), dim === 3 ? c(l) : 0], [c(i), rnd() * 2 - 1, dim === 3 ? c(l) : 0]);
+    }
+  }
+  for (const a of [-1, 1]) for (const b of [-1, 1]) for (const c of [-1, 1]) pts.push([a, b, dim === 3 ? c : 0]);
+  pts.push([1.5, -3, 0.25], [-2, 0.5, 9]);
+  return new Float32Array(pts.flat());
+}
+function modelRes(file) {
+  const info = gnf('info', file);
+  return { res: /gnf\.res = ([0-9,]+)/.exec(info)[1].split(',').map(Number), dim: /gnf\.in_dim = (\d)/.exec(info)[1] === '3' ? 3 : 2 };
+}
+
+// PSNR of two 8-bit RGB pictures (Uint8Array, 3 per pixel).
+function psnr(a, b) {
+  let se = 0;
+  for (let i = 0; i < a.length; i++) se += ((a[i] - b[i]) / 255) ** 2;
+  const mse = se / a.length;
+  return mse > 0 ? -10 * Math.log10(mse) : Infinity;
+}
+// The float picture (4 per pixel, rows from the top) as 8-bit RGB the way gnf's PNG writer rounds.
+function to8(px) {
+  const out = new Uint8Array((px.length / 4) * 3);
+  for (let i = 0; i < px.length / 4; i++)
+    for (let k = 0; k < 3; k++) out[3 * i + k] = Math.floor(Math.min(1, Math.max(0, px[4 * i + k])) * 255 + 0.5);
+  return out;
+}
+function rgbOf(png) {
+  const out = new Uint8Array(png.w * png.h * 3);
+  for (let i = 0; i < png.w * png.h; i++) for (let k = 0; k < 3; k++) out[3 * i + k] = png.px[i * png.c + (png.c >= 3 ? k : 0)];
+  return out;
+}
+
+// The reference picture of each task with `gnf render`, and the size the viewer renders it at.
+function reference(m) {
+  const out = join(T, `${m.task}_${m.tag}_ref.png`);
+  if (m.task === 'image') gnf('render', m.file, '-o', out, '--width', '96');
+  else if (m.task === 'sdf') gnf('render', m.file, '-o', out, '--width', '64', '--height', '64');
+  else {
+    gnf.env = { GNF_NERF_REFERENCE: '1' };
+    gnf('render', m.file, '-o', out, '--width', '64');
+    gnf.env = null;
+  }
+  return readPng(out);
+}
+
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+const results = { psnr: {}, field: {} };
+async function openViewer(url) {
+  const page = await browser.newPage({ viewport: { width: 320, height: 240 } });
+  const logs = [];
+  page.on('pageerror', (e) => logs.push(String(e)));
+  page.on('console', (msg) => { if (msg.type() === 'error') logs.push(msg.text()); });
+  await page.goto(url);
+  await page.waitForFunction(() => window.gnfViewer && (window.gnfViewer.state.model || window.gnfViewer.state.error), null, { timeout: 60000 });
+  const err = await page.evaluate(() => window.gnfViewer.state.error);
+  if (err) throw new Error(`${err} ${logs.join(' ')}`);
+  return page;
+}
+
+try {
+  for (const m of models) {
+    if (process.env.GNF_BROWSER_ONLY && !process.env.GNF_BROWSER_ONLY.split(',').includes(m.task)) continue;
+    const name = `${m.task} ${m.tag}`;
+    let view, page;
+    try {
+      view = await startView(m.file);
+      page = await openViewer(view.url);
+    } catch (e) {
+      bad(`${name}: viewer loads the model`, e.message);
+      if (view) view.proc.kill('SIGTERM');
+      continue;
+    }
+    // field values
+    const { res, dim } = modelRes(m.file);
+    const pts = testPoints({ res }, dim);
+    writeFileSync(join(T, 'pts.f32'), Buffer.from(pts.buffer));
+    gnf('query', m.file, 'pts.f32', '--raw', '--binary', '-o', 'ref.f32');
+    const ref = new Float32Array(readFileSync(join(T, 'ref.f32')).buffer.slice(0));
+    const got = await page.evaluate((p) => Array.from(window.gnfViewer.queryPoints(new Float32Array(p))), Array.from(pts));
+    let worst = 0, at = -1;
+    for (let i = 0; i < ref.length; i++) {
+      const e = Math.abs(got[i] - ref[i]) / Math.max(1, Math.abs(ref[i]));
+      if (!(e <= worst)) { worst = e; at = i; }
+    }
+    results.field[name] = { points: pts.length / 3, outputs: ref.length, max_err: worst };
+    check(`${name}: ${pts.length / 3} points x ${ref.length / (pts.length / 3)} outputs agree with gnf query --raw (max error ${worst.toExponential(2)})`,
+          got.length === ref.length && worst <= 1e-4, `max error ${worst} at output ${at}: ${got[at]} vs ${ref[at]}`);
+    // picture
+    const png = reference(m), refPx = rgbOf(png);
+    const pic = await page.evaluate(([w, h]) => Array.from(window.gnfViewer.renderToFloat(w, h)), [png.w, png.h]);
+    const p = psnr(to8(new Float32Array(pic)), refPx);
+    results.psnr[name] = p;
+    check(`${name}: ${png.w}x${png.h} render against gnf render: PSNR ${p.toFixed(2)} dB >= 45`, p >= 45, `PSNR ${p.toFixed(2)} dB`);
+    // export-web, opened from disk (f32 models)
+    if (m.tag === 'f32') {
+      const html = join(T, `${m.task}.html`);
+      gnf('export-web', m.file, '-o', html);
+      const ep = await openViewer(`file://${html}`).catch((e) => e);
+      if (ep instanceof Error) bad(`${m.task}: export-web file opens from file://`, ep.message);
+      else {
+        const epic = await ep.evaluate(([w, h]) => Array.from(window.gnfViewer.renderToFloat(w, h)), [png.w, png.h]);
+        const pe = psnr(to8(new Float32Array(epic)), refPx);
+        check(`${m.task}: export-web file opens from file:// and renders (PSNR ${pe.toFixed(2)} dB against gnf render)`, pe >= 45, `PSNR ${pe}`);
+        await ep.close();
+      }
+    }
+    if (m.task === 'image' && m.tag === 'f32') {
+      // only the viewer's files and the model are served
+      const get = async (path, method) => (await httpGet(view.port, path, method)).status;
+      const codes = { '/': await get('/'), '/viewer.js': await get('/viewer.js'), '/model.gnf': await get('/model.gnf'),
+                      '/etc/passwd': await get('/etc/passwd'), '/../Makefile': await get('/../Makefile'),
+                      '/web/viewer.js': await get('/web/viewer.js'), '/%2e%2e/README.md': await get('/%2e%2e/README.md'),
+                      'POST /': await get('/', 'POST') };
+      const want = { '/': 200, '/viewer.js': 200, '/model.gnf': 200, '/etc/passwd': 404, '/../Makefile': 404,
+                     '/web/viewer.js': 404, '/%2e%2e/README.md': 404, 'POST /': 405 };
+      check('gnf view serves the viewer and the model, 404 for other paths, 405 for POST',
+            Object.keys(want).every((k) => codes[k] === want[k]), JSON.stringify(codes));
+      // a bad file dropped on the page: the loader's message, not a blank page
+      for (const [what, bytes, expect] of [['garbage', [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 'header length'],
+                                           ['truncated model', [...readFileSync(m.file).subarray(0, 5000)], 'past the data section']]) {
+        const text = await page.evaluate(async ([b, nm]) => {
+          window.gnfViewer.state.error = null;
+          const dt = new DataTransfer();
+          dt.items.add(new File([new Uint8Array(b)], nm));
+          window.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+          for (let i = 0; i < 100 && !window.gnfViewer.state.error; i++) await new Promise((r) => setTimeout(r, 50));
+          const el = document.getElementById('message');
+          return getComputedStyle(el).display !== 'none' ? el.textContent : '';
+        }, [bytes, 'bad.gnf']);
+        check(`a dropped ${what} shows the error text ("${text.split('\n').join(' ')}")`, text.includes('bad.gnf') && text.includes(expect), `message "${text}"`);
+      }
+    }
+    if ((m.task === 'nerf' || (m.task === 'sdf' && !models.some((x) => x.task === 'nerf'))) && m.tag === 'f32') {
+      await page.setViewportSize({ width: 480, height: 360 });
+      await page.evaluate(() => { window.gnfViewer.state.dirty = true; });
+      await page.waitForTimeout(3000);
+      await page.screenshot({ path: join(OUT, 'viewer.png') });
+      console.log(`      screenshot: ${join(OUT, 'viewer.png')}`);
+    }
+    if (SPEED && m.tag === 'f32') {
+      const sp = await page.evaluate(() => {
+        const g = window.gnfViewer, gl = document.getElementById('view').getContext('webgl2');
+        const work = g.renderToFloat(100, 100, true);
+        let ev = 0, fe = 0;
+        for (let i = 0; i < work.length; i += 4) { ev += work[i]; fe += work[i + 1]; }
+        const t = g.floatTarget(gl, 800, 800), times = [];
+        gl.bindFramebuffer(gl.FRAMEBUFFER, t.fb);
+        const px = new Float32Array(4);
+        for (let k = 0; k < 3; k++) {
+          const t0 = performance.now();
+          g.state.renderer.render(g.state.view, 800, 800);
+          gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.FLOAT, px);
+          times.push(performance.now() - t0);
+        }
+        gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+        times.sort((a, b) => a - b);
+        return { ms_800: times[1], evals_per_pixel: ev / 1e4, fetches_per_pixel: fe / 1e4,
+                 fetches_per_eval: g.state.field.fetchesPerEval, K: g.state.model.K, D: g.state.model.D, O: g.state.model.O };
+      });
+      results[`speed ${m.task}`] = sp;
+      console.log(`      speed ${m.task}: ${JSON.stringify(sp)}`);
+    }
+    await page.close();
+    // SIGINT stops gnf view
+    const code = await new Promise((r) => { view.proc.removeAllListeners('exit'); view.proc.on('exit', (c) => r(c)); view.proc.kill('SIGINT'); setTimeout(() => r('still running'), 5000); });
+    if (m.task === 'image' && m.tag === 'f32') check(`gnf view exits on SIGINT (${code}, "${view.stderr().trim()}")`, code === 130, `exit ${code}`);
+    else if (code !== 130) bad(`${name}: gnf view exits on SIGINT`, `exit ${code}`);
+  }
+  // no WebGL2: the page says so
+  {
+    const view = await startView(models[0].file);
+    const page = await browser.newPage();
+    await page.addInitScript(() => {
+      const orig = HTMLCanvasElement.prototype.getContext;
+      HTMLCanvasElement.prototype.getContext = function (kind, ...a) { return kind === 'webgl2' ? null : orig.call(this, kind, ...a); };
+    });
+    await page.goto(view.url);
+    await page.waitForFunction(() => window.gnfViewer, null, { timeout: 30000 });
+    const text = await page.evaluate(() => document.getElementById('message').textContent);
+    check('a browser without WebGL2 gets a clear message', /does not offer WebGL2/.test(text), `message "${text}"`);
+    await page.close();
+    view.proc.kill('SIGINT');
+  }
+} catch (e) {
+  bad('browser run', e.stack || String(e));
+} finally {
+  await browser.close();
+  writeFileSync(join(OUT, 'results.json'), JSON.stringify(results, null, 1));
+  rmSync(T, { recursive: true, force: true });
+}
+finish();
