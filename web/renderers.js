@@ -128,6 +128,7 @@ void sh16(vec3 d, out float Y[16]) {
   Y[15] = -0.5900435899266435 * x * (xx - 3.0 * yy);
 }
 float outAt(vec4 Y[OP], int o) { return Y[o >> 2][o & 3]; }
+float wAt(int k, int o) { return dec.Wt[k * OP + (o >> 2)][o & 3]; }
 int cellIndex(float p) { return clamp(int(floor((p + uBox) * float(uG) / (2.0 * uBox))), 0, uG - 1); }
 void main() {
   vec2 q = vec2(gl_FragCoord.x, uSize.y - gl_FragCoord.y);
@@ -146,6 +147,16 @@ void main() {
   alive = alive && tn < tf;
   float Yd[16];
   sh16(d, Yd);
+  // the ray's colour matrix: z_c = bz_c + sum_k M[k]_c phi_k (the SH head folded with the
+  // direction once per ray, so a sample costs the density row and 3K multiply-adds, not 49K)
+  vec3 M[K];
+  vec3 bz = vec3(0.0);
+  for (int j = 0; j < 16; j++) bz += Yd[j] * vec3(outAt(dec.w0, 1 + j), outAt(dec.w0, 17 + j), outAt(dec.w0, 33 + j));
+  for (int k = 0; k < K; k++) {
+    vec3 s = vec3(0.0);
+    for (int j = 0; j < 16; j++) s += Yd[j] * vec3(wAt(k, 1 + j), wAt(k, 17 + j), wAt(k, 33 + j));
+    M[k] = s;
+  }
   float T = 1.0, dep = 0.0, evals = 0.0;
   vec3 C = vec3(0.0);
   float cs = 2.0 * uBox / float(uG);
@@ -155,18 +166,21 @@ void main() {
     vec3 p = o + tt * d;
     ivec3 ci = ivec3(cellIndex(p.x), cellIndex(p.y), cellIndex(p.z));
     if (texelFetch(uOcc, ci, 0).r != 0u) {
-      vec4 Y[OP];
-      field(clamp(p / uBox, -1.0, 1.0), Y);
+      vec4 F[DP];
+      encode(clamp(p / uBox, -1.0, 1.0), F);
+      float phi[K];
+      float y0 = dec.w0[0].x;
+      for (int k = 0; k < K; k++) { phi[k] = phiOf(F, k); y0 += dec.Wt[k * OP].x * phi[k]; }
       evals += 1.0;
-      float v = Y[0].x - 10.0;                       // softplus(y0 - 10)
+      float v = y0 - 10.0;                           // softplus(y0 - 10)
       float sigma = max(v, 0.0) + log(1.0 + exp(-abs(v)));
       float x = sigma * uOdt;
       float keep = exp(-x);
       float alpha = x < 0.05 ? x * (1.0 - 0.5 * x * (1.0 - (1.0 / 3.0) * x * (1.0 - 0.25 * x))) : 1.0 - keep;
       float w = T * alpha;
       if (w > 1e-5) {
-        vec3 z = vec3(0.0);
-        for (int j = 0; j < 16; j++) z += Yd[j] * vec3(outAt(Y, 1 + j), outAt(Y, 17 + j), outAt(Y, 33 + j));
+        vec3 z = bz;
+        for (int k = 0; k < K; k++) z += M[k] * phi[k];
         C += w / (1.0 + exp(-z));
         dep += w * tt;
       }
