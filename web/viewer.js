@@ -98,6 +98,7 @@ function resize() {
   if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; state.dirty = true; }
 }
 
+const syncPixel = new Uint8Array(4);
 function frame() {
   requestAnimationFrame(frame);
   if (!state.renderer) return;
@@ -121,13 +122,16 @@ function frame() {
     state.renderer.render(state.view, W, H);
     state.lowShown = false;
   }
-  gl.finish();
+  gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, syncPixel);   // waits for the frame
   const ms = performance.now() - t0;
+  if (state.frameKind !== moving) state.frameMs = [];   // the readout averages frames of one resolution
+  state.frameKind = moving;
   state.frameMs.push(ms);
-  if (state.frameMs.length > 20) state.frameMs.shift();
+  if (state.frameMs.length > 10) state.frameMs.shift();
   const avg = state.frameMs.reduce((a, b) => a + b, 0) / state.frameMs.length;
   fpsEl.textContent = `${(1000 / avg).toFixed(1)} fps, ${avg.toFixed(1)} ms${moving ? ' (¼ res)' : ''}`;
   state.dirty = false;
+  state.lastSize = `${W}x${H}`;
 }
 requestAnimationFrame(frame);
 

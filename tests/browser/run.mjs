@@ -245,11 +245,13 @@ try {
       // the README's screenshot: the SDF with its slice plane (the image when there is no SDF)
       await page.evaluate(() => {
         const s = window.gnfViewer.state, v = s.view;
-        if (v.slice !== undefined) Object.assign(v, { slice: true, sliceAxis: 2, sliceValue: 0.1, az: 40, el: 25 });
+        if (v.slice !== undefined) Object.assign(v, { slice: true, sliceAxis: 1, sliceValue: -0.3, az: 60, el: 25 });
         document.getElementById('slice').checked = !!v.slice;
+        document.getElementById('sliceAxis').value = '1';
+        document.getElementById('sliceValue').value = '-0.3';
       });
       await page.setViewportSize({ width: 400, height: 300 });
-      await page.waitForFunction(() => { const s = window.gnfViewer.state; return !s.dirty && !s.lowShown && s.frameMs.length > 1; }, null, { timeout: 120000 });
+      await page.waitForFunction(() => { const s = window.gnfViewer.state; return !s.dirty && !s.lowShown && s.lastSize === '400x300'; }, null, { timeout: 120000 });
       await page.screenshot({ path: join(OUT, 'viewer.png') });
       console.log(`      screenshot: ${join(OUT, 'viewer.png')}`);
     }
