@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
+import net from 'node:net';
 import { readPng } from './png.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -218,13 +219,15 @@ try {
     if (m.task === 'image' && m.tag === 'f32') {
       // only the viewer's files and the model are served
       const get = async (path, method) => (await httpGet(view.port, path, method)).status;
+      const idle = net.connect(view.port, '127.0.0.1');   // a connection that sends nothing holds up no other
       const codes = { '/': await get('/'), '/viewer.js': await get('/viewer.js'), '/model.gnf': await get('/model.gnf'),
                       '/etc/passwd': await get('/etc/passwd'), '/../Makefile': await get('/../Makefile'),
                       '/web/viewer.js': await get('/web/viewer.js'), '/%2e%2e/README.md': await get('/%2e%2e/README.md'),
                       'POST /': await get('/', 'POST') };
       const want = { '/': 200, '/viewer.js': 200, '/model.gnf': 200, '/etc/passwd': 404, '/../Makefile': 404,
                      '/web/viewer.js': 404, '/%2e%2e/README.md': 404, 'POST /': 405 };
-      check('gnf view serves the viewer and the model, 404 for other paths, 405 for POST',
+      idle.destroy();
+      check('gnf view serves the viewer and the model, 404 for other paths, 405 for POST (an idle connection open)',
             Object.keys(want).every((k) => codes[k] === want[k]), JSON.stringify(codes));
       // a bad file dropped on the page: the loader's message, not a blank page
       for (const [what, bytes, expect] of [['garbage', [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 'header length'],

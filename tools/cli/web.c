@@ -85,20 +85,8 @@ static void respond(int fd, int code, const char *reason, const char *type, cons
     if (send_all(fd, head, (size_t)k) == 0 && n) send_all(fd, body, n);
 }
 
-/* Answers one request on fd: reads the request head (5 s at most), then the file or an error. */
-static void serve_one(int fd, const unsigned char *model, size_t model_n, const char *model_name) {
-    char req[8192];
-    size_t n = 0;
-    req[0] = 0;
-    while (n < sizeof req - 1 && !strstr(req, "\r\n\r\n")) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 5000) <= 0) return;
-        ssize_t r = recv(fd, req + n, sizeof req - 1 - n, 0);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return;
-        n += (size_t)r;
-        req[n] = 0; /* a NUL byte inside the request only ends the search early */
-    }
+/* Answers the request whose head is req (NUL-terminated) on fd: the file, or an error. */
+static void answer(int fd, char *req, const unsigned char *model, size_t model_n, const char *model_name) {
     char method[16], target[1024];
     const char *text = "text/plain; charset=utf-8";
     if (sscanf(req, "%15s %1023s HTTP/1.%*d", method, target) != 2) {
@@ -122,6 +110,58 @@ static void serve_one(int fd, const unsigned char *model, size_t model_n, const 
     } else {
         respond(fd, 404, "Not Found", text, NULL, "not found\n", 10);
     }
+}
+
+/* A connection whose request head is being read.  Several are read side by side, so a browser's
+ * idle pre-opened connection does not hold up the others; each has REQ_TIMEOUT seconds. */
+#define MAX_CLIENTS 32
+#define REQ_TIMEOUT 10.0
+typedef struct { int fd; size_t n; double t0; char req[8192]; } client;
+
+/* Serves until SIGINT/SIGTERM (g_signal): accepts on s, reads request heads, answers each. */
+static void serve(int s, const unsigned char *model, size_t model_n, const char *model_name) {
+    static client cl[MAX_CLIENTS];
+    int nc = 0;
+    while (!g_signal) {
+        struct pollfd p[MAX_CLIENTS + 1];
+        p[0] = (struct pollfd){s, POLLIN, 0};
+        for (int i = 0; i < nc; i++) p[i + 1] = (struct pollfd){cl[i].fd, POLLIN, 0};
+        int r = poll(p, (nfds_t)nc + 1, 250);
+        double now = gnf_now();
+        for (int i = nc - 1; i >= 0; i--) {
+            client *c = &cl[i];
+            int done = 0;
+            if (r > 0 && (p[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                ssize_t k = recv(c->fd, c->req + c->n, sizeof c->req - 1 - c->n, 0);
+                if (k <= 0 && !(k < 0 && errno == EINTR)) done = 1;
+                else if (k > 0) {
+                    c->n += (size_t)k;
+                    c->req[c->n] = 0; /* a NUL byte inside the request only ends the search early */
+                    if (strstr(c->req, "\r\n\r\n") || c->n == sizeof c->req - 1) {
+                        answer(c->fd, c->req, model, model_n, model_name);
+                        done = 1;
+                    }
+                }
+            }
+            if (!done && now - c->t0 > REQ_TIMEOUT) done = 1;
+            if (done) {
+                close(c->fd);
+                cl[i] = cl[--nc];
+            }
+        }
+        if (r > 0 && (p[0].revents & POLLIN)) {
+            int fd = accept(s, NULL, NULL);
+            if (fd >= 0 && nc == MAX_CLIENTS) close(fd);
+            else if (fd >= 0) {
+                cl[nc].fd = fd;
+                cl[nc].n = 0;
+                cl[nc].t0 = now;
+                cl[nc].req[0] = 0;
+                nc++;
+            }
+        }
+    }
+    for (int i = 0; i < nc; i++) close(cl[i].fd);
 }
 
 int cmd_view(int argc, char **argv) {
@@ -165,15 +205,7 @@ int cmd_view(int argc, char **argv) {
         g_soft = 1; /* SIGINT/SIGTERM: recorded, the loop below stops */
         printf("gnf view: serving %s on http://127.0.0.1:%d/  (Ctrl-C stops)\n", model_path, ntohs(addr.sin_port));
         fflush(stdout);
-        while (!g_signal) {
-            struct pollfd p = {s, POLLIN, 0};
-            int r = poll(&p, 1, 250);
-            if (r <= 0) continue;
-            int c = accept(s, NULL, NULL);
-            if (c < 0) continue;
-            serve_one(c, model, model_n, base_name(model_path));
-            close(c);
-        }
+        serve(s, model, model_n, base_name(model_path));
         fprintf(stderr, "gnf view: stopped (%s)\n", signal_name(g_signal));
         rc = 128 + g_signal;
     }
