@@ -229,6 +229,27 @@ try {
       idle.destroy();
       check('gnf view serves the viewer and the model, 404 for other paths, 405 for POST (an idle connection open)',
             Object.keys(want).every((k) => codes[k] === want[k]), JSON.stringify(codes));
+      // dragging pans the image: a quarter-resolution frame while moving, full resolution at rest,
+      // the camera in the URL, and a page opened at that URL shows the same camera
+      const drag = await page.evaluate(async () => {
+        const c = document.getElementById('view'), s = window.gnfViewer.state;
+        const ev = (type, x) => c.dispatchEvent(new PointerEvent(type, { pointerId: 7, clientX: x, clientY: 4, button: 0, bubbles: true }));
+        const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+        const cx0 = s.view.cx;
+        ev('pointerdown', 4); ev('pointermove', 9);
+        await frames();
+        const low = s.lowShown;
+        ev('pointerup', 9);
+        await new Promise((r) => setTimeout(r, 600));
+        await frames();
+        return { cx0, cx: s.view.cx, low, lowAtRest: s.lowShown, hash: location.hash };
+      });
+      check(`dragging pans (cx ${drag.cx0} -> ${drag.cx.toFixed(4)}), quarter resolution while moving, full at rest, camera in the URL (${drag.hash})`,
+            drag.cx < drag.cx0 && drag.low === true && drag.lowAtRest === false && /cx=-0\.\d+/.test(drag.hash), JSON.stringify(drag));
+      const p2 = await openViewer(view.url + drag.hash);
+      const cx2 = await p2.evaluate(() => window.gnfViewer.state.view.cx);
+      check('a page opened at that URL shows the same camera', Math.abs(cx2 - drag.cx) < 1e-4, `cx ${cx2} vs ${drag.cx}`);
+      await p2.close();
       // a bad file dropped on the page: the loader's message, not a blank page
       for (const [what, bytes, expect] of [['garbage', [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 'header length'],
                                            ['truncated model', [...readFileSync(m.file).subarray(0, 5000)], 'past the data section']]) {
