@@ -54,16 +54,17 @@ const gnf = (...a) => execFileSync(GNF, a, { cwd: T, encoding: 'utf8', env: { ..
 
 // ---- models ------------------------------------------------------------------------------------
 const models = [];
+const only = (task) => !process.env.GNF_BROWSER_ONLY || process.env.GNF_BROWSER_ONLY.split(',').includes(task);
 const image = join(root, 'data/kodim23_crop.png'), bunny = join(DATA, 'meshes/bunny.obj'), lego = join(DATA, 'nerf/lego_400');
 for (const half of [false, true]) {
   const h = half ? ['--half'] : [], tag = half ? 'f16' : 'f32';
   gnf('fit', image, '--steps', '100', '--params', '60000', '-o', `image_${tag}.gnf`, '--quiet', ...h);
   models.push({ task: 'image', tag, file: join(T, `image_${tag}.gnf`) });
-  if (existsSync(bunny)) {
+  if (existsSync(bunny) && only('sdf')) {
     gnf('fit', bunny, '--steps', '200', '--params', '60000', '-o', `sdf_${tag}.gnf`, '--quiet', ...h);
     models.push({ task: 'sdf', tag, file: join(T, `sdf_${tag}.gnf`) });
   }
-  if (existsSync(join(lego, 'transforms_train.json'))) {
+  if (existsSync(join(lego, 'transforms_train.json')) && only('nerf')) {
     gnf('fit', lego, '--downscale', '4', '--steps', '50', '--params', '150000', '-o', `nerf_${tag}.gnf`, '--quiet', ...h);
     models.push({ task: 'nerf', tag, file: join(T, `nerf_${tag}.gnf`) });
   }
@@ -147,7 +148,7 @@ function reference(m) {
   else if (m.task === 'sdf') gnf('render', m.file, '-o', out, '--width', '64', '--height', '64');
   else {
     gnf.env = { GNF_NERF_REFERENCE: '1' };   // ~240 samples per pixel in a 50-step field: small
-    gnf('render', m.file, '-o', out, '--width', '32');
+    gnf('render', m.file, '-o', out, '--width', '32', '--depth', out.replace('.png', '_depth.png'), '--opacity', out.replace('.png', '_opacity.png'));
     gnf.env = null;
   }
   return readPng(out);
@@ -171,7 +172,7 @@ async function openViewer(url) {
 
 try {
   for (const m of models) {
-    if (process.env.GNF_BROWSER_ONLY && !process.env.GNF_BROWSER_ONLY.split(',').includes(m.task)) continue;
+    if (!only(m.task)) continue;
     const name = `${m.task} ${m.tag}`;
     let view, page;
     try {
@@ -203,6 +204,20 @@ try {
     const p = psnr(to8(new Float32Array(pic)), refPx);
     results.psnr[name] = p;
     check(`${name}: ${png.w}x${png.h} render against gnf render: PSNR ${p.toFixed(2)} dB >= 45`, p >= 45, `PSNR ${p.toFixed(2)} dB`);
+    if (m.task === 'nerf' && m.tag === 'f32') {   // depth (scaled by its maximum, as gnf render does) and opacity modes
+      for (const [mode, what] of [[1, 'depth'], [2, 'opacity']]) {
+        const rp = readPng(join(T, `${m.task}_${m.tag}_ref_${what}.png`));
+        const v = await page.evaluate(([w, h, md]) => {
+          const g = window.gnfViewer;
+          return Array.from(g.renderToFloat(w, h, false, { ...g.state.view, mode: md }));
+        }, [rp.w, rp.h, mode]);
+        let mx = 0;
+        for (let i = 0; i < v.length; i += 4) mx = Math.max(mx, v[i]);
+        const scaled = v.map((x, i) => (i % 4 === 3 ? 1 : mode === 1 ? (mx > 0 ? x / mx : 0) : x));
+        const pm = psnr(to8(new Float32Array(scaled)), rgbOf(rp));
+        check(`${name}: ${what} mode against gnf render --${what}: PSNR ${pm.toFixed(2)} dB >= 45`, pm >= 45, `PSNR ${pm.toFixed(2)} dB`);
+      }
+    }
     // export-web, opened from disk (f32 models)
     if (m.tag === 'f32') {
       const html = join(T, `${m.task}.html`);
