@@ -223,6 +223,16 @@ ${defines(model, L, NCOMP, TPN)}${FIELD_GLSL}`;
     this.fetchesPerEval = levels.length * (model.inDim === 2 ? 4 : 8) * TPN;
   }
 
+  // Frees the GPU objects (programs made by program() are the caller's).
+  dispose() {
+    const gl = this.gl;
+    gl.deleteTexture(this.grid);
+    gl.deleteBuffer(this.ubo);
+    gl.deleteShader(this.vert);
+    gl.deleteVertexArray(this.vao);
+    if (this.queryProg) gl.deleteProgram(this.queryProg);
+  }
+
   // Links a program: the field's GLSL, then body (which declares `out vec4` and main()).
   program(body, what) {
     const gl = this.gl;

@@ -247,6 +247,13 @@ export class Renderer {
     if (m.task === 'nerf') this.uploadOccupancy();
   }
 
+  // Frees the program and the occupancy textures (not the field).
+  dispose() {
+    const gl = this.field.gl;
+    gl.deleteProgram(this.prog);
+    if (this.occ) { gl.deleteTexture(this.occ); gl.deleteTexture(this.coarse); }
+  }
+
   uploadOccupancy() {
     const gl = this.field.gl, { G, occ } = this.field.model.nerf;
     const tex3 = (data, n) => {

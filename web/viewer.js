@@ -35,8 +35,11 @@ async function loadBuffer(buf, name) {
   if (!gl) throw new Error(state.error);
   try {
     const model = await loadModel(buf, name);
+    if (state.renderer) { state.renderer.dispose(); state.field.dispose(); }   // the previous model's GPU objects
+    Object.assign(state, { model: null, field: null, renderer: null });
     const field = new GpuField(gl, model);
-    const renderer = new Renderer(field);
+    let renderer;
+    try { renderer = new Renderer(field); } catch (e) { field.dispose(); throw e; }
     Object.assign(state, { model, field, renderer, error: null });
     state.view = viewFromHash(defaultView(model));
     document.body.className = `task-${model.task}`;
@@ -46,6 +49,7 @@ async function loadBuffer(buf, name) {
     state.dirty = true;
     return model;
   } catch (e) {
+    if (state.renderer) { state.renderer.dispose(); state.field.dispose(); }
     Object.assign(state, { model: null, field: null, renderer: null });
     document.getElementById('title').textContent = 'gnf viewer';
     showMessage(`Cannot show ${name}:\n${e.message}`, true);

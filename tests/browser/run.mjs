@@ -231,6 +231,22 @@ try {
         await ep.close();
       }
     }
+    if ((m.task === 'sdf' || (m.task === 'image' && !models.some((x) => x.task === 'sdf'))) && m.tag === 'f32') {
+      // the README's screenshot: the SDF with its slice plane (the image when there is no SDF)
+      await page.evaluate(() => {
+        const s = window.gnfViewer.state, v = s.view;
+        if (v.slice !== undefined) Object.assign(v, { slice: true, sliceAxis: 1, sliceValue: -0.3, az: 60, el: 25 });
+        document.getElementById('slice').checked = !!v.slice;
+        document.getElementById('sliceAxis').value = '1';
+        document.getElementById('sliceValue').value = '-0.3';
+      });
+      await page.setViewportSize({ width: 400, height: 300 });
+      await page.waitForFunction(() => { const s = window.gnfViewer.state; return !s.dirty && !s.lowShown && s.lastSize === '400x300'; }, null, { timeout: 120000 });
+      await page.screenshot({ path: join(OUT, 'viewer.png') });
+      console.log(`      screenshot: ${join(OUT, 'viewer.png')}`);
+      await page.setViewportSize({ width: 16, height: 16 });   // back to the tiny page the checks below assume
+      await page.waitForFunction(() => window.gnfViewer.state.lastSize === '16x16', null, { timeout: 60000 });
+    }
     if (m.task === 'image' && m.tag === 'f32') {
       // only the viewer's files and the model are served
       const get = async (path, method) => (await httpGet(view.port, path, method)).status;
@@ -265,6 +281,12 @@ try {
       const cx2 = await p2.evaluate(() => window.gnfViewer.state.view.cx);
       check('a page opened at that URL shows the same camera', Math.abs(cx2 - drag.cx) < 1e-4, `cx ${cx2} vs ${drag.cx}`);
       await p2.close();
+      // the screenshot button downloads the canvas as a PNG
+      const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 30000 }),
+                                      page.evaluate(() => document.getElementById('shot').click())]);
+      const shot = readPng(await dl.path());
+      check(`the screenshot button saves ${dl.suggestedFilename()}, a ${shot.w}x${shot.h} PNG of the canvas`,
+            dl.suggestedFilename() === 'image_f32.png' && shot.w === 16 && shot.h === 16, `${dl.suggestedFilename()} ${shot.w}x${shot.h}`);
       // a bad file dropped on the page: the loader's message, not a blank page
       for (const [what, bytes, expect] of [['garbage', [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 'header length'],
                                            ['truncated model', [...readFileSync(m.file).subarray(0, 5000)], 'past the data section']]) {
@@ -279,20 +301,6 @@ try {
         }, [bytes, 'bad.gnf']);
         check(`a dropped ${what} shows the error text ("${text.split('\n').join(' ')}")`, text.includes('bad.gnf') && text.includes(expect), `message "${text}"`);
       }
-    }
-    if ((m.task === 'sdf' || (m.task === 'image' && !models.some((x) => x.task === 'sdf'))) && m.tag === 'f32') {
-      // the README's screenshot: the SDF with its slice plane (the image when there is no SDF)
-      await page.evaluate(() => {
-        const s = window.gnfViewer.state, v = s.view;
-        if (v.slice !== undefined) Object.assign(v, { slice: true, sliceAxis: 1, sliceValue: -0.3, az: 60, el: 25 });
-        document.getElementById('slice').checked = !!v.slice;
-        document.getElementById('sliceAxis').value = '1';
-        document.getElementById('sliceValue').value = '-0.3';
-      });
-      await page.setViewportSize({ width: 400, height: 300 });
-      await page.waitForFunction(() => { const s = window.gnfViewer.state; return !s.dirty && !s.lowShown && s.lastSize === '400x300'; }, null, { timeout: 120000 });
-      await page.screenshot({ path: join(OUT, 'viewer.png') });
-      console.log(`      screenshot: ${join(OUT, 'viewer.png')}`);
     }
     await page.close();
     // SIGINT stops gnf view
