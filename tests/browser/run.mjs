@@ -69,8 +69,8 @@ for (const half of [false, true]) {
     models.push({ task: 'nerf', tag, file: join(T, `nerf_${tag}.gnf`) });
   }
 }
-if (!existsSync(bunny)) skip('SDF checks', `${bunny} absent`, 4);
-if (!existsSync(join(lego, 'transforms_train.json'))) skip('radiance-field checks', `${lego} absent`, 4);
+if (!existsSync(bunny)) skip('SDF checks (5)', `${bunny} absent`, 5);
+if (!existsSync(join(lego, 'transforms_train.json'))) skip('radiance-field checks (7)', `${lego} absent`, 7);
 
 // ---- gnf view ----------------------------------------------------------------------------------
 function startView(file) {
