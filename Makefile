@@ -66,8 +66,15 @@ $(B)/%.o: %.c
 $(B)/libgnf.a: $(OBJ)
 	@rm -f $@
 	ar rcs $@ $^
-$(B)/gnf: $(CLI_SRC:%.c=$(B)/%.o) $(B)/libgnf.a
+$(B)/gnf: $(CLI_SRC:%.c=$(B)/%.o) $(B)/gen/web_assets.o $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+# the browser viewer (web/) inside the binary, for gnf view / gnf export-web (tools/cli/web.c)
+WEB_FILES = $(sort $(wildcard web/*.html web/*.js web/*.css))
+$(B)/gen/web_assets.c: $(WEB_FILES) tools/embed_web.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed_web.sh $@ $(WEB_FILES)
+$(B)/gen/web_assets.o: $(B)/gen/web_assets.c tools/cli/web_assets.h
+	$(CC) $(CFLAGS_ALL) -Itools/cli -c $< -o $@
 $(B)/gnf_tests: $(TEST_OBJ) $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
 $(B)/gnf_bench: $(BENCH_SRC:%.c=$(B)/%.o) $(B)/libgnf.a

@@ -20,5 +20,6 @@ run "field and training tests of the build without AVX2 kernels (make scalar)" b
 run "unit tests (ASan + UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/gnf_tests
 run "CLI tests (release)" sh tests/cli.sh build/release/gnf
 run "Python package over libgnf.so (pytest; skipped without python3-numpy and python3-pytest)" sh tests/python/run.sh
+run "browser viewer tests (headless chromium, WebGL2 on SwiftShader; SKIPPED without chromium or node)" sh tests/browser/run.sh build/release/gnf
 echo "$P passed, $F failed, $S skipped"
 [ "$F" = 0 ]

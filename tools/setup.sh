@@ -8,10 +8,14 @@
 # `gnf render --video`.  clang-14 and libclang-rt-14-dev (libFuzzer) build the fuzz harnesses of
 # `make fuzz` / `make fuzz-ci`; without them that step says it is skipped.  python3-numpy and
 # python3-pytest let `make test` run the Python package's tests (tests/python), skipped without.
+# chromium and nodejs run the browser viewer's tests (tests/browser: `npm ci` there, when npm is
+# present, installs the pinned playwright-core from the npm registry); without them those tests
+# say SKIPPED.
 set -e
 PKGS="gcc make libpng-dev libjpeg62-turbo-dev zlib1g-dev libcjson-dev"
 OPTIONAL="python3-open3d ffmpeg clang-14 libclang-rt-14-dev"
 OPTIONAL="$OPTIONAL python3-numpy python3-pytest"   # the Python package (python/gnf) and its tests
+OPTIONAL="$OPTIONAL chromium nodejs"                # the browser viewer's tests (tests/browser)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
 for p in $PKGS; do installed "$p" || missing="$missing $p"; done
@@ -20,7 +24,14 @@ for p in $OPTIONAL; do
   installed "$p" || ! apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]' ||
     missing_opt="$missing_opt $p"
 done
-[ -z "$missing$missing_opt" ] && exit 0
+# the browser tests' driver, pinned by tests/browser/package-lock.json (needs npm and the registry)
+browser_deps() {
+  d="$(dirname "$0")/../tests/browser"
+  [ -d "$d/node_modules/playwright-core" ] || ! command -v npm >/dev/null 2>&1 ||
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error) ||
+    echo "setup: npm ci in tests/browser failed; the browser tests will be skipped" >&2
+}
+[ -z "$missing$missing_opt" ] && { browser_deps; exit 0; }
 echo "setup: installing$missing$missing_opt" >&2
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
@@ -31,3 +42,4 @@ for p in $missing_opt; do
   $SUDO apt-get install -y -qq --no-install-recommends "$p" ||
     echo "setup: optional package $p not installed; the tests (or fuzzing) that need it will be skipped" >&2
 done
+browser_deps

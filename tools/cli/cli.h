@@ -23,7 +23,8 @@ typedef enum {
     O_SAMPLING, O_UNIFORM, O_SIGMA, O_SIGN, O_DOWNSCALE, O_EVAL_EVERY, O_WIDTH, O_HEIGHT,
     O_AZIMUTH, O_ELEVATION, O_DISTANCE, O_FOV, O_SCENE, O_VIEW, O_ORBIT, O_CAM_PATH, O_VIDEO, O_FPS, O_SLICE, O_MESH_REF, O_DEPTH, O_OPACITY, O_JSON,
     O_EXACT, O_MC_RES, O_SPLIT, O_VIEWS, O_EVERY, O_SCALE, O_MRES, O_ISO, O_BINARY, O_THREADS, O_QUIET,
-    O_CHECKPOINT_EVERY, O_RESUME, O_FORCE, O_COUNT
+    O_CHECKPOINT_EVERY, O_RESUME, O_FORCE,
+    O_RAW, O_COUNT
 } opt_id;
 
 /* A parsed value: set if given, else the table's default if it parses.  i: integers and the index
@@ -86,4 +87,5 @@ int query_parse_binary(FILE *f, long sz, const char *path, float **pts, long *n)
 int cmd_fit(int argc, char **argv, double t_cmd);
 int cmd_render(int argc, char **argv), cmd_eval(int argc, char **argv), cmd_info(int argc, char **argv);
 int cmd_mesh(int argc, char **argv), cmd_query(int argc, char **argv);
+int cmd_view(int argc, char **argv), cmd_export_web(int argc, char **argv); /* web.c: the browser viewer */
 #endif

@@ -106,6 +106,9 @@ static const row ROWS[O_COUNT] = {
     [O_MRES] = {"--res", "R", K_INT, 2, 4096, V_MESH, T_SDF | T_NERF, "512", "marching cubes on an R^3 grid (radiance fields: default 256; memory grows with R^2)", NULL},
     [O_ISO] = {"--iso", "D", K_NUM, 1e-6, 1e9, V_MESH, T_NERF, "10", "radiance fields: the surface where density = D", NULL},
     [O_BINARY] = {"--binary", NULL, K_FLAG, 0, 0, V_QUERY, T_ALL, NULL, "little-endian float32 x,y,z triples in, float32 d,gx,gy,gz quadruples out (-o)", NULL},
+    [O_RAW] = {"--raw", NULL, K_FLAG, 0, 0, V_QUERY, T_ALL, NULL,
+               "any model: every raw output at points of the field's own input space ([-1,1]^2\n"
+               "or [-1,1]^3; images read x y and ignore the third number), one line per point", NULL},
     [O_THREADS] = {"--threads", "N", K_INT, 1, 256, ALL_VERBS, T_ALL, "GNF_THREADS or all cores", "worker threads", NULL},
     [O_QUIET] = {"--quiet", NULL, K_FLAG, 0, 0, FI, T_ALL, NULL, "no progress output", NULL},
     [O_CHECKPOINT_EVERY] = {"--checkpoint-every", "S", K_NUM, 1e-3, 1e7, FI, T_ALL, NULL,
