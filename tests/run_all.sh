@@ -19,5 +19,6 @@ run "gradient checks with the scalar kernels chosen at run time (GNF_SCALAR=1)" 
 run "field and training tests of the build without AVX2 kernels (make scalar)" build/scalar/gnf_tests grad grid adam rbf fit_ render model_
 run "unit tests (ASan + UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/gnf_tests
 run "CLI tests (release)" sh tests/cli.sh build/release/gnf
+run "batch fitting: gnf fit-many and gnf report (release)" sh tests/fit_many.sh build/release/gnf
 echo "$P passed, $F failed, $S skipped"
 [ "$F" = 0 ]

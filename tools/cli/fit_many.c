@@ -33,7 +33,8 @@ static const char *HEAD =
     "MANIFEST: one input a line (relative paths are relative to the manifest's folder; blank lines\n"
     "and lines starting with # are ignored), or JSON lines {\"input\": PATH, and optionally \"output\":\n"
     "NAME.gnf, \"params\", \"seconds\", \"steps\", \"target_psnr\", \"target_iou\", \"preset\", \"task\",\n"
-    "\"args\": [more gnf fit options]}.  NAME is the input's path with '/' as '_' and a .gnf suffix.\n"
+    "\"args\": [more gnf fit options], \"eval\": false (no metrics for this item)}.  NAME is the input's\n"
+    "path with '/' as '_' and a .gnf suffix.\n"
     "FIT-OPTIONS (after --) go to every item's gnf fit, before the item's own.\n"
     "Resuming: run the same command again; items with a complete, valid model are skipped (an\n"
     "interrupted or truncated model is fitted again).\n";
@@ -53,6 +54,7 @@ typedef struct {
     char **args;
     int nargs;
     gnf_task task;
+    int no_eval;    /* "eval": false */
 } item;
 
 typedef struct {
@@ -121,6 +123,9 @@ static int parse_json_item(const char *mf, int line, const char *text, item *it)
                 break;
             }
             if (!(*dst = strdup(e->valuestring))) rc = fail("out of memory");
+        } else if (!strcmp(k, "eval")) {
+            if (!cJSON_IsBool(e)) { rc = usage_error("%s:%d: \"eval\" must be true or false", mf, line); break; }
+            it->no_eval = cJSON_IsFalse(e);
         } else if (!strcmp(k, "args")) {
             if (!cJSON_IsArray(e)) { rc = usage_error("%s:%d: \"args\" must be a list of strings", mf, line); break; }
             for (const cJSON *a = e->child; !rc && a; a = a->next)
@@ -135,7 +140,7 @@ static int parse_json_item(const char *mf, int line, const char *text, item *it)
             if (add_arg(it, KEYS[q].flag) || add_arg(it, KEYS[q].kind ? num : e->valuestring)) rc = fail("out of memory");
         } else {
             rc = usage_error("%s:%d: unknown key \"%s\" (known: input, output, params, seconds, steps, target_psnr, target_iou, preset, "
-                             "task, args)", mf, line, k);
+                             "task, args, eval)", mf, line, k);
         }
     }
     if (!rc && !it->input) rc = usage_error("%s:%d: no \"input\"", mf, line);
@@ -432,7 +437,7 @@ static int run_item(const batch *b, int k, const item *it, const char **status_o
             status = "failed";   /* exit 0 but no valid model: why says what is wrong with it */
         } else {
             status = "ok";
-            if (b->eval) {
+            if (b->eval && !it->no_eval) {
                 double te = gnf_now();
                 metrics = evaluate(it, model, task, log, why, sizeof why);
                 eval_s = gnf_now() - te;
