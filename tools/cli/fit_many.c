@@ -466,8 +466,11 @@ static int run_item(const batch *b, int k, const item *it, const char **status_o
     cJSON_AddStringToObject(r, "manifest", b->manifest);
     cJSON_AddNumberToObject(r, "line", it->line);
     cJSON_AddStringToObject(r, "time", when);
-    const char *jid = getenv("SLURM_JOB_ID");
-    if (jid) cJSON_AddStringToObject(r, "slurm_job", jid);
+    const char *jid = getenv("SLURM_JOB_ID"), *aj = getenv("SLURM_ARRAY_JOB_ID"), *at = getenv("SLURM_ARRAY_TASK_ID");
+    char sj[64];
+    if (aj && at) snprintf(sj, sizeof sj, "%s_%s", aj, at);   /* how squeue and scancel name an array task */
+    else if (jid) snprintf(sj, sizeof sj, "%s", jid);
+    if (jid) cJSON_AddStringToObject(r, "slurm_job", sj);
     int rc = append_record(b->results, r);
     *status_out = status;
     /* one line per item on stdout */
