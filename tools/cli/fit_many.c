@@ -165,6 +165,13 @@ static int check_item(const char *mf, item *it) {
     return 0;
 }
 
+/* Orders item pointers by output name, then by line. */
+static int cmp_name(const void *a, const void *b) {
+    const item *x = *(const item *const *)a, *y = *(const item *const *)b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : x->line - y->line;
+}
+
 /* Reads the manifest into *l, with the fit options fit_opts[0..nfit) first in every item.
  * 0, or the exit code after a message (EXIT_USAGE for a malformed line: manifest:line named). */
 static int load_manifest(const char *mf, char **fit_opts, int nfit, item_list *l) {
@@ -210,11 +217,15 @@ static int load_manifest(const char *mf, char **fit_opts, int nfit, item_list *l
     if (!rc && ferror(f)) rc = fail("%s: read error: %s", mf, strerror(errno));
     free(buf);
     fclose(f);
-    for (int a = 0; !rc && a < l->n; a++)   /* two items must not write the same model */
-        for (int b = a + 1; !rc && b < l->n; b++)
-            if (!strcmp(l->v[a].name, l->v[b].name))
-                rc = usage_error("%s:%d and line %d both write %s (the same input twice, or names that differ only in characters "
-                                 "outside [A-Za-z0-9._+-]); give one an \"output\"", mf, l->v[a].line, l->v[b].line, l->v[a].name);
+    item **byname = rc ? NULL : malloc(sizeof *byname * ((size_t)l->n + 1));   /* two items must not write the same model */
+    if (!rc && !byname) rc = fail("out of memory");
+    for (int k = 0; !rc && k < l->n; k++) byname[k] = &l->v[k];
+    if (!rc) qsort(byname, (size_t)l->n, sizeof *byname, cmp_name);
+    for (int k = 1; !rc && k < l->n; k++)
+        if (!strcmp(byname[k - 1]->name, byname[k]->name))
+            rc = usage_error("%s:%d and line %d both write %s (the same input twice, or names that differ only in characters "
+                             "outside [A-Za-z0-9._+-]); give one an \"output\"", mf, byname[k - 1]->line, byname[k]->line, byname[k]->name);
+    free(byname);
     if (!rc && !l->n) rc = usage_error("%s: no inputs (one path a line, or JSON lines with \"input\")", mf);
     return rc;
 }

@@ -56,20 +56,54 @@ static int cmp_entry(const void *a, const void *b) {
     return x->order - y->order;
 }
 
+/* The entries, and an open-addressing hash table of their indices by key (-1: empty slot). */
+typedef struct {
+    entry *ev;
+    int n, cap;
+    int *slot;
+    size_t nslot;   /* a power of two, at least twice cap */
+} table;
+
+static size_t hash_str(const char *s) {   /* FNV-1a */
+    size_t h = 14695981039346656037ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The slot of key: where it is, or the empty slot where it goes. */
+static size_t find_slot(const table *t, const char *key) {
+    size_t i = hash_str(key) & (t->nslot - 1);
+    while (t->slot[i] >= 0 && strcmp(t->ev[t->slot[i]].key, key)) i = (i + 1) & (t->nslot - 1);
+    return i;
+}
+
+/* Room for one more entry (entries and slots doubled when full); 0, or -1 out of memory. */
+static int grow(table *t) {
+    if (t->n < t->cap) return 0;
+    int nc = t->cap ? 2 * t->cap : 64;
+    entry *v = realloc(t->ev, sizeof *v * (size_t)nc);
+    if (!v) return -1;
+    t->ev = v, t->cap = nc;
+    free(t->slot);
+    t->nslot = 4 * (size_t)nc;
+    if (!(t->slot = malloc(sizeof *t->slot * t->nslot))) return -1;
+    memset(t->slot, 0xff, sizeof *t->slot * t->nslot);
+    for (int k = 0; k < t->n; k++) t->slot[find_slot(t, t->ev[k].key)] = k;
+    return 0;
+}
+
 /* Folds one record into the entries; 0, 1 for a record without "output"/"status", -1 out of memory. */
-static int fold(entry **ev, int *n, int *cap, const cJSON *r) {
+static int fold(table *t, const cJSON *r) {
     const char *key = str_of(r, "output"), *status = str_of(r, "status");
     if (!key || !status) return 1;
-    int k = 0;
-    while (k < *n && strcmp((*ev)[k].key, key)) k++;
-    if (k == *n) {
-        if (*n == *cap) {
-            int nc = *cap ? 2 * *cap : 64;
-            entry *v = realloc(*ev, sizeof *v * (size_t)nc);
-            if (!v) return -1;
-            *ev = v, *cap = nc;
-        }
-        entry *e = &(*ev)[(*n)++];
+    if (grow(t)) return -1;
+    size_t sl = find_slot(t, key);
+    int k = t->slot[sl];
+    entry **ev = &t->ev;
+    if (k < 0) {
+        k = t->n++;
+        t->slot[sl] = k;
+        entry *e = &(*ev)[k];
         memset(e, 0, sizeof *e);
         e->metric = e->params = e->seconds = NAN;
         e->order = k;
@@ -137,14 +171,14 @@ int cmd_report(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/results.jsonl", a.pos[0]);
     FILE *f = fopen(path, "r");
     if (!f) return fail("%s: cannot open: %s (is %s a gnf fit-many folder?)", path, strerror(errno), a.pos[0]);
-    entry *ev = NULL;
-    int n = 0, cap = 0, line = 0, bad = 0, manifest_items = 0;
+    table tb = {0};
+    int line = 0, bad = 0, manifest_items = 0;
     char *buf = NULL;
     size_t bcap = 0;
     while (!rc && getline(&buf, &bcap, f) >= 0) {
         line++;
         cJSON *r = cJSON_Parse(buf);
-        int k = cJSON_IsObject(r) ? fold(&ev, &n, &cap, r) : 1;
+        int k = cJSON_IsObject(r) ? fold(&tb, r) : 1;
         if (k > 0 && bad++ < 5) fprintf(stderr, "gnf report: warning: %s:%d is not a fit-many record; ignored\n", path, line);
         if (k < 0) rc = fail("out of memory");
         double it = num_of(r, "items");
@@ -154,6 +188,9 @@ int cmd_report(int argc, char **argv) {
     if (!rc && ferror(f)) rc = fail("%s: read error: %s", path, strerror(errno));
     free(buf);
     fclose(f);
+    free(tb.slot);
+    entry *ev = tb.ev;
+    int n = tb.n;
     double *vals = rc ? NULL : malloc(sizeof *vals * (size_t)(n + 1));
     if (!rc && !vals) rc = fail("out of memory");
     if (rc) { free_entries(ev, n); return rc; }
