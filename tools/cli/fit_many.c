@@ -358,18 +358,15 @@ static cJSON *evaluate(const item *it, const char *model, gnf_task task, const c
         if (d) argv[n++] = "--downscale", argv[n++] = ds;
         argv[n] = NULL;
     }
-    int p[2];
-    if (pipe(p) < 0 || fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(p[1], F_SETFD, FD_CLOEXEC) < 0) { snprintf(why, nwhy, "eval: pipe: %s", strerror(errno)); return NULL; }
+    FILE *tf = tmpfile();   /* its stdout: a file, so the child never waits on a full pipe */
+    if (!tf) { snprintf(why, nwhy, "eval: cannot make a temporary file: %s", strerror(errno)); return NULL; }
     long from = file_size(log);
-    int st = run_child(argv, log, p[1]);
-    close(p[1]);
+    int st = run_child(argv, log, fileno(tf));
     char out[8192];
-    size_t got = 0;
-    ssize_t r;
-    while (got < sizeof out - 1 && ((r = read(p[0], out + got, sizeof out - 1 - got)) > 0 || (r < 0 && errno == EINTR)))
-        if (r > 0) got += (size_t)r;
+    rewind(tf);
+    size_t got = fread(out, 1, sizeof out - 1, tf);
     out[got] = 0;
-    close(p[0]);
+    fclose(tf);
     char desc[256];
     describe_status(st, desc, sizeof desc);
     cJSON *j = desc[0] ? NULL : cJSON_Parse(out);
@@ -400,8 +397,9 @@ typedef struct {
  * "skipped".  0, or the exit code when the record could not be written. */
 static int run_item(const batch *b, int k, const item *it, const char **status_out) {
     char model[PATH_MAX], log[PATH_MAX], why[1024] = "", shard[48], when[32];
-    snprintf(model, sizeof model, "%s/%s", b->dir, it->name);
     size_t nn = strlen(it->name);
+    int too_long = strlen(b->dir) + nn + 16 > sizeof model;
+    snprintf(model, sizeof model, "%s/%s", b->dir, it->name);
     snprintf(log, sizeof log, "%s/logs/%.*s.log", b->dir, (int)(nn > 4 && !strcmp(it->name + nn - 4, ".gnf") ? nn - 4 : nn), it->name);
     snprintf(shard, sizeof shard, "%d/%d", b->shard_i, b->shard_n);
     long params = 0;
@@ -410,7 +408,10 @@ static int run_item(const batch *b, int k, const item *it, const char **status_o
     double seconds = 0, eval_s = 0;
     int exit_code = -1;
     cJSON *metrics = NULL;
-    if (model_complete(model, &params, &task, why, sizeof why)) {
+    if (too_long) {
+        status = "failed";
+        snprintf(why, sizeof why, "%.200s/%.200s...: the model's path is too long", b->dir, it->name);
+    } else if (model_complete(model, &params, &task, why, sizeof why)) {
         status = "skipped";
         why[0] = 0;
     } else {
