@@ -438,7 +438,8 @@ static int run_item(const batch *b, int k, const item *it, const char **status_o
         exit_code = st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
         char desc[256], last[700];
         describe_status(st, desc, sizeof desc);
-        if (g_signal || exit_code == 130 || exit_code == 143 || (st >= 0 && WIFSIGNALED(st) && (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGTERM))) {
+        if (desc[0] && (g_signal || exit_code == 130 || exit_code == 143 ||
+                        (st >= 0 && WIFSIGNALED(st) && (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGTERM)))) {
             status = "interrupted";
             snprintf(why, sizeof why, "%s", g_signal ? signal_name(g_signal) : desc);
         } else if (desc[0]) {
