@@ -145,6 +145,18 @@ out_has "long.gnf	fit" "the interrupted model is not taken as done"
 expect 0 "the rerun completes it" "$GNF" fit-many "$T/long.txt" -O "$T/B" -- --crop 64x64 --params 20000
 [ "$(records "$R" long.gnf ok)" = 1 ] && ! "$GNF" info "$T/B/long.gnf" | grep -q interrupted && ok "the interrupted item is fitted again, complete" || bad "interrupted item not refitted"
 
+# ---- a fit killed by SIGKILL (what the out-of-memory killer does): recorded, the batch goes on
+printf '{"input": "c.png", "output": "killed.gnf", "steps": 2000000}\n{"input": "c.png", "output": "after.gnf"}\n' > "$T/kill.txt"
+"$GNF" fit-many "$T/kill.txt" -O "$T/K" -- --crop 64x64 --params 20000 >"$T/out_kill" 2>"$T/err_kill" &
+pid=$!
+i=0; while [ $i -lt 300 ] && ! grep -q "^model:" "$T/K/logs/killed.log" 2>/dev/null; do sleep 0.1; i=$((i+1)); done
+child=$(pgrep -P $pid)
+[ -n "$child" ] && kill -KILL $child
+wait $pid; rc=$?
+[ $rc = 1 ] && ok "a killed item: fit-many goes on and exits 1" || bad "killed child: exit $rc: $(cat "$T/err_kill")"
+grep '"output":"killed.gnf","status":"failed"' "$T/K/results.jsonl" | grep -q "killed by signal 9" && ok "the killed item is recorded as failed, killed by signal 9" || bad "killed record: $(cat "$T/K/results.jsonl")"
+[ "$(records "$T/K/results.jsonl" after.gnf ok)" = 1 ] && ok "the next item is fitted" || bad "after the killed item: $(cat "$T/K/results.jsonl")"
+
 # ---- shards: a partition of the items, round-robin; the Slurm array variables pick the same
 for i in 0 1 2; do "$GNF" fit-many "$T/list.txt" -O "$T/dry" --shard $i/3 --dry-run -- $FIT | cut -f1 > "$T/shard$i"; done
 [ "$(cat "$T/shard0" "$T/shard1" "$T/shard2" | sort -n | tr '\n' ' ')" = "0 1 2 3 4 " ] && [ "$(tr '\n' ' ' < "$T/shard1")" = "1 4 " ] \
