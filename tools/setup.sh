@@ -16,6 +16,10 @@ PKGS="gcc make libpng-dev libjpeg62-turbo-dev zlib1g-dev libcjson-dev"
 OPTIONAL="python3-open3d ffmpeg clang-14 libclang-rt-14-dev"
 OPTIONAL="$OPTIONAL python3-numpy python3-pytest"   # the Python package (python/gnf) and its tests
 OPTIONAL="$OPTIONAL chromium nodejs"                # the browser viewer's tests (tests/browser)
+# slurmctld, slurmd, slurm-client and munge: tests/slurm/run.sh starts a throw-away single-node
+# Slurm (its own configuration, ports and munge key in a temporary folder; nothing in /etc used)
+# and runs gnf fit-many as a job array; without them that test is skipped.
+OPTIONAL="$OPTIONAL slurmctld slurmd slurm-client munge"
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
 for p in $PKGS; do installed "$p" || missing="$missing $p"; done
