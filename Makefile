@@ -1,6 +1,7 @@
 # gnf — build with `make`, test with `make test`.  Outputs go to build/<variant>/.
 #   make                 release build: build/release/gnf, libgnf.a
 #   make asan            ASan + UBSan build: build/asan/gnf
+#   make shared          build/release/libgnf.so.0.1 (part of make): what python/gnf loads
 #   make test            builds both, runs all unit tests (both builds) and the CLI tests
 #   make bench           builds and runs the benchmarks (bench/README.md)
 #   make scalar          build/scalar: no AVX2 kernels compiled in (proves the portable fallback)
@@ -68,8 +69,15 @@ $(B)/%.o: %.c
 $(B)/libgnf.a: $(OBJ)
 	@rm -f $@
 	ar rcs $@ $^
-$(B)/gnf: $(CLI_SRC:%.c=$(B)/%.o) $(B)/libgnf.a
+$(B)/gnf: $(CLI_SRC:%.c=$(B)/%.o) $(B)/gen/web_assets.o $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+# the browser viewer (web/) inside the binary, for gnf view / gnf export-web (tools/cli/web.c)
+WEB_FILES = $(sort $(wildcard web/*.html web/*.js web/*.css))
+$(B)/gen/web_assets.c: $(WEB_FILES) tools/embed_web.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed_web.sh $@ $(WEB_FILES)
+$(B)/gen/web_assets.o: $(B)/gen/web_assets.c tools/cli/web_assets.h
+	$(CC) $(CFLAGS_ALL) -Itools/cli -c $< -o $@
 $(B)/gnf_tests: $(TEST_OBJ) $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
 $(B)/gnf_bench: $(BENCH_SRC:%.c=$(B)/%.o) $(B)/libgnf.a
@@ -92,6 +100,37 @@ endif
 # the SDF ground-truth pool for bench/torch_vs_gnf.sh (not built by default)
 $(B)/gnf_sdf_pool: $(B)/bench/pool/sdf_pool.o $(B)/libgnf.a
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+
+# ---- the shared library libgnf.so (the Python package, python/gnf, loads it with ctypes) ----
+# build/release/libgnf.so.MAJOR.MINOR with the soname libgnf.so.MAJOR and the links libgnf.so.MAJOR
+# and libgnf.so.  The library's sources are compiled a second time as position-independent code
+# (build/<variant>/pic/; the static library and the gnf binary stay as they are) and linked with a
+# version script, libgnf.map, generated from the preprocessed include/gnf.h: it exports exactly the
+# functions the public header declares and hides every other symbol.
+GNF_VERSION := $(shell sed -n 's/^\#define GNF_VERSION_STRING "\(.*\)"/\1/p' include/gnf.h)
+SO_NAME = libgnf.so.$(word 1,$(subst ., ,$(GNF_VERSION)))
+SO_FILE = $(SO_NAME).$(word 2,$(subst ., ,$(GNF_VERSION)))
+PIC_OBJ = $(SRC:%.c=$(B)/pic/%.o)
+.PHONY: shared
+release: shared
+shared:
+	@$(MAKE) --no-print-directory VARIANT=release build/release/libgnf.so
+$(B)/pic/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC $(AVX2_FLAGS) -MMD -c $< -o $@
+$(B)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -MMD -c $< -o $@
+$(B)/libgnf.map: include/gnf.h
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; $(CC) -E -P $(BASE_CFLAGS) include/gnf.h | grep -o 'gnf_[a-z0-9_]*[[:space:]]*(' | \
+	  sed 's/[[:space:]]*($$/;/' | sort -u; echo 'local: *; };'; } > $@.tmp && mv $@.tmp $@
+$(B)/$(SO_FILE): $(PIC_OBJ) $(B)/libgnf.map
+	$(CC) $(CFLAGS_ALL) -shared -Wl,-soname,$(SO_NAME) -Wl,--version-script=$(B)/libgnf.map -Wl,-z,defs \
+	  $(PIC_OBJ) -o $@ $(LIBS)
+$(B)/libgnf.so: $(B)/$(SO_FILE)
+	ln -sf $(SO_FILE) $(B)/$(SO_NAME)
+	ln -sf $(SO_NAME) $@
 
 # ---- fuzzing (fuzz/run.sh; clang with libFuzzer, else the step says it is skipped) ----
 FUZZ_TARGETS = png jpeg obj ply stl off model scene query
@@ -145,3 +184,4 @@ clean:
 	rm -rf build
 
 -include $(wildcard build/*/*/*.d build/*/*/*/*.d)
+-include $(wildcard build/*/pic/*/*/*.d)

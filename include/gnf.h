@@ -671,6 +671,36 @@ void gnf_set_force_scalar(int on);
 const char *gnf_kernel_name(void);
 const char *gnf_kernel_name_for(const gnf_model *m);
 
+/* ---------------------------------------------------------------------------------------- */
+/* In memory: meshes and parameter tensors (what bindings such as python/gnf hand over)        */
+
+/* An indexed triangle mesh: v nv×3 floats (x, y, z), f nf×3 vertex indices (counter-clockwise
+ * seen from outside), rgb NULL or nv×3 vertex colours (0..255).  A mesh the library returns owns
+ * its arrays: free them with gnf_mesh_free. */
+typedef struct {
+    float *v;
+    int32_t *f;
+    long nv, nf;
+    unsigned char *rgb;
+} gnf_mesh;
+
+/* Frees a mesh's arrays and zeroes *m (safe on a zeroed mesh). */
+void gnf_mesh_free(gnf_mesh *m);
+
+/* The mesh `gnf mesh` writes, in memory: for an SDF model the zero level set at res³ over its
+ * normalised box (as gnf_sdf_extract_mesh; iso must be 0), for a radiance field the surface where
+ * density = iso > 0 over its scene box with a colour per vertex in rgb (as gnf_nerf_extract_mesh).
+ * Vertices in the model's own coordinates (mesh / world units); welded, outward-oriented.
+ * Errors (*out zeroed): GNF_ERR_INVALID for an image model, res outside 2..4096, a bad iso or no
+ * surface inside the box; GNF_ERR_NOMEM. */
+gnf_status gnf_model_mesh(const gnf_model *m, int res, float iso, int threads, gnf_mesh *out);
+
+/* Tensor i (0, 1, ...) of m, in the order and with the names and shapes of its model file
+ * (docs/FORMAT.md): name (at most 31 characters and the terminator), ndim (1..4) and shape, and
+ * data, the f32 values in m's own memory (row-major; valid while m lives, changed by training it).
+ * Returns 0 past the last tensor (outputs untouched), else 1. */
+int gnf_model_tensor_at(const gnf_model *m, int i, char name[32], int *ndim, int64_t shape[4], const float **data);
+
 #ifdef __cplusplus
 }
 #endif

@@ -388,5 +388,21 @@ expect 0 "render a test camera at twice its size" "$GNF" render "$T/lego.gnf" --
 grep -q "100x100 radiance-field view" "$T/out" && ok "rendered at 100x100" || bad "render --width 100: $(cat "$T/out")"
 SKIPPING=
 
+# ---- the browser viewer's verbs (the browser itself: tests/browser) and query --raw ----
+expect 0 "fit a small image model for view/export-web" "$GNF" fit "$IMG" --steps 20 --params 20000 -o "$T/w.gnf" --quiet
+printf '0 0 0\n1 -1 0\n' > "$T/p.txt"
+expect 0 "query --raw: an image model's raw outputs" "$GNF" query "$T/w.gnf" "$T/p.txt" --raw
+[ "$(awk 'NF == 3' "$T/out" | wc -l)" = 2 ] && ok "query --raw prints 3 numbers per point" || bad "query --raw output: $(cat "$T/out")"
+expect 2 "view without a model is a usage error" "$GNF" view
+expect 2 "view --port 70000 is a usage error" "$GNF" view "$T/w.gnf" --port 70000
+expect 1 "view of a non-model fails" "$GNF" view "$IMG" --port 0
+err_has "kodim23_crop.png" "view names the bad file"
+expect 2 "export-web without -o is a usage error" "$GNF" export-web "$T/w.gnf"
+expect 1 "export-web of a non-model fails" "$GNF" export-web "$IMG" -o "$T/bad.html"
+absent "$T/bad.html" "export-web leaves no file after a failure"
+expect 0 "export-web writes one HTML file" "$GNF" export-web "$T/w.gnf" -o "$T/w.html"
+grep -q 'id="gnf-model"' "$T/w.html" && grep -q 'data:text/javascript;base64,' "$T/w.html" && ! grep -q 'src="' "$T/w.html" &&
+  ok "the HTML file embeds the model and the viewer's modules, no external script" || bad "export-web HTML lacks the embedded parts"
+
 echo "$pass passed, $fail failed, $skipped skipped"
 [ "$fail" = 0 ]

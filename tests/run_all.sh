@@ -20,5 +20,9 @@ run "field and training tests of the build without AVX2 kernels (make scalar)" b
 run "unit tests (ASan + UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/gnf_tests
 run "CLI tests (release)" sh tests/cli.sh build/release/gnf
 run "data-parallel fit over MPI, 2 ranks on localhost (make mpi; SKIPPED without Open MPI)" sh tests/mpi/run.sh build/mpi/gnf build/release/gnf
+run "Python package over libgnf.so (pytest; skipped without python3-numpy and python3-pytest)" sh tests/python/run.sh
+run "browser viewer tests (headless chromium, WebGL2 on SwiftShader; SKIPPED without chromium or node)" sh tests/browser/run.sh build/release/gnf
+run "batch fitting: gnf fit-many and gnf report (release)" sh tests/fit_many.sh build/release/gnf
+run "batch fitting on a throw-away Slurm cluster (root, slurmctld/slurmd/munge; else skipped)" sh tests/slurm/run.sh build/release/gnf
 echo "$P passed, $F failed, $S skipped"
 [ "$F" = 0 ]

@@ -7,16 +7,8 @@
 #include "gnf.h"
 #include <stdint.h>
 
-/* An indexed triangle mesh.  v: nv×3 floats (x,y,z); f: nf×3 vertex indices (counter-clockwise
- * seen from outside for well-formed input); rgb: NULL, or nv×3 vertex colours (0..255, written
- * by the PLY and OBJ writers; the readers do not fill it).  All owned (gnf_calloc); free with
- * gnf_mesh_free. */
-typedef struct {
-    float *v;
-    int32_t *f;
-    long nv, nf;
-    unsigned char *rgb;
-} gnf_mesh;
+/* gnf_mesh, the indexed triangle mesh (v, f, nv, nf, rgb), and gnf_mesh_free are public: gnf.h.
+ * Meshes made inside the library own their arrays through gnf_calloc. */
 
 /* What a reader noticed about the input (for warnings; none of these is an error). */
 typedef struct {
@@ -86,8 +78,5 @@ size_t gnf_pos_probe(const uint32_t *slot, size_t mask, const float *verts, cons
 static inline int gnf_pos_equal(const float *a, const float *b) {
     return a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
 }
-
-/* Frees and zeroes (safe on a zeroed mesh). */
-void gnf_mesh_free(gnf_mesh *m);
 
 #endif

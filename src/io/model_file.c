@@ -334,3 +334,15 @@ gnf_status gnf_model_load_from_memory(const void *data, size_t size, const char 
     gnf_st_file_free(&f);
     return s;
 }
+
+int gnf_model_tensor_at(const gnf_model *m, int i, char name[32], int *ndim, int64_t shape[4], const float **data) {
+    gnf_st_tensor t[MAX_TENSORS];
+    char names[MAX_TENSORS][32];
+    int nt = model_tensors(m, t, names);
+    if (i < 0 || i >= nt) return 0;
+    memcpy(name, names[i], 32);
+    *ndim = t[i].ndim;
+    for (int k = 0; k < 4; k++) shape[k] = k < t[i].ndim ? t[i].shape[k] : 1;
+    *data = t[i].data;
+    return 1;
+}

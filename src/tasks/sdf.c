@@ -599,19 +599,26 @@ static gnf_status extract_normalised(field_eval eval, const void *src, int res, 
     return st;
 }
 
-gnf_status gnf_sdf_extract_mesh(const gnf_model *m, int res, const char *path, int threads, long *nv, long *nf) {
+gnf_status gnf_sdf_mesh_build(const gnf_model *m, int res, int threads, gnf_mesh *out) {
+    memset(out, 0, sizeof *out);
     if (m->cfg.in_dim != 3 || m->cfg.out_dim != 1) return gnf_fail(GNF_ERR_INVALID, "not an SDF model");
-    gnf_mesh mesh;
-    gnf_status st = extract_normalised(model_field, m, res, threads, NULL, NULL, &mesh);
+    gnf_status st = extract_normalised(model_field, m, res, threads, NULL, NULL, out);
     if (st != GNF_OK) return st;
     float c[3], s;
     frame_of(m, c, &s);
-    for (long i = 0; i < mesh.nv; i++)
-        for (int k = 0; k < 3; k++) mesh.v[3 * i + k] = mesh.v[3 * i + k] / s + c[k];
-    if (mesh.nf == 0) {
-        gnf_mesh_free(&mesh);
+    for (long i = 0; i < out->nv; i++)
+        for (int k = 0; k < 3; k++) out->v[3 * i + k] = out->v[3 * i + k] / s + c[k];
+    if (out->nf == 0) {
+        gnf_mesh_free(out);
         return gnf_fail(GNF_ERR_INVALID, "the field has no zero level set inside its box (nothing to mesh)");
     }
+    return GNF_OK;
+}
+
+gnf_status gnf_sdf_extract_mesh(const gnf_model *m, int res, const char *path, int threads, long *nv, long *nf) {
+    gnf_mesh mesh;
+    gnf_status st = gnf_sdf_mesh_build(m, res, threads, &mesh);
+    if (st != GNF_OK) return st;
     st = gnf_mesh_save(path, &mesh);
     if (nv) *nv = mesh.nv;
     if (nf) *nf = mesh.nf;

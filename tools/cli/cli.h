@@ -12,6 +12,7 @@
 #define EXIT_USAGE 2
 
 enum { V_FIT = 1, V_RENDER = 2, V_EVAL = 4, V_INFO = 8, V_MESH = 16, V_QUERY = 32 };
+enum { V_FIT_MANY = 64, V_REPORT = 128 }; /* batch fitting (fit_many.c, report.c) */
 /* task bits: 1 << gnf_task */
 enum { T_IMAGE = 1 << GNF_TASK_IMAGE, T_SDF = 1 << GNF_TASK_SDF, T_NERF = 1 << GNF_TASK_NERF, T_ALL = T_IMAGE | T_SDF | T_NERF };
 
@@ -23,7 +24,10 @@ typedef enum {
     O_SAMPLING, O_UNIFORM, O_SIGMA, O_SIGN, O_DOWNSCALE, O_EVAL_EVERY, O_WIDTH, O_HEIGHT,
     O_AZIMUTH, O_ELEVATION, O_DISTANCE, O_FOV, O_SCENE, O_VIEW, O_ORBIT, O_CAM_PATH, O_VIDEO, O_FPS, O_SLICE, O_MESH_REF, O_DEPTH, O_OPACITY, O_JSON,
     O_EXACT, O_MC_RES, O_SPLIT, O_VIEWS, O_EVERY, O_SCALE, O_MRES, O_ISO, O_BINARY, O_THREADS, O_QUIET,
-    O_CHECKPOINT_EVERY, O_RESUME, O_FORCE, O_COUNT
+    O_CHECKPOINT_EVERY, O_RESUME, O_FORCE,
+    O_RAW,                                                   /* query --raw */
+    O_OUT_DIR, O_SHARD, O_NO_EVAL, O_DRY_RUN, O_REPORT_JSON, /* fit-many, report */
+    O_COUNT
 } opt_id;
 
 /* A parsed value: set if given, else the table's default if it parses.  i: integers and the index
@@ -100,4 +104,9 @@ int cli_mpi_rank(void);
 void cli_mpi_report(const gnf_train_report *rep);
 int cli_mpi_finish(int rc);
 
+int cmd_view(int argc, char **argv), cmd_export_web(int argc, char **argv); /* web.c: the browser viewer */
+int cmd_fit_many(int argc, char **argv), cmd_report(int argc, char **argv);
+/* The task gnf fit infers from an input's name (fit.c): a folder or .json -> nerf, a mesh
+ * extension -> sdf, else image. */
+gnf_task task_of(const char *input);
 #endif

@@ -264,7 +264,7 @@ static int fit_nerf(fit_job *j, int downscale) {
 }
 
 /* The task an input implies: a folder or .json -> nerf, a mesh extension (any case) -> sdf, else image. */
-static gnf_task task_of(const char *input) {
+gnf_task task_of(const char *input) {
     size_t n = strlen(input);
     if (is_dir(input) || (n > 5 && !strcmp(input + n - 5, ".json"))) return GNF_TASK_NERF;
     char ext[5] = "";

@@ -18,6 +18,10 @@ static const char *MAIN_HELP =
     "  eval    IoU/NAE/Chamfer/F-score vs mesh  gnf eval shape.gnf shape.obj --json\n"
     "  render  sphere-traced view of an SDF     gnf render shape.gnf -o view.png --azimuth 45\n"
     "  fit     a radiance field from photos     gnf fit scene_dir -o scene.gnf\n"
+    "  view    the model in a browser (WebGL2)  gnf view scene.gnf [--port 8000]\n"
+    "  export-web  one offline HTML viewer file gnf export-web scene.gnf -o scene.html\n"
+    "  fit-many one model per manifest line     gnf fit-many list.txt -O out/ [--shard I/N] [-- fit options]\n"
+    "  report  table and summary of a batch     gnf report out/ [--json]\n"
     "gnf --options lists every option as 'verb option default'.\n"
     "Environment: GNF_THREADS (worker threads), GNF_SCALAR=1 (force the scalar kernels).\n"
     "Exit codes: 0 success, 1 runtime failure, 2 usage error, 130 / 143 interrupted (SIGINT /\n"
@@ -37,6 +41,10 @@ int main(int argc, char **argv) {
     if (!strcmp(verb, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(verb, "mesh")) return cmd_mesh(argc - 1, argv + 1);
     if (!strcmp(verb, "query")) return cmd_query(argc - 1, argv + 1);
+    if (!strcmp(verb, "view")) return cmd_view(argc - 1, argv + 1);
+    if (!strcmp(verb, "export-web")) return cmd_export_web(argc - 1, argv + 1);
+    if (!strcmp(verb, "fit-many")) return cmd_fit_many(argc - 1, argv + 1);
+    if (!strcmp(verb, "report")) return cmd_report(argc - 1, argv + 1);
     fprintf(stderr, "gnf: unknown verb '%s' (see 'gnf --help')\n", verb);
     return EXIT_USAGE;
 }

@@ -106,6 +106,9 @@ static const row ROWS[O_COUNT] = {
     [O_MRES] = {"--res", "R", K_INT, 2, 4096, V_MESH, T_SDF | T_NERF, "512", "marching cubes on an R^3 grid (radiance fields: default 256; memory grows with R^2)", NULL},
     [O_ISO] = {"--iso", "D", K_NUM, 1e-6, 1e9, V_MESH, T_NERF, "10", "radiance fields: the surface where density = D", NULL},
     [O_BINARY] = {"--binary", NULL, K_FLAG, 0, 0, V_QUERY, T_ALL, NULL, "little-endian float32 x,y,z triples in, float32 d,gx,gy,gz quadruples out (-o)", NULL},
+    [O_RAW] = {"--raw", NULL, K_FLAG, 0, 0, V_QUERY, T_ALL, NULL,
+               "any model: every raw output at points of the field's own input space ([-1,1]^2\n"
+               "or [-1,1]^3; images read x y and ignore the third number), one line per point", NULL},
     [O_THREADS] = {"--threads", "N", K_INT, 1, 256, ALL_VERBS, T_ALL, "GNF_THREADS or all cores", "worker threads", NULL},
     [O_QUIET] = {"--quiet", NULL, K_FLAG, 0, 0, FI, T_ALL, NULL, "no progress output", NULL},
     [O_CHECKPOINT_EVERY] = {"--checkpoint-every", "S", K_NUM, 1e-3, 1e7, FI, T_ALL, NULL,
@@ -119,6 +122,16 @@ static const row ROWS[O_COUNT] = {
                   "run never interrupted", NULL},
     [O_FORCE] = {"--force", NULL, K_FLAG, 0, 0, FI, T_ALL, NULL,
                  "train even when the training memory exceeds what the machine has available", NULL},
+    [O_OUT_DIR] = {"--out-dir", "DIR", K_STR, 0, 0, V_FIT_MANY, T_ALL, NULL,
+                   "the folder of the models, logs/ and results.jsonl (created if missing)", NULL},
+    [O_SHARD] = {"--shard", "I/N", K_STR, 0, 0, V_FIT_MANY, T_ALL, "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else 0/1",
+                 "fit only the items k with k mod N = I (0 <= I < N); a Slurm array task's ID\n"
+                 "counts from SLURM_ARRAY_TASK_MIN in steps of SLURM_ARRAY_TASK_STEP", NULL},
+    [O_NO_EVAL] = {"--no-eval", NULL, K_FLAG, 0, 0, V_FIT_MANY, T_ALL, NULL,
+                   "do not evaluate each fitted model against its input (no metrics in results.jsonl)", NULL},
+    [O_DRY_RUN] = {"--dry-run", NULL, K_FLAG, 0, 0, V_FIT_MANY, T_ALL, NULL,
+                   "list this shard's items and whether each would be fitted or skipped; fit nothing", NULL},
+    [O_REPORT_JSON] = {"--json", NULL, K_FLAG, 0, 0, V_REPORT, T_ALL, NULL, "the items and the summary as one JSON object on stdout", NULL},
 };
 
 static const char *TASK_NAMES[] = {"", "images", "signed distance fields", "radiance fields"};
@@ -182,7 +195,7 @@ static void print_help(int verb, const char *head, const char *foot) {
         if (!(r->verbs & verb)) continue;
         if (verb == V_FIT && r->section) printf("%s\n", r->section);
         char left[64];
-        snprintf(left, sizeof left, "%s%s%s%s", i == O_OUTPUT ? "-o, " : "", r->name, r->arg ? " " : "", r->arg ? r->arg : "");
+        snprintf(left, sizeof left, "%s%s%s%s", i == O_OUTPUT ? "-o, " : i == O_OUT_DIR ? "-O, " : "", r->name, r->arg ? " " : "", r->arg ? r->arg : "");
         printf(strlen(left) > 21 ? "  %s\n%24s" : "  %-21s ", left, "");
         int col = put_indented(r->help, 24);
         if (r->dflt) put_indented(col + strlen(r->dflt) > 88 ? "\n(default: " : " (default: ", col), printf("%s)", r->dflt);
@@ -211,7 +224,8 @@ int cli_parse(cli_args *a, int verb, const char *name, int argc, char **argv, in
         int id = -1;
         for (int i = 0; i < O_COUNT && id < 0; i++)
             if ((ROWS[i].verbs & verb) && ((strlen(ROWS[i].name) == n && !strncmp(ROWS[i].name, s, n)) ||
-                                           (i == O_OUTPUT && n == 2 && !strncmp(s, "-o", 2))))
+                                           (i == O_OUTPUT && n == 2 && !strncmp(s, "-o", 2)) ||
+                                           (i == O_OUT_DIR && n == 2 && !strncmp(s, "-O", 2))))
                 id = i;
         if (id < 0) return usage_error("unknown option '%s'", s);
         const row *r = &ROWS[id];
@@ -254,8 +268,8 @@ int cli_same_value(int id, const opt_value *x, const opt_value *y) {
 }
 
 void cli_print_table(void) {
-    static const char *verbs[] = {"fit", "render", "eval", "info", "mesh", "query"};
+    static const char *verbs[] = {"fit", "render", "eval", "info", "mesh", "query", "fit-many", "report"};
     for (int i = 0; i < O_COUNT; i++)
-        for (int v = 0; v < 6; v++)
+        for (int v = 0; v < 8; v++)
             if (ROWS[i].verbs & (1 << v)) printf("%s %s %s\n", verbs[v], ROWS[i].name, ROWS[i].dflt ? ROWS[i].dflt : "-");
 }

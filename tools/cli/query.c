@@ -1,4 +1,5 @@
-/* query.c — gnf query: signed distance and gradient of an SDF model at points. */
+/* query.c — gnf query: signed distance and gradient of an SDF model at points; --raw: any
+ * model's raw outputs at points of its input space. */
 #include "cli.h"
 #include <errno.h>
 #include <math.h>
@@ -9,8 +10,11 @@
 static const char *HEAD =
     "usage: gnf query MODEL.gnf POINTS.txt            (prints: d gx gy gz per point)\n"
     "       gnf query MODEL.gnf POINTS.f32 --binary -o OUT.f32\n"
+    "       gnf query MODEL.gnf POINTS.txt --raw       (any model: its O raw outputs per point)\n"
     "Signed distance and its gradient at points in the mesh's own coordinates.  Text input: three\n"
-    "numbers per line (x y z; '#' comments).\n";
+    "numbers per line (x y z; '#' comments).  --raw: points in the field's own input space and every\n"
+    "output of the decoder as it is (before any activation; radiance fields: 49), \"%.9g\" each, or\n"
+    "float32 O-tuples with --binary.\n";
 
 /* Parses text points from f (opened by the caller, not closed here; path names it in messages):
  * three numbers per line (each finite as a float) separated by blanks or commas, '#' comments
@@ -82,6 +86,27 @@ static int read_binary_points(const char *path, float **pts, long *n) {
     return rc;
 }
 
+/* --raw: the model's out_dim outputs at the n points pts (xyz; a 2D field uses x, y), as text on
+ * stdout or, when output is set, float32 tuples written atomically there.  0 or an exit code. */
+static int query_raw(const gnf_model *m, const float *pts, long n, const char *output, int threads) {
+    const gnf_model_config *c = gnf_model_get_config(m);
+    const int dim = c->in_dim, O = c->out_dim;
+    float *x = malloc(sizeof(float) * (size_t)(n * dim + dim)), *y = malloc(sizeof(float) * (size_t)(n * O + O));
+    int rc = 0;
+    if (!x || !y) rc = fail("out of memory");
+    for (long i = 0; !rc && i < n; i++)
+        for (int k = 0; k < dim; k++) x[i * dim + k] = pts[3 * i + k];
+    if (!rc && gnf_model_eval(m, x, n, y, threads) != GNF_OK) rc = runtime_error();
+    else if (!rc && output) {
+        if (gnf_write_file(output, y, sizeof(float) * (size_t)(n * O)) != GNF_OK) rc = runtime_error();
+    } else if (!rc)
+        for (long i = 0; i < n; i++)
+            for (int o = 0; o < O; o++) printf(o + 1 < O ? "%.9g " : "%.9g\n", (double)y[i * O + o]);
+    free(x);
+    free(y);
+    return rc;
+}
+
 int cmd_query(int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(&a, V_QUERY, "gnf query", argc, argv, 2, HEAD, NULL);
@@ -94,9 +119,10 @@ int cmd_query(int argc, char **argv) {
     if (gnf_model_load(model, &m) != GNF_OK) return runtime_error();
     float *pts = NULL, *d = NULL, *g = NULL;
     long n = 0;
-    if (gnf_model_get_task(m) != GNF_TASK_SDF) rc = fail("%s is not a signed distance field model", model);
+    if (!a.o[O_RAW].set && gnf_model_get_task(m) != GNF_TASK_SDF) rc = fail("%s is not a signed distance field model (--raw: its raw outputs)", model);
     else rc = binary ? read_binary_points(input, &pts, &n) : read_text_points(input, &pts, &n);
-    if (!rc) {
+    if (!rc && a.o[O_RAW].set) rc = query_raw(m, pts, n, binary ? output : NULL, (int)a.o[O_THREADS].i);
+    else if (!rc) {
         d = malloc(sizeof(float) * (size_t)n + 4), g = malloc(sizeof(float) * 3 * (size_t)n + 12);
         if (!d || !g) rc = fail("out of memory");
         else if (gnf_sdf_query(m, pts, n, d, g, (int)a.o[O_THREADS].i) != GNF_OK) rc = runtime_error();
