@@ -165,7 +165,7 @@ mpi: release
 build/mpi/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(MPICC) $(BASE_CFLAGS) -O2 $(CFLAGS) -DGNF_MPI -MMD -c $< -o $@
-build/mpi/gnf: $(MPI_CLI_OBJ) build/release/libgnf.a
+build/mpi/gnf: $(MPI_CLI_OBJ) build/release/gen/web_assets.o build/release/libgnf.a
 	$(MPICC) $(BASE_CFLAGS) -O2 $(CFLAGS) $^ -o $@ $(LIBS)
 ifeq ($(MPI),1)
 all: mpi
