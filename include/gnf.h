@@ -245,11 +245,12 @@ typedef struct {
     int rank, ranks;         /* this process is rank `rank` (0-based) of `ranks` (>= 1) */
     /* x[0..n) := the sum over the ranks of their x[0..n), the same bits on every rank (a fixed
      * order of summation, not one that depends on timing).  Called with the gradients once a
-     * step, after they are complete and before the optimiser.  A failure stops training. */
-    gnf_status (*sum_f32)(void *user, float *x, long n);
+     * step, after they are complete and before the optimiser.  Returns GNF_OK, or a gnf_status
+     * that stops training (an int here, so the header's function list stays what it exports). */
+    int (*sum_f32)(void *user, float *x, long n);
     /* The same for doubles (the loss and error sums, the step boundary's clock and stop flags,
      * the parameter checksums); n is small. */
-    gnf_status (*sum_f64)(void *user, double *x, long n);
+    int (*sum_f64)(void *user, double *x, long n);
     void *user;
 } gnf_parallel;
 

@@ -39,7 +39,7 @@ static int grow(rank_ctx *r, long bytes) {
     return 1;
 }
 
-static gnf_status sum_f32(void *user, float *x, long n) {
+static int sum_f32(void *user, float *x, long n) {
     rank_ctx *r = user;
     if (!grow(r, n * (long)sizeof(float))) return GNF_ERR_NOMEM;   /* every rank allocates alike here */
     r->c->in[r->rank] = x;
@@ -57,7 +57,7 @@ static gnf_status sum_f32(void *user, float *x, long n) {
     return GNF_OK;
 }
 
-static gnf_status sum_f64(void *user, double *x, long n) {
+static int sum_f64(void *user, double *x, long n) {
     rank_ctx *r = user;
     if (!grow(r, n * (long)sizeof(double))) return GNF_ERR_NOMEM;
     r->c->in[r->rank] = x;

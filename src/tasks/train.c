@@ -366,8 +366,8 @@ static gnf_status train_step(trainer *tr, double *loss, double *sq) {
     gnf_parallel_for(m->cfg.levels, tr->T, scatter_task, tr);
     if (tr->par) {   /* data-parallel: every rank's gradients and loss summed, the same bits everywhere */
         double v[4] = {*loss, *sq, ops->batch ? tr->b.samples : 0, ops->batch ? (double)tr->b.n : 0};
-        gnf_status st = tr->par->sum_f32(tr->par->user, tr->grad, m->nparams);
-        if (st == GNF_OK) st = tr->par->sum_f64(tr->par->user, v, 4);
+        gnf_status st = (gnf_status)tr->par->sum_f32(tr->par->user, tr->grad, m->nparams);
+        if (st == GNF_OK) st = (gnf_status)tr->par->sum_f64(tr->par->user, v, 4);
         if (st != GNF_OK) return st;
         *loss = v[0], *sq = v[1], tr->step_samples = v[2], tr->step_n = (long)v[3];
     }
@@ -720,11 +720,11 @@ static gnf_status parallel_check(trainer *tr) {
     uint64_t h = gnf_train_hash(0, tr->m->params, sizeof(float) * (size_t)tr->m->nparams);
     double v[2] = {0, 0};
     if (p->rank == 0) v[0] = (double)(h >> 32), v[1] = (double)(h & 0xFFFFFFFFu);
-    gnf_status st = p->sum_f64(p->user, v, 2);
+    gnf_status st = (gnf_status)p->sum_f64(p->user, v, 2);
     if (st != GNF_OK) return st;
     uint64_t h0 = (uint64_t)v[0] << 32 | (uint64_t)v[1];
     double differ = h != h0;
-    if ((st = p->sum_f64(p->user, &differ, 1)) != GNF_OK) return st;
+    if ((st = (gnf_status)p->sum_f64(p->user, &differ, 1)) != GNF_OK) return st;
     if (differ > 0)
         return gnf_fail(GNF_ERR_INVALID, "data-parallel training: the parameters of %.0f of the %d ranks differ from rank 0's "
                         "after %ld steps (checksums: this rank, %d, %016" PRIx64 ", rank 0 %016" PRIx64 "); every rank must train "
@@ -792,7 +792,7 @@ gnf_status gnf_train(gnf_model *m, const gnf_train_config *tc, const gnf_task_op
         int cancel = tc->cancel && tc->cancel(tc->cancel_user);
         if (tr.par) {   /* rank 0's clock and any rank's cancel: every rank decides alike */
             double v[2] = {tr.par->rank == 0 ? elapsed : 0, cancel};
-            if ((st = tr.par->sum_f64(tr.par->user, v, 2)) != GNF_OK) goto done;
+            if ((st = (gnf_status)tr.par->sum_f64(tr.par->user, v, 2)) != GNF_OK) goto done;
             elapsed = v[0], now = tstart + elapsed - elapsed0, cancel = v[1] > 0;
             if ((tr.s.step == start || tr.s.step % GNF_PARALLEL_CHECK_EVERY == 0) && (st = parallel_check(&tr)) != GNF_OK) goto done;
         }

@@ -80,7 +80,7 @@ static void die_out_of_memory(long n) {
 }
 
 /* gnf_parallel.sum_f32: the rank-ordered reduce-scatter and allgather described above. */
-static gnf_status sum_f32(void *user, float *x, long n) {
+static int sum_f32(void *user, float *x, long n) {
     (void)user;
     const int N = g_mpi.ranks, me = g_mpi.rank;
     double t0 = MPI_Wtime();
@@ -113,7 +113,7 @@ static gnf_status sum_f32(void *user, float *x, long n) {
 }
 
 /* gnf_parallel.sum_f64: every rank's n values gathered, added in rank order on every rank. */
-static gnf_status sum_f64(void *user, double *x, long n) {
+static int sum_f64(void *user, double *x, long n) {
     (void)user;
     const int N = g_mpi.ranks;
     double t0 = MPI_Wtime();
