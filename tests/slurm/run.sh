@@ -125,7 +125,9 @@ W2=$T/work2
 mkdir -p "$W2"
 cp "$W"/kodim0[1-4].png "$W2/"
 { printf '{"input": "kodim01.png", "args": ["--crop", "64x64"]}\n{"input": "kodim02.png", "args": ["--crop", "64x64"]}\n'
-  printf '{"input": "kodim03.png", "output": "long.gnf", "seconds": 8, "args": ["--crop", "64x64"]}\n'
+  # the item's own "steps" comes after the common --steps 200, so this fit lasts its 8 s (a
+  # 200-step fit of a 64x64 crop ends in well under the 1 s the test waits before scancel)
+  printf '{"input": "kodim03.png", "output": "long.gnf", "seconds": 8, "steps": 100000000, "args": ["--crop", "64x64"]}\n'
   printf '{"input": "kodim04.png", "args": ["--crop", "64x64"]}\n'; } > "$W2/list.txt"
 submit2() { GNF=$GNF sbatch --parsable --array=0-1 -c 1 -D "$W2" -o "$W2/task-%A_%a.out" "$SB" "$W2/list.txt" "$W2/out" -- --params 20000 --steps 200; }
 job=$(submit2)
