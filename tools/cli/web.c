@@ -39,6 +39,15 @@ static const gnf_web_asset *asset(const char *name) {
 
 /* Reads the whole file at path into *buf (malloc'd) after checking that it loads as a model, so
  * a bad file is refused here with the loader's message.  0 or the exit code. */
+/* An argument that is not an option of the verb: the MODEL (at most one), else a usage error
+ * (its exit code is returned; 0 when taken). */
+static int model_arg(const char *arg, const char **model_path) {
+    if (arg[0] == '-' && arg[1]) return usage_error("unknown option %s", arg);
+    if (*model_path) return usage_error("one MODEL only");
+    *model_path = arg;
+    return 0;
+}
+
 static int read_model(const char *path, unsigned char **buf, size_t *n) {
     gnf_model *m = NULL;
     if (gnf_model_load(path, &m) != GNF_OK) return runtime_error();
@@ -168,6 +177,7 @@ int cmd_view(int argc, char **argv) {
     g_verb = "gnf view";
     const char *model_path = NULL;
     long port = 8000;
+    int rc;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(VIEW_HELP, stdout); return 0; }
         if (!strcmp(argv[i], "--port")) {
@@ -175,12 +185,8 @@ int cmd_view(int argc, char **argv) {
             if (i + 1 >= argc) return usage_error("--port needs a number");
             port = strtol(argv[++i], &e, 10);
             if (*e || e == argv[i] || port < 0 || port > 65535) return usage_error("--port %s is not a port number (0..65535)", argv[i]);
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_error("unknown option %s", argv[i]);
-        } else if (model_path) {
-            return usage_error("one MODEL only");
-        } else {
-            model_path = argv[i];
+        } else if ((rc = model_arg(argv[i], &model_path)) != 0) {
+            return rc;
         }
     }
     if (!model_path) return usage_error("missing MODEL");
@@ -188,7 +194,7 @@ int cmd_view(int argc, char **argv) {
         return usage_error("%s: the model's file name cannot be sent in an HTTP header", model_path);
     unsigned char *model = NULL;
     size_t model_n = 0;
-    int rc = read_model(model_path, &model, &model_n);
+    rc = read_model(model_path, &model, &model_n);
     if (rc) return rc;
     int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     struct sockaddr_in addr;
@@ -255,24 +261,21 @@ static void put_base64(sbuf *b, const unsigned char *d, size_t n) {
 int cmd_export_web(int argc, char **argv) {
     g_verb = "gnf export-web";
     const char *model_path = NULL, *out = NULL;
+    int rc;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(EXPORT_HELP, stdout); return 0; }
         if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
             if (i + 1 >= argc) return usage_error("%s needs a path", argv[i]);
             out = argv[++i];
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_error("unknown option %s", argv[i]);
-        } else if (model_path) {
-            return usage_error("one MODEL only");
-        } else {
-            model_path = argv[i];
+        } else if ((rc = model_arg(argv[i], &model_path)) != 0) {
+            return rc;
         }
     }
     if (!model_path) return usage_error("missing MODEL");
     if (!out) return usage_error("needs -o OUT.html");
     unsigned char *model = NULL;
     size_t model_n = 0;
-    int rc = read_model(model_path, &model, &model_n);
+    rc = read_model(model_path, &model, &model_n);
     if (rc) return rc;
     const gnf_web_asset *index = asset("index.html");
     const char *page = index ? (const char *)index->data : "";
