@@ -29,6 +29,8 @@ long test_file_size(const char *path); /* -1 if absent */
 int test_count_files(const char *dir, const char *part);
 float test_urand(gnf_rng *r, float a, float b);
 void test_rand_dir(gnf_rng *r, float d[3]); /* a uniformly random unit vector */
+/* A smooth synthetic w×h RGB picture with an edge (allocated into *img; free with gnf_image_free). */
+void test_synth_image(gnf_image *img, int w, int h);
 /* A PNG written with libpng from packed rows of depth-bit samples (16-bit big-endian) of libpng
  * colour type ctype, Adam7-interlaced when ctype has TEST_PNG_INTERLACE; pal: png_color[npal]. */
 #define TEST_PNG_INTERLACE 0x100

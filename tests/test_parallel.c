@@ -73,18 +73,6 @@ static int sum_f64(void *user, double *x, long n) {
     return GNF_OK;
 }
 
-/* A smooth RGB picture with an edge. */
-static void synth(gnf_image *img, int w, int h) {
-    gnf_image_alloc(img, w, h, 3);
-    for (int i = 0; i < h; i++)
-        for (int j = 0; j < w; j++) {
-            float *p = img->px + ((size_t)i * w + j) * 3;
-            p[0] = 0.5f + 0.4f * sinf(0.2f * (float)j);
-            p[1] = (float)i / (float)h;
-            p[2] = (i + j) % 32 < 16 ? 0.9f : 0.1f;
-        }
-}
-
 typedef struct {
     const gnf_image *img;
     const gnf_sdf_target *sdf;
@@ -194,7 +182,7 @@ static gnf_sdf_target *box_target(void) {
 
 TEST(parallel_one_rank_is_a_plain_fit) {
     gnf_image img;
-    synth(&img, 64, 48);
+    test_synth_image(&img, 64, 48);
     gnf_train_report rep;
     rank_job j[1];
     gnf_model *a = fit_alone(&img, NULL, 30, &rep);
@@ -225,7 +213,7 @@ TEST(parallel_one_rank_is_a_plain_fit) {
 
 TEST(parallel_two_ranks_agree_repeat_and_train_as_one) {
     gnf_image img;
-    synth(&img, 64, 48);
+    test_synth_image(&img, 64, 48);
     rank_job j[2], k[2];
     train_ranks(j, 2, &img, NULL, 200, -1, -1, 0);
     train_ranks(k, 2, &img, NULL, 200, -1, -1, 0);
@@ -257,7 +245,7 @@ TEST(parallel_sdf_two_ranks_agree) {
 
 TEST(parallel_ranks_that_differ_fail_on_every_rank) {
     gnf_image img;
-    synth(&img, 64, 48);
+    test_synth_image(&img, 64, 48);
     rank_job j[2];
     train_ranks(j, 2, &img, NULL, 20, 1, -1, 0);
     for (int r = 0; r < 2; r++) {
@@ -270,7 +258,7 @@ TEST(parallel_ranks_that_differ_fail_on_every_rank) {
 
 TEST(parallel_one_ranks_cancel_stops_all_at_one_step) {
     gnf_image img;
-    synth(&img, 64, 48);
+    test_synth_image(&img, 64, 48);
     rank_job j[2];
     train_ranks(j, 2, &img, NULL, 1000, -1, 1, 12);   /* rank 1 asks from its 13th step boundary */
     for (int r = 0; r < 2; r++) {
@@ -285,7 +273,7 @@ TEST(parallel_one_ranks_cancel_stops_all_at_one_step) {
 
 TEST(parallel_bad_rank_is_refused) {
     gnf_image img;
-    synth(&img, 16, 16);
+    test_synth_image(&img, 16, 16);
     gnf_model *m = new_model(0);
     gnf_train_config tc;
     gnf_train_config_default(&tc);

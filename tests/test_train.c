@@ -6,18 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A smooth synthetic RGB image with an edge. */
-static void synth(gnf_image *img, int w, int h) {
-    gnf_image_alloc(img, w, h, 3);
-    for (int i = 0; i < h; i++)
-        for (int j = 0; j < w; j++) {
-            float *p = img->px + ((size_t)i * w + j) * 3;
-            p[0] = 0.5f + 0.4f * sinf(0.2f * (float)j);
-            p[1] = (float)i / (float)h;
-            p[2] = (i + j) % 32 < 16 ? 0.9f : 0.1f;
-        }
-}
-
 /* A fresh RGB image model of at most max_params parameters for a side×side picture. */
 static gnf_model *image_model(long max_params, int side) {
     gnf_model_config cfg;
@@ -41,7 +29,7 @@ static gnf_model *fit(const gnf_image *img, int threads, long steps, gnf_train_r
 
 TEST(fit_is_deterministic_across_thread_counts) {
     gnf_image img;
-    synth(&img, 64, 48);
+    test_synth_image(&img, 64, 48);
     gnf_train_report r1, r2, r3;
     gnf_model *a = fit(&img, 1, 40, &r1), *b = fit(&img, 2, 40, &r2), *c = fit(&img, 3, 40, &r3);
     CHECK(memcmp(a->params, b->params, sizeof(float) * (size_t)a->nparams) == 0);
@@ -70,7 +58,7 @@ static int keep_last(const gnf_progress *p, void *user) { *(gnf_progress *)user 
 
 TEST(fit_progress_estimate_is_per_step) {
     gnf_image img;
-    synth(&img, 32, 32);
+    test_synth_image(&img, 32, 32);
     gnf_model *m = image_model(6000, 32);
     gnf_train_config tc;
     gnf_train_config_default(&tc);
@@ -92,7 +80,7 @@ TEST(fit_progress_estimate_is_per_step) {
 
 TEST(fit_stopping_rules) {
     gnf_image img;
-    synth(&img, 32, 32);
+    test_synth_image(&img, 32, 32);
     gnf_model *m = image_model(6000, 32);
     gnf_train_config tc;
     gnf_train_config_default(&tc);
@@ -141,7 +129,7 @@ TEST(fit_stopping_rules) {
 /* The training metadata: the seed as the exact integer (not through a double), the settings. */
 TEST(fit_records_training_metadata) {
     gnf_image img;
-    synth(&img, 16, 16);
+    test_synth_image(&img, 16, 16);
     gnf_model *m = image_model(3000, 16);
     gnf_train_config tc;
     gnf_train_config_default(&tc);
@@ -163,7 +151,7 @@ TEST(fit_records_training_metadata) {
 
 TEST(render_any_resolution_samples_the_same_field) {
     gnf_image img;
-    synth(&img, 64, 48);
+    test_synth_image(&img, 64, 48);
     gnf_train_report rep;
     gnf_model *m = fit(&img, 0, 60, &rep);
     gnf_image a, b;

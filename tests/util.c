@@ -61,6 +61,17 @@ int test_count_files(const char *dir, const char *part) {
 
 float test_urand(gnf_rng *r, float a, float b) { return a + (b - a) * gnf_rng_uniform(r); }
 
+void test_synth_image(gnf_image *img, int w, int h) {
+    gnf_image_alloc(img, w, h, 3);
+    for (int i = 0; i < h; i++)
+        for (int j = 0; j < w; j++) {
+            float *p = img->px + ((size_t)i * w + j) * 3;
+            p[0] = 0.5f + 0.4f * sinf(0.2f * (float)j);
+            p[1] = (float)i / (float)h;
+            p[2] = (i + j) % 32 < 16 ? 0.9f : 0.1f;
+        }
+}
+
 void test_rand_dir(gnf_rng *r, float d[3]) {
     float n2;
     do {
