@@ -29,6 +29,14 @@ long test_file_size(const char *path); /* -1 if absent */
 int test_count_files(const char *dir, const char *part);
 float test_urand(gnf_rng *r, float a, float b);
 void test_rand_dir(gnf_rng *r, float d[3]); /* a uniformly random unit vector */
+/* lego_400's split ("train", "test") at 1/downscale, cameras and pictures; NULL when
+ * ../shared/data is absent (the caller skips), a recorded failure when it is there but unreadable. */
+gnf_nerf_scene *test_lego(const char *split, int downscale);
+/* A fresh radiance-field model of the default architecture at max_params, fitted to tr for steps
+ * steps with the default settings (te: held-out views for the report's quality, may be NULL);
+ * NULL (and a recorded failure) when creating or fitting fails.  Free with gnf_model_free. */
+gnf_model *test_nerf_fit(const gnf_nerf_scene *tr, const gnf_nerf_scene *te, long max_params, long steps,
+                         gnf_train_report *rep);
 /* A smooth synthetic w×h RGB picture with an edge (allocated into *img; free with gnf_image_free). */
 void test_synth_image(gnf_image *img, int w, int h);
 /* A PNG written with libpng from packed rows of depth-bit samples (16-bit big-endian) of libpng

@@ -289,23 +289,10 @@ TEST(nerf_renderer_rejects_other_models) {
     gnf_model_free(n);
 }
 
-static gnf_nerf_scene *lego(const char *split, int downscale) {
-    const char *d = test_data_dir();
-    if (!d) return NULL;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/nerf/lego_400", d);
-    gnf_nerf_scene *s = NULL;
-    if (gnf_nerf_scene_load(path, split, downscale, 0, &s) != GNF_OK) {
-        test_fail(__FILE__, __LINE__, "loading %s: %s", path, gnf_last_error());
-        return NULL;
-    }
-    return s;
-}
-
 /* The same seed and step count give the same parameters (and occupancy grid) with 1 or 3
  * threads: every sum of the step runs in a fixed order. */
 TEST(nerf_fit_deterministic_across_threads) {
-    gnf_nerf_scene *tr = lego("train", 16);
+    gnf_nerf_scene *tr = test_lego("train", 16);
     if (!tr) SKIP("../shared/data/nerf/lego_400 absent");
     gnf_model *m[2] = {NULL, NULL};
     for (int k = 0; k < 2; k++) {
@@ -336,21 +323,12 @@ TEST(nerf_fit_lego_small) {
 #if defined(__SANITIZE_ADDRESS__) || defined(GNF_NO_AVX2)
     SKIP("end-to-end fit runs in the release build only (too slow under ASan or without AVX2 kernels)");
 #else
-    gnf_nerf_scene *tr = lego("train", 8), *te = lego("test", 8);
+    gnf_nerf_scene *tr = test_lego("train", 8), *te = test_lego("test", 8);
     if (!tr || !te) { gnf_nerf_scene_free(tr); gnf_nerf_scene_free(te); SKIP("../shared/data/nerf/lego_400 absent"); }
-    gnf_model_config cfg;
-    CHECK(gnf_nerf_model_config(&cfg, 1000000) == GNF_OK);
-    gnf_model *m = NULL;
-    CHECK(gnf_model_create(&cfg, GNF_TASK_NERF, &m) == GNF_OK);
-    gnf_nerf_config nc;
-    gnf_nerf_config_default(&nc);
-    gnf_train_config tc;
-    gnf_nerf_train_config_default(&tc);
-    tc.steps = 600;
     gnf_train_report rep;
-    CHECK(gnf_fit_nerf(m, tr, te, &nc, &tc, &rep) == GNF_OK);
+    gnf_model *m = test_nerf_fit(tr, te, 1000000, 600, &rep);
     gnf_nerf_metrics mt;
-    CHECK(gnf_nerf_evaluate(m, te, 4, 50, 0, &mt) == GNF_OK);
+    CHECK(m && gnf_nerf_evaluate(m, te, 4, 50, 0, &mt) == GNF_OK);
     printf("    (held-out pixels %.2f dB; 4 test views %.2f dB, SSIM %.3f, %.1f samples/pixel, %.1f s training)\n",
            rep.quality, mt.psnr, mt.ssim, mt.samples_per_pixel, rep.seconds);
     CHECK_EQ_INT(mt.views, 4);

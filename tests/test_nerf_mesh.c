@@ -105,25 +105,9 @@ TEST(nerf_mesh_colours_match_the_pictures) {
 #if defined(__SANITIZE_ADDRESS__) || defined(GNF_NO_AVX2)
     SKIP("end-to-end fit runs in the release build only (too slow under ASan or without AVX2 kernels)");
 #else
-    const char *dd = test_data_dir();
-    if (!dd) SKIP("../shared/data/nerf/lego_400 absent");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/nerf/lego_400", dd);
-    gnf_nerf_scene *tr = NULL, *te = NULL;
-    if (gnf_nerf_scene_load(path, "train", 8, 0, &tr) != GNF_OK || gnf_nerf_scene_load(path, "test", 8, 0, &te) != GNF_OK) {
-        gnf_nerf_scene_free(tr);
-        SKIP("../shared/data/nerf/lego_400 absent or unreadable");
-    }
-    gnf_model_config cfg;
-    CHECK(gnf_nerf_model_config(&cfg, 1000000) == GNF_OK);
-    gnf_model *m = NULL;
-    CHECK(gnf_model_create(&cfg, GNF_TASK_NERF, &m) == GNF_OK);
-    gnf_nerf_config nc;
-    gnf_nerf_config_default(&nc);
-    gnf_train_config tc;
-    gnf_nerf_train_config_default(&tc);
-    tc.steps = 600;
-    CHECK(m && gnf_fit_nerf(m, tr, NULL, &nc, &tc, NULL) == GNF_OK);
+    gnf_nerf_scene *tr = test_lego("train", 8), *te = test_lego("test", 8);
+    if (!tr || !te) { gnf_nerf_scene_free(tr); gnf_nerf_scene_free(te); SKIP("../shared/data/nerf/lego_400 absent"); }
+    gnf_model *m = test_nerf_fit(tr, NULL, 1000000, 600, NULL);
     /* a short fit's densities are low: the highest level (10, the CLI's default, down to 0.3)
      * whose mesh has 2000 vertices or more */
     gnf_mesh mesh = {0};

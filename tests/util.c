@@ -61,6 +61,37 @@ int test_count_files(const char *dir, const char *part) {
 
 float test_urand(gnf_rng *r, float a, float b) { return a + (b - a) * gnf_rng_uniform(r); }
 
+gnf_nerf_scene *test_lego(const char *split, int downscale) {
+    const char *d = test_data_dir();
+    if (!d) return NULL;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/nerf/lego_400", d);
+    gnf_nerf_scene *s = NULL;
+    if (gnf_nerf_scene_load(path, split, downscale, 0, &s) != GNF_OK) {
+        test_fail(__FILE__, __LINE__, "loading %s: %s", path, gnf_last_error());
+        return NULL;
+    }
+    return s;
+}
+
+gnf_model *test_nerf_fit(const gnf_nerf_scene *tr, const gnf_nerf_scene *te, long max_params, long steps,
+                         gnf_train_report *rep) {
+    gnf_model_config cfg;
+    gnf_model *m = NULL;
+    gnf_nerf_config nc;
+    gnf_nerf_config_default(&nc);
+    gnf_train_config tc;
+    gnf_nerf_train_config_default(&tc);
+    tc.steps = steps;
+    if (gnf_nerf_model_config(&cfg, max_params) != GNF_OK || gnf_model_create(&cfg, GNF_TASK_NERF, &m) != GNF_OK ||
+        gnf_fit_nerf(m, tr, te, &nc, &tc, rep) != GNF_OK) {
+        test_fail(__FILE__, __LINE__, "radiance-field fit of %ld steps: %s", steps, gnf_last_error());
+        gnf_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 void test_synth_image(gnf_image *img, int w, int h) {
     gnf_image_alloc(img, w, h, 3);
     for (int i = 0; i < h; i++)
