@@ -33,12 +33,14 @@ TEST(recipe_image_presets) {
 }
 
 /* SDF: 15 s by default (5 fast, 60 quality); Adam beta2 0.999, lr 5e-3 -> 5e-4 whatever the budget;
- * the ground-truth pool 2^19 up to 10 s, 2^20 up to 30 s, else 2^21 */
+ * the ground-truth pool 2^19 up to 10 s, 2^20 up to 30 s, 2^22 up to 120 s, else 2^24; by steps
+ * 2^21 up to 3000, 2^22 up to 8000, else 2^24; 8 hash levels 16..512 at every budget */
 TEST(recipe_sdf_budget) {
     struct { const char *preset; long steps; double seconds, want_s; float lr; } c[] = {
         {NULL, 0, 0, 15, 5e-3f}, {"fast", 0, 0, 5, 5e-3f}, {"quality", 0, 0, 60, 5e-3f}, {NULL, 2999, 0, 0, 5e-3f},
-        {NULL, 3000, 0, 0, 5e-3f}, {NULL, 0, 44, 44, 5e-3f}, {NULL, 0, 45, 45, 5e-3f}, {"quality", 600, 0, 0, 5e-3f}};
-    for (int i = 0; i < 8; i++) {
+        {NULL, 3000, 0, 0, 5e-3f}, {NULL, 0, 44, 44, 5e-3f}, {NULL, 0, 45, 45, 5e-3f}, {"quality", 600, 0, 0, 5e-3f},
+        {NULL, 8000, 0, 0, 5e-3f}, {NULL, 8001, 0, 0, 5e-3f}, {NULL, 0, 120, 120, 5e-3f}, {NULL, 0, 240, 240, 5e-3f}};
+    for (int i = 0; i < 12; i++) {
         gnf_recipe_input in = {.steps = c[i].steps, .seconds = c[i].seconds};
         gnf_recipe r;
         CHECK(gnf_recipe_for(GNF_TASK_SDF, c[i].preset, &in, &r) == GNF_OK);
@@ -46,15 +48,14 @@ TEST(recipe_sdf_budget) {
                   "case %d: lr %g -> %g, %ld steps, %g s", i, (double)r.train.lr0, (double)r.train.lr1, r.train.steps, r.train.seconds);
         CHECK(r.train.batch == 16384 && r.train.adam_eps == 1e-8f && r.train.adam_b2 == 0.999f && r.train.lr_knee_steps == 3000 && r.max_params == 1000000 && r.model.encoding == GNF_ENC_HASH);
         CHECK(r.model.in_dim == 3 && r.model.out_dim == 1 && gnf_model_config_param_count(&r.model) <= 1000000);
-        long pool = c[i].want_s <= 0 ? 1L << 21 : c[i].want_s <= 10 ? 1L << 19 : c[i].want_s <= 30 ? 1L << 20 : 1L << 21;
+        long pool = c[i].want_s <= 0 ? (c[i].steps <= 3000 ? 1L << 21 : c[i].steps <= 8000 ? 1L << 22 : 1L << 24)
+                    : c[i].want_s <= 10 ? 1L << 19 : c[i].want_s <= 30 ? 1L << 20 : c[i].want_s <= 120 ? 1L << 22 : 1L << 24;
         CHECK_MSG(r.sdf.samples == pool, "case %d: pool %ld", i, r.sdf.samples);
-        /* budgets up to 30 s or 1500 steps: 8 levels 16..512, 2^16 entries; longer: 16 levels */
-        int shortb = (c[i].want_s > 0 && c[i].want_s <= 30) || (c[i].want_s == 0 && c[i].steps <= 1500);
-        CHECK_MSG(shortb ? r.model.levels == 8 && r.model.hash_log2 == 16 && r.model.res[0] == 16 && r.model.res[7] == 512
-                         : r.model.levels == 16 && r.model.hash_log2 == 15 && r.model.res[15] == 2048,
+        /* every budget: 8 levels 16..512, 2^16 entries */
+        CHECK_MSG(r.model.levels == 8 && r.model.hash_log2 == 16 && r.model.res[0] == 16 && r.model.res[7] == 512,
                   "case %d: %d levels, 2^%d, finest %d", i, r.model.levels, r.model.hash_log2, r.model.res[r.model.levels - 1]);
     }
-    /* a parameter budget resizes the tables of the short-budget layout, not its levels; a fixed
+    /* a parameter budget resizes the tables of the layout, not its levels; a fixed
      * table (--hash-log2) takes the general sizing */
     gnf_recipe_input small = {.seconds = 15, .max_params = 300000};
     gnf_recipe r;

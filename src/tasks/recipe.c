@@ -63,21 +63,30 @@ gnf_status gnf_recipe_for(gnf_task task, const char *preset_name, const gnf_reci
         /* eps 1e-8 keeps rarely-hit hash entries from taking full-size steps: same IoU in 15 s,
          * 0.954 vs 0.929 in 60 s on Armadillo */
         tc->adam_eps = 1e-8f;
-        /* the ground-truth pool costs ~1.7 s per 2^20 points on 2 cores, so short budgets take a
-         * smaller one (Armadillo, held-out IoU: 5 s with 2^21 points 0.58 mean, 3 runs, spread 0.80 —
-         * 120 steps; with 2^19 0.911 / 0.913; 15 s with 2^21 0.959, with 2^20 0.965 / 0.964) */
-        if (tc->seconds > 0) out->sdf.samples = tc->seconds <= 10 ? 1L << 19 : tc->seconds <= 30 ? 1L << 20 : 1L << 21;
-        /* Short budgets: 8 levels 16..512 with 2^16-entry tables (832K parameters) instead of 16
+        /* The ground-truth pool grows with the budget.  A pool costs ~1.7 s per 2^20 points on 2
+         * cores, so short budgets take a small one (Armadillo, held-out IoU: 5 s with 2^21 points
+         * 0.58 mean, 3 runs, spread 0.80 — 120 steps; with 2^19 0.911 / 0.913; 15 s with 2^21
+         * 0.959, with 2^20 0.965 / 0.964).  Long fits need more distinct points: each point of a
+         * 2^21 pool is seen ~100 times in 14000 steps, and the field's normals then get worse
+         * with more steps while its IoU still rises (Armadillo, 8 levels, 3700 -> 14000 steps:
+         * nae_deg 8.11 -> 8.24 deg, nae_mesh 7.58 -> 7.85 deg at 512^3).  With 2^22 points at
+         * 3700 steps: nae_deg 7.91, nae_mesh 7.32; 2^23: 7.80, 7.22; 2^24 at 14000 steps: 7.73,
+         * 7.28, IoU 0.98666 (bench/README.md, "Normals that get better with time"). */
+        if (tc->seconds > 0)
+            out->sdf.samples = tc->seconds <= 10 ? 1L << 19 : tc->seconds <= 30 ? 1L << 20 : tc->seconds <= 120 ? 1L << 22 : 1L << 24;
+        else if (tc->steps > 0)
+            out->sdf.samples = tc->steps <= 3000 ? 1L << 21 : tc->steps <= 8000 ? 1L << 22 : 1L << 24;
+        /* 8 levels 16..512 with 2^16-entry tables (832K parameters) at every budget.  Against 16
          * levels 16..2048 with 2^15: a step costs 0.54x (half the lookups, D 16 instead of 32)
-         * and learns more (Armadillo, 700 steps: IoU 0.9691 vs 0.9619, iou_grid 0.99284 vs
-         * 0.99125, nae_mesh 9.08 vs 9.81 deg; at the steps 15 s reaches, 1230 vs 666: 0.9775 vs
-         * 0.9588, 0.99467 vs 0.99047, 8.22 vs 10.0 deg).  At the steps of 60 s (5400 vs 2916) it
-         * is mixed — IoU 0.9854 vs 0.9837, nae_mesh 7.61 vs 7.16 deg — so longer budgets keep 16
-         * levels (bench/README.md, "Hash-grid layout"); 6 levels lose nae_mesh (11.3 deg). */
-        if ((tc->seconds > 0 && tc->seconds <= 30) || (tc->seconds == 0 && tc->steps > 0 && tc->steps <= 1500)) {
-            out->hash_levels = 8;
-            out->max_res = 512;
-        }
+         * and learns more at short budgets (Armadillo, 700 steps: IoU 0.9691 vs 0.9619, iou_grid
+         * 0.99284 vs 0.99125, nae_mesh 9.08 vs 9.81 deg).  At long budgets 16 levels reach
+         * slightly better mesh normals (3700 steps, 2^21 pool: nae_mesh 7.10 vs 7.58 deg) but
+         * their field-gradient normals are worse (nae_deg 8.40 vs 8.11; bunny 5.09 vs 4.66) and
+         * got worse from 15 to 60 to 240 s (Armadillo 8.33 -> 8.41 -> 9.18 deg) while every
+         * other metric rose; 8 levels with the larger pools above improve every metric with the
+         * budget.  9 levels to 724 and 8 levels to 1024 were worse on both meshes. */
+        out->hash_levels = 8;
+        out->max_res = 512;
         out->sdf.seed = tc->seed;
         break;
     case GNF_TASK_NERF:

@@ -56,7 +56,7 @@ static const row ROWS[O_COUNT] = {
     [O_ADAM_EPS] = {"--adam-eps", "E", K_NUM, 1e-30, 1, FI, T_ALL, "images and radiance fields 1e-15, sdf 1e-8", "Adam epsilon", NULL},
     [O_SEED] = {"--seed", "N", K_INT, 0, 2147483647, FI, T_ALL, "1", "initialisation and sampling seed", NULL},
     [O_CROP] = {"--crop", "WxH", K_SIZE, 1, 65536, V_FIT | V_EVAL, T_IMAGE, NULL, "the centre WxH crop of the image (eval: default the model's own crop)", "Images"},
-    [O_SAMPLES] = {"--samples", "N", K_INT, 1024, 1L << 28, FI, T_SDF, "524288 for budgets up to 10 s, 1048576 up to 30 s, else 2097152",
+    [O_SAMPLES] = {"--samples", "N", K_INT, 1024, 1L << 28, FI, T_SDF, "2^19 for budgets up to 10 s, 2^20 up to 30 s, 2^22 up to 120 s, else 2^24; with --steps alone 2^21 up to 3000 steps, 2^22 up to 8000, else 2^24",
                    "ground-truth pool size", "Signed distance fields"},
     [O_SAMPLING] = {"--sampling", "ngp|gnf", K_CHOICE, 0, 0, FI, T_SDF, "ngp",
                     "pool mix: ngp = 4/8 surface, 3/8 near (sigma 0.01), 1/8 uniform;\ngnf = 1/8 surface, 7/8 uniform", NULL},
