@@ -13,7 +13,8 @@
 #                              min) per budget, and per mesh the floor of the mesh metrics (gnf
 #                              eval --exact: the mesh's exact SDF through the same marching
 #                              cubes; SDF_EXACT=0 skips it); written to SDF_OUT (default
-#                              results/sdf_budgets.md)
+#                              results/sdf_budgets.md; each fit's summary line, with its steps and
+#                              points/s, to the same name ending _runs.txt)
 #   sh bench/run.sh sdf-holes  only meshes with holes: each of SDF_HOLES_MESHES (default armadillo
 #                              bunny spot) cut by tools/make_holes.py (HOLES holes, default 5, of
 #                              radius HOLE_RADIUS x the bounding-box diagonal, default 0.02, seed 1);
@@ -255,6 +256,7 @@ if [ "$1" = sdf-budgets ]; then
       for r in $(seq 1 "${SDF_RUNS:-3}"); do
         $GNF fit "$f" -o "$T/m.gnf" --seconds "$s" --quiet > "$T/fit.txt" || continue
         st=$(sed -n 's/.* after \([0-9]*\) steps.*/\1/p' "$T/fit.txt")
+        echo "$m $s s run $r (load average $(cut -d' ' -f1 /proc/loadavg)): $(cat "$T/fit.txt")" >> "${out%.md}_runs.txt"
         j=$($GNF eval "$T/m.gnf" "$f" --json --mc-res "$mcr")
         echo "$j" | awk -v st="$st" -v keys="$keys" '{ n = split(keys, k, " "); printf "%s", st;
           for (i = 1; i <= n; i++) { v = "nan"; if (match($0, "\"" k[i] "\": [0-9.e+-]+")) v = substr($0, RSTART + length(k[i]) + 4, RLENGTH - length(k[i]) - 4); printf " %s", v }
