@@ -8,6 +8,7 @@
 #include "io/scene.h"
 #include "gnf.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -419,9 +420,10 @@ TEST(capture_lego_fit_matches_blender) {
     SKIP("end-to-end fit runs in the release build only (too slow under ASan or without AVX2 kernels)");
 #else
     const char *data = test_data_dir();
-    char lego[1024], p[1200];
+    char lego[PATH_MAX], p[PATH_MAX + 64];
     if (!data) SKIP("no ../shared/data");
-    snprintf(lego, sizeof lego, "%s/nerf/lego_400", data);
+    snprintf(p, sizeof p, "%s/nerf/lego_400", data);
+    if (!realpath(p, lego)) SKIP("no nerf/lego_400 in the data"); /* absolute: the scenes written here name its pictures */
     snprintf(p, sizeof p, "%s/transforms_train.json", lego);
     if (access(p, R_OK) != 0) SKIP("no nerf/lego_400 in the data");
     const int nheld = CAP_FRAMES - CAP_TRAIN;
