@@ -239,7 +239,10 @@ static int fit_nerf(fit_job *j, int downscale) {
     if (sl) *sl = 0;
     else if (!is_dir(folder)) snprintf(folder, sizeof folder, ".");
     snprintf(testjson, sizeof testjson, "%s/transforms_test.json", folder);
-    if (is_dir(j->input) && file_size(testjson) < 0) { /* only transforms.json: its every 8th view is held out */
+    char trainjson[4200];
+    snprintf(trainjson, sizeof trainjson, "%s/transforms_train.json", folder);
+    if (is_dir(j->input) && file_size(testjson) < 0 && file_size(trainjson) < 0) {
+        /* only transforms.json: the reader's "test" split of the folder is its every 8th view */
         snprintf(testjson, sizeof testjson, "%s/transforms.json", folder);
         if (file_size(testjson) >= 0) snprintf(testjson, sizeof testjson, "%s", folder);
     }
