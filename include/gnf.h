@@ -517,8 +517,11 @@ typedef struct {
 
 typedef struct gnf_nerf_scene gnf_nerf_scene;
 
-/* Loads a scene split: path is the scene folder (then transforms_<split>.json) or a transforms
- * file; split "train", "test" or "val"; images box-downscaled by downscale >= 1.  Errors name the
+/* Loads a scene split: path is the scene folder (then transforms_<split>.json; a folder with only
+ * transforms.json: its frames 0, 8, 16, ... are the "test" and "val" split, the others "train")
+ * or a transforms file (every frame); split "train", "test" or "val"; images box-downscaled by
+ * downscale >= 1.  instant-ngp / nerfstudio keys (per-frame or global intrinsics, OpenCV
+ * distortion k1 k2 k3 p1 p2, aabb_scale, scale, offset) as docs/MODEL.md describes.  Errors name the
  * file: GNF_ERR_IO (missing json or image), GNF_ERR_FORMAT (malformed json, bad matrix, image
  * size not matching w/h), GNF_ERR_INVALID (bad downscale or split). */
 gnf_status gnf_nerf_scene_load(const char *path, const char *split, int downscale, int threads,
@@ -527,15 +530,30 @@ gnf_status gnf_nerf_scene_load(const char *path, const char *split, int downscal
  * gnf_nerf_scene_pixels returns NULL).  For rendering dataset cameras. */
 gnf_status gnf_nerf_scene_load_cameras(const char *path, const char *split, int downscale,
                                        gnf_nerf_scene **out);
+/* gnf_nerf_scene_load_cameras where the pictures need not exist (a camera path): a frame's size
+ * comes from its w and h, else its picture's header, else default_w × default_h when both are
+ * > 0 (native pixels, before downscale); with none of them GNF_ERR_IO naming the JSON and frame. */
+gnf_status gnf_nerf_scene_load_cameras_sized(const char *path, const char *split, int downscale, int default_w,
+                                             int default_h, gnf_nerf_scene **out);
+/* The scene box the transforms file sets (instant-ngp's aabb_scale, scale, offset, aabb; see
+ * docs/MODEL.md): *box its half-size and center its centre in the file's world; returns 1 when
+ * the file sets one, else 0 (then *box = 1.5 and center = 0).  The scene's cameras are stored
+ * relative to center. */
+int gnf_nerf_scene_box(const gnf_nerf_scene *s, float *box, float center[3]);
+/* The number of views with lens distortion (k1 k2 k3 p1 p2 not all 0). */
+int gnf_nerf_scene_distorted(const gnf_nerf_scene *s);
 void gnf_nerf_scene_free(gnf_nerf_scene *s);
 /* Number of views; camera of view i; its picture (w*h*3 floats on white, owned by the scene;
  * NULL for a scene loaded with gnf_nerf_scene_load_cameras). */
 int gnf_nerf_scene_count(const gnf_nerf_scene *s);
+/* (The camera of a view with lens distortion is its pinhole part; training and gnf_nerf_evaluate
+ * follow the distortion, gnf_nerf_render with such a camera renders the undistorted picture.) */
 void gnf_nerf_scene_camera(const gnf_nerf_scene *s, int i, gnf_camera *cam);
 const float *gnf_nerf_scene_pixels(const gnf_nerf_scene *s, int i);
 
 typedef struct {
-    float box;               /* scene box half-size, world units (1.5 for the Blender scenes) */
+    float box;               /* scene box half-size, world units (1.5 for the Blender scenes; gnf fit
+                              * takes a file's own from gnf_nerf_scene_box) */
     int occ_res;             /* occupancy grid resolution per axis */
     float step;              /* ray-march step, world units (0: 2·box·sqrt(3)/1024) */
     long samples_per_step;   /* target samples per training step (rays adapt to it) */

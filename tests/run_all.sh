@@ -19,6 +19,7 @@ run "gradient checks with the scalar kernels chosen at run time (GNF_SCALAR=1)" 
 run "field and training tests of the build without AVX2 kernels (make scalar)" build/scalar/gnf_tests grad grid adam rbf fit_ render model_
 run "unit tests (ASan + UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/gnf_tests
 run "CLI tests (release)" sh tests/cli.sh build/release/gnf
+run "real-capture scenes on the CLI: transforms.json alone, box keys, --path without pictures (release)" sh tests/capture_cli.sh build/release/gnf
 run "data-parallel fit over MPI, 2 ranks on localhost (make mpi; SKIPPED without Open MPI)" sh tests/mpi/run.sh build/mpi/gnf build/release/gnf
 run "Python package over libgnf.so (pytest; skipped without python3-numpy and python3-pytest)" sh tests/python/run.sh
 run "browser viewer tests (headless chromium, WebGL2 on SwiftShader; SKIPPED without chromium or node)" sh tests/browser/run.sh build/release/gnf

@@ -52,9 +52,10 @@ static int has_extension(const char *p) {
 /* ---- reading and parsing the JSON ----------------------------------------------------- */
 
 /* The intrinsic keys a frame or the top level may give. */
-enum { K_FLX, K_ANGX, K_FLY, K_ANGY, K_CX, K_CY, K_W, K_H, K_COUNT };
-static const char *const k_names[K_COUNT] = {"fl_x", "camera_angle_x", "fl_y", "camera_angle_y",
-                                             "cx",   "cy",             "w",    "h"};
+enum { K_FLX, K_ANGX, K_FLY, K_ANGY, K_CX, K_CY, K_W, K_H, K_K1, K_K2, K_K3, K_P1, K_P2, K_K4, K_COUNT };
+static const char *const k_names[K_COUNT] = {"fl_x", "camera_angle_x", "fl_y", "camera_angle_y", "cx", "cy", "w",
+                                             "h",    "k1",             "k2",   "k3",             "p1", "p2", "k4"};
+#define K_DIST0 K_K1 /* k1 k2 k3 p1 p2: the 5 distortion keys in gnf_view.dist order */
 
 typedef struct {
     int has[K_COUNT];
@@ -87,9 +88,23 @@ static gnf_status read_cam_keys(const char *json, int frame, const cJSON *obj, c
         else if ((i == K_W || i == K_H) && !(v >= 1 && v <= 32768 && v == floor(v)))
             bad = "is not a whole number of pixels in [1, 32768]";
         if (bad) return gnf_fail(GNF_ERR_FORMAT, "%s: %s%s %s", json, where(wb, sizeof wb, frame), k_names[i], bad);
+        if (i == K_K4 && v != 0)
+            return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: %sk4 = %g: fisheye / rational distortion is not supported (only "
+                            "OpenCV's k1 k2 k3 p1 p2)", json, where(wb, sizeof wb, frame), v);
         k->has[i] = 1;
         k->v[i] = v;
     }
+    const cJSON *cm = cJSON_GetObjectItemCaseSensitive(obj, "camera_model");
+    if (cm && !cJSON_IsString(cm))
+        return gnf_fail(GNF_ERR_FORMAT, "%s: %scamera_model is not a string", json, where(wb, sizeof wb, frame));
+    if (cm && strcmp(cm->valuestring, "OPENCV") != 0 && strcmp(cm->valuestring, "PINHOLE") != 0 &&
+        strcmp(cm->valuestring, "SIMPLE_PINHOLE") != 0)
+        return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: %scamera_model \"%s\" is not supported (OPENCV, PINHOLE or "
+                        "SIMPLE_PINHOLE)", json, where(wb, sizeof wb, frame), cm->valuestring);
+    const cJSON *fe = cJSON_GetObjectItemCaseSensitive(obj, "is_fisheye");
+    if (fe && !cJSON_IsFalse(fe))
+        return gnf_fail(GNF_ERR_UNSUPPORTED, "%s: %sis_fisheye: fisheye cameras are not supported", json,
+                        where(wb, sizeof wb, frame));
     return GNF_OK;
 }
 
@@ -102,6 +117,8 @@ typedef struct {
     double fx, fy;
     int has_cx, has_cy, want_w, want_h; /* want_*: 0 or the size the JSON demands */
     double cx, cy;
+    double dist[5];                     /* k1 k2 k3 p1 p2 */
+    int no_picture;                     /* cameras-only: the picture does not exist */
 } frame_cam;
 
 /* The first given of frame fl, frame angle, top fl, top angle (keys fl, ang). */
@@ -132,6 +149,10 @@ static gnf_status merge_cam(const char *json, int frame, const cam_keys *fr, con
     c->want_w = src->has[K_W] ? (int)src->v[K_W] : 0;
     src = fr->has[K_H] ? fr : top;
     c->want_h = src->has[K_H] ? (int)src->v[K_H] : 0;
+    for (int k = 0; k < 5; k++) {
+        src = fr->has[K_DIST0 + k] ? fr : top;
+        c->dist[k] = src->has[K_DIST0 + k] ? src->v[K_DIST0 + k] : 0.0;
+    }
     return GNF_OK;
 }
 
@@ -276,6 +297,7 @@ typedef struct {
     const frame_cam *cams;
     const char *json;
     int downscale, load_images;
+    int default_w, default_h; /* cameras-only: the size of a frame without w/h nor picture (0: none) */
     gnf_status *status; /* per view */
     char **msg;         /* per view, malloc'd message of a failure (NULL if out of memory) */
     atomic_long first_fail;
@@ -305,10 +327,14 @@ static gnf_status load_view(view_job *J, long t) {
     const frame_cam *c = &J->cams[t];
     int N = J->downscale, W = 0, H = 0;
     gnf_image img = {0};
-    gnf_status s;
+    gnf_status s = GNF_OK;
     if (J->load_images) {
         s = gnf_image_load_on_white(v->path, &img, NULL);
         W = img.w, H = img.h;
+    } else if (c->want_w && c->want_h && (c->no_picture || !is_regular(v->path))) {
+        W = c->want_w, H = c->want_h; /* cameras only: the file gives the size */
+    } else if (c->no_picture) {
+        W = c->want_w ? c->want_w : J->default_w, H = c->want_h ? c->want_h : J->default_h;
     } else {
         s = probe_size(v->path, &W, &H);
     }
@@ -343,6 +369,10 @@ static gnf_status load_view(view_job *J, long t) {
     v->fy = (float)(fy / N);
     v->cx = (float)(cx / N);
     v->cy = (float)(cy / N);
+    for (int k = 0; k < 5; k++) {
+        v->dist[k] = c->dist[k];
+        v->distorted |= c->dist[k] != 0;
+    }
     /* a tiny angle or focal length gives an infinite or zero float focal length */
     if (!(isfinite(v->fx) && v->fx > 0 && isfinite(v->fy) && v->fy > 0 && isfinite(v->cx) && isfinite(v->cy)))
         return gnf_fail(GNF_ERR_FORMAT, "%s: frame %ld: intrinsics out of range (fx %g, fy %g, cx %g, cy %g pixels)",
@@ -365,40 +395,135 @@ static void view_task(void *ctx, long t, int thread) {
 
 /* ---- public --------------------------------------------------------------------------- */
 
+/* How a transforms file is read: which frames (holdout), images or headers, fallback size. */
+typedef struct {
+    int holdout;              /* 0: every frame; 1: all but every GNF_SCENE_HOLDOUT-th; 2: only those */
+    int load_images;          /* decode the pictures (else headers only) */
+    int cameras_only;         /* a frame may lack its picture when its size is known otherwise */
+    int default_w, default_h; /* cameras_only: the size of a frame without w/h nor picture */
+} load_opts;
+
+static int frame_kept(int holdout, int i) {
+    int held = i % GNF_SCENE_HOLDOUT == 0;
+    return holdout == 0 || (holdout == 1 && !held) || (holdout == 2 && held);
+}
+
+/* A number of obj's key as a double (present: 1, absent: 0, bad: the error). */
+static gnf_status box_number(const char *json, const cJSON *e, const char *key, double *v) {
+    if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || fabs(e->valuedouble) > FLT_MAX)
+        return gnf_fail(GNF_ERR_FORMAT, "%s: %s is not a finite number", json, key);
+    *v = e->valuedouble;
+    return GNF_OK;
+}
+
+/* The scene box from the top-level aabb_scale, scale, offset, aabb (see scene.h). */
+static gnf_status read_box(const char *json, const cJSON *root, gnf_scene *sc) {
+    const cJSON *as = cJSON_GetObjectItemCaseSensitive(root, "aabb_scale");
+    const cJSON *sl = cJSON_GetObjectItemCaseSensitive(root, "scale");
+    const cJSON *of = cJSON_GetObjectItemCaseSensitive(root, "offset");
+    const cJSON *ab = cJSON_GetObjectItemCaseSensitive(root, "aabb");
+    sc->box = 1.5f;
+    if (!as && !sl && !of && !ab) return GNF_OK;
+    double aabb_scale = 1, scale = 0.33, offset[3] = {0.5, 0.5, 0.5};
+    gnf_status s = GNF_OK;
+    if (as && (s = box_number(json, as, "aabb_scale", &aabb_scale)) != GNF_OK) return s;
+    if (as && !(aabb_scale > 0)) return gnf_fail(GNF_ERR_FORMAT, "%s: aabb_scale %g is not positive", json, aabb_scale);
+    if (sl && (s = box_number(json, sl, "scale", &scale)) != GNF_OK) return s;
+    if (sl && !(scale > 0)) return gnf_fail(GNF_ERR_FORMAT, "%s: scale %g is not positive", json, scale);
+    if (of && cJSON_IsArray(of)) {
+        if (cJSON_GetArraySize(of) != 3) return gnf_fail(GNF_ERR_FORMAT, "%s: offset is not 3 numbers", json);
+        for (int k = 0; k < 3; k++)
+            if ((s = box_number(json, cJSON_GetArrayItem(of, k), "offset", &offset[k])) != GNF_OK) return s;
+    } else if (of) {
+        if ((s = box_number(json, of, "offset", &offset[0])) != GNF_OK) return s;
+        offset[1] = offset[2] = offset[0];
+    }
+    if (ab) { /* instant-ngp: scale 1/longest side, that box's centre at 0.5 */
+        double lo[3], hi[3], len = 0;
+        if (!cJSON_IsArray(ab) || cJSON_GetArraySize(ab) != 2)
+            return gnf_fail(GNF_ERR_FORMAT, "%s: aabb is not [[x0,y0,z0],[x1,y1,z1]]", json);
+        for (int r = 0; r < 2; r++) {
+            const cJSON *row = cJSON_GetArrayItem(ab, r);
+            if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != 3)
+                return gnf_fail(GNF_ERR_FORMAT, "%s: aabb is not [[x0,y0,z0],[x1,y1,z1]]", json);
+            for (int k = 0; k < 3; k++)
+                if ((s = box_number(json, cJSON_GetArrayItem(row, k), "aabb", r ? &hi[k] : &lo[k])) != GNF_OK) return s;
+        }
+        for (int k = 0; k < 3; k++) len = fmax(len, fabs(hi[k] - lo[k]));
+        if (!(len > 0)) return gnf_fail(GNF_ERR_FORMAT, "%s: aabb is empty", json);
+        scale = 1.0 / len;
+        for (int k = 0; k < 3; k++) offset[k] = 0.5 - 0.5 * (lo[k] + hi[k]) * scale;
+    }
+    double half = aabb_scale / (2.0 * scale), c[3];
+    for (int k = 0; k < 3; k++) c[k] = (0.5 - offset[k]) / scale;
+    if (!(half < FLT_MAX && (float)half > 0) || !(fabs(c[0]) < FLT_MAX && fabs(c[1]) < FLT_MAX && fabs(c[2]) < FLT_MAX))
+        return gnf_fail(GNF_ERR_FORMAT, "%s: the scene box (half-size %g, centre %g %g %g) is out of the float range",
+                        json, half, c[0], c[1], c[2]);
+    sc->has_box = 1;
+    sc->box = (float)half;
+    for (int k = 0; k < 3; k++) sc->center[k] = (float)c[k];
+    return GNF_OK;
+}
+
 /* Checks every frame of root and fills views (c2w, path) and cams. */
-static gnf_status parse_frames(const char *json, const cJSON *root, const char *dir, gnf_scene *sc, frame_cam **cams) {
+static gnf_status parse_frames(const char *json, const cJSON *root, const char *dir, const load_opts *lo,
+                               gnf_scene *sc, frame_cam **cams) {
     *cams = NULL;
     cam_keys top, fk;
     gnf_status s = read_cam_keys(json, -1, root, &top);
+    if (s == GNF_OK) s = read_box(json, root, sc);
     if (s != GNF_OK) return s;
     const cJSON *frames = cJSON_GetObjectItemCaseSensitive(root, "frames");
     if (!frames) return gnf_fail(GNF_ERR_FORMAT, "%s: no \"frames\" array", json);
     if (!cJSON_IsArray(frames)) return gnf_fail(GNF_ERR_FORMAT, "%s: \"frames\" is not an array", json);
-    int n = cJSON_GetArraySize(frames);
-    if (n <= 0) return gnf_fail(GNF_ERR_FORMAT, "%s: \"frames\" is empty", json);
+    int nall = cJSON_GetArraySize(frames), n = 0;
+    if (nall <= 0) return gnf_fail(GNF_ERR_FORMAT, "%s: \"frames\" is empty", json);
+    for (int i = 0; i < nall; i++) n += frame_kept(lo->holdout, i);
+    if (n <= 0)
+        return gnf_fail(GNF_ERR_FORMAT, "%s: %d frame(s), none left for training after holding out every %dth", json,
+                        nall, GNF_SCENE_HOLDOUT);
     sc->views = calloc((size_t)n, sizeof *sc->views);
     *cams = calloc((size_t)n, sizeof **cams);
     if (!sc->views || !*cams) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory for %d views", json, n);
     sc->n = n;
-    int i = 0;
+    int i = 0, j = 0;
     for (const cJSON *fr = frames->child; fr; fr = fr->next, i++) {
+        if (!frame_kept(lo->holdout, i)) continue;
         if (!cJSON_IsObject(fr)) return gnf_fail(GNF_ERR_FORMAT, "%s: frame %d is not an object", json, i);
         const cJSON *fp = cJSON_GetObjectItemCaseSensitive(fr, "file_path");
         if (!fp) return gnf_fail(GNF_ERR_FORMAT, "%s: frame %d: no file_path", json, i);
         if (!cJSON_IsString(fp) || !fp->valuestring || !fp->valuestring[0])
             return gnf_fail(GNF_ERR_FORMAT, "%s: frame %d: file_path is not a non-empty string", json, i);
-        s = read_matrix(json, i, cJSON_GetObjectItemCaseSensitive(fr, "transform_matrix"), sc->views[i].c2w);
+        gnf_view *v = &sc->views[j];
+        frame_cam *c = &(*cams)[j];
+        j++;
+        s = read_matrix(json, i, cJSON_GetObjectItemCaseSensitive(fr, "transform_matrix"), v->c2w);
         if (s == GNF_OK) s = read_cam_keys(json, i, fr, &fk);
-        if (s == GNF_OK) s = merge_cam(json, i, &fk, &top, &(*cams)[i]);
-        if (s == GNF_OK) s = resolve_image(json, i, dir, fp->valuestring, &sc->views[i].path);
+        if (s == GNF_OK) s = merge_cam(json, i, &fk, &top, c);
+        if (s != GNF_OK) return s;
+        for (int k = 0; k < 3; k++) v->c2w[4 * k + 3] -= sc->center[k];
+        s = resolve_image(json, i, dir, fp->valuestring, &v->path);
+        if (s == GNF_ERR_IO && lo->cameras_only &&
+            ((c->want_w && c->want_h) || (lo->default_w > 0 && lo->default_h > 0))) {
+            c->no_picture = 1; /* the size comes from w/h or the caller */
+            if (!(v->path = gnf_strdup(fp->valuestring))) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", json);
+            s = GNF_OK;
+        } else if (s == GNF_ERR_IO && lo->cameras_only) {
+            char *msg = gnf_strdup(gnf_last_error());
+            gnf_fail(s, "%s; without the picture the frame needs w and h (in the file) to give its size",
+                     msg ? msg : "picture not found");
+            free(msg);
+        }
         if (s != GNF_OK) return s;
     }
     return GNF_OK;
 }
 
-/* The transforms file for path and split (see scene.h), malloc'd into *json. */
-static gnf_status find_json(const char *path, const char *split, char **json) {
+/* The transforms file for path and split (see scene.h), malloc'd into *json; *holdout says
+ * which frames of it belong to the split. */
+static gnf_status find_json(const char *path, const char *split, char **json, int *holdout) {
     struct stat st;
+    *holdout = 0;
     if (stat(path, &st) != 0) return gnf_fail(GNF_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
     if (!S_ISDIR(st.st_mode)) {
         *json = gnf_strdup(path);
@@ -410,6 +535,14 @@ static gnf_status find_json(const char *path, const char *split, char **json) {
         char name[32];
         snprintf(name, sizeof name, "transforms_%s.json", split);
         *json = join_path(path, name);
+        char *whole = *json && !is_regular(*json) ? join_path(path, "transforms.json") : NULL;
+        if (whole && is_regular(whole)) { /* no split files: hold out every GNF_SCENE_HOLDOUT-th view */
+            free(*json);
+            *json = whole;
+            *holdout = strcmp(split, "train") == 0 ? 1 : 2;
+        } else {
+            free(whole);
+        }
     }
     if (!*json) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", path);
     return GNF_OK;
@@ -417,7 +550,7 @@ static gnf_status find_json(const char *path, const char *split, char **json) {
 
 /* The scene of the NUL-terminated JSON txt[0..n) named name, pictures relative to dir. */
 static gnf_status load_json(const char *txt, size_t n, const char *name, const char *dir, int downscale,
-                            int load_images, int threads, gnf_scene *out) {
+                            const load_opts *lo, int threads, gnf_scene *out) {
     gnf_scene sc = {0};
     frame_cam *cams = NULL;
     cJSON *root = NULL;
@@ -426,14 +559,16 @@ static gnf_status load_json(const char *txt, size_t n, const char *name, const c
     gnf_status s = GNF_OK;
     if (!(sc.json_path = gnf_strdup(name))) s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", name);
     if (s == GNF_OK) s = gnf_json_parse(name, "the file", txt, n, &root);
-    if (s == GNF_OK) s = parse_frames(sc.json_path, root, dir, &sc, &cams);
+    if (s == GNF_OK) s = parse_frames(sc.json_path, root, dir, lo, &sc, &cams);
     cJSON_Delete(root);
     if (s == GNF_OK) {
         J.views = sc.views;
         J.cams = cams;
         J.json = sc.json_path;
         J.downscale = downscale;
-        J.load_images = load_images != 0;
+        J.load_images = lo->load_images != 0;
+        J.default_w = lo->default_w;
+        J.default_h = lo->default_h;
         J.status = calloc((size_t)sc.n, sizeof *J.status);
         J.msg = calloc((size_t)sc.n, sizeof *J.msg);
         atomic_init(&J.first_fail, LONG_MAX);
@@ -461,15 +596,15 @@ static gnf_status load_json(const char *txt, size_t n, const char *name, const c
     return GNF_OK;
 }
 
-gnf_status gnf_scene_load(const char *path, const char *split, int downscale, int load_images, int threads,
-                          gnf_scene *out) {
+static gnf_status scene_load(const char *path, const char *split, int downscale, load_opts *lo, int threads,
+                             gnf_scene *out) {
     assert(path && out);
     memset(out, 0, sizeof *out);
     if (downscale < 1) return gnf_fail(GNF_ERR_INVALID, "%s: downscale %d must be at least 1", path, downscale);
     char *json = NULL, *dir = NULL;
     unsigned char *txt = NULL;
     size_t n = 0;
-    gnf_status s = find_json(path, split, &json);
+    gnf_status s = find_json(path, split, &json, &lo->holdout);
     if (s == GNF_OK) s = gnf_read_file(json, JSON_MAX, &txt, &n);
     if (s == GNF_OK) {
         const char *slash = strrchr(json, '/');
@@ -481,11 +616,23 @@ gnf_status gnf_scene_load(const char *path, const char *split, int downscale, in
             s = gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", json);
         }
     }
-    if (s == GNF_OK) s = load_json((const char *)txt, n, json, dir, downscale, load_images, threads, out);
+    if (s == GNF_OK) s = load_json((const char *)txt, n, json, dir, downscale, lo, threads, out);
     free(txt);
     free(dir);
     free(json);
     return s;
+}
+
+gnf_status gnf_scene_load(const char *path, const char *split, int downscale, int load_images, int threads,
+                          gnf_scene *out) {
+    load_opts lo = {0, load_images != 0, 0, 0, 0};
+    return scene_load(path, split, downscale, &lo, threads, out);
+}
+
+gnf_status gnf_scene_load_cameras_sized(const char *path, const char *split, int downscale, int default_w,
+                                        int default_h, gnf_scene *out) {
+    load_opts lo = {0, 0, 1, default_w > 0 && default_h > 0 ? default_w : 0, default_w > 0 && default_h > 0 ? default_h : 0};
+    return scene_load(path, split, downscale, &lo, 1, out);
 }
 
 gnf_status gnf_scene_load_from_memory(const char *json, size_t n, const char *name, const char *dir, int downscale,
@@ -498,7 +645,8 @@ gnf_status gnf_scene_load_from_memory(const char *json, size_t n, const char *na
     if (!txt) return gnf_fail(GNF_ERR_NOMEM, "%s: out of memory", name);
     if (n) memcpy(txt, json, n);
     txt[n] = 0;
-    gnf_status s = load_json(txt, n, name, dir, downscale, load_images, threads, out);
+    load_opts lo = {0, load_images != 0, 0, 0, 0};
+    gnf_status s = load_json(txt, n, name, dir, downscale, &lo, threads, out);
     free(txt);
     return s;
 }
@@ -514,9 +662,37 @@ void gnf_scene_free(gnf_scene *s) {
     memset(s, 0, sizeof *s);
 }
 
+/* OpenCV's distortion of the normalised point (x, y) (y down) into (u, v), and its Jacobian. */
+static void distort(const double k[5], double x, double y, double *u, double *v, double J[4]) {
+    double r2 = x * x + y * y, q = 1 + r2 * (k[0] + r2 * (k[1] + r2 * k[2]));
+    double dq = k[0] + r2 * (2 * k[1] + 3 * r2 * k[2]); /* dq/d(r2) */
+    *u = x * q + 2 * k[3] * x * y + k[4] * (r2 + 2 * x * x);
+    *v = y * q + k[3] * (r2 + 2 * y * y) + 2 * k[4] * x * y;
+    J[0] = q + 2 * x * x * dq + 2 * k[3] * y + 6 * k[4] * x; /* du/dx */
+    J[1] = 2 * x * y * dq + 2 * k[3] * x + 2 * k[4] * y;     /* du/dy */
+    J[2] = 2 * x * y * dq + 2 * k[3] * x + 2 * k[4] * y;     /* dv/dx */
+    J[3] = q + 2 * y * y * dq + 6 * k[3] * y + 2 * k[4] * x; /* dv/dy */
+}
+
 void gnf_view_ray(const gnf_view *v, float px, float py, float o[3], float d[3]) {
     const float *m = v->c2w;
-    double x = ((double)px - v->cx) / v->fx, y = -((double)py - v->cy) / v->fy, z = -1.0;
+    double x = ((double)px - v->cx) / v->fx, y = ((double)py - v->cy) / v->fy;
+    if (v->distorted) { /* Newton's method on distort(x, y) = the pixel's normalised point */
+        const double ud = x, vd = y;
+        for (int it = 0; it < 20; it++) {
+            double u, w, J[4];
+            distort(v->dist, x, y, &u, &w, J);
+            double det = J[0] * J[3] - J[1] * J[2];
+            if (!(fabs(det) > 1e-300)) break;
+            double ex = u - ud, ey = w - vd;
+            double sx = (J[3] * ex - J[1] * ey) / det, sy = (J[0] * ey - J[2] * ex) / det;
+            x -= sx;
+            y -= sy;
+            if (fabs(sx) + fabs(sy) < 1e-15) break;
+        }
+    }
+    y = -y;
+    double z = -1.0;
     double r[3], len2 = 0;
     for (int k = 0; k < 3; k++) {
         r[k] = m[4 * k] * x + m[4 * k + 1] * y + m[4 * k + 2] * z;

@@ -65,6 +65,29 @@ gnf_status gnf_nerf_scene_load_cameras(const char *path, const char *split, int 
     return GNF_OK;
 }
 
+gnf_status gnf_nerf_scene_load_cameras_sized(const char *path, const char *split, int downscale, int default_w,
+                                             int default_h, gnf_nerf_scene **out) {
+    *out = NULL;
+    gnf_nerf_scene *s = calloc(1, sizeof *s);
+    if (!s) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    gnf_status st = gnf_scene_load_cameras_sized(path, split, downscale, default_w, default_h, &s->s);
+    if (st != GNF_OK) { free(s); return st; }
+    *out = s;
+    return GNF_OK;
+}
+
+int gnf_nerf_scene_box(const gnf_nerf_scene *s, float *box, float center[3]) {
+    *box = s->s.box;
+    for (int k = 0; k < 3; k++) center[k] = s->s.center[k];
+    return s->s.has_box;
+}
+
+int gnf_nerf_scene_distorted(const gnf_nerf_scene *s) {
+    int n = 0;
+    for (int i = 0; i < s->s.n; i++) n += s->s.views[i].distorted;
+    return n;
+}
+
 void gnf_nerf_scene_free(gnf_nerf_scene *s) {
     if (!s) return;
     gnf_scene_free(&s->s);
@@ -94,6 +117,20 @@ static void camera_ray(const gnf_camera *c, float px, float py, float o[3], floa
     }
     n = 1.0f / sqrtf(n);
     for (int a = 0; a < 3; a++) d[a] *= n;
+}
+
+/* A camera's lens: NULL for a pinhole camera, else the scene view whose distortion its rays follow
+ * (gnf_view_ray at the pixel position divided by scale: the camera may render that view at
+ * scale times its size). */
+typedef struct {
+    const gnf_view *view;
+    float scale;
+} nerf_lens;
+
+/* Ray through pixel position (px, py) of cam, through lens when it has one. */
+static void pixel_ray(const gnf_camera *c, const nerf_lens *lens, float px, float py, float o[3], float d[3]) {
+    if (lens && lens->view) gnf_view_ray(lens->view, px / lens->scale, py / lens->scale, o, d);
+    else camera_ray(c, px, py, o, d);
 }
 
 /* ---- configuration ------------------------------------------------------------------------ */
@@ -398,6 +435,7 @@ static long packet_scratch_floats(int D) {
 typedef struct {
     const field_view *fv;
     const gnf_camera *cam;        /* camera mode: pixel p of the camera */
+    const nerf_lens *lens;        /* camera mode: its lens (NULL: pinhole) */
     const float *ro, *rd;         /* ray mode: n rays */
     long n;
     float *rgb, *depth, *opac;
@@ -428,7 +466,7 @@ static void render_task(void *vctx, long task, int thread) {
     for (long r = 0; r < nr; r++) {
         ray_state *q = &rs[r];
         long i = i0 + r;
-        if (c->cam) camera_ray(c->cam, (float)(i % c->cam->w) + 0.5f, (float)(i / c->cam->w) + 0.5f, q->o, q->d);
+        if (c->cam) pixel_ray(c->cam, c->lens, (float)(i % c->cam->w) + 0.5f, (float)(i / c->cam->w) + 0.5f, q->o, q->d);
         else { memcpy(q->o, c->ro + 3 * i, sizeof q->o); memcpy(q->d, c->rd + 3 * i, sizeof q->d); }
         float t0;  /* the lattice starts where the ray enters the occupied cells' bounding box */
         q->alive = gnf_nerf_ray_aabb(q->o, q->d, fv->sp->lo, fv->sp->hi, &t0, &q->t1);
@@ -502,14 +540,14 @@ static void render_task(void *vctx, long task, int thread) {
 /* Renders n rays (camera pixels when cam != NULL, else ro/rd) into rgb (n×3), depth, opac (n,
  * may be NULL); phase (NULL, or NERF_PH_N doubles per thread) accumulates the seconds of each
  * phase.  Returns total field evaluations, or -1 when out of memory. */
-static long render_rays(const field_view *fv, const gnf_camera *cam, const float *ro, const float *rd, long n,
-                        float *rgb, float *depth, float *opac, int threads, double *phase) {
+static long render_rays(const field_view *fv, const gnf_camera *cam, const nerf_lens *lens, const float *ro,
+                        const float *rd, long n, float *rgb, float *depth, float *opac, int threads, double *phase) {
     int T = gnf_threads_resolve(threads);
     long sf = packet_scratch_floats(fv->m->D), ntask = (n + RENDER_TASK - 1) / RENDER_TASK;
     float *scr = gnf_calloc((size_t)T * (size_t)sf, sizeof(float));
     long *ev = gnf_calloc((size_t)GNF_MAX(1, ntask), sizeof(long));
     if (!scr || !ev) { gnf_free(scr); gnf_free(ev); return -1; }
-    render_ctx c = {fv, cam, ro, rd, n, rgb, depth, opac, scr, sf, ev, phase};
+    render_ctx c = {fv, cam, lens, ro, rd, n, rgb, depth, opac, scr, sf, ev, phase};
     gnf_parallel_for(ntask, T, render_task, &c);
     long tot = 0;
     for (long i = 0; i < ntask; i++) tot += ev[i];
@@ -586,6 +624,7 @@ struct gnf_nerf_renderer {
     double phase[NERF_PH_N];   /* thread-seconds per phase, summed over the frames rendered */
     long frames;
     double setup_s;            /* seconds gnf_nerf_renderer_create took */
+    nerf_lens lens;            /* evaluation of a distorted view: its lens (view NULL otherwise) */
 };
 
 /* Per ray of a tile. */
@@ -705,7 +744,7 @@ static void fast_task(void *vctx, long task, int thread) {
     int live = 0;
     for (int j = 0; j < nr; j++) {
         fast_ray *q = &rs[j];
-        camera_ray(cam, (float)(px0 + j % tw) + 0.5f, (float)(py0 + j / tw) + 0.5f, q->o, q->d);
+        pixel_ray(cam, &r->lens, (float)(px0 + j % tw) + 0.5f, (float)(py0 + j / tw) + 0.5f, q->o, q->d);
         for (int a = 0; a < 3; a++) q->inv[a] = q->d[a] != 0.0f ? 1.0f / q->d[a] : 0.0f;
         float e0;  /* the lattice starts where the ray enters the occupied cells' bounding box */
         q->alive = gnf_nerf_ray_aabb(q->o, q->d, r->sp.lo, r->sp.hi, &e0, &q->t1);
@@ -947,7 +986,7 @@ gnf_status gnf_nerf_render(gnf_nerf_renderer *r, const gnf_camera *cam, gnf_imag
     if (!ph) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory rendering"); goto fail; }
     if (r->reference) {
         field_view fv = {r->m, &r->sp, r->beta};
-        ev = render_rays(&fv, cam, NULL, NULL, n, rgb->px, depth ? depth->px : NULL, opacity ? opacity->px : NULL, r->threads, ph);
+        ev = render_rays(&fv, cam, &r->lens, NULL, NULL, n, rgb->px, depth ? depth->px : NULL, opacity ? opacity->px : NULL, r->threads, ph);
     } else {
         const int tiles_x = (cam->w + FAST_TW - 1) / FAST_TW, tiles_y = (cam->h + FAST_TH - 1) / FAST_TH;
         const long ntask = (long)tiles_x * tiles_y;
@@ -1309,7 +1348,7 @@ static double nerf_quality(void *user, const gnf_model *m, int threads) {
     if (h->n == 0) return NAN;
     gnf_rbf_beta(tr->obeta, m, m->params);
     field_view fv = {m, &tr->sp, tr->obeta};
-    if (render_rays(&fv, NULL, h->ro, h->rd, h->n, h->out, NULL, NULL, threads, NULL) < 0) return NAN;
+    if (render_rays(&fv, NULL, NULL, h->ro, h->rd, h->n, h->out, NULL, NULL, threads, NULL) < 0) return NAN;
     double sum = 0;
     long off = 0;
     for (int k = 0; k < h->nv; k++) {
@@ -1331,6 +1370,12 @@ static gnf_status nerf_finish(void *user, gnf_model *m) {
     gnf_meta_num(m, "gnf.nerf.box", tr->sp.box, 9);
     gnf_meta_num(m, "gnf.nerf.step", tr->sp.dt, 9);
     gnf_meta_num(m, "gnf.nerf.dist_scale", tr->sp.dscale, 9);
+    if (tr->sc->has_box) { /* the file's world position of the model's origin (gnf_nerf_scene_box) */
+        char cb[128];
+        snprintf(cb, sizeof cb, "%.9g,%.9g,%.9g", (double)tr->sc->center[0], (double)tr->sc->center[1],
+                 (double)tr->sc->center[2]);
+        gnf_model_set_meta(m, "gnf.nerf.center", cb);
+    }
     const gnf_view *v = &tr->sc->views[0];
     double rad = 0;
     for (int i = 0; i < tr->sc->n; i++) {
@@ -1482,8 +1527,12 @@ gnf_status gnf_nerf_evaluate_scaled(const gnf_model *m, const gnf_nerf_scene *s,
         cam.fx *= (float)scale; cam.fy *= (float)scale; cam.cx *= (float)scale; cam.cy *= (float)scale;
         gnf_image img;
         if (i == 0) gnf_nerf_renderer_phases(r, ph0, NULL, NULL);
+        r->lens.view = s->s.views[vi].distorted ? &s->s.views[vi] : NULL; /* the picture's own lens */
+        r->lens.scale = (float)scale;
         double smp = 0, f0 = gnf_now();
-        if ((st = gnf_nerf_render(r, &cam, &img, NULL, NULL, &smp)) != GNF_OK) break;
+        st = gnf_nerf_render(r, &cam, &img, NULL, NULL, &smp);
+        r->lens.view = NULL;
+        if (st != GNF_OK) break;
         if (i < 0) { gnf_image_free(&img); continue; }
         ft[i] = gnf_now() - f0;
         out->width = cam.w;

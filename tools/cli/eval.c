@@ -12,7 +12,8 @@ static const char *HEAD =
     "(normalised frame: bounding-box diagonal 1.9); and the anchors' protocol (NeuRBF, Instant-NGP):\n"
     "grid IoU on the --mc-res^3 marching-cubes grid points (up to 2048) and the mesh-to-mesh normal\n"
     "angle (2^20 points per direction).  Radiance-field model vs a scene: every view of\n"
-    "--split at the pictures' resolution (--scale S: S times it) on white, mean PSNR and SSIM, median frame\n"
+    "--split at the pictures' resolution (--scale S: S times it) on white (a folder with only transforms.json:\n"
+    "its every 8th view, 0, 8, 16, ...; distorted views through their lens), mean PSNR and SSIM, median frame\n"
     "time and fps after a warm-up frame, mean time by phase.  All: parameters and model bytes; --json gives the same as one JSON object.\n";
 
 static int eval_nerf(const gnf_model *m, const char *model, const char *ref, const opt_value *o) {

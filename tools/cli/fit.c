@@ -21,7 +21,9 @@ static const char *HEAD =
     "Fits a Gaussian Neural Field to INPUT.  The task follows from the input: an image file\n"
     "(PNG 8/16-bit gray/RGB/RGBA, JPEG) -> image fitting; a mesh (.obj .ply .stl .off) -> its\n"
     "signed distance field; a scene folder (or its transforms_train.json) in the Blender synthetic\n"
-    "format -> a radiance field.  An option of another task is a usage error.\n";
+    "format -> a radiance field.  A folder with only transforms.json (instant-ngp / nerfstudio, from\n"
+    "COLMAP) trains on all but every 8th view (0, 8, 16, ...), which are held out for the PSNR.\n"
+    "An option of another task is a usage error.\n";
 static const char *FOOT = "Same seed and settings with --steps give a byte-identical model file at any thread count,\n"
                           "interrupted and resumed or not.  Ctrl-C (SIGINT) or SIGTERM stops at the next step and saves the\n"
                           "model so far (exit 130 / 143); a second one stops at once, leaving no partial file.\n";
@@ -237,12 +239,26 @@ static int fit_nerf(fit_job *j, int downscale) {
     if (sl) *sl = 0;
     else if (!is_dir(folder)) snprintf(folder, sizeof folder, ".");
     snprintf(testjson, sizeof testjson, "%s/transforms_test.json", folder);
+    char trainjson[4200];
+    snprintf(trainjson, sizeof trainjson, "%s/transforms_train.json", folder);
+    if (is_dir(j->input) && file_size(testjson) < 0 && file_size(trainjson) < 0) {
+        /* only transforms.json: the reader's "test" split of the folder is its every 8th view */
+        snprintf(testjson, sizeof testjson, "%s/transforms.json", folder);
+        if (file_size(testjson) >= 0) snprintf(testjson, sizeof testjson, "%s", folder);
+    }
     if (file_size(testjson) >= 0 && gnf_nerf_scene_load(testjson, "test", downscale, tc->threads, &held) != GNF_OK) {
         fprintf(stderr, "warning: %s: %s; training without a held-back view\n", testjson, gnf_last_error());
         held = NULL;
     }
     gnf_model *m = NULL;
     if (gnf_model_create(&j->r.model, GNF_TASK_NERF, &m) != GNF_OK) { gnf_nerf_scene_free(train); gnf_nerf_scene_free(held); return runtime_error(); }
+    float box, centre[3];
+    if (gnf_nerf_scene_box(train, &box, centre)) { /* the file's aabb_scale / scale / offset */
+        j->r.nerf.box = box;
+        if (!j->quiet)
+            fprintf(stderr, "scene box: half-size %g around (%g, %g, %g) from the file's aabb_scale/scale/offset\n",
+                    (double)box, (double)centre[0], (double)centre[1], (double)centre[2]);
+    }
     const gnf_nerf_config *nc = &j->r.nerf;
     gnf_camera c0;
     gnf_nerf_scene_camera(train, 0, &c0);

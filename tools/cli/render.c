@@ -162,6 +162,30 @@ static int video_close(video_out *v, int rc) {
     return rc;
 }
 
+/* The cameras of --path: a frame without w/h nor picture takes --width x --height, else the
+ * model's training picture size (native: times gnf.nerf.downscale); shift moves them from the
+ * file's box centre (gnf_nerf_scene_box) to the model's (gnf.nerf.center). */
+static int path_cameras(const gnf_model *m, const opt_value *o, gnf_nerf_scene **out, float shift[3]) {
+    int dw = (int)o[O_WIDTH].i, dh = (int)o[O_HEIGHT].i;
+    gnf_camera mc;
+    float rad;
+    if (!(dw && dh) && gnf_nerf_model_camera(m, &mc, &rad) == GNF_OK) {
+        const char *ds = gnf_model_get_meta(m, "gnf.nerf.downscale");
+        long d = ds ? atol(ds) : 1;
+        if (d < 1 || d > 64) d = 1;
+        dw = mc.w * (int)d;
+        dh = mc.h * (int)d;
+    }
+    if (gnf_nerf_scene_load_cameras_sized(o[O_CAM_PATH].s, "test", (int)o[O_DOWNSCALE].i, dw, dh, out) != GNF_OK)
+        return runtime_error();
+    float box, fc[3], mcen[3] = {0, 0, 0};
+    gnf_nerf_scene_box(*out, &box, fc);
+    const char *cs = gnf_model_get_meta(m, "gnf.nerf.center");
+    if (cs && sscanf(cs, "%f,%f,%f", &mcen[0], &mcen[1], &mcen[2]) != 3) mcen[0] = mcen[1] = mcen[2] = 0;
+    for (int k = 0; k < 3; k++) shift[k] = fc[k] - mcen[k];
+    return 0;
+}
+
 static int render_nerf(const gnf_model *m, const char *output, const opt_value *o) {
     gnf_camera cam;
     float radius = 4;
@@ -183,8 +207,8 @@ static int render_nerf(const gnf_model *m, const char *output, const opt_value *
     }
     gnf_nerf_renderer *r = NULL;
     gnf_nerf_scene *path = NULL;   /* --path: its cameras */
-    if (o[O_CAM_PATH].set && gnf_nerf_scene_load_cameras(o[O_CAM_PATH].s, "test", (int)o[O_DOWNSCALE].i, &path) != GNF_OK)
-        return runtime_error();
+    float shift[3] = {0, 0, 0};    /* --path: from its file's box centre to the model's */
+    if (o[O_CAM_PATH].set && (rc = path_cameras(m, o, &path, shift)) != 0) return rc;
     long orbit = o[O_ORBIT].i, frames = path ? gnf_nerf_scene_count(path) : orbit;
     const char *video = o[O_VIDEO].s;
     if (gnf_nerf_renderer_create(m, (int)o[O_THREADS].i, &r) != GNF_OK) { gnf_nerf_scene_free(path); return runtime_error(); }
@@ -195,7 +219,10 @@ static int render_nerf(const gnf_model *m, const char *output, const opt_value *
     double t0 = gnf_now();
     base = cam;
     for (long i = 0; frames && rc == 0 && i < frames; i++) {
-        if (path) gnf_nerf_scene_camera(path, (int)i, &cam);
+        if (path) {
+            gnf_nerf_scene_camera(path, (int)i, &cam);
+            for (int k = 0; k < 3; k++) cam.c2w[4 * k + 3] += shift[k];
+        }
         else gnf_nerf_orbit_camera(&base, (float)(360.0 * i / orbit) + az, el, dist, &cam);
         if (video && path && i > 0 && (cam.w != v.row_w || cam.h != v.row_h))
             rc = fail("%s: frame %ld is %dx%d, the video is %dx%d (all cameras of a video need one size)", o[O_CAM_PATH].s, i,
