@@ -34,6 +34,13 @@ static void write_gray_jpeg(const char *path, int w, int h) {
     free(px);
 }
 
+/* A fresh temporary folder named name holding a 16x16 gray picture a.jpg (its path in jpg). */
+static void folder_with_picture(char *dir, size_t n, const char *name, char *jpg, size_t jn) {
+    mkdir_tmp(dir, n, name);
+    snprintf(jpg, jn, "%s/a.jpg", dir);
+    write_gray_jpeg(jpg, 16, 16);
+}
+
 /* OpenCV's distortion of the normalised point (x, y), y down: k = k1 k2 k3 p1 p2. */
 static void distort_point(const double k[5], double x, double y, double *u, double *v) {
     double r2 = x * x + y * y, q = 1 + k[0] * r2 + k[1] * r2 * r2 + k[2] * r2 * r2 * r2;
@@ -152,9 +159,7 @@ TEST(capture_distortion_keys) {
 /* What gnf refuses says the file and the key. */
 TEST(capture_unsupported_cameras) {
     char dir[1024], p[1200], json[2048];
-    mkdir_tmp(dir, sizeof dir, "cap_unsup");
-    snprintf(p, sizeof p, "%s/a.jpg", dir);
-    write_gray_jpeg(p, 16, 16);
+    folder_with_picture(dir, sizeof dir, "cap_unsup", p, sizeof p);
     const char *tops[] = {"\"camera_model\":\"OPENCV_FISHEYE\",", "\"k4\":0.01,", "\"is_fisheye\":true,",
                           "\"camera_model\":7,", "\"k1\":\"x\",", "\"scale\":0,", "\"offset\":[0.5,0.5],",
                           "\"aabb_scale\":-2,", "\"aabb\":[[0,0,0],[0,0,0]],"};
@@ -192,9 +197,7 @@ TEST(capture_unsupported_cameras) {
  * relative to the centre. */
 TEST(capture_scene_box) {
     char dir[1024], p[1200], json[2048];
-    mkdir_tmp(dir, sizeof dir, "cap_box");
-    snprintf(p, sizeof p, "%s/a.jpg", dir);
-    write_gray_jpeg(p, 16, 16);
+    folder_with_picture(dir, sizeof dir, "cap_box", p, sizeof p);
     struct { const char *top; double half, c[3]; } cs[] = {
         {"\"aabb_scale\":16,", 16 / 0.66, {0, 0, 0}},
         {"\"scale\":0.5,\"offset\":[0.25,0.5,1.5],", 1.0, {0.5, 0, -2}},
@@ -226,9 +229,7 @@ TEST(capture_scene_box) {
  * with transforms_train.json present that file wins. */
 TEST(capture_holdout_split) {
     char dir[1024], p[1200], json[8192];
-    mkdir_tmp(dir, sizeof dir, "cap_split");
-    snprintf(p, sizeof p, "%s/a.jpg", dir);
-    write_gray_jpeg(p, 16, 16);
+    folder_with_picture(dir, sizeof dir, "cap_split", p, sizeof p);
     size_t len = (size_t)snprintf(json, sizeof json, "{\"fl_x\":10,\"frames\":[");
     for (int i = 0; i < 17; i++)
         len += (size_t)snprintf(json + len, sizeof json - len, "%s{\"file_path\":\"a.jpg\",\"transform_matrix\":" MAT_T "}",
