@@ -332,6 +332,32 @@ TEST(scene_intrinsics) {
         CHECK(sc.views[1].c2w[11] == -12.5f);
         gnf_scene_free(&sc);
     }
+    /* Intrinsics out of range are refused the same way at every downscale, with or without the
+     * pictures (the fuzzer found a denormal fl_x that loaded at downscale 1 and failed at 2). */
+    static const char *const bad[] = {
+        "\"fl_x\":1e-45",          "\"fl_x\":0.0009",       "\"fl_x\":2e9",
+        "\"fl_x\":5,\"fl_y\":1e-40",   "\"camera_angle_x\":1e-12", "\"camera_angle_x\":3.14159265358979",
+        "\"fl_x\":5,\"cx\":-2e9",   "\"fl_x\":5,\"cy\":3e9",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[400], label[160];
+        snprintf(text, sizeof text, "{%s,\"frames\":[{\"file_path\":\"a.png\",\"transform_matrix\":" MAT_ID "}]}",
+                 bad[i]);
+        write_text(js, text);
+        for (int ds = 1; ds <= 2; ds++)
+            for (int li = 0; li < 2; li++) {
+                snprintf(label, sizeof label, "%s at downscale %d, images %d", bad[i], ds, li);
+                expect_fail(label, js, NULL, ds, li, GNF_ERR_FORMAT, js, "frame 0: intrinsics out of range");
+            }
+    }
+    /* The ends of the range load, and halve exactly. */
+    write_text(js, "{\"fl_x\":0.001,\"fl_y\":1e9,\"cx\":-1e9,\"cy\":1e9,\"frames\":[{\"file_path\":\"a.png\","
+                   "\"transform_matrix\":" MAT_ID "}]}");
+    if (load_ok(js, NULL, 2, 1, 1, &sc) == GNF_OK) {
+        const gnf_view *v = &sc.views[0];
+        CHECK(v->fx == (float)(0.001 / 2) && v->fy == 5e8f && v->cx == -5e8f && v->cy == 5e8f);
+        gnf_scene_free(&sc);
+    }
 }
 
 /* ---- image paths ---------------------------------------------------------------------------- */

@@ -365,6 +365,17 @@ static gnf_status load_view(view_job *J, long t) {
     double fx = c->fx_kind == F_PIXELS ? c->fx : 0.5 * W / tan(0.5 * c->fx);
     double fy = c->fy_kind == F_PIXELS ? c->fy : c->fy_kind == F_ANGLE ? 0.5 * H / tan(0.5 * c->fy) : fx;
     double cx = c->has_cx ? c->cx : 0.5 * W, cy = c->has_cy ? c->cy : 0.5 * H;
+    /* Checked at native resolution, so the verdict is the same at every downscale: focal lengths
+     * GNF_SCENE_FOCAL_MIN..GNF_SCENE_FOCAL_MAX pixels, the principal point within
+     * GNF_SCENE_FOCAL_MAX pixels of the corner (a near-zero or near-pi angle of view gives an
+     * unusable focal length; a denormal one would round to 0 once divided by the downscale). */
+    if (!(fx >= GNF_SCENE_FOCAL_MIN && fx <= GNF_SCENE_FOCAL_MAX && fy >= GNF_SCENE_FOCAL_MIN &&
+          fy <= GNF_SCENE_FOCAL_MAX && fabs(cx) <= GNF_SCENE_FOCAL_MAX && fabs(cy) <= GNF_SCENE_FOCAL_MAX)) {
+        return gnf_fail(GNF_ERR_FORMAT, /* v->rgb goes with the scene */
+                        "%s: frame %ld: intrinsics out of range (fx %g, fy %g, cx %g, cy %g pixels at native size; "
+                        "focal lengths must be %g..%g pixels, the principal point within %g)",
+                        J->json, t, fx, fy, cx, cy, GNF_SCENE_FOCAL_MIN, GNF_SCENE_FOCAL_MAX, GNF_SCENE_FOCAL_MAX);
+    }
     v->fx = (float)(fx / N);
     v->fy = (float)(fy / N);
     v->cx = (float)(cx / N);
@@ -373,10 +384,6 @@ static gnf_status load_view(view_job *J, long t) {
         v->dist[k] = c->dist[k];
         v->distorted |= c->dist[k] != 0;
     }
-    /* a tiny angle or focal length gives an infinite or zero float focal length */
-    if (!(isfinite(v->fx) && v->fx > 0 && isfinite(v->fy) && v->fy > 0 && isfinite(v->cx) && isfinite(v->cy)))
-        return gnf_fail(GNF_ERR_FORMAT, "%s: frame %ld: intrinsics out of range (fx %g, fy %g, cx %g, cy %g pixels)",
-                        J->json, t, fx / N, fy / N, cx / N, cy / N);
     return GNF_OK;
 }
 

@@ -32,6 +32,10 @@ typedef struct {
 /* Views of a folder without transforms_<split>.json but with transforms.json: every
  * GNF_SCENE_HOLDOUT-th frame (0, 8, 16, ...) is the "test" (and "val") split, the others "train". */
 #define GNF_SCENE_HOLDOUT 8
+/* The focal lengths a frame may have, in pixels at native size (and the farthest its principal
+ * point may lie from the corner): outside, the load fails naming the frame. */
+#define GNF_SCENE_FOCAL_MIN 1e-3
+#define GNF_SCENE_FOCAL_MAX 1e9
 
 /* Loads the cameras (and optionally the images) of a scene into *out.
  *
