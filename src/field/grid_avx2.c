@@ -74,9 +74,42 @@ static inline __attribute__((always_inline)) void prefetch8(const float *gr, con
         for (int j = 0; j < 8; j++) _mm_prefetch((const char *)(gr + idx[k][j]), _MM_HINT_T0);
 }
 
+/* gather8 for levels of 2 features (every 3D recipe): a node's pair is one 64-bit load, four
+ * points share a register ([f0 f1] of points 0..3, their weights duplicated to match), and each
+ * point's pair is stored with one 64-bit store.  The same multiplies and adds in the same corner
+ * order as gather8, so the same bits; it replaces 16 eight-lane gathers and 16 scalar stores per
+ * group by 64 pair loads and 8 pair stores (render lookups, lego: see bench/README.md). */
+static inline __attribute__((always_inline)) void gather8_c2(float *o, const float *gr, int D, const int idx[8][8],
+                                                              const float w[8][8], const int nc) {
+    for (int h = 0; h < 8; h += 4) {
+        __m256 v = _mm256_setzero_ps();
+        _Pragma("GCC unroll 8")
+        for (int k = 0; k < nc; k++) {
+            const int *ik = idx[k] + h;
+            __m128 lo = _mm_castpd_ps(_mm_load_sd((const double *)(gr + ik[0])));
+            lo = _mm_loadh_pi(lo, (const __m64 *)(gr + ik[1]));
+            __m128 hi = _mm_castpd_ps(_mm_load_sd((const double *)(gr + ik[2])));
+            hi = _mm_loadh_pi(hi, (const __m64 *)(gr + ik[3]));
+            const __m128 wq = _mm_load_ps(w[k] + h);
+            const __m256 ww = _mm256_set_m128(_mm_unpackhi_ps(wq, wq), _mm_unpacklo_ps(wq, wq));
+            const __m256 t = _mm256_mul_ps(ww, _mm256_set_m128(hi, lo));
+            v = k ? _mm256_add_ps(v, t) : t;
+        }
+        const __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+        _mm_storel_pi((__m64 *)(o + (long)h * D), lo);
+        _mm_storeh_pi((__m64 *)(o + (long)(h + 1) * D), lo);
+        _mm_storel_pi((__m64 *)(o + (long)(h + 2) * D), hi);
+        _mm_storeh_pi((__m64 *)(o + (long)(h + 3) * D), hi);
+    }
+}
+
 /* feats of 8 points at level l (features at o, row stride D) from their cell data. */
 static inline __attribute__((always_inline)) void gather8(float *o, const float *gr, int C, int D, const int idx[8][8],
                                                            const float w[8][8], const int nc) {
+    if (C == 2) {
+        gather8_c2(o, gr, D, idx, w, nc);
+        return;
+    }
     float tmp[8] __attribute__((aligned(32)));
     for (int c = 0; c < C; c++) {
         const float *base = gr + c;
