@@ -284,6 +284,64 @@ TEST(grid_kernels_encode_scatter) {
     }
 }
 
+/* The lookup from an f16 copy of the grids (the renderer's): the scalar entry equals the f32
+ * lookup on params whose grid values are rounded to f16, bit for bit, and the fast entry equals
+ * the scalar one.  The models of grid_kernels_encode_scatter (2D/3D, dense/hash, 1-4 features
+ * per level) and a 3D hash grid of 2^17 two-feature nodes per level, whose lookup prefetches. */
+static void check_encode_h(const gnf_model_config *cfg, uint64_t seed, long n) {
+    gnf_model *m = NULL;
+    CHECK(gnf_model_create(cfg, cfg->in_dim == 3 ? GNF_TASK_SDF : GNF_TASK_IMAGE, &m) == GNF_OK);
+    if (!m) return;
+    const int D = m->D, dim = cfg->in_dim;
+    const long P = m->dec_off;
+    gnf_rng r;
+    gnf_rng_seed(&r, 11, seed);
+    for (long i = 0; i < P; i++) m->params[i] = test_urand(&r, -1, 1) * (i % 7 == 0 ? 1e-6f : 1.0f);
+    uint16_t *h = malloc(sizeof(uint16_t) * (size_t)P);
+    float *rounded = malloc(sizeof(float) * (size_t)m->nparams);
+    float *x = malloc(sizeof(float) * (size_t)(n * dim));
+    float *fa = malloc(sizeof(float) * (size_t)(n * D)), *fb = malloc(sizeof(float) * (size_t)(n * D));
+    float *fc = malloc(sizeof(float) * (size_t)(n * D));
+    memcpy(rounded, m->params, sizeof(float) * (size_t)m->nparams);
+    for (long i = 0; i < P; i++) rounded[i] = gnf_f16_to_f32(h[i] = gnf_f32_to_f16(m->params[i]));
+    for (long i = 0; i < n * dim; i++) x[i] = test_urand(&r, -1.1f, 1.1f);
+    gnf_kernels_scalar.grid_encode(fa, m, rounded, x, n);
+    gnf_kernels_scalar.grid_encode_h(fb, m, h, x, n);
+    CHECK_MSG(memcmp(fa, fb, sizeof(float) * (size_t)(n * D)) == 0, "scalar f16 lookup differs from the rounded f32 one");
+    const gnf_kernels *fast = fast_table();
+    if (fast) {
+        fast->grid_encode_h(fc, m, h, x, n);
+        CHECK_MSG(memcmp(fb, fc, sizeof(float) * (size_t)(n * D)) == 0, "%s f16 lookup differs from the scalar one",
+                  fast->name);
+    }
+    double err = 0;
+    gnf_kernels_scalar.grid_encode(fc, m, m->params, x, n);
+    for (long i = 0; i < n * D; i++) err = fmax(err, fabs((double)fc[i] - fb[i]));
+    CHECK_MSG(err < 4e-3, "f16 lookup %g from the f32 one (values up to 1)", err);   /* half an f16 ulp at 1, 8 corners */
+    free(h); free(rounded); free(x); free(fa); free(fb); free(fc);
+    gnf_model_free(m);
+}
+
+TEST(grid_kernels_encode_f16) {
+    static const int shapes[5][2] = {{2, 2}, {8, 2}, {5, 4}, {16, 2}, {3, 1}};
+    for (int v = 0; v < 20; v++) {
+        gnf_model_config cfg;
+        gnf_model_config_default(&cfg, 2 + v % 2, 1);
+        cfg.encoding = v / 2 % 2 ? GNF_ENC_HASH : GNF_ENC_DENSE;
+        cfg.hash_log2 = 5;
+        cfg.levels = shapes[v / 4][0];
+        for (int l = 0; l < cfg.levels; l++) { cfg.res[l] = 3 + 3 * l; cfg.feat[l] = shapes[v / 4][1]; }
+        check_encode_h(&cfg, (uint64_t)v, 1003);
+    }
+    gnf_model_config cfg;
+    gnf_model_config_default(&cfg, 3, 1);
+    cfg.encoding = GNF_ENC_HASH;
+    cfg.hash_log2 = 17;
+    cfg.levels = 4;
+    for (int l = 0; l < cfg.levels; l++) { cfg.res[l] = 16 << (2 * l); cfg.feat[l] = 2; }
+    check_encode_h(&cfg, 99, 4099);
+}
+
 /* ---- Adam ------------------------------------------------------------------------------------ */
 
 /* Both Adam entries on [3, 1001) of 1004 entries (unaligned start, ragged tail), gradients with

@@ -51,6 +51,11 @@ long gnf_model_config_hash_fit(gnf_model_config *cfg, int L, int top, long max_p
 
 /* Encodes n points x (n×in_dim in [-1,1]) into feats (n×D) using the grid levels of m in params. */
 void gnf_grid_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
+/* gnf_grid_encode from grid16, an f16 copy of the grid part of a params array (same offsets;
+ * gnf_f32_to_f16 of each value): the results equal gnf_grid_encode's on the params whose grid
+ * values are those f16 values, bit for bit.  For inference (the radiance-field renderer): half
+ * the memory traffic of the f32 tables. */
+void gnf_grid_encode_h(float *feats, const struct gnf_model *m, const uint16_t *grid16, const float *x, long n);
 /* Accumulates dL/d(grid of level l) += from dfeats (n×D) at points x (n×in_dim): one level,
  * points in order, so the result is deterministic and race-free when levels run on different
  * threads.  mark (may be NULL): one bit per float of the level; the bit of the first float of

@@ -80,6 +80,27 @@ void gnf_grid_encode_ref(float *feats, const struct gnf_model *m, const float *p
     }
 }
 
+/* Entry grid_encode_h (kernels.h): gnf_grid_encode_ref reading the f16 copy grid16. */
+void gnf_grid_encode_h_ref(float *feats, const struct gnf_model *m, const uint16_t *grid16, const float *x, long n) {
+    const int D = m->D, dim = m->cfg.in_dim;
+    long idx[8];
+    float wt[8];
+    for (long p = 0; p < n; p++) {
+        float *f = feats + p * D;
+        for (int l = 0; l < m->cfg.levels; l++) {
+            const int C = m->cfg.feat[l];
+            const uint16_t *g = grid16 + m->grid_off[l];
+            int nc = corners(m, l, x + p * dim, idx, wt);
+            float *o = f + m->feat_off[l];
+            for (int c = 0; c < C; c++) {
+                float s = wt[0] * gnf_f16_to_f32(g[idx[0] + c]);
+                for (int k = 1; k < nc; k++) s += wt[k] * gnf_f16_to_f32(g[idx[k] + c]);
+                o[c] = s;
+            }
+        }
+    }
+}
+
 /* Entry grid_scatter_level (kernels.h): grad += level l's share of dfeats [n][D], in point order;
  * the nodes touched marked in mark (may be NULL). */
 void gnf_grid_scatter_level_ref(float *grad, const struct gnf_model *m, int l, const float *x,

@@ -8,6 +8,7 @@
  * multiple of 8 go through the reference. */
 #include "field/kernels.h"
 #include <immintrin.h>
+#include <string.h>
 
 /* Level-l cell data of the 8 points whose coordinates are pos[0..dim-1]: for each of the 2^dim
  * corners (bit 0: +x, bit 1: +y, bit 2: +z) the float offset of the node's features and the
@@ -66,12 +67,14 @@ static inline __attribute__((always_inline)) void load8(const float *x, const in
     for (int c = 0; c < dim; c++) pos[c] = _mm256_load_ps(a[c]);
 }
 
-/* Prefetches the nodes of the 8 points whose cell data is idx (level table gr). */
-static inline __attribute__((always_inline)) void prefetch8(const float *gr, const int idx[8][8], const int nc) {
+/* Prefetches the nodes of the 8 points whose cell data is idx (level table gr, elements of es
+ * bytes). */
+static inline __attribute__((always_inline)) void prefetch8(const void *gr, const int es, const int idx[8][8],
+                                                             const int nc) {
     _Pragma("GCC unroll 8")
     for (int k = 0; k < nc; k++)
         _Pragma("GCC unroll 8")
-        for (int j = 0; j < 8; j++) _mm_prefetch((const char *)(gr + idx[k][j]), _MM_HINT_T0);
+        for (int j = 0; j < 8; j++) _mm_prefetch((const char *)gr + (long)es * idx[k][j], _MM_HINT_T0);
 }
 
 /* gather8 for levels of 2 features (every 3D recipe): a node's pair is one 64-bit load, four
@@ -123,6 +126,50 @@ static inline __attribute__((always_inline)) void gather8(float *o, const float 
     }
 }
 
+/* gather8 from an f16 table (the renderer's copy, gnf_grid_encode_h): the same multiplies and
+ * adds on the converted values (F16C's conversion is exact), so the same bits as gather8 on a
+ * table of those values.  Two features: a node's pair is one 32-bit load and four points' pairs
+ * one conversion; other counts: eight 16-bit loads per conversion. */
+static inline __attribute__((always_inline)) void gather8_h(float *o, const uint16_t *gr, int C, int D,
+                                                             const int idx[8][8], const float w[8][8], const int nc) {
+    if (C == 2) {
+        for (int h = 0; h < 8; h += 4) {
+            __m256 v = _mm256_setzero_ps();
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < nc; k++) {
+                const int *ik = idx[k] + h;
+                int32_t q[4];
+                for (int j = 0; j < 4; j++) memcpy(&q[j], gr + ik[j], 4);
+                const __m256 f = _mm256_cvtph_ps(_mm_setr_epi32(q[0], q[1], q[2], q[3]));
+                const __m128 wq = _mm_load_ps(w[k] + h);
+                const __m256 ww = _mm256_set_m128(_mm_unpackhi_ps(wq, wq), _mm_unpacklo_ps(wq, wq));
+                const __m256 t = _mm256_mul_ps(ww, f);
+                v = k ? _mm256_add_ps(v, t) : t;
+            }
+            const __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+            _mm_storel_pi((__m64 *)(o + (long)h * D), lo);
+            _mm_storeh_pi((__m64 *)(o + (long)(h + 1) * D), lo);
+            _mm_storel_pi((__m64 *)(o + (long)(h + 2) * D), hi);
+            _mm_storeh_pi((__m64 *)(o + (long)(h + 3) * D), hi);
+        }
+        return;
+    }
+    float tmp[8] __attribute__((aligned(32)));
+    for (int c = 0; c < C; c++) {
+        __m256 v = _mm256_setzero_ps();
+        for (int k = 0; k < nc; k++) {
+            const int *ik = idx[k];
+            const __m128i q = _mm_setr_epi16((short)gr[ik[0] + c], (short)gr[ik[1] + c], (short)gr[ik[2] + c],
+                                             (short)gr[ik[3] + c], (short)gr[ik[4] + c], (short)gr[ik[5] + c],
+                                             (short)gr[ik[6] + c], (short)gr[ik[7] + c]);
+            const __m256 t = _mm256_mul_ps(_mm256_load_ps(w[k]), _mm256_cvtph_ps(q));
+            v = k ? _mm256_add_ps(v, t) : t;
+        }
+        _mm256_store_ps(tmp, v);
+        for (int j = 0; j < 8; j++) o[(long)j * D + c] = tmp[j];
+    }
+}
+
 /* How many groups of 8 points ahead the 3D lookup computes cells (a ring of PF_RING slots) and,
  * for level tables of at least PF_MIN_FLOATS (512 KiB, a core's L2 on the machines measured),
  * prefetches their nodes.  Measured (3D hash encode, 8 levels, 2 features, 16384 random points,
@@ -132,11 +179,14 @@ static inline __attribute__((always_inline)) void gather8(float *o, const float 
 #define PF_RING 4
 #define PF_MIN_FLOATS (1L << 17)
 
-/* The entries below, compiled once for each dim (2, 3) so that the corner loops unroll. */
-static inline __attribute__((always_inline)) void encode(float *feats, const struct gnf_model *m, const float *params,
-                                                          const float *x, long n, const int dim) {
+/* The entries below, compiled once for each dim (2, 3) and table type (half: params is the f16
+ * copy of gnf_grid_encode_h) so that the corner loops unroll. */
+static inline __attribute__((always_inline)) void encode(float *feats, const struct gnf_model *m, const void *tab,
+                                                          const float *x, long n, const int dim, const int half) {
     const int D = m->D, nc = 1 << dim;
     const long nb = n & ~7L;
+    const float *params = tab;
+    const uint16_t *params_h = tab;
     if (dim == 2) {
         /* 2D: point-major, so the rows of feats are written while in cache (the tables of 2D
          * fields are small) */
@@ -147,7 +197,8 @@ static inline __attribute__((always_inline)) void encode(float *feats, const str
             load8(x + dim * p, dim, pos);
             for (int l = 0; l < m->cfg.levels; l++) {
                 cells8(m, l, pos, idx, w, dim);
-                gather8(feats + p * D + m->feat_off[l], params + m->grid_off[l], m->cfg.feat[l], D, idx, w, nc);
+                if (half) gather8_h(feats + p * D + m->feat_off[l], params_h + m->grid_off[l], m->cfg.feat[l], D, idx, w, nc);
+                else gather8(feats + p * D + m->feat_off[l], params + m->grid_off[l], m->cfg.feat[l], D, idx, w, nc);
             }
         }
     } else {
@@ -159,21 +210,25 @@ static inline __attribute__((always_inline)) void encode(float *feats, const str
         const long ng = nb / 8;
         for (int l = 0; l < m->cfg.levels; l++) {
             const float *gr = params + m->grid_off[l];
-            const int pf = (long)m->level_nodes[l] * m->cfg.feat[l] >= PF_MIN_FLOATS;
+            const uint16_t *gr_h = params_h + m->grid_off[l];
+            const int pf = (long)m->level_nodes[l] * m->cfg.feat[l] * (half ? 2 : 4) >= PF_MIN_FLOATS * 4;
             for (long g = 0; g < ng + PF_AHEAD; g++) {
                 if (g < ng) {   /* cells and prefetch of group g */
                     __m256 pos[3];
                     load8(x + dim * 8 * g, dim, pos);
                     cells8(m, l, pos, idx[g % PF_RING], w[g % PF_RING], dim);
-                    if (pf) prefetch8(gr, idx[g % PF_RING], nc);
+                    if (pf) prefetch8(half ? (const void *)gr_h : (const void *)gr, half ? 2 : 4, idx[g % PF_RING], nc);
                 }
                 long h = g - PF_AHEAD;   /* lookup of group h */
-                if (h >= 0)
+                if (h >= 0 && half)
+                    gather8_h(feats + 8 * h * D + m->feat_off[l], gr_h, m->cfg.feat[l], D, idx[h % PF_RING], w[h % PF_RING], nc);
+                else if (h >= 0)
                     gather8(feats + 8 * h * D + m->feat_off[l], gr, m->cfg.feat[l], D, idx[h % PF_RING], w[h % PF_RING], nc);
             }
         }
     }
-    if (nb < n) gnf_grid_encode_ref(feats + nb * D, m, params, x + dim * nb, n - nb);
+    if (nb < n && half) gnf_grid_encode_h_ref(feats + nb * D, m, params_h, x + dim * nb, n - nb);
+    else if (nb < n) gnf_grid_encode_ref(feats + nb * D, m, params, x + dim * nb, n - nb);
 }
 
 /* Level-l gradient updates of 8 points (dfeats rows d, stride D) at their cells idx/w, points in
@@ -239,8 +294,14 @@ static inline __attribute__((always_inline)) void scatter(float *grad, const str
 
 /* Entry grid_encode: feats [n][D] from x [n][in_dim]. */
 void gnf_grid_encode_avx2(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
-    if (m->cfg.in_dim == 2) encode(feats, m, params, x, n, 2);
-    else encode(feats, m, params, x, n, 3);
+    if (m->cfg.in_dim == 2) encode(feats, m, params, x, n, 2, 0);
+    else encode(feats, m, params, x, n, 3, 0);
+}
+
+/* Entry grid_encode_h: the same from the f16 copy of the grids. */
+void gnf_grid_encode_h_avx2(float *feats, const struct gnf_model *m, const uint16_t *grid16, const float *x, long n) {
+    if (m->cfg.in_dim == 2) encode(feats, m, grid16, x, n, 2, 1);
+    else encode(feats, m, grid16, x, n, 3, 1);
 }
 
 /* Entry grid_scatter_level: grad += level l's share of dfeats [n][D], points in order; the nodes

@@ -7,13 +7,13 @@
 #include <stdlib.h>
 
 const gnf_kernels gnf_kernels_scalar = {"scalar", 1, gnf_rbf_forward_ref, gnf_rbf_train_ref,
-                                        gnf_grid_encode_ref, gnf_grid_scatter_level_ref,
+                                        gnf_grid_encode_ref, gnf_grid_encode_h_ref, gnf_grid_scatter_level_ref,
                                         gnf_adam_update_step_ref, gnf_adam_update_lazy_step_ref,
                                         gnf_adam_idx_ref, gnf_rbf_phi_ref,
                                         gnf_nerf_sh_matrix_ref, gnf_nerf_colour_phi_ref};
 #ifndef GNF_NO_AVX2
 const gnf_kernels gnf_kernels_avx2 = {"avx2-fma", 8, gnf_rbf_forward_avx2, gnf_rbf_train_avx2,
-                                      gnf_grid_encode_avx2, gnf_grid_scatter_level_avx2,
+                                      gnf_grid_encode_avx2, gnf_grid_encode_h_avx2, gnf_grid_scatter_level_avx2,
                                       gnf_adam_update_avx2, gnf_adam_update_lazy_avx2,
                                       gnf_adam_idx_avx2, gnf_rbf_phi_avx2,
                                       gnf_nerf_sh_matrix_avx2, gnf_nerf_colour_phi_avx2};
@@ -69,6 +69,10 @@ double gnf_rbf_train(float *df, rbf_grads g, const float *f, const float *t, con
 
 void gnf_grid_encode(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
     gnf_kernels_active()->grid_encode(feats, m, params, x, n);
+}
+
+void gnf_grid_encode_h(float *feats, const struct gnf_model *m, const uint16_t *grid16, const float *x, long n) {
+    gnf_kernels_active()->grid_encode_h(feats, m, grid16, x, n);
 }
 
 void gnf_grid_scatter_level(float *grad, const struct gnf_model *m, int l, const float *x,

@@ -32,6 +32,12 @@ gnf_rbf_train_fn gnf_rbf_train_ref, gnf_rbf_train_avx2;
  * gnf_grid_scatter_level (field.h).  AVX2: every grid, bit-identical. */
 typedef void gnf_grid_encode_fn(float *feats, const struct gnf_model *m, const float *params, const float *x, long n);
 gnf_grid_encode_fn gnf_grid_encode_ref, gnf_grid_encode_avx2;
+/* The lookup from an f16 copy of the grids (gnf_grid_encode_h, field.h): the reference reads each
+ * node through gnf_f16_to_f32, so its results are gnf_grid_encode_ref's on a table of the
+ * rounded values.  AVX2: every grid, bit-identical. */
+typedef void gnf_grid_encode_h_fn(float *feats, const struct gnf_model *m, const uint16_t *grid16, const float *x,
+                                  long n);
+gnf_grid_encode_h_fn gnf_grid_encode_h_ref, gnf_grid_encode_h_avx2;
 typedef void gnf_grid_scatter_fn(float *grad, const struct gnf_model *m, int l, const float *x,
                                  const float *dfeats, long n, uint64_t *mark);
 gnf_grid_scatter_fn gnf_grid_scatter_level_ref, gnf_grid_scatter_level_avx2;
@@ -79,6 +85,7 @@ typedef struct {
     gnf_rbf_forward_fn *rbf_forward;
     gnf_rbf_train_fn *rbf_train;
     gnf_grid_encode_fn *grid_encode;
+    gnf_grid_encode_h_fn *grid_encode_h;
     gnf_grid_scatter_fn *grid_scatter_level;
     gnf_adam_fn *adam, *adam_lazy;
     gnf_adam_idx_fn *adam_idx;
