@@ -240,6 +240,18 @@ static inline __attribute__((always_inline)) void scatter8(float *g, const float
         for (int k = 0; k < nc; k++)
             for (int j = 0; j < 8; j++) gnf_mark(mark, idx[k][j]);
     }
+    if (C == 2) {   /* a node's pair in one 64-bit load and store: the same per-float updates */
+        for (int j = 0; j < 8; j++) {
+            const __m128 dj = _mm_castpd_ps(_mm_load_sd((const double *)(d + (long)j * D)));
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < nc; k++) {
+                double *node = (double *)(g + idx[k][j]);
+                const __m128 old = _mm_castpd_ps(_mm_load_sd(node));
+                _mm_store_sd(node, _mm_castps_pd(_mm_add_ps(old, _mm_mul_ps(_mm_set1_ps(w[k][j]), dj))));
+            }
+        }
+        return;
+    }
     for (int j = 0; j < 8; j++) {
         /* each node float still gets its corners' updates in the reference's order, also
          * when a hash maps two corners to one node */
