@@ -77,6 +77,17 @@ static inline __attribute__((always_inline)) void prefetch8(const void *gr, cons
         for (int j = 0; j < 8; j++) _mm_prefetch((const char *)gr + (long)es * idx[k][j], _MM_HINT_T0);
 }
 
+/* Two adjacent floats (a node's pair, 4-byte aligned) as the low half of a register, and back. */
+static inline __attribute__((always_inline)) __m128 load_pair(const float *p) {
+    int64_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm_castsi128_ps(_mm_cvtsi64_si128(v));
+}
+static inline __attribute__((always_inline)) void store_pair(float *p, __m128 v) {
+    const int64_t u = _mm_cvtsi128_si64(_mm_castps_si128(v));
+    memcpy(p, &u, sizeof u);
+}
+
 /* gather8 for levels of 2 features (every 3D recipe): a node's pair is one 64-bit load, four
  * points share a register ([f0 f1] of points 0..3, their weights duplicated to match), and each
  * point's pair is stored with one 64-bit store.  The same multiplies and adds in the same corner
@@ -89,9 +100,9 @@ static inline __attribute__((always_inline)) void gather8_c2(float *o, const flo
         _Pragma("GCC unroll 8")
         for (int k = 0; k < nc; k++) {
             const int *ik = idx[k] + h;
-            __m128 lo = _mm_castpd_ps(_mm_load_sd((const double *)(gr + ik[0])));
+            __m128 lo = load_pair(gr + ik[0]);
             lo = _mm_loadh_pi(lo, (const __m64 *)(gr + ik[1]));
-            __m128 hi = _mm_castpd_ps(_mm_load_sd((const double *)(gr + ik[2])));
+            __m128 hi = load_pair(gr + ik[2]);
             hi = _mm_loadh_pi(hi, (const __m64 *)(gr + ik[3]));
             const __m128 wq = _mm_load_ps(w[k] + h);
             const __m256 ww = _mm256_set_m128(_mm_unpackhi_ps(wq, wq), _mm_unpacklo_ps(wq, wq));
@@ -242,12 +253,11 @@ static inline __attribute__((always_inline)) void scatter8(float *g, const float
     }
     if (C == 2) {   /* a node's pair in one 64-bit load and store: the same per-float updates */
         for (int j = 0; j < 8; j++) {
-            const __m128 dj = _mm_castpd_ps(_mm_load_sd((const double *)(d + (long)j * D)));
+            const __m128 dj = load_pair(d + (long)j * D);
             _Pragma("GCC unroll 8")
             for (int k = 0; k < nc; k++) {
-                double *node = (double *)(g + idx[k][j]);
-                const __m128 old = _mm_castpd_ps(_mm_load_sd(node));
-                _mm_store_sd(node, _mm_castps_pd(_mm_add_ps(old, _mm_mul_ps(_mm_set1_ps(w[k][j]), dj))));
+                float *node = g + idx[k][j];
+                store_pair(node, _mm_add_ps(load_pair(node), _mm_mul_ps(_mm_set1_ps(w[k][j]), dj)));
             }
         }
         return;
