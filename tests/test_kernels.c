@@ -235,6 +235,16 @@ static void check_scatter_marks(const gnf_model *m, const float *x, const float 
     free(marks[1]);
 }
 
+/* Model v of the grid kernel sweeps: 2D (v even) or 3D, dense or hash (v / 2 odd; tables of 32
+ * nodes: collisions), shape[0] levels of shape[1] features at resolutions 3, 6, 9, ... */
+static void small_grid_config(gnf_model_config *cfg, int v, const int shape[2]) {
+    gnf_model_config_default(cfg, 2 + v % 2, 1);
+    cfg->encoding = v / 2 % 2 ? GNF_ENC_HASH : GNF_ENC_DENSE;
+    cfg->hash_log2 = 5;
+    cfg->levels = shape[0];
+    for (int l = 0; l < cfg->levels; l++) { cfg->res[l] = 3 + 3 * l; cfg->feat[l] = shape[1]; }
+}
+
 /* 2D and 3D, dense and hash (tables of 32 nodes: collisions), D = levels x feat in {4, 16, 20, 32},
  * points inside and outside [-1,1]; 1003 points leave a ragged block of 8.  The scalar kernels
  * within 1e-6 (lookup) and 1e-4 (scatter, sums of many points) of the largest double value; the
@@ -244,11 +254,7 @@ TEST(grid_kernels_encode_scatter) {
     const long n = 1003;
     for (int v = 0; v < 16; v++) {
         gnf_model_config cfg;
-        gnf_model_config_default(&cfg, 2 + v % 2, 1);
-        cfg.encoding = v / 2 % 2 ? GNF_ENC_HASH : GNF_ENC_DENSE;
-        cfg.hash_log2 = 5;
-        cfg.levels = shapes[v / 4][0];
-        for (int l = 0; l < cfg.levels; l++) { cfg.res[l] = 3 + 3 * l; cfg.feat[l] = shapes[v / 4][1]; }
+        small_grid_config(&cfg, v, shapes[v / 4]);
         gnf_model *m = NULL;
         CHECK(gnf_model_create(&cfg, cfg.in_dim == 3 ? GNF_TASK_SDF : GNF_TASK_IMAGE, &m) == GNF_OK);
         if (!m) return;
@@ -326,11 +332,7 @@ TEST(grid_kernels_encode_f16) {
     static const int shapes[5][2] = {{2, 2}, {8, 2}, {5, 4}, {16, 2}, {3, 1}};
     for (int v = 0; v < 20; v++) {
         gnf_model_config cfg;
-        gnf_model_config_default(&cfg, 2 + v % 2, 1);
-        cfg.encoding = v / 2 % 2 ? GNF_ENC_HASH : GNF_ENC_DENSE;
-        cfg.hash_log2 = 5;
-        cfg.levels = shapes[v / 4][0];
-        for (int l = 0; l < cfg.levels; l++) { cfg.res[l] = 3 + 3 * l; cfg.feat[l] = shapes[v / 4][1]; }
+        small_grid_config(&cfg, v, shapes[v / 4]);
         check_encode_h(&cfg, (uint64_t)v, 1003);
     }
     gnf_model_config cfg;

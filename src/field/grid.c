@@ -59,8 +59,9 @@ static inline int corners(const struct gnf_model *m, int l, const float *x, long
     return 8;
 }
 
-/* Entry grid_encode (kernels.h): feats [n][D] from x [n][in_dim], every level. */
-void gnf_grid_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
+/* The lookup of every level from an f32 table or (half) an f16 copy read through gnf_f16_to_f32. */
+static inline void encode_ref(float *feats, const struct gnf_model *m, const void *tab, const float *x, long n,
+                              const int half) {
     const int D = m->D, dim = m->cfg.in_dim;
     long idx[8];
     float wt[8];
@@ -68,37 +69,27 @@ void gnf_grid_encode_ref(float *feats, const struct gnf_model *m, const float *p
         float *f = feats + p * D;
         for (int l = 0; l < m->cfg.levels; l++) {
             const int C = m->cfg.feat[l];
-            const float *g = params + m->grid_off[l];
+            const float *g = (const float *)tab + m->grid_off[l];
+            const uint16_t *gh = (const uint16_t *)tab + m->grid_off[l];
             int nc = corners(m, l, x + p * dim, idx, wt);
             float *o = f + m->feat_off[l];
             for (int c = 0; c < C; c++) {
-                float s = wt[0] * g[idx[0] + c];
-                for (int k = 1; k < nc; k++) s += wt[k] * g[idx[k] + c];
+                float s = wt[0] * (half ? gnf_f16_to_f32(gh[idx[0] + c]) : g[idx[0] + c]);
+                for (int k = 1; k < nc; k++) s += wt[k] * (half ? gnf_f16_to_f32(gh[idx[k] + c]) : g[idx[k] + c]);
                 o[c] = s;
             }
         }
     }
 }
 
+/* Entry grid_encode (kernels.h): feats [n][D] from x [n][in_dim], every level. */
+void gnf_grid_encode_ref(float *feats, const struct gnf_model *m, const float *params, const float *x, long n) {
+    encode_ref(feats, m, params, x, n, 0);
+}
+
 /* Entry grid_encode_h (kernels.h): gnf_grid_encode_ref reading the f16 copy grid16. */
 void gnf_grid_encode_h_ref(float *feats, const struct gnf_model *m, const uint16_t *grid16, const float *x, long n) {
-    const int D = m->D, dim = m->cfg.in_dim;
-    long idx[8];
-    float wt[8];
-    for (long p = 0; p < n; p++) {
-        float *f = feats + p * D;
-        for (int l = 0; l < m->cfg.levels; l++) {
-            const int C = m->cfg.feat[l];
-            const uint16_t *g = grid16 + m->grid_off[l];
-            int nc = corners(m, l, x + p * dim, idx, wt);
-            float *o = f + m->feat_off[l];
-            for (int c = 0; c < C; c++) {
-                float s = wt[0] * gnf_f16_to_f32(g[idx[0] + c]);
-                for (int k = 1; k < nc; k++) s += wt[k] * gnf_f16_to_f32(g[idx[k] + c]);
-                o[c] = s;
-            }
-        }
-    }
+    encode_ref(feats, m, grid16, x, n, 1);
 }
 
 /* Entry grid_scatter_level (kernels.h): grad += level l's share of dfeats [n][D], in point order;

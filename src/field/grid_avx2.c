@@ -88,25 +88,34 @@ static inline __attribute__((always_inline)) void store_pair(float *p, __m128 v)
     memcpy(p, &u, sizeof u);
 }
 
-/* gather8 for levels of 2 features (every 3D recipe): a node's pair is one 64-bit load, four
- * points share a register ([f0 f1] of points 0..3, their weights duplicated to match), and each
- * point's pair is stored with one 64-bit store.  The same multiplies and adds in the same corner
- * order as gather8, so the same bits; it replaces 16 eight-lane gathers and 16 scalar stores per
- * group by 64 pair loads and 8 pair stores (render lookups, lego: see bench/README.md). */
-static inline __attribute__((always_inline)) void gather8_c2(float *o, const float *gr, int D, const int idx[8][8],
-                                                              const float w[8][8], const int nc) {
+/* gather8 for levels of 2 features (every 3D recipe), from an f32 table or (half) the f16 copy
+ * of gnf_grid_encode_h: a node's pair is one 64-bit (f16: 32-bit) load, four points share a
+ * register ([f0 f1] of points 0..3, their weights duplicated to match), and each point's pair is
+ * stored with one 64-bit store.  The same multiplies and adds in the same corner order as
+ * gather8 (F16C's conversion is exact), so the same bits; it replaces 16 eight-lane gathers and
+ * 16 scalar stores per group (render lookups, lego: see bench/README.md). */
+static inline __attribute__((always_inline)) void gather8_c2(float *o, const void *tab, int D, const int idx[8][8],
+                                                              const float w[8][8], const int nc, const int half) {
+    const float *gr = tab;
+    const uint16_t *gh = tab;
     for (int h = 0; h < 8; h += 4) {
         __m256 v = _mm256_setzero_ps();
         _Pragma("GCC unroll 8")
         for (int k = 0; k < nc; k++) {
             const int *ik = idx[k] + h;
-            __m128 lo = load_pair(gr + ik[0]);
-            lo = _mm_loadh_pi(lo, (const __m64 *)(gr + ik[1]));
-            __m128 hi = load_pair(gr + ik[2]);
-            hi = _mm_loadh_pi(hi, (const __m64 *)(gr + ik[3]));
+            __m256 f;
+            if (half) {
+                int32_t q[4];
+                for (int j = 0; j < 4; j++) memcpy(&q[j], gh + ik[j], 4);
+                f = _mm256_cvtph_ps(_mm_setr_epi32(q[0], q[1], q[2], q[3]));
+            } else {
+                const __m128 lo = _mm_loadh_pi(load_pair(gr + ik[0]), (const __m64 *)(gr + ik[1]));
+                const __m128 hi = _mm_loadh_pi(load_pair(gr + ik[2]), (const __m64 *)(gr + ik[3]));
+                f = _mm256_set_m128(hi, lo);
+            }
             const __m128 wq = _mm_load_ps(w[k] + h);
             const __m256 ww = _mm256_set_m128(_mm_unpackhi_ps(wq, wq), _mm_unpacklo_ps(wq, wq));
-            const __m256 t = _mm256_mul_ps(ww, _mm256_set_m128(hi, lo));
+            const __m256 t = _mm256_mul_ps(ww, f);
             v = k ? _mm256_add_ps(v, t) : t;
         }
         const __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
@@ -121,7 +130,7 @@ static inline __attribute__((always_inline)) void gather8_c2(float *o, const flo
 static inline __attribute__((always_inline)) void gather8(float *o, const float *gr, int C, int D, const int idx[8][8],
                                                            const float w[8][8], const int nc) {
     if (C == 2) {
-        gather8_c2(o, gr, D, idx, w, nc);
+        gather8_c2(o, gr, D, idx, w, nc, 0);
         return;
     }
     float tmp[8] __attribute__((aligned(32)));
@@ -137,32 +146,13 @@ static inline __attribute__((always_inline)) void gather8(float *o, const float 
     }
 }
 
-/* gather8 from an f16 table (the renderer's copy, gnf_grid_encode_h): the same multiplies and
- * adds on the converted values (F16C's conversion is exact), so the same bits as gather8 on a
- * table of those values.  Two features: a node's pair is one 32-bit load and four points' pairs
- * one conversion; other counts: eight 16-bit loads per conversion. */
+/* gather8 from the f16 copy (gnf_grid_encode_h): the same multiplies and adds on the converted
+ * values, so the same bits as gather8 on a table of those values; other counts than 2: eight
+ * 16-bit loads per conversion. */
 static inline __attribute__((always_inline)) void gather8_h(float *o, const uint16_t *gr, int C, int D,
                                                              const int idx[8][8], const float w[8][8], const int nc) {
     if (C == 2) {
-        for (int h = 0; h < 8; h += 4) {
-            __m256 v = _mm256_setzero_ps();
-            _Pragma("GCC unroll 8")
-            for (int k = 0; k < nc; k++) {
-                const int *ik = idx[k] + h;
-                int32_t q[4];
-                for (int j = 0; j < 4; j++) memcpy(&q[j], gr + ik[j], 4);
-                const __m256 f = _mm256_cvtph_ps(_mm_setr_epi32(q[0], q[1], q[2], q[3]));
-                const __m128 wq = _mm_load_ps(w[k] + h);
-                const __m256 ww = _mm256_set_m128(_mm_unpackhi_ps(wq, wq), _mm_unpacklo_ps(wq, wq));
-                const __m256 t = _mm256_mul_ps(ww, f);
-                v = k ? _mm256_add_ps(v, t) : t;
-            }
-            const __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-            _mm_storel_pi((__m64 *)(o + (long)h * D), lo);
-            _mm_storeh_pi((__m64 *)(o + (long)(h + 1) * D), lo);
-            _mm_storel_pi((__m64 *)(o + (long)(h + 2) * D), hi);
-            _mm_storeh_pi((__m64 *)(o + (long)(h + 3) * D), hi);
-        }
+        gather8_c2(o, gr, D, idx, w, nc, 1);
         return;
     }
     float tmp[8] __attribute__((aligned(32)));
