@@ -157,7 +157,8 @@ TEST(nerf_distance_field_brute_force) {
 
 /* The fast marcher gives gnf_nerf_march's samples (the same lattice points, positions and
  * distances), marched in pieces of 7 as the renderer's rounds do, except lattice points within
- * float rounding of a cell face. */
+ * float rounding of a cell face; counting alone gives the same count, and a march restarted at
+ * the first sample (training's two passes) the same samples. */
 TEST(nerf_march_fast_matches_march) {
     const int G = 32;
     nerf_space sp = {1.5f, 0.01f, 25.0f, G, calloc((size_t)G * G * G, 1), NULL, {0}, {0}};
@@ -173,7 +174,8 @@ TEST(nerf_march_fast_matches_march) {
     enum { CAP = 4096 };
     float *xa = malloc(sizeof(float) * 3 * CAP), *ta = malloc(sizeof(float) * CAP);
     float *xb = malloc(sizeof(float) * 3 * CAP), *tb = malloc(sizeof(float) * CAP);
-    long total = 0, face = 0, bad = 0;
+    float *xa2 = malloc(sizeof(float) * 3 * CAP), *ta2 = malloc(sizeof(float) * CAP);
+    long total = 0, face = 0, bad = 0, recount_bad = 0;
     const float cs = 2 * sp.box / G;
     for (int it = 0; it < 400; it++) {
         float o[3], d[3], aim[3], dn = 0, inv[3], t0, t1;
@@ -190,6 +192,14 @@ TEST(nerf_march_fast_matches_march) {
             if (m == 0 || nb + m + 7 > CAP) { nb += m; break; }
             nb += m;
         }
+        /* counting alone (x, ts NULL) gives the same count, and a march restarted at the first
+         * sample's lattice index (as training's second pass does) gives the same samples */
+        long lc = 0, nc = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &lc, t1, CAP, NULL, NULL);
+        long l1 = 0, n1 = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &l1, t1, 1, NULL, NULL);
+        l1 -= n1;
+        long nr = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &l1, t1, CAP, xa2, ta2);
+        recount_bad += nc != nb || nr != nb || memcmp(xa2, xb, sizeof(float) * 3 * (size_t)nb) != 0 ||
+                       memcmp(ta2, tb, sizeof(float) * (size_t)nb) != 0;
         total += na;
         /* merge by lattice index; an unmatched sample must lie within rounding of a cell face */
         long ia = 0, ib = 0;
@@ -214,7 +224,8 @@ TEST(nerf_march_fast_matches_march) {
     CHECK_MSG(bad == 0, "%ld of %ld samples differ (%ld at cell faces)", bad, total, face);
     CHECK_MSG(face * 1000 < total + 1000, "%ld of %ld samples differ at cell faces", face, total);
     CHECK_MSG(total > 5000, "total %ld", total);
-    free(xa); free(ta); free(xb); free(tb);
+    CHECK_MSG(recount_bad == 0, "%ld rays counted or restarted differently", recount_bad);
+    free(xa); free(ta); free(xb); free(tb); free(xa2); free(ta2);
     gnf_free(cdist);
     free(sp.occ);
 }

@@ -165,13 +165,15 @@ typedef struct {
     float rgb[3][BLK];
 } nerf_block;
 
-/* Shapes: y [m][ys], dt [m], Yl [16]; m <= BLK. */
+/* Shapes: y [m][ys], dt [m], Yl [16]; m <= BLK.  Yl NULL: y's rows are [y0, r, g, b], the colours
+ * given. */
 static void block_eval(nerf_block *b, const float *y, long ys, const float *dt, const float *Yl, long m) {
     float v[BLK], dtl[BLK], z[3][BLK];
     for (long s = 0; s < BLK; s++) {
         if (s < m) {
             float zz[3];
-            sh_dot3(zz, y + s * ys, Yl);
+            if (Yl) sh_dot3(zz, y + s * ys, Yl);
+            else memcpy(zz, y + s * ys + 1, sizeof zz);
             v[s] = y[s * ys] + NERF_DENSITY_SHIFT;
             dtl[s] = dt[s];
             for (int c = 0; c < 3; c++) z[c][s] = zz[c];
@@ -186,8 +188,10 @@ static void block_eval(nerf_block *b, const float *y, long ys, const float *dt, 
         b->alpha[s] = alpha_keep(x, &b->keep[s]);
         b->dsig[s] = sig * dtl[s];
     }
-    for (int c = 0; c < 3; c++)
-        for (int s = 0; s < BLK; s++) b->rgb[c][s] = sigmoid(z[c][s]);
+    if (!Yl) memcpy(b->rgb, z, sizeof z);
+    else
+        for (int c = 0; c < 3; c++)
+            for (int s = 0; s < BLK; s++) b->rgb[c][s] = sigmoid(z[c][s]);
 }
 
 /* Values the forward pass parks at the start of each composited dy row for the reverse pass. */
@@ -196,11 +200,11 @@ _Static_assert(P_N <= NERF_OUT, "parked values fit in a row");
 
 /* Forward over one ray; with park != NULL also parks the backward's values in rows of park
  * (stride ps).  C gets sum_i w_i c_i (no background); returns n_used, *T_end, *tau (the optical
- * thickness composited, for an opacity accurate near 0). */
+ * thickness composited, for an opacity accurate near 0).  Y16 NULL: y's rows hold [y0, r, g, b]. */
 static long ray_forward(float C[3], float *depth, float *T_end, float *tau, float *park, long ps, const float *y,
-                        long ys, const float Y16[16], const float *dt, const float *t, long n, float t_min) {
-    float Yl[NERF_SH];
-    memcpy(Yl, Y16, sizeof Yl);
+                        long ys, const float *Y16, const float *dt, const float *t, long n, float t_min) {
+    float Ybuf[NERF_SH], *Yl = NULL;
+    if (Y16) Yl = memcpy(Ybuf, Y16, sizeof Ybuf);
     float T = 1.0f, C0 = 0, C1 = 0, C2 = 0, dep = 0, tsum = 0;
     long i = 0;
     int done = 0;
@@ -264,12 +268,11 @@ void gnf_nerf_composite(nerf_ray_result *out, const float *y, long ys, const flo
  * With g_c = 2 scale (C_c - target_c) and R_k = sum_{i>k} w_i c_i + T_end bg:
  *   dL/dy_k[0]        = sigmoid(y_k0 - 10) dt_k sum_c g_c (T_{k+1} c_kc - R_kc)
  *   dL/dy_k[1+16c+j]  = g_c w_k c_kc (1 - c_kc) Y_j */
-float gnf_nerf_composite_backward(float *dy, long dys, nerf_ray_result *out, const float *y, long ys, const float Y16[16],
-                              const float *dt, const float *t, long n, const float bg[3], const float target[3],
-                              float scale, float t_min) {
-    assert(n == 0 || (ys >= NERF_OUT && dys >= NERF_OUT));
+static float composite_backward(float *dy, long dys, nerf_ray_result *out, const float *y, long ys, int rgb_given,
+                                const float Y16[16], const float *dt, const float *t, long n, const float bg[3],
+                                const float target[3], float scale, float t_min) {
     float C[3], depth, T, tau;
-    const long used = ray_forward(C, &depth, &T, &tau, dy, dys, y, ys, Y16, dt, t, n, t_min);
+    const long used = ray_forward(C, &depth, &T, &tau, dy, dys, y, ys, rgb_given ? NULL : Y16, dt, t, n, t_min);
     ray_result(out, C, depth, T, tau, used, bg);
     float loss = 0, g[3], R[3], Yl[NERF_SH];
     memcpy(Yl, Y16, sizeof Yl);
@@ -297,6 +300,20 @@ float gnf_nerf_composite_backward(float *dy, long dys, nerf_ray_result *out, con
         }
     }
     return loss;
+}
+
+float gnf_nerf_composite_backward(float *dy, long dys, nerf_ray_result *out, const float *y, long ys, const float Y16[16],
+                              const float *dt, const float *t, long n, const float bg[3], const float target[3],
+                              float scale, float t_min) {
+    assert(n == 0 || (ys >= NERF_OUT && dys >= NERF_OUT));
+    return composite_backward(dy, dys, out, y, ys, 0, Y16, dt, t, n, bg, target, scale, t_min);
+}
+
+float gnf_nerf_composite_backward_rgb(float *dy, long dys, nerf_ray_result *out, const float *yc, long ycs,
+                                      const float Y16[16], const float *dt, const float *t, long n, const float bg[3],
+                                      const float target[3], float scale, float t_min) {
+    assert(n == 0 || (ycs >= 4 && dys >= NERF_OUT));
+    return composite_backward(dy, dys, out, yc, ycs, 1, Y16, dt, t, n, bg, target, scale, t_min);
 }
 
 /* Shapes: sigma [n], dt [n] -> w [n] (first `count` written).  Same alpha and transmittance

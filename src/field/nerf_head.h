@@ -69,6 +69,14 @@ float gnf_nerf_composite_backward(float *dy, long dys, nerf_ray_result *out, con
                               const float *dt, const float *t, long n, const float bg[3], const float target[3],
                               float scale, float t_min);
 
+/* gnf_nerf_composite_backward for samples whose colours were computed already (training through
+ * the activations: gnf_nerf_colour_phi): yc [n][ycs] (ycs >= 4) holds each sample's raw density y0
+ * and its colour r, g, b (in (0, 1), the sigmoid of the SH sum of its 48 colour outputs at Y16).
+ * Writes dy [n][dys] and returns as gnf_nerf_composite_backward does for those outputs: the same
+ * values up to the rounding of the colours. */
+float gnf_nerf_composite_backward_rgb(float *dy, long dys, nerf_ray_result *out, const float *yc, long ycs,
+                                      const float Y16[16], const float *dt, const float *t, long n, const float bg[3],
+                                      const float target[3], float scale, float t_min);
 /* Weights only, for rendering where colour is evaluated only where the weight matters.
  * Shapes: sigma [n] (densities, >= 0), dt [n], w [n].  Writes w[i] = T_i alpha_i for i < the
  * returned count (the samples composited before termination, same rule and same arithmetic as

@@ -22,6 +22,7 @@
 #include "field/kernels.h"
 #include "geom/mcubes.h"
 #include "io/scene.h"
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -663,6 +664,11 @@ static inline float clamp1(float v) {
     return v > 1.0f ? 1.0f : v;
 }
 
+/* inv[a] = 1/d[a], 0 where d[a] = 0 (gnf_nerf_march_fast's inv) */
+static void inverse_dir(const float d[3], float inv[3]) {
+    for (int a = 0; a < 3; a++) inv[a] = d[a] != 0.0f ? 1.0f / d[a] : 0.0f;
+}
+
 /* ceil(v) for 0 <= v < 2^31, without a libm call */
 static inline long ceil_pos(float v) {
     long k = (long)v;
@@ -700,8 +706,11 @@ long gnf_nerf_march_fast(const nerf_space *sp, const unsigned char *cdist, const
         }
         if (rc == 0) {
             for (;;) {
-                for (int a = 0; a < 3; a++) x[3 * n + a] = clamp1((o[a] + tt * d[a]) * invB);
-                ts[n++] = tt;
+                if (x) {
+                    for (int a = 0; a < 3; a++) x[3 * n + a] = clamp1((o[a] + tt * d[a]) * invB);
+                    ts[n] = tt;
+                }
+                n++;
                 tt = tstart + (float)++i * dt;
                 if (!((float)i < ie && tt < t1 && n < cap)) break;
             }
@@ -750,7 +759,7 @@ static void fast_task(void *vctx, long task, int thread) {
     for (int j = 0; j < nr; j++) {
         fast_ray *q = &rs[j];
         pixel_ray(cam, &r->lens, (float)(px0 + j % tw) + 0.5f, (float)(py0 + j / tw) + 0.5f, q->o, q->d);
-        for (int a = 0; a < 3; a++) q->inv[a] = q->d[a] != 0.0f ? 1.0f / q->d[a] : 0.0f;
+        inverse_dir(q->d, q->inv);
         float e0;  /* the lattice starts where the ray enters the occupied cells' bounding box */
         q->alive = gnf_nerf_ray_aabb(q->o, q->d, r->sp.lo, r->sp.hi, &e0, &q->t1);
         q->tstart = e0 + 0.5f * r->sp.dt;
@@ -868,24 +877,31 @@ static gnf_status check_nerf_model(const gnf_model *m) {
 /* The distance field from sp->occ: cells at Chebyshev distance r from the occupied set are found
  * by growing the set r times by one cell (a cube dilation: three passes along the axes), on bit
  * rows (G cells in ceil(G/64) words), so each growth costs a few thousand word operations. */
-gnf_status gnf_nerf_distance_field(const nerf_space *sp, unsigned char **out) {
+/* The distance field into dist (G^3 bytes). */
+static gnf_status distance_fill(const nerf_space *sp, unsigned char *dist) {
     const int G = sp->G, W = (G + 63) / 64;
-    const long N = (long)G * G * G, rows = (long)G * G, nw = rows * W;
+    const long rows = (long)G * G, nw = rows * W;
     const uint64_t last = G % 64 ? ((uint64_t)1 << (G % 64)) - 1 : ~(uint64_t)0;   /* valid bits of a row's last word */
     uint64_t *cur = gnf_calloc((size_t)nw, sizeof(uint64_t)), *tmp = gnf_calloc((size_t)nw, sizeof(uint64_t));
     uint64_t *tmp2 = gnf_calloc((size_t)nw, sizeof(uint64_t));
-    unsigned char *dist = gnf_calloc((size_t)N, 1);
-    *out = NULL;
-    if (!cur || !tmp || !tmp2 || !dist) {
-        gnf_free(cur); gnf_free(tmp); gnf_free(tmp2); gnf_free(dist);
+    if (!cur || !tmp || !tmp2) {
+        gnf_free(cur); gnf_free(tmp); gnf_free(tmp2);
         return gnf_fail(GNF_ERR_NOMEM, "out of memory");
     }
     long left = 0;
-    for (long i = 0; i < N; i++) {
-        int o = sp->occ[i] != 0;
-        if (o) cur[(i / G) * W + (i % G) / 64] |= (uint64_t)1 << (i % G % 64);
-        dist[i] = o ? 0 : NERF_DIST_CAP + 1;
-        left += !o;
+    for (long r = 0; r < rows; r++) {
+        const unsigned char *occ = sp->occ + r * G;
+        unsigned char *dr = dist + r * G;
+        for (int k = 0; k < W; k++) {
+            uint64_t bits = 0;
+            for (int x = 64 * k; x < GNF_MIN(G, 64 * k + 64); x++) {
+                const int o = occ[x] != 0;
+                bits |= (uint64_t)o << (x - 64 * k);
+                dr[x] = o ? 0 : NERF_DIST_CAP + 1;
+                left += !o;
+            }
+            cur[r * W + k] = bits;
+        }
     }
     for (int rad = 1; rad <= NERF_DIST_CAP && left > 0; rad++) {
         for (long r = 0; r < rows; r++) {                   /* x: shifts with carries across words */
@@ -921,8 +937,17 @@ gnf_status gnf_nerf_distance_field(const nerf_space *sp, unsigned char **out) {
     gnf_free(cur);
     gnf_free(tmp);
     gnf_free(tmp2);
-    *out = dist;
     return GNF_OK;
+}
+
+gnf_status gnf_nerf_distance_field(const nerf_space *sp, unsigned char **out) {
+    unsigned char *dist = gnf_calloc((size_t)sp->G * sp->G * sp->G, 1);
+    *out = NULL;
+    if (!dist) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    gnf_status st = distance_fill(sp, dist);
+    if (st != GNF_OK) gnf_free(dist);
+    else *out = dist;
+    return st;
 }
 
 /* The fast renderer's f16 copy of the grids (half the memory traffic of the lookups; the test
@@ -1097,6 +1122,7 @@ typedef struct {
     const gnf_scene *sc;
     const gnf_train_config *tc;
     nerf_space sp;
+    unsigned char *cdist;         /* G³ distance field of sp's occupied cells, for gnf_nerf_march_fast */
     float *dens;                  /* G³ density estimates (running max with decay) */
     long S, Rmax, R, Rused, L;    /* sample capacity, ray capacity, rays this step, rays placed, live samples */
     long ra, rb;                  /* the rays [ra, rb) of Rused this process trains (data-parallel: its share) */
@@ -1107,10 +1133,14 @@ typedef struct {
     float *obeta;                 /* precisions after the update, for occupancy and held-out */
     /* rays */
     float *ro, *rd, *rgt, *rt0, *rt1;
-    long *rcnt, *roff, *rlive, *loff;
+    long *rcnt, *roff, *rlive, *loff, *rli;   /* rli: lattice index of the ray's first sample */
     double *rsq;
-    /* samples, and the live ones gathered */
+    /* samples, and the live ones gathered; Y (49 outputs) or, through the activations (phi_path),
+     * phi, the density row y0, the colours rgbs and their packing yc = [y0, r, g, b] */
+    int phi_path;
     float *x, *ts, *dts, *F, *Y, *dY;
+    float *phi, *y0, *rgbs, *yc, *bc2, *cst;
+    int *iota;                    /* 0, 1, ..., MAX_RAY_SAMPLES - 1: a ray's rows of phi */
     float *xl, *Fl, *dYl;
     float scale;
     /* occupancy refresh */
@@ -1131,13 +1161,19 @@ static void trainer_setup(nerf_trainer *tr, gnf_model *m, const gnf_nerf_config 
     tr->D = m->D;
     tr->K = m->cfg.rbf_k;
     tr->onum = 1L << 18;
+    /* the training forward through the activations, colour by the per-ray SH matrix (3K
+     * multiply-adds a sample instead of 48K) for K <= 64 (the per-ray matrix on the stack) */
+    tr->phi_path = tr->K <= 64;
 }
 
-/* The task's buffers: the allocation and the memory estimate both come from this list. */
+/* The task's buffers: the allocation and the memory estimate both come from this list (at most
+ * NERF_BUFS of them). */
+#define NERF_BUFS 48
 static int trainer_bufs(nerf_trainer *tr, gnf_buf *b) {
     const long S = tr->S, Rm = tr->Rmax, D = tr->D, G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
     int n = 0;
     b[n++] = GNF_BUF(tr->sp.occ, G3);
+    b[n++] = GNF_BUF(tr->cdist, G3);
     b[n++] = GNF_BUF(tr->dens, G3);
     b[n++] = GNF_BUF(tr->obeta, D * tr->K);
     b[n++] = GNF_BUF(tr->ro, Rm * 3);
@@ -1149,31 +1185,49 @@ static int trainer_bufs(nerf_trainer *tr, gnf_buf *b) {
     b[n++] = GNF_BUF(tr->roff, Rm + 1);
     b[n++] = GNF_BUF(tr->rlive, Rm + 1);
     b[n++] = GNF_BUF(tr->loff, Rm + 1);
+    b[n++] = GNF_BUF(tr->rli, Rm);
     b[n++] = GNF_BUF(tr->rsq, Rm);
     b[n++] = GNF_BUF(tr->x, S * 3);
     b[n++] = GNF_BUF(tr->ts, S);
     b[n++] = GNF_BUF(tr->dts, MAX_RAY_SAMPLES);
     b[n++] = GNF_BUF(tr->F, S * D);
-    b[n++] = GNF_BUF(tr->Y, S * NERF_OUT);
+    const long P = tr->phi_path;
+    b[n++] = GNF_BUF(tr->Y, (1 - P) * S * NERF_OUT);
+    b[n++] = GNF_BUF(tr->phi, P * S * tr->K);
+    b[n++] = GNF_BUF(tr->y0, P * S);
+    b[n++] = GNF_BUF(tr->rgbs, P * S * 3);
+    b[n++] = GNF_BUF(tr->yc, P * S * 4);
+    b[n++] = GNF_BUF(tr->bc2, P * D * tr->K);
+    b[n++] = GNF_BUF(tr->cst, P * tr->K);
+    b[n++] = GNF_BUF(tr->iota, P * MAX_RAY_SAMPLES);
     b[n++] = GNF_BUF(tr->dY, S * NERF_OUT);
     b[n++] = GNF_BUF(tr->xl, S * 3);
     b[n++] = GNF_BUF(tr->Fl, S * D);
     b[n++] = GNF_BUF(tr->dYl, S * NERF_OUT);
     b[n++] = GNF_BUF(tr->ox, tr->onum * 3);
     b[n++] = GNF_BUF(tr->osig, tr->onum);
+    assert(n <= NERF_BUFS);
     return n;
 }
 
-/* Bytes the task takes: its buffers, the coarse flags, the held-out set and the per-thread
- * scratch of density evaluation and rendering. */
+/* Bytes the task takes: its buffers, the coarse flags, the distance field's bit rows, the
+ * held-out set and the per-thread scratch of density evaluation and rendering. */
 static long task_bytes(nerf_trainer *tr, const gnf_nerf_config *nc) {
-    gnf_buf b[32];
+    gnf_buf b[NERF_BUFS];
     long G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
-    return (long)gnf_bufs_bytes(b, trainer_bufs(tr, b)) + G3 / 512 + nc->heldout_pixels * 12 * 4 +
+    return (long)gnf_bufs_bytes(b, trainer_bufs(tr, b)) + G3 / 512 + 3 * (G3 / tr->sp.G) * ((tr->sp.G + 63) / 64) * 8 +
+           nc->heldout_pixels * 12 * 4 +
            tr->T * (DENS_CHUNK * (tr->D + 1) + packet_scratch_floats(tr->D)) * 4;
 }
 
-/* Pass 1 (fill = 0): new rays of block b and their sample counts.  Pass 2 (fill = 1): samples. */
+/* What follows from the occupancy flags: the occupied box, the coarse flags, the distance field. */
+static gnf_status trainer_space(nerf_trainer *tr) {
+    gnf_status st = gnf_nerf_space_update_coarse(&tr->sp);
+    return st != GNF_OK ? st : distance_fill(&tr->sp, tr->cdist);
+}
+
+/* Pass 1 (fill = 0): new rays of block b and their sample counts.  Pass 2 (fill = 1): samples.
+ * Both march with gnf_nerf_march_fast over the distance field, from the ray's jittered start. */
 typedef struct { nerf_trainer *tr; int fill; } ray_pass;
 
 static void ray_task(void *vctx, long b, int thread) {
@@ -1194,14 +1248,26 @@ static void ray_task(void *vctx, long b, int thread) {
             if (!gnf_nerf_ray_aabb(tr->ro + 3 * r, tr->rd + 3 * r, tr->sp.lo, tr->sp.hi, &t0, &t1)) { t0 = 0; t1 = -1; }
             tr->rt0[r] = t0 + jit * tr->sp.dt;
             tr->rt1[r] = t1;
-            float t = tr->rt0[r];
-            tr->rcnt[r] = gnf_nerf_march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, t1, MAX_RAY_SAMPLES, NULL, NULL);
+            float inv[3];
+            long li = 0;
+            inverse_dir(tr->rd + 3 * r, inv);
+            /* the first sample alone, so that pass 2 starts there (past the empty space before it) */
+            long n = gnf_nerf_march_fast(&tr->sp, tr->cdist, tr->ro + 3 * r, tr->rd + 3 * r, inv, tr->rt0[r], &li, t1, 1,
+                                         NULL, NULL);
+            tr->rli[r] = li - n;
+            if (n)
+                n += gnf_nerf_march_fast(&tr->sp, tr->cdist, tr->ro + 3 * r, tr->rd + 3 * r, inv, tr->rt0[r], &li, t1,
+                                         MAX_RAY_SAMPLES - 1, NULL, NULL);
+            tr->rcnt[r] = n;
         }
     } else {
         for (long r = GNF_MAX(r0, tr->ra); r < GNF_MIN(r1, tr->rb); r++) {
-            float t = tr->rt0[r];
-            long o = tr->roff[r];
-            gnf_nerf_march(&tr->sp, tr->ro + 3 * r, tr->rd + 3 * r, &t, tr->rt1[r], tr->rcnt[r], tr->x + 3 * o, tr->ts + o);
+            float inv[3];
+            long li = tr->rli[r], o = tr->roff[r];
+            if (!tr->rcnt[r]) continue;
+            inverse_dir(tr->rd + 3 * r, inv);
+            gnf_nerf_march_fast(&tr->sp, tr->cdist, tr->ro + 3 * r, tr->rd + 3 * r, inv, tr->rt0[r], &li, tr->rt1[r],
+                                tr->rcnt[r], tr->x + 3 * o, tr->ts + o);
         }
     }
 }
@@ -1212,8 +1278,13 @@ static void forward_task(void *vctx, long ch, int thread) {
     gnf_model *m = tr->m;
     long i0 = tr->roff[tr->ra] + ch * GNF_TRAIN_CHUNK, n = GNF_MIN(GNF_TRAIN_CHUNK, tr->roff[tr->rb] - i0);
     gnf_grid_encode(tr->F + i0 * tr->D, m, m->params, tr->x + 3 * i0, n);
-    gnf_rbf_forward(tr->Y + i0 * NERF_OUT, tr->F + i0 * tr->D, m->params + m->off_c, tr->beta, m->params + m->off_W,
-                    m->params + m->off_w0, n, tr->D, tr->K, NERF_OUT, m->cfg.basis);
+    if (tr->phi_path)
+        gnf_kernels_rbf(tr->K)->rbf_phi(tr->phi + i0 * tr->K, tr->y0 + i0, tr->F + i0 * tr->D, m->params + m->off_c,
+                                        tr->beta, tr->bc2, tr->cst, m->params + m->off_W, m->params[m->off_w0], n,
+                                        tr->D, tr->K, m->cfg.basis);
+    else
+        gnf_rbf_forward(tr->Y + i0 * NERF_OUT, tr->F + i0 * tr->D, m->params + m->off_c, tr->beta,
+                        m->params + m->off_W, m->params + m->off_w0, n, tr->D, tr->K, NERF_OUT, m->cfg.basis);
 }
 
 static void composite_task(void *vctx, long b, int thread) {
@@ -1225,8 +1296,22 @@ static void composite_task(void *vctx, long b, int thread) {
         float Y16[16];
         gnf_nerf_sh16(Y16, tr->rd + 3 * r);
         nerf_ray_result res;
-        tr->rsq[r] = gnf_nerf_composite_backward(tr->dY + o * NERF_OUT, NERF_OUT, &res, tr->Y + o * NERF_OUT, NERF_OUT, Y16,
-                                                 tr->dts, tr->ts + o, n, k_bg, tr->rgt + 3 * r, tr->scale, NERF_TMIN);
+        if (tr->phi_path) {
+            const gnf_model *m = tr->m;
+            float M[3 * 64], b3[3], *yc = tr->yc + 4 * o, *rgb = tr->rgbs + 3 * o;
+            gnf_nerf_sh_matrix(M, b3, m->params + m->off_W, m->params + m->off_w0, tr->K, Y16);
+            gnf_nerf_colour_phi(rgb, M, b3, tr->phi + o * tr->K, tr->iota, n, tr->K);
+            for (long i = 0; i < n; i++) {
+                yc[4 * i] = tr->y0[o + i];
+                memcpy(yc + 4 * i + 1, rgb + 3 * i, 3 * sizeof(float));
+            }
+            tr->rsq[r] = gnf_nerf_composite_backward_rgb(tr->dY + o * NERF_OUT, NERF_OUT, &res, yc, 4, Y16, tr->dts,
+                                                         tr->ts + o, n, k_bg, tr->rgt + 3 * r, tr->scale, NERF_TMIN);
+        } else {
+            tr->rsq[r] = gnf_nerf_composite_backward(tr->dY + o * NERF_OUT, NERF_OUT, &res, tr->Y + o * NERF_OUT, NERF_OUT,
+                                                     Y16, tr->dts, tr->ts + o, n, k_bg, tr->rgt + 3 * r, tr->scale,
+                                                     NERF_TMIN);
+        }
         tr->rlive[r] = res.n_used;
     }
 }
@@ -1274,6 +1359,7 @@ static gnf_status nerf_batch(void *user, const gnf_step *s, gnf_batch *b) {
     rp.fill = 1;
     gnf_parallel_for((tr->rb + RAY_BLOCK - 1) / RAY_BLOCK, tr->T, ray_task, &rp);
     PHASE(0);
+    if (tr->phi_path) gnf_rbf_expand(tr->bc2, tr->cst, tr->m->params + tr->m->off_c, tr->beta, tr->D, tr->K);
     gnf_parallel_for((nmine + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK, tr->T, forward_task, tr);
     PHASE(1);
     tr->scale = 1.0f / (3.0f * (float)GNF_MAX(1, tr->Rused));
@@ -1331,7 +1417,7 @@ static gnf_status occupancy_update(nerf_trainer *tr, int all) {
     float thr = OCC_ALPHA / (tr->sp.dt * tr->sp.dscale);
     if (mean < thr) thr = (float)mean;
     for (long i = 0; i < G3; i++) tr->sp.occ[i] = tr->dens[i] > thr;
-    return gnf_nerf_space_update_coarse(&tr->sp);
+    return trainer_space(tr);
 }
 
 /* Every OCC_EVERY steps: every cell during the warm-up, a rotating sixteenth of them afterwards. */
@@ -1439,7 +1525,7 @@ static int nerf_state(void *user, gnf_state_item *it) {
 static gnf_status nerf_state_restored(void *user) {
     nerf_trainer *tr = user;
     if (tr->R < 1 || tr->R > tr->Rmax) return gnf_fail(GNF_ERR_FORMAT, "checkpoint: ray count %ld out of range 1..%ld", tr->R, tr->Rmax);
-    return gnf_nerf_space_update_coarse(&tr->sp);
+    return trainer_space(tr);
 }
 
 /* The training views (pictures and cameras), the held-out pixels and the space's settings. */
@@ -1495,14 +1581,15 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
     tr.sp.box = nc->box;
     tr.sp.dt = step_of(nc->box, nc->step);
     tr.sp.dscale = DIST_SCALE;
-    gnf_buf bufs[32];
+    gnf_buf bufs[NERF_BUFS];
     if (!gnf_alloc_bufs(bufs, trainer_bufs(&tr, bufs), &tr.block))
         return gnf_fail(GNF_ERR_NOMEM, "out of memory allocating radiance-field training buffers (%ld bytes needed)",
                         gnf_fit_nerf_memory(m, nc, tc));
     if ((st = heldout_make(&tr.ho, heldout ? &heldout->s : NULL, nc->heldout_pixels)) != GNF_OK) goto done;
     memset(tr.sp.occ, 1, (size_t)tr.sp.G * tr.sp.G * tr.sp.G);
-    if ((st = gnf_nerf_space_update_coarse(&tr.sp)) != GNF_OK) goto done;
+    if ((st = trainer_space(&tr)) != GNF_OK) goto done;
     for (int i = 0; i < MAX_RAY_SAMPLES; i++) tr.dts[i] = tr.sp.dt * tr.sp.dscale;
+    for (int i = 0; tr.phi_path && i < MAX_RAY_SAMPLES; i++) tr.iota[i] = i;
     gnf_task_ops ops = nerf_ops(&tr, nc);
     st = gnf_train(m, tc, &ops, report);
 done:

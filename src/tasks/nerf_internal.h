@@ -45,7 +45,8 @@ gnf_status gnf_nerf_distance_field(const nerf_space *sp, unsigned char **out);
 
 /* The fast renderer's marcher: from lattice index *li (samples at tstart + i·dt, i >= *li) toward
  * t1, up to cap samples in occupied cells, positions x (3 per sample, normalised, clamped to
- * [-1,1]) and distances ts as gnf_nerf_march computes them; inv[a] = 1/d[a] (0 where d[a] = 0).
+ * [-1,1]) and distances ts as gnf_nerf_march computes them (x and ts both NULL: count only, the
+ * same count); inv[a] = 1/d[a] (0 where d[a] = 0).
  * Runs of lattice points inside an occupied cell are emitted without re-classifying each, and
  * empty space is crossed in jumps over the empty cubes of cdist, so the samples are those of
  * gnf_nerf_march but for lattice points within float rounding of a cell face, which either may
