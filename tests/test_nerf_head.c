@@ -352,6 +352,85 @@ TEST(nerf_head_backward_gradcheck) {
            terminated, checked, worst);
 }
 
+/* Training through the activations: compositing from given colours with the factored gradient
+ * (gnf_nerf_composite_backward_rgb) gives the 49-output gradient of gnf_nerf_composite_backward
+ * (dL/dy_{1+16c+j} = dL/dz_c Y16_j), and the 4-row decoder backward (gnf_nerf_head_backward) gives
+ * gnf_rbf_train's 49-row df and decoder gradients from it, on the rays of every mode and length. */
+static double rel_diff(const float *a, const float *b, long n) {
+    double worst = 0;
+    for (long i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]) / (fabs((double)b[i]) + 1e-4);
+        if (!(d <= worst)) worst = d;   /* NaN counts as worst */
+    }
+    return worst;
+}
+
+TEST(nerf_head_factored_matches_full) {
+    enum { D = 8, K = 24 };
+    gnf_rng r;
+    gnf_rng_seed(&r, 77, 5);
+    float c[D * K], beta[D * K], W[NERF_OUT * K], w0[NERF_OUT];
+    for (int i = 0; i < D * K; i++) { c[i] = test_urand(&r, -1, 1); beta[i] = test_urand(&r, 0.5f, 3); }
+    for (int i = 0; i < NERF_OUT * K; i++) W[i] = test_urand(&r, -1, 1);
+    for (int i = 0; i < NERF_OUT; i++) w0[i] = test_urand(&r, -0.5f, 0.5f);
+    const long wf = gnf_rbf_work_floats(D, K);
+    float *work = malloc(sizeof(float) * (size_t)wf);
+    double worst_dy = 0, worst_dec = 0;
+    int rays = 0;
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (int mode = 0; mode < 3; mode++) {
+            ray R;
+            ray_make(&R, ns[a], mode, &r);
+            const long n = R.n;
+            float *dy = malloc(sizeof(float) * (size_t)(n * DYS)), *yc = malloc(sizeof(float) * (size_t)(n * 4));
+            float *dyr = malloc(sizeof(float) * (size_t)(n * NERF_RGB_DY)), *dy4 = malloc(sizeof(float) * (size_t)(n * 4));
+            for (long i = 0; i < n; i++) {
+                yc[4 * i] = R.y[i * YS];
+                gnf_nerf_sh_colour(yc + 4 * i + 1, R.y + i * YS, R.Y16);
+            }
+            nerf_ray_result of, orr;
+            float lf = gnf_nerf_composite_backward(dy, DYS, &of, R.y, YS, R.Y16, R.dt, NULL, n, R.bg, R.target, 0.7f, T_MIN);
+            float lr = gnf_nerf_composite_backward_rgb(dyr, NERF_RGB_DY, &orr, yc, 4, R.Y16, R.dt, NULL, n, R.bg, R.target,
+                                                       0.7f, T_MIN);
+            CHECK_EQ_INT(orr.n_used, of.n_used);
+            CHECK(fabsf(lr - lf) <= 1e-5f * (fabsf(lf) + 1e-6f));
+            for (long i = 0; i < n; i++) {   /* the factored rows expanded, against the full ones */
+                float e[NERF_OUT];
+                e[0] = dyr[i * NERF_RGB_DY];
+                for (int ch = 0; ch < 3; ch++)
+                    for (int j = 0; j < NERF_SH; j++) e[1 + NERF_SH * ch + j] = dyr[i * NERF_RGB_DY + 1 + ch] * R.Y16[j];
+                double d = rel_diff(e, dy + i * DYS, NERF_OUT);
+                if (!(d <= worst_dy)) worst_dy = d;
+                memcpy(dy4 + 4 * i, dyr + i * NERF_RGB_DY, 4 * sizeof(float));
+            }
+            /* the decoder: features of n points, the 49-row backward against the 4-row one */
+            float *f = malloc(sizeof(float) * (size_t)(n * D)), *full = malloc(sizeof(float) * (size_t)(n * NERF_OUT));
+            float *dfa = malloc(sizeof(float) * (size_t)(n * D)), *dfb = malloc(sizeof(float) * (size_t)(n * D));
+            for (long i = 0; i < n * D; i++) f[i] = test_urand(&r, -1, 1);
+            for (long i = 0; i < n; i++) memcpy(full + i * NERF_OUT, dy + i * DYS, sizeof(float) * NERF_OUT);
+            float ga[D * K * 2 + NERF_OUT * K + NERF_OUT], gb[D * K * 2 + NERF_OUT * K + NERF_OUT];
+            memset(ga, 0, sizeof ga);
+            memset(gb, 0, sizeof gb);
+            rbf_grads A = {ga, ga + D * K, ga + 2 * D * K, ga + 2 * D * K + NERF_OUT * K, work};
+            rbf_grads B = {gb, gb + D * K, gb + 2 * D * K, gb + 2 * D * K + NERF_OUT * K, work};
+            double sq = 0;
+            gnf_rbf_train(dfa, A, f, full, NULL, c, beta, W, w0, n, D, K, NERF_OUT, GNF_BASIS_GAUSSIAN, GNF_LOSS_GIVEN,
+                          1.0f, &sq);
+            gnf_nerf_head_backward(dfb, B, f, dy4, c, beta, W, w0, n, D, K, GNF_BASIS_GAUSSIAN, R.Y16);
+            double d1 = rel_diff(dfb, dfa, n * D), d2 = rel_diff(gb, ga, (long)(sizeof ga / sizeof ga[0]));
+            if (!(d1 <= worst_dec)) worst_dec = d1;
+            if (!(d2 <= worst_dec)) worst_dec = d2;
+            rays++;
+            free(f); free(full); free(dfa); free(dfb);
+            free(dy); free(yc); free(dyr); free(dy4);
+            ray_free(&R);
+        }
+    CHECK_MSG(worst_dy < 1e-4, "composite: worst relative difference %.3g", worst_dy);
+    CHECK_MSG(worst_dec < 1e-3, "decoder: worst relative difference %.3g", worst_dec);
+    printf("    (%d rays; worst relative difference: output gradients %.2g, decoder %.2g)\n", rays, worst_dy, worst_dec);
+    free(work);
+}
+
 /* ---- weights ---------------------------------------------------------------------------------- */
 
 TEST(nerf_head_weights) {

@@ -196,7 +196,7 @@ static void block_eval(nerf_block *b, const float *y, long ys, const float *dt, 
 
 /* Values the forward pass parks at the start of each composited dy row for the reverse pass. */
 enum { P_W, P_TNEXT, P_DSIG, P_C0, P_WCC0 = P_C0 + 3, P_N = P_WCC0 + 3 };
-_Static_assert(P_N <= NERF_OUT, "parked values fit in a row");
+_Static_assert(P_N <= NERF_OUT && P_N <= NERF_RGB_DY, "parked values fit in a row");
 
 /* Forward over one ray; with park != NULL also parks the backward's values in rows of park
  * (stride ps).  C gets sum_i w_i c_i (no background); returns n_used, *T_end, *tau (the optical
@@ -282,7 +282,7 @@ static float composite_backward(float *dy, long dys, nerf_ray_result *out, const
         g[c] = 2.0f * scale * e;
         R[c] = T * bg[c];
     }
-    for (long i = n - 1; i >= used; i--) memset(dy + i * dys, 0, sizeof(float) * NERF_OUT);
+    for (long i = n - 1; i >= used; i--) memset(dy + i * dys, 0, sizeof(float) * (rgb_given ? 4 : NERF_OUT));
     /* Reverse: R holds R_k (what lies behind sample k) on entry to row k. */
     for (long i = used - 1; i >= 0; i--) {
         float *p = dy + i * dys;
@@ -293,6 +293,12 @@ static float composite_backward(float *dy, long dys, nerf_ray_result *out, const
         R[0] += w * c0;
         R[1] += w * c1;
         R[2] += w * c2;
+        if (rgb_given) {
+            p[1] = gz0;
+            p[2] = gz1;
+            p[3] = gz2;
+            continue;
+        }
         for (int j = 0; j < NERF_SH; j++) {
             p[1 + j] = gz0 * Yl[j];
             p[1 + NERF_SH + j] = gz1 * Yl[j];
@@ -312,7 +318,7 @@ float gnf_nerf_composite_backward(float *dy, long dys, nerf_ray_result *out, con
 float gnf_nerf_composite_backward_rgb(float *dy, long dys, nerf_ray_result *out, const float *yc, long ycs,
                                       const float Y16[16], const float *dt, const float *t, long n, const float bg[3],
                                       const float target[3], float scale, float t_min) {
-    assert(n == 0 || (ycs >= 4 && dys >= NERF_OUT));
+    assert(n == 0 || (ycs >= 4 && dys >= NERF_RGB_DY));
     return composite_backward(dy, dys, out, yc, ycs, 1, Y16, dt, t, n, bg, target, scale, t_min);
 }
 
@@ -330,4 +336,28 @@ long gnf_nerf_weights(float *w, float *T_end, const float *sigma, const float *d
     }
     *T_end = T;
     return i;
+}
+
+/* Shapes as in nerf_head.h: the head reduced to the ray's 4 rows [W_0; M], b' = [w0_0; b], the
+ * O = 4 training kernel on it, and its row gradients expanded back to the 49 rows. */
+void gnf_nerf_head_backward(float *df, rbf_grads g, const float *f, const float *dy4, const float *c, const float *beta,
+                            const float *W, const float *w0, long n, int D, int K, gnf_basis basis, const float Y16[16]) {
+    assert(K <= 64);
+    float Wp[4 * 64], bp[4], dW4[4 * 64], dw4[4] = {0, 0, 0, 0};
+    memcpy(Wp, W, sizeof(float) * (size_t)K);
+    bp[0] = w0[0];
+    gnf_nerf_sh_matrix(Wp + K, bp + 1, W, w0, K, Y16);
+    memset(dW4, 0, sizeof(float) * 4 * (size_t)K);
+    rbf_grads g4 = {g.dc, g.db, dW4, dw4, g.work};
+    double sq = 0;
+    gnf_rbf_train(df, g4, f, dy4, NULL, c, beta, Wp, bp, n, D, K, 4, basis, GNF_LOSS_GIVEN, 1.0f, &sq);
+    for (int k = 0; k < K; k++) g.dW[k] += dW4[k];
+    g.dw0[0] += dw4[0];
+    for (int ch = 0; ch < 3; ch++)
+        for (int j = 0; j < NERF_SH; j++) {
+            float *dWr = g.dW + (long)(1 + NERF_SH * ch + j) * K;
+            const float *src = dW4 + (long)(1 + ch) * K;
+            for (int k = 0; k < K; k++) dWr[k] += Y16[j] * src[k];
+            g.dw0[1 + NERF_SH * ch + j] += Y16[j] * dw4[1 + ch];
+        }
 }

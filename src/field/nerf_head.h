@@ -15,6 +15,8 @@
 #ifndef GNF_NERF_HEAD_H
 #define GNF_NERF_HEAD_H
 
+#include "field/field.h"
+
 #define NERF_OUT 49                  /* 1 density + 3 channels x 16 SH coefficients */
 #define NERF_SH 16                   /* SH functions of degree <= 3 */
 #define NERF_DENSITY_SHIFT (-10.0f)
@@ -71,12 +73,27 @@ float gnf_nerf_composite_backward(float *dy, long dys, nerf_ray_result *out, con
 
 /* gnf_nerf_composite_backward for samples whose colours were computed already (training through
  * the activations: gnf_nerf_colour_phi): yc [n][ycs] (ycs >= 4) holds each sample's raw density y0
- * and its colour r, g, b (in (0, 1), the sigmoid of the SH sum of its 48 colour outputs at Y16).
- * Writes dy [n][dys] and returns as gnf_nerf_composite_backward does for those outputs: the same
- * values up to the rounding of the colours. */
+ * and its colour r, g, b (in (0, 1): rgb_c = sigmoid(z_c), z_c the SH sum of its 48 colour outputs
+ * at Y16).  Writes the gradient in the factored form dy[i][0] = dL/dy0, dy[i][1 + c] = dL/dz_c
+ * (so dL/dy_{1+16c+j} = dy[i][1 + c] Y16[j]): rows of dys >= NERF_RGB_DY floats (the forward parks
+ * values in them), of which floats 4.. are scratch; rows at and after n_used get 4 zeros.  Fills
+ * *out and returns the squared error as gnf_nerf_composite_backward does (the same values up to
+ * the rounding of the colours). */
+#define NERF_RGB_DY 9
 float gnf_nerf_composite_backward_rgb(float *dy, long dys, nerf_ray_result *out, const float *yc, long ycs,
                                       const float Y16[16], const float *dt, const float *t, long n, const float bg[3],
                                       const float target[3], float scale, float t_min);
+/* The RBF decoder's backward of n samples of one ray whose output gradient has the factored form
+ * of gnf_nerf_composite_backward_rgb: dy4 [n][4] = (dL/dy0, dL/dz_0, dL/dz_1, dL/dz_2), so that
+ * dL/dy_{1+16c+j} = dy4[1 + c] Y16[j].  The same contract as gnf_rbf_train (field.h) with
+ * GNF_LOSS_GIVEN, O = NERF_OUT and those 49 gradients — df [n][D] written, dc, db, dW, dw0 of g
+ * accumulated, g.work its scratch — but the head runs as 4 rows, [W_0; M] with M the ray's SH
+ * matrix (gnf_nerf_sh_matrix), and its row gradients expand back once per call,
+ *   dW_0 += dW'_0,   dW_{1+16c+j} += Y16_j dW'_{1+c}   (the same for w0),
+ * so a sample costs 4 head rows instead of 49.  Equal to the 49-row backward up to rounding.
+ * K <= 64. */
+void gnf_nerf_head_backward(float *df, rbf_grads g, const float *f, const float *dy4, const float *c, const float *beta,
+                            const float *W, const float *w0, long n, int D, int K, gnf_basis basis, const float Y16[16]);
 /* Weights only, for rendering where colour is evaluated only where the weight matters.
  * Shapes: sigma [n] (densities, >= 0), dt [n], w [n].  Writes w[i] = T_i alpha_i for i < the
  * returned count (the samples composited before termination, same rule and same arithmetic as

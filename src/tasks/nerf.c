@@ -1203,7 +1203,7 @@ static int trainer_bufs(nerf_trainer *tr, gnf_buf *b) {
     b[n++] = GNF_BUF(tr->dY, S * NERF_OUT);
     b[n++] = GNF_BUF(tr->xl, S * 3);
     b[n++] = GNF_BUF(tr->Fl, S * D);
-    b[n++] = GNF_BUF(tr->dYl, S * NERF_OUT);
+    b[n++] = GNF_BUF(tr->dYl, S * (tr->phi_path ? 4 : NERF_OUT));
     b[n++] = GNF_BUF(tr->ox, tr->onum * 3);
     b[n++] = GNF_BUF(tr->osig, tr->onum);
     assert(n <= NERF_BUFS);
@@ -1325,7 +1325,33 @@ static void gather_task(void *vctx, long b, int thread) {
         long o = tr->roff[r], lo = tr->loff[r], n = tr->rlive[r];
         memcpy(tr->xl + 3 * lo, tr->x + 3 * o, sizeof(float) * 3 * (size_t)n);
         memcpy(tr->Fl + lo * D, tr->F + o * D, sizeof(float) * (size_t)(D * n));
-        memcpy(tr->dYl + lo * NERF_OUT, tr->dY + o * NERF_OUT, sizeof(float) * (size_t)(NERF_OUT * n));
+        if (tr->phi_path)   /* the factored gradient: dL/dy0 and dL/dz_c */
+            for (long i = 0; i < n; i++) memcpy(tr->dYl + 4 * (lo + i), tr->dY + (o + i) * NERF_OUT, 4 * sizeof(float));
+        else
+            memcpy(tr->dYl + lo * NERF_OUT, tr->dY + o * NERF_OUT, sizeof(float) * (size_t)(NERF_OUT * n));
+    }
+}
+
+/* The decoder's backward of live samples [i0, i0 + n) (phi_path): each ray's piece of the range
+ * through gnf_nerf_head_backward with the ray's SH basis. */
+static void nerf_decoder_backward(void *user, long i0, long n, float *dF, rbf_grads g) {
+    nerf_trainer *tr = user;
+    const gnf_model *m = tr->m;
+    const int D = tr->D, K = tr->K;
+    const float *W = m->params + m->off_W, *w0 = m->params + m->off_w0;
+    long lo = tr->ra, hi = tr->rb;   /* the ray holding live sample i0: loff[r] <= i0 < loff[r + 1] */
+    while (hi - lo > 1) {
+        long mid = (lo + hi) / 2;
+        if (tr->loff[mid] <= i0) lo = mid; else hi = mid;
+    }
+    for (long r = lo, i = i0; i < i0 + n; r++) {
+        long e = GNF_MIN(tr->loff[r + 1], i0 + n), k = e - i;
+        if (k <= 0) continue;
+        float Y16[16];
+        gnf_nerf_sh16(Y16, tr->rd + 3 * r);
+        gnf_nerf_head_backward(dF + (i - i0) * D, g, tr->Fl + i * D, tr->dYl + 4 * i, m->params + m->off_c, tr->beta,
+                               W, w0, k, D, K, m->cfg.basis, Y16);
+        i = e;
     }
 }
 
@@ -1553,6 +1579,7 @@ static void trainer_free(nerf_trainer *tr) {
 static gnf_task_ops nerf_ops(nerf_trainer *tr, const gnf_nerf_config *nc) {
     gnf_task_ops ops = {.batch = nerf_batch, .capacity = tr->S, .after_step = nerf_after_step, .quality = nerf_quality,
                         .target = tr->tc->target_psnr, .estimate = nerf_estimate, .finish = nerf_finish,
+                        .decoder_backward = tr->phi_path ? nerf_decoder_backward : NULL,
                         .loss_name = "mse-rgb", .lazy_grid_adam = 1, .warmup_steps = OCC_WARMUP + OCC_EVERY,
                         .state = nerf_state, .state_restored = nerf_state_restored, .fingerprint = nerf_fingerprint,
                         .user = tr, .extra_bytes = task_bytes(tr, nc)};

@@ -236,6 +236,10 @@ static double decoder_chunk(trainer *tr, long ch, int thread, float *dF, const f
     if (m->cfg.decoder != GNF_DEC_RBF) return gnf_mlp_train(dF, dg, m, m->params, F, t, w, n, loss, scale, sq);
     rbf_grads g = {dg + (m->off_c - m->dec_off), dg + (m->off_b - m->dec_off), dg + (m->off_W - m->dec_off),
                    dg + (m->off_w0 - m->dec_off), tr->work + (long)thread * gnf_rbf_work_floats(m->D, m->cfg.rbf_k)};
+    if (tr->ops->decoder_backward && loss == GNF_LOSS_GIVEN) {   /* the task's own backward of its batch */
+        tr->ops->decoder_backward(tr->ops->user, (F - tr->b.F) / m->D, n, dF, g);
+        return 0;
+    }
     return gnf_rbf_train(dF, g, F, t, w, m->params + m->off_c, tr->beta, m->params + m->off_W, m->params + m->off_w0,
                          n, m->D, m->cfg.rbf_k, m->cfg.out_dim, m->cfg.basis, loss, scale, sq);
 }

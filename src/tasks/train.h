@@ -68,6 +68,12 @@ typedef struct {
     /* Batch tasks: builds the step's batch in *b. */
     gnf_status (*batch)(void *user, const gnf_step *s, gnf_batch *b);
     long capacity;        /* batch tasks: the most samples a batch holds (per-point: tc->batch) */
+    /* Batch tasks with the RBF decoder (may be NULL: gnf_rbf_train over b->dY, out_dim outputs a
+     * sample): the decoder's backward of the batch's samples [i0, i0 + n), from b->dY in the task's
+     * own layout: writes dF (n × D) and accumulates into g (the chunk's gradient block, g.work the
+     * calling thread's scratch).  Runs on any thread, concurrently for disjoint ranges; must give
+     * the same bits whatever the thread. */
+    void (*decoder_backward)(void *user, long i0, long n, float *dF, rbf_grads g);
     /* After the optimiser's update of each step (may be NULL): e.g. occupancy refresh. */
     gnf_status (*after_step)(void *user, const gnf_step *s);
     /* Quality of the current model (PSNR, IoU) for progress, the target rule and the report;
