@@ -876,8 +876,8 @@ static gnf_status check_nerf_model(const gnf_model *m) {
 
 /* The distance field from sp->occ: cells at Chebyshev distance r from the occupied set are found
  * by growing the set r times by one cell (a cube dilation: three passes along the axes), on bit
- * rows (G cells in ceil(G/64) words), so each growth costs a few thousand word operations. */
-/* The distance field into dist (G^3 bytes). */
+ * rows (G cells in ceil(G/64) words), so each growth costs a few thousand word operations.
+ * Written into dist (G^3 bytes); gnf_nerf_distance_field allocates it, training reuses one. */
 static gnf_status distance_fill(const nerf_space *sp, unsigned char *dist) {
     const int G = sp->G, W = (G + 63) / 64;
     const long rows = (long)G * G, nw = rows * W;
