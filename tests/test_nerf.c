@@ -106,7 +106,7 @@ again:
     }
     CHECK_MSG(total > 1000, "total %ld", total);
     if (!with_coarse) {
-        CHECK(gnf_nerf_space_update_coarse(&sp) == GNF_OK);
+        CHECK(gnf_nerf_space_update_coarse(&sp, 0) == GNF_OK);
         CHECK(sp.coarse != NULL);
         with_coarse = 1;
         total = 0;
@@ -346,13 +346,13 @@ TEST(nerf_fit_lego_small) {
 TEST(nerf_occupied_bounding_box) {
     const int G = 16;
     nerf_space sp = {1.5f, 0.01f, 25.0f, G, calloc((size_t)G * G * G, 1), NULL, {0}, {0}};
-    CHECK(gnf_nerf_space_update_coarse(&sp) == GNF_OK);
+    CHECK(gnf_nerf_space_update_coarse(&sp, 0) == GNF_OK);
     for (int a = 0; a < 3; a++) CHECK(sp.lo[a] > sp.hi[a]);
     float o[3] = {0, 0, 5}, d[3] = {0, 0, -1}, t0, t1;
     CHECK(!gnf_nerf_ray_aabb(o, d, sp.lo, sp.hi, &t0, &t1));
     sp.occ[3 + G * (5 + G * 7)] = 1;   /* cell (3, 5, 7) */
     sp.occ[9 + G * (4 + G * 12)] = 1;  /* cell (9, 4, 12) */
-    CHECK(gnf_nerf_space_update_coarse(&sp) == GNF_OK);
+    CHECK(gnf_nerf_space_update_coarse(&sp, 0) == GNF_OK);
     const float cs = 3.0f / G;
     const int lo[3] = {3, 4, 7}, hi[3] = {9, 5, 12};
     for (int a = 0; a < 3; a++) {

@@ -125,20 +125,25 @@ TEST(nerf_colour_from_phi) {
 }
 
 /* The distance field equals the brute-force Chebyshev distance to the nearest occupied cell
- * (capped at NERF_DIST_CAP + 1), on sparse random grids and on an empty one. */
+ * (capped at NERF_DIST_CAP + 1), and the coarse flags and occupied box equal their brute-force
+ * definitions, on sparse random grids and on an empty one, on 1 and 3 threads (each pass runs in
+ * parallel z slices). */
 TEST(nerf_distance_field_brute_force) {
-    const int G = 24;
-    nerf_space sp = {1.5f, 0.01f, 25.0f, G, calloc((size_t)G * G * G, 1), NULL, {0}, {0}};
     gnf_rng r;
     gnf_rng_seed(&r, 23, 1);
-    for (int it = 0; it < 3; it++) {
-        memset(sp.occ, 0, (size_t)G * G * G);
-        int nocc = it == 0 ? 0 : (it == 1 ? 1 : 12);
+    for (int it = 0; it < 8; it++) {
+        const int G = it < 6 ? 24 : 13, Gc = G / NERF_COARSE;   /* 13: partial bricks, no coarse flags */
+        nerf_space sp = {1.5f, 0.01f, 25.0f, G, calloc((size_t)G * G * G, 1), NULL, {0}, {0}};
+        int nocc = (it % 6 / 2) == 0 ? 0 : ((it % 6 / 2) == 1 ? 1 : 12), threads = it % 2 ? 3 : 1;
+        if (it >= 6) nocc = 5;
         for (int k = 0; k < nocc; k++) sp.occ[gnf_rng_below(&r, (uint32_t)(G * G * G))] = 1;
         unsigned char *dist = NULL;
-        CHECK(gnf_nerf_distance_field(&sp, &dist) == GNF_OK);
+        CHECK(gnf_nerf_distance_field(&sp, threads, &dist) == GNF_OK);
+        CHECK(gnf_nerf_space_update_coarse(&sp, threads) == GNF_OK);
+        CHECK((sp.coarse != NULL) == (G % NERF_COARSE == 0));
         if (!dist) break;
-        long bad = 0;
+        long bad = 0, badc = 0;
+        int lo[3] = {G, G, G}, hi[3] = {-1, -1, -1};
         for (int i = 0; i < G * G * G; i++) {
             int x = i % G, y = (i / G) % G, z = i / (G * G), best = NERF_DIST_CAP + 1;
             for (int j = 0; j < G * G * G; j++)
@@ -147,12 +152,30 @@ TEST(nerf_distance_field_brute_force) {
                     int cheb = dx > dy ? (dx > dz ? dx : dz) : (dy > dz ? dy : dz);
                     if (cheb < best) best = cheb;
                 }
-            bad += dist[i] != best;
+            bad += dist[gnf_nerf_dist_at(x, y, z, G)] != best;
+            if (sp.occ[i]) {
+                const int c[3] = {x, y, z};
+                for (int a = 0; a < 3; a++) { lo[a] = c[a] < lo[a] ? c[a] : lo[a]; hi[a] = c[a] > hi[a] ? c[a] : hi[a]; }
+            }
         }
-        CHECK_MSG(bad == 0, "%d occupied cells: %ld cells with the wrong distance", nocc, bad);
+        for (int i = 0; sp.coarse && i < Gc * Gc * Gc; i++) {
+            int cx = i % Gc, cy = (i / Gc) % Gc, cz = i / (Gc * Gc), any = 0;
+            for (int z = 0; z < NERF_COARSE; z++)
+                for (int y = 0; y < NERF_COARSE; y++)
+                    for (int x = 0; x < NERF_COARSE; x++)
+                        any |= sp.occ[(cx * NERF_COARSE + x) + G * ((cy * NERF_COARSE + y) + G * (cz * NERF_COARSE + z))];
+            badc += (sp.coarse[i] != 0) != any;
+        }
+        CHECK_MSG(bad == 0, "G %d, %d occupied cells, %d threads: %ld cells with the wrong distance", G, nocc, threads, bad);
+        CHECK_MSG(badc == 0, "G %d, %d occupied cells, %d threads: %ld wrong coarse flags", G, nocc, threads, badc);
+        for (int a = 0; a < 3; a++) {
+            CHECK_NEAR(sp.lo[a], -1.5f + lo[a] * (3.0f / G), 1e-6);
+            CHECK_NEAR(sp.hi[a], -1.5f + (hi[a] + 1) * (3.0f / G), 1e-6);
+        }
         gnf_free(dist);
+        gnf_free(sp.coarse);
+        free(sp.occ);
     }
-    free(sp.occ);
 }
 
 /* The fast marcher gives gnf_nerf_march's samples (the same lattice points, positions and
@@ -169,7 +192,7 @@ TEST(nerf_march_fast_matches_march) {
         sp.occ[i] = (x / 8 + y / 8 + z / 8) % 3 == 0 && gnf_rng_uniform(&r) < 0.3f;
     }
     unsigned char *cdist = NULL;
-    CHECK(gnf_nerf_distance_field(&sp, &cdist) == GNF_OK);
+    CHECK(gnf_nerf_distance_field(&sp, 0, &cdist) == GNF_OK);
     if (!cdist) { free(sp.occ); return; }
     enum { CAP = 4096 };
     float *xa = malloc(sizeof(float) * 3 * CAP), *ta = malloc(sizeof(float) * CAP);

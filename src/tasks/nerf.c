@@ -37,6 +37,7 @@ struct gnf_nerf_scene { gnf_scene s; };
 #define OCC_WARMUP 64          /* steps during which every occupancy refresh visits every cell */
 #define OCC_SUBSETS 16         /* afterwards each refresh visits one of this many interleaved subsets */
 #define OCC_EVERY 16           /* steps between occupancy refreshes */
+#define OCC_BLOCK 4096         /* cells of a refresh's random stream, and of its parallel tasks */
 #define RAY_BLOCK 128          /* rays per parallel task */
 #define COLOUR_W 1e-5f         /* render: colour evaluated only where the weight exceeds this */
 #define MAX_RAY_SAMPLES 2048
@@ -201,38 +202,73 @@ static inline int cell_index(float p, float B, int G) {
     return i < 0 ? 0 : (i >= G ? G - 1 : i);
 }
 
-/* The occupied cells' bounding box and the coarse block flags, from the cell flags. */
-gnf_status gnf_nerf_space_update_coarse(nerf_space *sp) {
-    const int G = sp->G, C = NERF_COARSE;
-    int lo[3] = {G, G, G}, hi[3] = {-1, -1, -1};
-    for (long z = 0; z < G; z++)
+/* The occupied cells' bounding box and the coarse block flags, from the cell flags: task c
+ * takes the z slices of coarse slab c, keeping its own box; the boxes are merged in slab order.
+ * A function of the flags alone, so the same at any thread count.  A row is read 8 cells (one
+ * coarse block) to a 64-bit word. */
+_Static_assert(NERF_COARSE == 8, "coarse blocks are read as 64-bit words of 8 cells");
+typedef struct {
+    nerf_space *sp;
+    int (*box)[6];   /* per task: lo x,y,z, hi x,y,z */
+    int coarse;      /* G % 8 == 0: sp->coarse is written */
+} coarse_job;
+
+static void coarse_task(void *vctx, long c, int thread) {
+    (void)thread;
+    coarse_job *cj = vctx;
+    nerf_space *sp = cj->sp;
+    const int G = sp->G, C = NERF_COARSE, Gc = G / C;
+    int *b = cj->box[c];
+    b[0] = b[1] = b[2] = G;
+    b[3] = b[4] = b[5] = -1;
+    for (long z = c * C; z < GNF_MIN(G, (c + 1) * C); z++)
         for (long y = 0; y < G; y++) {
             const unsigned char *row = sp->occ + (size_t)G * (y + (size_t)G * z);
+            unsigned char *crow = cj->coarse ? sp->coarse + (size_t)Gc * (y / C + (size_t)Gc * (z / C)) : NULL;
             int first = -1, last = -1;
-            for (int x = 0; x < G; x++)
-                if (row[x]) { if (first < 0) first = x; last = x; }
+            for (int x = 0; x < G; x += 8) {
+                uint64_t w = 0;
+                memcpy(&w, row + x, (size_t)GNF_MIN(8, G - x));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+                w = __builtin_bswap64(w);   /* cell x in the lowest byte */
+#endif
+                if (!w) continue;
+                if (first < 0) first = x + __builtin_ctzll(w) / 8;
+                last = x + (63 - __builtin_clzll(w)) / 8;
+                if (crow) crow[x / C] = 1;
+            }
             if (first < 0) continue;
-            const int c[3] = {first, (int)y, (int)z}, e[3] = {last, (int)y, (int)z};
-            for (int a = 0; a < 3; a++) { lo[a] = GNF_MIN(lo[a], c[a]); hi[a] = GNF_MAX(hi[a], e[a]); }
+            b[0] = GNF_MIN(b[0], first); b[1] = GNF_MIN(b[1], (int)y); b[2] = GNF_MIN(b[2], (int)z);
+            b[3] = GNF_MAX(b[3], last); b[4] = GNF_MAX(b[4], (int)y); b[5] = GNF_MAX(b[5], (int)z);
         }
+}
+
+gnf_status gnf_nerf_space_update_coarse(nerf_space *sp, int threads) {
+    const int G = sp->G, C = NERF_COARSE, Gc = G / C;
+    coarse_job cj = {sp, NULL, G % C == 0};
+    if (cj.coarse) {
+        if (!sp->coarse) {
+            sp->coarse = gnf_calloc((size_t)Gc * Gc * Gc, 1);
+            if (!sp->coarse) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+        }
+        memset(sp->coarse, 0, (size_t)Gc * Gc * Gc);
+    }
+    const long ntask = (G + C - 1) / C;
+    cj.box = malloc((size_t)ntask * sizeof *cj.box);
+    if (!cj.box) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
+    gnf_parallel_for(ntask, threads, coarse_task, &cj);
+    int lo[3] = {G, G, G}, hi[3] = {-1, -1, -1};
+    for (long c = 0; c < ntask; c++)
+        for (int a = 0; a < 3; a++) {
+            lo[a] = GNF_MIN(lo[a], cj.box[c][a]);
+            hi[a] = GNF_MAX(hi[a], cj.box[c][3 + a]);
+        }
+    free(cj.box);
     const float cs = 2.0f * sp->box / (float)G;
     for (int a = 0; a < 3; a++) {  /* lo > hi (an empty box) when nothing is occupied */
         sp->lo[a] = -sp->box + (float)lo[a] * cs;
         sp->hi[a] = -sp->box + (float)(hi[a] + 1) * cs;
     }
-    if (G % C) return GNF_OK;
-    const int Gc = G / C;
-    if (!sp->coarse) {
-        sp->coarse = gnf_calloc((size_t)Gc * Gc * Gc, 1);
-        if (!sp->coarse) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
-    }
-    memset(sp->coarse, 0, (size_t)Gc * Gc * Gc);
-    for (long z = 0; z < G; z++)
-        for (long y = 0; y < G; y++) {
-            const unsigned char *row = sp->occ + (size_t)G * (y + (size_t)G * z);
-            unsigned char *crow = sp->coarse + (size_t)Gc * (y / C + (size_t)Gc * (z / C));
-            for (long x = 0; x < G; x++) crow[x / C] |= row[x];
-        }
     return GNF_OK;
 }
 
@@ -622,7 +658,7 @@ struct gnf_nerf_renderer {
     const gnf_model *m;
     nerf_space sp;
     float *beta, *bc2, *cst;   /* precisions, 2 beta c, sum_d beta c^2 */
-    unsigned char *cdist;      /* G^3: Chebyshev distance (cells) to the nearest occupied cell, capped */
+    unsigned char *cdist;      /* Chebyshev distance (cells) to the nearest occupied cell, capped (gnf_nerf_dist_at) */
     uint16_t *grid16;          /* fast path: the grids in f16 (gnf_grid_encode_h), or NULL: f32 */
     int threads, T, reference;
     float *scratch;            /* fast path: per thread fast_scratch_floats(D, K) floats */
@@ -697,7 +733,7 @@ long gnf_nerf_march_fast(const nerf_space *sp, const unsigned char *cdist, const
             int c = (int)(U[a] + (float)i * V[a]);
             ci[a] = c < 0 ? 0 : (c >= G ? G - 1 : c);
         }
-        const int rc = cdist[ci[0] + (long)G * (ci[1] + (long)G * ci[2])], h = rc > 0 ? rc - 1 : 0;
+        const int rc = cdist[gnf_nerf_dist_at(ci[0], ci[1], ci[2], G)], h = rc > 0 ? rc - 1 : 0;
         float ie = 3e9f;   /* exit of the cell (rc = 0) or of the empty cube around it, in lattice units */
         for (int a = 0; a < 3; a++) {
             float f = d[a] > 0 ? (float)(ci[a] + h + 1) : (float)(ci[a] - h);
@@ -877,74 +913,117 @@ static gnf_status check_nerf_model(const gnf_model *m) {
 /* The distance field from sp->occ: cells at Chebyshev distance r from the occupied set are found
  * by growing the set r times by one cell (a cube dilation: three passes along the axes), on bit
  * rows (G cells in ceil(G/64) words), so each growth costs a few thousand word operations.
- * Written into dist (G^3 bytes); gnf_nerf_distance_field allocates it, training reuses one. */
-static gnf_status distance_fill(const nerf_space *sp, unsigned char *dist) {
-    const int G = sp->G, W = (G + 63) / 64;
-    const long rows = (long)G * G, nw = rows * W;
-    const uint64_t last = G % 64 ? ((uint64_t)1 << (G % 64)) - 1 : ~(uint64_t)0;   /* valid bits of a row's last word */
-    uint64_t *cur = gnf_calloc((size_t)nw, sizeof(uint64_t)), *tmp = gnf_calloc((size_t)nw, sizeof(uint64_t));
-    uint64_t *tmp2 = gnf_calloc((size_t)nw, sizeof(uint64_t));
-    if (!cur || !tmp || !tmp2) {
-        gnf_free(cur); gnf_free(tmp); gnf_free(tmp2);
-        return gnf_fail(GNF_ERR_NOMEM, "out of memory");
-    }
+ * Written into dist (gnf_nerf_dist_bytes, laid out by gnf_nerf_dist_at); gnf_nerf_distance_field
+ * allocates it, training reuses one.
+ * Each pass is a parallel loop over z slices (x and y growth within a slice, then z growth and
+ * the newly reached cells); a function of the flags alone, the same at any thread count. */
+typedef struct {
+    const nerf_space *sp;
+    unsigned char *dist;
+    uint64_t *cur, *tmp, *tmp2;   /* the set so far; x then y grown; x, y, z grown */
+    long *left;                   /* per slice: cells not reached yet */
+    uint64_t last;                /* valid bits of a row's last word */
+    int W, rad;
+} dist_job;
+
+/* Slice z: its bit rows from the flags, distance 0 or "not reached". */
+static void dist_init_task(void *vctx, long z, int thread) {
+    (void)thread;
+    dist_job *dj = vctx;
+    const int G = dj->sp->G, W = dj->W;
     long left = 0;
-    for (long r = 0; r < rows; r++) {
-        const unsigned char *occ = sp->occ + r * G;
-        unsigned char *dr = dist + r * G;
+    for (int y = 0; y < G; y++) {
+        const long r = z * G + y;
+        const unsigned char *occ = dj->sp->occ + r * G;
         for (int k = 0; k < W; k++) {
             uint64_t bits = 0;
             for (int x = 64 * k; x < GNF_MIN(G, 64 * k + 64); x++) {
                 const int o = occ[x] != 0;
                 bits |= (uint64_t)o << (x - 64 * k);
-                dr[x] = o ? 0 : NERF_DIST_CAP + 1;
+                dj->dist[gnf_nerf_dist_at(x, y, (int)z, G)] = o ? 0 : NERF_DIST_CAP + 1;
                 left += !o;
             }
-            cur[r * W + k] = bits;
+            dj->cur[r * W + k] = bits;
         }
     }
-    for (int rad = 1; rad <= NERF_DIST_CAP && left > 0; rad++) {
-        for (long r = 0; r < rows; r++) {                   /* x: shifts with carries across words */
-            const uint64_t *s = cur + r * W;
-            uint64_t *t = tmp + r * W;
-            for (int k = 0; k < W; k++) {
-                uint64_t v = s[k] | s[k] << 1 | s[k] >> 1;
-                if (k > 0) v |= s[k - 1] >> 63;
-                if (k + 1 < W) v |= s[k + 1] << 63;
-                t[k] = k + 1 < W ? v : v & last;
-            }
-        }
-        for (long z = 0; z < G; z++)                        /* y */
-            for (long y = 0; y < G; y++) {
-                const uint64_t *s = tmp + (z * G + y) * W, *sm = y > 0 ? s - W : s, *sp1 = y + 1 < G ? s + W : s;
-                uint64_t *t = tmp2 + (z * G + y) * W;
-                for (int k = 0; k < W; k++) t[k] = s[k] | sm[k] | sp1[k];
-            }
-        for (long z = 0; z < G; z++)                        /* z */
-            for (long y = 0; y < G; y++) {
-                const long row = z * G + y;
-                const uint64_t *s = tmp2 + row * W, *sm = z > 0 ? s - (long)G * W : s, *sp1 = z + 1 < G ? s + (long)G * W : s;
-                uint64_t *t = tmp + row * W;
-                for (int k = 0; k < W; k++) t[k] = s[k] | sm[k] | sp1[k];
-            }
-        for (long w = 0; w < nw; w++)                       /* the cells reached first at rad */
-            for (uint64_t fresh = tmp[w] & ~cur[w]; fresh; fresh &= fresh - 1) {
-                dist[(w / W) * G + (w % W) * 64 + __builtin_ctzll(fresh)] = (unsigned char)rad;
-                left--;
-            }
-        uint64_t *sw = cur; cur = tmp; tmp = sw;
-    }
-    gnf_free(cur);
-    gnf_free(tmp);
-    gnf_free(tmp2);
-    return GNF_OK;
+    dj->left[z] = left;
 }
 
-gnf_status gnf_nerf_distance_field(const nerf_space *sp, unsigned char **out) {
-    unsigned char *dist = gnf_calloc((size_t)sp->G * sp->G * sp->G, 1);
+/* Slice z grown by one cell along x (shifts with carries across words), then along y. */
+static void dist_grow_xy_task(void *vctx, long z, int thread) {
+    (void)thread;
+    dist_job *dj = vctx;
+    const int G = dj->sp->G, W = dj->W;
+    for (long r = z * G; r < (z + 1) * G; r++) {
+        const uint64_t *s = dj->cur + r * W;
+        uint64_t *t = dj->tmp + r * W;
+        for (int k = 0; k < W; k++) {
+            uint64_t v = s[k] | s[k] << 1 | s[k] >> 1;
+            if (k > 0) v |= s[k - 1] >> 63;
+            if (k + 1 < W) v |= s[k + 1] << 63;
+            t[k] = k + 1 < W ? v : v & dj->last;
+        }
+    }
+    for (long y = 0; y < G; y++) {
+        const uint64_t *s = dj->tmp + (z * G + y) * W, *sm = y > 0 ? s - W : s, *sp1 = y + 1 < G ? s + W : s;
+        uint64_t *t = dj->tmp2 + (z * G + y) * W;
+        for (int k = 0; k < W; k++) t[k] = s[k] | sm[k] | sp1[k];
+    }
+}
+
+/* Slice z grown along z (from tmp2 of slices z - 1 .. z + 1) into tmp, and its cells reached
+ * first at this radius. */
+static void dist_grow_z_task(void *vctx, long z, int thread) {
+    (void)thread;
+    dist_job *dj = vctx;
+    const int G = dj->sp->G, W = dj->W;
+    const long slice = (long)G * W;
+    long left = dj->left[z];
+    for (long y = 0; y < G; y++) {
+        const long row = z * G + y;
+        const uint64_t *s = dj->tmp2 + row * W, *sm = z > 0 ? s - slice : s, *sp1 = z + 1 < G ? s + slice : s;
+        uint64_t *t = dj->tmp + row * W;
+        for (int k = 0; k < W; k++) {
+            t[k] = s[k] | sm[k] | sp1[k];
+            for (uint64_t fresh = t[k] & ~dj->cur[row * W + k]; fresh; fresh &= fresh - 1) {
+                dj->dist[gnf_nerf_dist_at(k * 64 + __builtin_ctzll(fresh), (int)y, (int)z, G)] = (unsigned char)dj->rad;
+                left--;
+            }
+        }
+    }
+    dj->left[z] = left;
+}
+
+static gnf_status distance_fill(const nerf_space *sp, unsigned char *dist, int threads) {
+    const int G = sp->G, W = (G + 63) / 64;
+    const long nw = (long)G * G * W;
+    dist_job dj = {sp, dist, gnf_calloc((size_t)nw, sizeof(uint64_t)), gnf_calloc((size_t)nw, sizeof(uint64_t)),
+                   gnf_calloc((size_t)nw, sizeof(uint64_t)), calloc((size_t)G, sizeof(long)),
+                   G % 64 ? ((uint64_t)1 << (G % 64)) - 1 : ~(uint64_t)0, W, 0};
+    gnf_status st = GNF_OK;
+    if (!dj.cur || !dj.tmp || !dj.tmp2 || !dj.left) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory"); goto done; }
+    gnf_parallel_for(G, threads, dist_init_task, &dj);
+    for (dj.rad = 1; dj.rad <= NERF_DIST_CAP; dj.rad++) {
+        long left = 0;
+        for (int z = 0; z < G; z++) left += dj.left[z];
+        if (left == 0) break;
+        gnf_parallel_for(G, threads, dist_grow_xy_task, &dj);
+        gnf_parallel_for(G, threads, dist_grow_z_task, &dj);
+        uint64_t *sw = dj.cur; dj.cur = dj.tmp; dj.tmp = sw;
+    }
+done:
+    gnf_free(dj.cur);
+    gnf_free(dj.tmp);
+    gnf_free(dj.tmp2);
+    free(dj.left);
+    return st;
+}
+
+gnf_status gnf_nerf_distance_field(const nerf_space *sp, int threads, unsigned char **out) {
+    unsigned char *dist = gnf_calloc((size_t)gnf_nerf_dist_bytes(sp->G), 1);
     *out = NULL;
     if (!dist) return gnf_fail(GNF_ERR_NOMEM, "out of memory");
-    gnf_status st = distance_fill(sp, dist);
+    gnf_status st = distance_fill(sp, dist, threads);
     if (st != GNF_OK) gnf_free(dist);
     else *out = dist;
     return st;
@@ -991,14 +1070,14 @@ gnf_status gnf_nerf_renderer_create(const gnf_model *m, int threads, gnf_nerf_re
     r->bc2 = gnf_calloc((size_t)DK, sizeof(float));
     r->cst = gnf_calloc((size_t)m->cfg.rbf_k, sizeof(float));
     if (!r->beta || !r->bc2 || !r->cst) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory"); goto fail; }
-    if ((st = gnf_nerf_space_update_coarse(&r->sp)) != GNF_OK) goto fail;
+    if ((st = gnf_nerf_space_update_coarse(&r->sp, threads)) != GNF_OK) goto fail;
     gnf_rbf_beta(r->beta, m, m->params);
     gnf_rbf_expand(r->bc2, r->cst, m->params + m->off_c, r->beta, m->D, m->cfg.rbf_k);
     if (!r->reference) {
         r->scr_floats = fast_scratch_floats(m->D, m->cfg.rbf_k);
         r->scratch = gnf_calloc((size_t)r->T * (size_t)r->scr_floats, sizeof(float));
         if (!r->scratch) { st = gnf_fail(GNF_ERR_NOMEM, "out of memory"); goto fail; }
-        if ((st = gnf_nerf_distance_field(&r->sp, &r->cdist)) != GNF_OK) goto fail;
+        if ((st = gnf_nerf_distance_field(&r->sp, threads, &r->cdist)) != GNF_OK) goto fail;
         const char *e32 = getenv("GNF_NERF_GRID_F32");
         if (!(e32 && *e32 && *e32 != '0') && (st = grids_f16(m, &r->grid16)) != GNF_OK) goto fail;
     }
@@ -1122,7 +1201,7 @@ typedef struct {
     const gnf_scene *sc;
     const gnf_train_config *tc;
     nerf_space sp;
-    unsigned char *cdist;         /* G³ distance field of sp's occupied cells, for gnf_nerf_march_fast */
+    unsigned char *cdist;         /* distance field of sp's occupied cells (gnf_nerf_dist_at), for gnf_nerf_march_fast */
     float *dens;                  /* G³ density estimates (running max with decay) */
     long S, Rmax, R, Rused, L;    /* sample capacity, ray capacity, rays this step, rays placed, live samples */
     long ra, rb;                  /* the rays [ra, rb) of Rused this process trains (data-parallel: its share) */
@@ -1145,6 +1224,7 @@ typedef struct {
     float scale;
     /* occupancy refresh */
     float *ox, *osig;
+    double *osum;                 /* per block of OCC_BLOCK cells: its density sum */
     long onum;
     heldout_set ho;
 } nerf_trainer;
@@ -1173,7 +1253,7 @@ static int trainer_bufs(nerf_trainer *tr, gnf_buf *b) {
     const long S = tr->S, Rm = tr->Rmax, D = tr->D, G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
     int n = 0;
     b[n++] = GNF_BUF(tr->sp.occ, G3);
-    b[n++] = GNF_BUF(tr->cdist, G3);
+    b[n++] = GNF_BUF(tr->cdist, gnf_nerf_dist_bytes(tr->sp.G));
     b[n++] = GNF_BUF(tr->dens, G3);
     b[n++] = GNF_BUF(tr->obeta, D * tr->K);
     b[n++] = GNF_BUF(tr->ro, Rm * 3);
@@ -1206,6 +1286,7 @@ static int trainer_bufs(nerf_trainer *tr, gnf_buf *b) {
     b[n++] = GNF_BUF(tr->dYl, S * (tr->phi_path ? 4 : NERF_OUT));
     b[n++] = GNF_BUF(tr->ox, tr->onum * 3);
     b[n++] = GNF_BUF(tr->osig, tr->onum);
+    b[n++] = GNF_BUF(tr->osum, (G3 + OCC_BLOCK - 1) / OCC_BLOCK);
     assert(n <= NERF_BUFS);
     return n;
 }
@@ -1222,8 +1303,8 @@ static long task_bytes(nerf_trainer *tr, const gnf_nerf_config *nc) {
 
 /* What follows from the occupancy flags: the occupied box, the coarse flags, the distance field. */
 static gnf_status trainer_space(nerf_trainer *tr) {
-    gnf_status st = gnf_nerf_space_update_coarse(&tr->sp);
-    return st != GNF_OK ? st : distance_fill(&tr->sp, tr->cdist);
+    gnf_status st = gnf_nerf_space_update_coarse(&tr->sp, tr->T);
+    return st != GNF_OK ? st : distance_fill(&tr->sp, tr->cdist, tr->T);
 }
 
 /* Pass 1 (fill = 0): new rays of block b and their sample counts.  Pass 2 (fill = 1): samples.
@@ -1410,13 +1491,52 @@ static gnf_status nerf_batch(void *user, const gnf_step *s, gnf_batch *b) {
 
 /* Occupancy refresh: density at a random point of every cell in the subset (all cells, or those
  * with index % OCC_SUBSETS == phase), kept as max(0.95 · old, new); occupied where above
- * min(threshold of alpha OCC_ALPHA in one step, mean density). */
-#define OCC_BLOCK 4096
+ * min(threshold of alpha OCC_ALPHA in one step, mean density).  The mean is summed in blocks of
+ * OCC_BLOCK cells, each block in order and the blocks in order, so it does not depend on the
+ * thread count; the loops over cells run in parallel blocks. */
+typedef struct {
+    nerf_trainer *tr;
+    long j0, cnt, stride, phase;   /* the batch of the subset being applied */
+    float thr;
+} occ_job;
+
+/* Block k of the batch: the new densities into the running estimates. */
+static void occ_apply_task(void *vctx, long k, int thread) {
+    (void)thread;
+    occ_job *oj = vctx;
+    nerf_trainer *tr = oj->tr;
+    for (long j = k * OCC_BLOCK; j < GNF_MIN(oj->cnt, (k + 1) * OCC_BLOCK); j++) {
+        long cell = (oj->j0 + j) * oj->stride + oj->phase;
+        float old = tr->dens[cell] * 0.95f;
+        tr->dens[cell] = tr->osig[j] > old ? tr->osig[j] : old;
+    }
+}
+
+/* Block k of the grid: its density sum. */
+static void occ_sum_task(void *vctx, long k, int thread) {
+    (void)thread;
+    occ_job *oj = vctx;
+    const nerf_trainer *tr = oj->tr;
+    const long G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
+    double sum = 0;
+    for (long i = k * OCC_BLOCK; i < GNF_MIN(G3, (k + 1) * OCC_BLOCK); i++) sum += tr->dens[i];
+    tr->osum[k] = sum;
+}
+
+/* Block k of the grid: its flags. */
+static void occ_flag_task(void *vctx, long k, int thread) {
+    (void)thread;
+    occ_job *oj = vctx;
+    nerf_trainer *tr = oj->tr;
+    const long G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
+    for (long i = k * OCC_BLOCK; i < GNF_MIN(G3, (k + 1) * OCC_BLOCK); i++) tr->sp.occ[i] = tr->dens[i] > oj->thr;
+}
 
 static gnf_status occupancy_update(nerf_trainer *tr, int all) {
-    const long G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
+    const long G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G, nblk = (G3 + OCC_BLOCK - 1) / OCC_BLOCK;
     const long stride = all ? 1 : OCC_SUBSETS, phase = all ? 0 : (tr->step / OCC_EVERY) % OCC_SUBSETS;
     const long ncell = all ? G3 : (G3 - phase + stride - 1) / stride;
+    occ_job oj = {tr, 0, 0, stride, phase, 0};
     for (long j0 = 0; j0 < ncell; j0 += tr->onum) {     /* in batches of the buffer's size */
         long cnt = GNF_MIN(tr->onum, ncell - j0);
         gnf_rng rng;
@@ -1431,18 +1551,17 @@ static gnf_status occupancy_update(nerf_trainer *tr, int all) {
         }
         gnf_status st = density_at(tr->m, tr->obeta, tr->ox, cnt, tr->osig, tr->T);
         if (st != GNF_OK) return st;
-        for (long j = 0; j < cnt; j++) {
-            long cell = (j0 + j) * stride + phase;
-            float old = tr->dens[cell] * 0.95f;
-            tr->dens[cell] = tr->osig[j] > old ? tr->osig[j] : old;
-        }
+        oj.j0 = j0;
+        oj.cnt = cnt;
+        gnf_parallel_for((cnt + OCC_BLOCK - 1) / OCC_BLOCK, tr->T, occ_apply_task, &oj);
     }
+    gnf_parallel_for(nblk, tr->T, occ_sum_task, &oj);
     double mean = 0;
-    for (long i = 0; i < G3; i++) mean += tr->dens[i];
+    for (long k = 0; k < nblk; k++) mean += tr->osum[k];
     mean /= (double)G3;
-    float thr = OCC_ALPHA / (tr->sp.dt * tr->sp.dscale);
-    if (mean < thr) thr = (float)mean;
-    for (long i = 0; i < G3; i++) tr->sp.occ[i] = tr->dens[i] > thr;
+    oj.thr = OCC_ALPHA / (tr->sp.dt * tr->sp.dscale);
+    if (mean < oj.thr) oj.thr = (float)mean;
+    gnf_parallel_for(nblk, tr->T, occ_flag_task, &oj);
     return trainer_space(tr);
 }
 

@@ -20,8 +20,9 @@ typedef struct {
 
 /* (Re)computes what is derived from sp->occ: the occupied bounding box sp->lo/hi, and sp->coarse
  * (allocated on first use) when G % 8 == 0; returns GNF_ERR_NOMEM if it cannot allocate
- * (sp->coarse stays NULL). */
-gnf_status gnf_nerf_space_update_coarse(nerf_space *sp);
+ * (sp->coarse stays NULL).  On `threads` threads (0: the default); the result does not depend
+ * on them. */
+gnf_status gnf_nerf_space_update_coarse(nerf_space *sp, int threads);
 
 /* Entry t0 and exit t1 of the ray o + t d (t >= 0) through [-B, B]³; returns 0 if it misses. */
 int gnf_nerf_ray_box(const float o[3], const float d[3], float B, float *t0, float *t1);
@@ -36,12 +37,20 @@ int gnf_nerf_ray_aabb(const float o[3], const float d[3], const float lo[3], con
 long gnf_nerf_march(const nerf_space *sp, const float o[3], const float d[3], float *t, float tf, long cap,
                 float *x, float *ts);
 
-/* The fast renderer's distance field: *out (G^3 bytes, gnf_calloc'd; the caller frees) holds for
- * every cell its Chebyshev distance in cells to the nearest occupied cell (0: occupied), or
+/* The fast renderer's distance field: *out (gnf_nerf_dist_bytes(G) bytes, gnf_calloc'd; the
+ * caller frees; cell (x, y, z) at gnf_nerf_dist_at) holds for every cell its Chebyshev distance
+ * in cells to the nearest occupied cell (0: occupied), or
  * NERF_DIST_CAP + 1 when that is larger than NERF_DIST_CAP (a lower bound: all marching needs).
- * The cube of cells within distance - 1 of an empty cell is empty. */
+ * The cube of cells within distance - 1 of an empty cell is empty.  On `threads` threads (0: the
+ * default); the result does not depend on them. */
 #define NERF_DIST_CAP 32
-gnf_status gnf_nerf_distance_field(const nerf_space *sp, unsigned char **out);
+gnf_status gnf_nerf_distance_field(const nerf_space *sp, int threads, unsigned char **out);
+
+/* The distance field's layout: the byte of cell (x, y, z), and the bytes of the field.  Row-major
+ * (x fastest); bricks of 4x4x4 cells, a cache line each, were measured: the renderer's marching
+ * phase about 7% faster on a lego model, the fill 45% slower on one thread. */
+static inline long gnf_nerf_dist_at(int x, int y, int z, int G) { return x + (long)G * (y + (long)G * z); }
+static inline long gnf_nerf_dist_bytes(int G) { return (long)G * G * G; }
 
 /* The fast renderer's marcher: from lattice index *li (samples at tstart + i·dt, i >= *li) toward
  * t1, up to cap samples in occupied cells, positions x (3 per sample, normalised, clamped to
