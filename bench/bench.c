@@ -13,7 +13,10 @@
  *     recipe for a short budget on --mesh, default a built-in torus; batch 16384), through
  *     gnf_fit_image / gnf_fit_sdf with a fixed step count: the library's points/s and its
  *     per-phase times (sample + grid lookup + decoder, grid scatter, Adam);
- *   - grid lookup and scatter of the image model (scalar vs AVX2, one thread), and rendering.
+ *   - grid lookup and scatter of the image model (scalar vs AVX2, one thread), and rendering;
+ *   - what a radiance-field occupancy refresh derives from the flags (the occupied box and coarse
+ *     flags, the distance field the marcher skips by) on a 128³ grid shaped like a scene (a
+ *     shell of occupied cells, 4% of the grid), on 1 thread and on all threads (cells/s).
  *
  * Nominal FLOPs per decoder point: 10·D·K + 6·K·O (forward: distance 3 per (d,k), head 2 per
  * (k,o); backward: 7 per (d,k), 4 per (k,o); the exponentials are not counted).  For a whole
@@ -36,6 +39,7 @@
  *                 scalar kernel runs)
  *   --D/--K/--O   only the decoder shapes with these values */
 #include "field/kernels.h"
+#include "tasks/nerf_internal.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,6 +294,45 @@ static void bench_grid_render(int reps) {
     gnf_free(x); gnf_free(F); gnf_free(G);
 }
 
+static void bench_occupancy(int reps) {
+    const int G = 128;
+    const long G3 = (long)G * G * G;
+    nerf_space sp = {1.5f, 0.005f, 25.0f, G, gnf_calloc((size_t)G3, 1), NULL, {0}, {0}};
+    if (!sp.occ) { fprintf(stderr, "out of memory\n"); exit(1); }
+    long nocc = 0;
+    for (long i = 0; i < G3; i++) {   /* a shell 0.30-0.32 G from the centre */
+        const double x = (double)(i % G) - G / 2 + 0.5, y = (double)((i / G) % G) - G / 2 + 0.5, z = (double)(i / G / G) - G / 2 + 0.5;
+        const double rr = sqrt(x * x + y * y + z * z);
+        sp.occ[i] = rr > 0.30 * G && rr < 0.32 * G;
+        nocc += sp.occ[i];
+    }
+    char head[160];
+    snprintf(head, sizeof head, "radiance-field occupancy: box + coarse flags, distance field (128^3 cells, %.1f%% occupied; Mcells/s)",
+             100.0 * (double)nocc / (double)G3);
+    header(head);
+    double times[MAX_REPS], t1 = 0;
+    for (int which = 0; which < 2; which++)
+        for (int ti = 0; ti < (T > 1 ? 2 : 1); ti++) {
+            const int th = ti ? T : 1;
+            for (int rep = 0; rep < reps; rep++) {
+                double t0 = gnf_now();
+                unsigned char *d = NULL;
+                gnf_status st = which ? gnf_nerf_distance_field(&sp, th, &d) : gnf_nerf_space_update_coarse(&sp, th);
+                times[rep] = gnf_now() - t0;
+                gnf_free(d);
+                if (st != GNF_OK) { fprintf(stderr, "%s\n", gnf_last_error()); exit(1); }
+            }
+            const double med = median(times, reps);
+            char extra[64];
+            snprintf(extra, sizeof extra, " ms=%.3f", 1e3 * med);
+            if (!ti) t1 = med;   /* the one-thread median, for the scaling column */
+            report(which ? "nerf_distance_field" : "nerf_coarse_flags", "-", th, (double)G3 / med, 0,
+                   ti ? t1 / med : 0, extra);
+        }
+    gnf_free(sp.coarse);
+    gnf_free(sp.occ);
+}
+
 int main(int argc, char **argv) {
     long points = 0, steps_image = 100, steps_sdf = 25;
     int reps = 3, quick = 0, only_D = 0, only_K = 0, only_O = 0, no_step = 0;
@@ -345,5 +388,6 @@ int main(int argc, char **argv) {
 
     if (!no_step) bench_steps(image, mesh, steps_image, steps_sdf, GNF_MIN(reps, 3));
     bench_grid_render(reps);
+    bench_occupancy(reps);
     return 0;
 }

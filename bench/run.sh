@@ -5,7 +5,8 @@
 #   sh bench/run.sh sdf        + the SDF table (armadillo, bunny, spot): 15 s fits, metrics, meshing
 #   sh bench/run.sh nerf       only lego_400: a NERF_SECONDS (default 1800) fit with its held-out PSNR
 #                              curve, peak memory, then all 200 test views evaluated (PSNR, SSIM,
-#                              ms per frame); NERF_KEEP=path keeps the model, NERF_OUT=path: the
+#                              ms per frame); NERF_ARGS: more fit options (e.g. --batch 65536);
+#                              NERF_KEEP=path keeps the model, NERF_OUT=path: the
 #                              results file (default results/nerf.md)
 #   sh bench/run.sh sdf-budgets only the SDF budget table: armadillo, bunny, spot (SDF_MESHES
 #                              overrides) fitted with --seconds 5, 15, 60 (SDF_BUDGETS overrides),
@@ -323,14 +324,14 @@ if [ "$1" = nerf ]; then
   [ -f "$LEGO/transforms_train.json" ] || { echo "nerf: $LEGO not found" >&2; exit 1; }
   secs=${NERF_SECONDS:-1800}
   out=${NERF_OUT:-$R/nerf.md}
-  /usr/bin/time -f "peak RSS %M KiB" $GNF fit "$LEGO" --seconds "$secs" -o "$T/lego.gnf" > "$T/fit.txt" 2> "$T/fit.err"
+  /usr/bin/time -f "peak RSS %M KiB" $GNF fit "$LEGO" --seconds "$secs" $NERF_ARGS -o "$T/lego.gnf" > "$T/fit.txt" 2> "$T/fit.err"
   $GNF eval "$T/lego.gnf" "$LEGO" --json > "$T/eval.json"
   [ -n "$NERF_KEEP" ] && cp "$T/lego.gnf" "$NERF_KEEP"
   $GNF render "$T/lego.gnf" --scene "$LEGO" --view test:0 -o "$T/v.png" > "$T/render.txt"
   {
     echo "# Radiance field: lego_400 ($stamp, $host)"
     echo
-    echo "\`gnf fit $LEGO --seconds $secs\` (defaults), then \`gnf eval MODEL $LEGO --json\` (all 200 test views at 400x400 on white: mean PSNR, SSIM, median frame time)."
+    echo "\`gnf fit $LEGO --seconds $secs${NERF_ARGS:+ $NERF_ARGS}\` (${NERF_ARGS:+otherwise }defaults), then \`gnf eval MODEL $LEGO --json\` (all 200 test views at 400x400 on white: mean PSNR, SSIM, median frame time)."
     echo
     echo "## Summary"
     echo

@@ -562,7 +562,7 @@ typedef struct {
                               * target (the mean of the views' PSNRs, as the protocol averages) */
 } gnf_nerf_config;
 
-/* Defaults: box 1.5, 128³ occupancy, step auto, 2^15 samples per step, 10000 held-out pixels. */
+/* Defaults: box 1.5, 128³ occupancy, step auto, 2^16 samples per step, 10000 held-out pixels. */
 void gnf_nerf_config_default(gnf_nerf_config *c);
 
 /* The default radiance-field architecture within max_params (<= 0: 2.1M): hash grids of 2

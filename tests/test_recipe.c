@@ -78,7 +78,7 @@ TEST(recipe_nerf_defaults) {
     for (int i = 0; i < 3; i++) {
         CHECK(gnf_recipe_for(GNF_TASK_NERF, names[i], NULL, &r) == GNF_OK && r.train.steps == 0 && r.train.seconds == secs[i]);
         CHECK(r.train.lr0 == nt.lr0 && r.train.lr1 == nt.lr1 && r.train.adam_eps == nt.adam_eps && r.train.eval_every == nt.eval_every);
-        CHECK(same_grids(&r.model, &mc) && r.model.rbf_k == mc.rbf_k && r.max_params == 2100000 && r.nerf.samples_per_step == 1L << 15);
+        CHECK(same_grids(&r.model, &mc) && r.model.rbf_k == mc.rbf_k && r.max_params == 2100000 && r.nerf.samples_per_step == 1L << 16);
     }
     gnf_recipe_input small = {.max_params = 500000, .steps = 40};
     CHECK(gnf_recipe_for(GNF_TASK_NERF, NULL, &small, &r) == GNF_OK && r.train.seconds == 0);

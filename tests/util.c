@@ -80,6 +80,7 @@ gnf_model *test_nerf_fit(const gnf_nerf_scene *tr, const gnf_nerf_scene *te, lon
     gnf_model *m = NULL;
     gnf_nerf_config nc;
     gnf_nerf_config_default(&nc);
+    nc.samples_per_step = 1L << 15;   /* the tests' thresholds were set at 2^15 (the default was, too) */
     gnf_train_config tc;
     gnf_nerf_train_config_default(&tc);
     tc.steps = steps;

@@ -46,7 +46,7 @@ static const row ROWS[O_COUNT] = {
     [O_RBF_K] = {"--rbf-k", "K", K_INT, 1, 4096, FI, T_ALL, "64; radiance fields 32", "RBF neurons", NULL},
     [O_MLP_HIDDEN] = {"--mlp-hidden", "H", K_INT, 1, 512, FI, T_IMAGE | T_SDF, "64", "MLP decoder width", NULL},
     [O_MLP_LAYERS] = {"--mlp-layers", "N", K_INT, 1, GNF_MAX_MLP_LAYERS - 1, FI, T_IMAGE | T_SDF, "2", "MLP decoder hidden layers", NULL},
-    [O_BATCH] = {"--batch", "N", K_INT, 1, 1L << 26, FI, T_ALL, "images 8192, sdf 16384, radiance fields 32768",
+    [O_BATCH] = {"--batch", "N", K_INT, 1, 1L << 26, FI, T_ALL, "images 8192, sdf 16384, radiance fields 65536",
                  "points per step (radiance fields: samples per step; rays follow)", "Training"},
     [O_LR] = {"--lr", "A", K_NUM, 1e-8, 1e9, FI, T_ALL,
               "images 0.01; sdf 0.005 (with Adam beta2 0.999); radiance fields 0.03",
