@@ -613,3 +613,45 @@ TEST(nerf_head_termination_positions) {
     free(dy); free(sigma); free(w);
     ray_free(&R);
 }
+
+/* Training's forward stops a ray where its transmittance, carried round by round through
+ * gnf_nerf_transmit, falls below t_min; compositing the samples evaluated so far must then stop
+ * at the same sample (it may not need one the forward skipped), and a ray that never terminates
+ * must be carried to the same T as compositing's.  Every ray length and medium, rounds of 1, 5
+ * and 16 samples. */
+TEST(nerf_head_transmit_stops_where_composite_stops) {
+    gnf_rng r;
+    gnf_rng_seed(&r, 43, 9);
+    const long rounds[] = {1, 5, 16};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (int mode = 0; mode < 3; mode++)
+            for (size_t q = 0; q < sizeof rounds / sizeof rounds[0]; q++) {
+                ray R;
+                ray_make(&R, ns[a], mode, &r);
+                float T = 1.0f;
+                long done = 0, stop = -1;
+                while (done < R.n) {
+                    long k = GNF_MIN(rounds[q], R.n - done);
+                    long used = gnf_nerf_transmit(&T, R.y + done * YS, YS, R.dt + done, k, T_MIN);
+                    CHECK(used >= 1 && used <= k);
+                    if (T < T_MIN) { stop = done + used; done += k; break; }
+                    CHECK_EQ_INT(used, k);
+                    done += k;
+                }
+                nerf_ray_result o;
+                gnf_nerf_composite(&o, R.y, YS, R.Y16, R.dt, R.t, done, R.bg, T_MIN);
+                nerf_ray_result all;
+                gnf_nerf_composite(&all, R.y, YS, R.Y16, R.dt, R.t, R.n, R.bg, T_MIN);
+                CHECK(same_result(&o, &all));   /* what was skipped changes nothing */
+                if (stop >= 0) CHECK_EQ_INT(o.n_used, stop);
+                else {
+                    CHECK_EQ_INT(o.n_used, R.n);
+                    CHECK(done == R.n);
+                }
+                CHECK_NEAR(T, 1.0 - o.opacity, 1e-6);
+                ray_free(&R);
+            }
+    float T = 0.5f;
+    CHECK_EQ_INT(gnf_nerf_transmit(&T, NULL, 1, NULL, 0, T_MIN), 0);
+    CHECK(T == 0.5f);
+}

@@ -211,16 +211,16 @@ TEST(nerf_march_fast_matches_march) {
         float start = t0 + test_urand(&r, 0, sp.dt), t = start;
         long na = gnf_nerf_march(&sp, o, d, &t, t1, CAP, xa, ta), nb = 0, li = 0;
         for (;;) {
-            long m = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &li, t1, 7, xb + 3 * nb, tb + nb);
+            long m = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &li, NULL, t1, 7, xb + 3 * nb, tb + nb);
             if (m == 0 || nb + m + 7 > CAP) { nb += m; break; }
             nb += m;
         }
         /* counting alone (x, ts NULL) gives the same count, and a march restarted at the first
          * sample's lattice index (as training's second pass does) gives the same samples */
-        long lc = 0, nc = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &lc, t1, CAP, NULL, NULL);
-        long l1 = 0, n1 = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &l1, t1, 1, NULL, NULL);
+        long lc = 0, nc = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &lc, NULL, t1, CAP, NULL, NULL);
+        long l1 = 0, n1 = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &l1, NULL, t1, 1, NULL, NULL);
         l1 -= n1;
-        long nr = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &l1, t1, CAP, xa2, ta2);
+        long nr = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &l1, NULL, t1, CAP, xa2, ta2);
         recount_bad += nc != nb || nr != nb || memcmp(xa2, xb, sizeof(float) * 3 * (size_t)nb) != 0 ||
                        memcmp(ta2, tb, sizeof(float) * (size_t)nb) != 0;
         total += na;
@@ -249,6 +249,73 @@ TEST(nerf_march_fast_matches_march) {
     CHECK_MSG(total > 5000, "total %ld", total);
     CHECK_MSG(recount_bad == 0, "%ld rays counted or restarted differently", recount_bad);
     free(xa); free(ta); free(xb); free(tb); free(xa2); free(ta2);
+    gnf_free(cdist);
+    free(sp.occ);
+}
+
+/* Training marches a ray twice: counting (its first sample alone, then the rest) and then in
+ * rounds of 16 from the first sample.  Carrying run_end from piece to piece, a march in pieces of
+ * any size gives exactly the samples of one march in one piece, and the count of the counting
+ * march — also for lattice points within rounding of a cell face, where classifying the point
+ * after a piece afresh may go the other way (the rays include such points: without the carry,
+ * pieces of 1 differ on some of them, which shows the test reaches the case). */
+TEST(nerf_march_fast_pieces_carry_runs) {
+    const int G = 32;
+    nerf_space sp = {1.5f, 0.01f, 25.0f, G, calloc((size_t)G * G * G, 1), NULL, {0}, {0}};
+    gnf_rng r;
+    gnf_rng_seed(&r, 26, 3);
+    for (int i = 0; i < G * G * G; i++) sp.occ[i] = gnf_rng_uniform(&r) < 0.5f;
+    unsigned char *cdist = NULL;
+    CHECK(gnf_nerf_distance_field(&sp, 0, &cdist) == GNF_OK);
+    if (!cdist) { free(sp.occ); return; }
+    enum { CAP = 2048 };
+    float *xa = malloc(sizeof(float) * 3 * CAP), *ta = malloc(sizeof(float) * CAP);
+    float *xb = malloc(sizeof(float) * 3 * CAP), *tb = malloc(sizeof(float) * CAP);
+    const long pieces[] = {1, 2, 3, 16};
+    long bad = 0, naive_bad = 0, rays = 0, samples = 0;
+    for (int it = 0; it < 30000; it++) {
+        float o[3], d[3], inv[3], t0, t1, dn = 0;
+        for (int a = 0; a < 3; a++) { o[a] = test_urand(&r, -4, 4); d[a] = test_urand(&r, -1.5f, 1.5f) - o[a]; }
+        if (it % 3 == 0)   /* along an axis or a diagonal, from a point on the lattice's faces */
+            for (int a = 0; a < 3; a++) {
+                d[a] = a == it % 2 || (it % 9 == 0) ? (o[a] > 0 ? -1.0f : 1.0f) : 0.0f;
+                o[a] = d[a] != 0 ? o[a] : -1.5f + (float)(gnf_rng_below(&r, G)) * (3.0f / G);
+            }
+        for (int a = 0; a < 3; a++) dn += d[a] * d[a];
+        for (int a = 0; a < 3; a++) d[a] /= sqrtf(dn);
+        for (int a = 0; a < 3; a++) inv[a] = d[a] != 0 ? 1.0f / d[a] : 0.0f;
+        if (!gnf_nerf_ray_box(o, d, sp.box, &t0, &t1)) continue;
+        const float start = t0 + test_urand(&r, 0, sp.dt);
+        /* the counting march, as training's ray_task runs it */
+        long li = 0;
+        float run = 0;
+        long nc = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &li, &run, t1, 1, NULL, NULL);
+        const long first = li - nc;
+        if (nc) nc += gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &li, &run, t1, CAP - 1, NULL, NULL);
+        /* one piece from the first sample */
+        li = first;
+        run = 0;
+        long na = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &li, &run, t1, CAP, xa, ta);
+        bad += na != nc;
+        rays++;
+        samples += na;
+        for (size_t p = 0; p < sizeof pieces / sizeof pieces[0]; p++)
+            for (int carry = 1; carry >= (pieces[p] == 1 ? 0 : 1); carry--) {
+                long nb = 0, m;
+                li = first;
+                run = 0;
+                while (nb < na && (m = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &li, carry ? &run : NULL, t1,
+                                                           GNF_MIN(pieces[p], na - nb), xb + 3 * nb, tb + nb)) > 0)
+                    nb += m;
+                int differ = nb != na || memcmp(xa, xb, sizeof(float) * 3 * (size_t)na) != 0 ||
+                             memcmp(ta, tb, sizeof(float) * (size_t)na) != 0;
+                if (carry) bad += differ;
+                else naive_bad += differ;
+            }
+    }
+    CHECK_MSG(bad == 0, "%ld of %ld rays marched in pieces differently", bad, rays);
+    CHECK_MSG(samples > 1000000 && naive_bad > 0, "%ld samples; %ld rays at faces", samples, naive_bad);
+    free(xa); free(ta); free(xb); free(tb);
     gnf_free(cdist);
     free(sp.occ);
 }

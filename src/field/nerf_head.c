@@ -338,6 +338,20 @@ long gnf_nerf_weights(float *w, float *T_end, const float *sigma, const float *d
     return i;
 }
 
+long gnf_nerf_transmit(float *T, const float *y0, long ys, const float *dt, long n, float t_min) {
+    float Tc = *T;
+    long i = 0;
+    while (i < n) {
+        float sig, keep, x = softplus_sig(y0[i * ys] + NERF_DENSITY_SHIFT, &sig) * dt[i];
+        (void)alpha_keep(x, &keep);
+        Tc *= keep;
+        i++;
+        if (Tc < t_min) break;
+    }
+    *T = Tc;
+    return i;
+}
+
 /* Shapes as in nerf_head.h: the head reduced to the ray's 4 rows [W_0; M], b' = [w0_0; b], the
  * O = 4 training kernel on it, and its row gradients expanded back to the 49 rows. */
 void gnf_nerf_head_backward(float *df, rbf_grads g, const float *f, const float *dy4, const float *c, const float *beta,

@@ -100,5 +100,12 @@ void gnf_nerf_head_backward(float *df, rbf_grads g, const float *f, const float 
  * gnf_nerf_composite); w[count..n-1] are not written.  *T_end = transmittance after the last
  * composited sample (1 for n = 0). */
 long gnf_nerf_weights(float *w, float *T_end, const float *sigma, const float *dt, long n, float t_min);
+/* The transmittance of a ray continued over n more samples, for training's forward pass to stop
+ * where compositing will stop.  Shapes: y0 [n] with stride ys (the density rows), dt [n].
+ * *T holds the transmittance before the first of them (1 for a ray's first sample) and gets the
+ * one after the last processed; processing stops after the sample that takes *T below t_min.
+ * Returns the count processed.  The same rule and arithmetic as gnf_nerf_composite, sample by
+ * sample: when it stops here, a composite of the ray's samples so far stops at the same one. */
+long gnf_nerf_transmit(float *T, const float *y0, long ys, const float *dt, long n, float t_min);
 
 #endif

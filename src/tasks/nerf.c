@@ -5,8 +5,11 @@
  * A training step (all buffers allocated once, before the first step):
  *   1. R rays: a random training view and pixel each (rng stream = (seed, step, block)); their
  *      samples counted by marching the occupancy grid, offsets by a prefix sum (rays that do not
- *      fit the sample budget are left for later steps), then the samples placed;   [par. blocks]
- *   2. grid lookup and decoder forward (49 outputs) of every sample;              [par. chunks]
+ *      fit the sample budget are left for later steps);                         [par. blocks]
+ *   2. in rounds of TRAIN_ROUND samples per ray: the samples placed, their grid lookup and
+ *      decoder forward, and the ray's transmittance carried on — a ray stops at the round where
+ *      it falls below NERF_TMIN, so the samples behind what it hits are never evaluated (about
+ *      half of them on lego once the occupancy is sparse);                      [par. blocks]
  *   3. per ray: volume rendering, MSE against the pixel, backward into dL/dy;     [par. blocks]
  *   4. the samples that carried weight (those before early termination) gathered contiguously;
  *   5. the fused decoder kernel with the given dL/dy (GNF_LOSS_GIVEN) → dL/dfeatures and
@@ -39,6 +42,7 @@ struct gnf_nerf_scene { gnf_scene s; };
 #define OCC_EVERY 16           /* steps between occupancy refreshes */
 #define OCC_BLOCK 4096         /* cells of a refresh's random stream, and of its parallel tasks */
 #define RAY_BLOCK 128          /* rays per parallel task */
+#define TRAIN_ROUND 16         /* training forward: samples per live ray and round */
 #define COLOUR_W 1e-5f         /* render: colour evaluated only where the weight exceeds this */
 #define MAX_RAY_SAMPLES 2048
 
@@ -713,7 +717,8 @@ static inline long ceil_pos(float v) {
 }
 
 long gnf_nerf_march_fast(const nerf_space *sp, const unsigned char *cdist, const float o[3], const float d[3],
-                         const float inv[3], float tstart, long *li, float t1, long cap, float *x, float *ts) {
+                         const float inv[3], float tstart, long *li, float *run_end, float t1, long cap, float *x,
+                         float *ts) {
     const float B = sp->box, dt = sp->dt, cs = 2.0f * B / (float)sp->G, invB = 1.0f / B, rdt = 1.0f / dt;
     const float gs = (float)sp->G / (2.0f * B);
     const int G = sp->G;
@@ -727,19 +732,26 @@ long gnf_nerf_march_fast(const nerf_space *sp, const unsigned char *cdist, const
         C[a] = ((B + o[a]) * inv[a] + tstart) * rdt;
     }
     long n = 0, i = *li;
-    float tt = tstart + (float)i * dt;
+    float tt = tstart + (float)i * dt, carry = run_end ? *run_end : 0.0f, ie = 0.0f;
     while (tt < t1 && n < cap) {
-        int ci[3];
-        for (int a = 0; a < 3; a++) {   /* the cell (a point within rounding of a face may go either way) */
-            int c = (int)(U[a] + (float)i * V[a]);
-            ci[a] = c < 0 ? 0 : (c >= G ? G - 1 : c);
-        }
-        const int rc = cdist[gnf_nerf_dist_at(ci[0], ci[1], ci[2], G)], h = rc > 0 ? rc - 1 : 0;
-        float ie = 3e9f;   /* exit of the cell (rc = 0) or of the empty cube around it, in lattice units */
-        for (int a = 0; a < 3; a++) {
-            float f = d[a] > 0 ? (float)(ci[a] + h + 1) : (float)(ci[a] - h);
-            float ea = f * A[a] - C[a];
-            ie = d[a] != 0 && ea < ie ? ea : ie;
+        int rc = 0;
+        if ((float)i < carry) {   /* the rest of the run the last call stopped in */
+            ie = carry;
+            carry = 0.0f;
+        } else {
+            int ci[3];
+            for (int a = 0; a < 3; a++) {   /* the cell (a point within rounding of a face may go either way) */
+                int c = (int)(U[a] + (float)i * V[a]);
+                ci[a] = c < 0 ? 0 : (c >= G ? G - 1 : c);
+            }
+            rc = cdist[gnf_nerf_dist_at(ci[0], ci[1], ci[2], G)];
+            const int h = rc > 0 ? rc - 1 : 0;
+            ie = 3e9f;   /* exit of the cell (rc = 0) or of the empty cube around it, in lattice units */
+            for (int a = 0; a < 3; a++) {
+                float f = d[a] > 0 ? (float)(ci[a] + h + 1) : (float)(ci[a] - h);
+                float ea = f * A[a] - C[a];
+                ie = d[a] != 0 && ea < ie ? ea : ie;
+            }
         }
         if (rc == 0) {
             for (;;) {
@@ -751,9 +763,11 @@ long gnf_nerf_march_fast(const nerf_space *sp, const unsigned char *cdist, const
                 tt = tstart + (float)++i * dt;
                 if (!((float)i < ie && tt < t1 && n < cap)) break;
             }
+            if (run_end) *run_end = (float)i < ie ? ie : 0.0f;   /* stopped inside the run: its end */
         } else {
             i = ie - (float)i <= 1.0f ? i + 1 : (ie > 2e9f ? i + 10000000 : ceil_pos(ie));
             tt = tstart + (float)i * dt;
+            if (run_end) *run_end = 0.0f;
         }
     }
     *li = i;
@@ -821,7 +835,8 @@ static void fast_task(void *vctx, long task, int thread) {
             q->len = gnf_nerf_march(&r->sp, q->o, q->d, &tref, q->t1, FAST_ROUND, x + 3 * n, ts + n);
             q->li = (long)lrintf((tref - q->tstart) / r->sp.dt);
 #else
-            q->len = gnf_nerf_march_fast(&r->sp, r->cdist, q->o, q->d, q->inv, q->tstart, &q->li, q->t1, q->round, x + 3 * n, ts + n);
+            q->len = gnf_nerf_march_fast(&r->sp, r->cdist, q->o, q->d, q->inv, q->tstart, &q->li, NULL, q->t1, q->round,
+                                         x + 3 * n, ts + n);
 #endif
             if (q->len == 0) { q->alive = 0; live--; }
             n += q->len;
@@ -1215,12 +1230,19 @@ typedef struct {
     float *ro, *rd, *rgt, *rt0, *rt1;
     long *rcnt, *roff, *rlive, *loff, *rli;   /* rli: lattice index of the ray's first sample */
     double *rsq;
-    /* samples, and the live ones gathered; Y (49 outputs) or, through the activations (phi_path),
-     * phi, the density row y0, the colours rgbs and their packing yc = [y0, r, g, b] */
+    /* samples.  Slots (the ray's samples contiguous from roff[r]): dY, rgbs, yc.  Rows (in the
+     * order the forward's rounds evaluated them; slot i of ray r is row srow[roff[r] + i]): x,
+     * ts, F, Y (49 outputs) or, through the activations (phi_path), phi and the density row y0.
+     * rcomp[r]: the ray's samples evaluated (all up to its termination, at most rcnt[r]).
+     * The live ones are gathered into xl, Fl, dYl. */
     int phi_path;
+    long SR;                      /* rows: S plus 8 of padding per ray block */
+    long dys;                     /* dY's stride: NERF_RGB_DY (factored gradient) or NERF_OUT */
     float *x, *ts, *dts, *F, *Y, *dY;
     float *phi, *y0, *rgbs, *yc, *bc2, *cst;
-    int *iota;                    /* 0, 1, ..., MAX_RAY_SAMPLES - 1: a ray's rows of phi */
+    int *srow;
+    long *rcomp;
+    float *ycopy;                 /* per thread (49-output path): a ray's rows of Y, contiguous */
     float *xl, *Fl, *dYl;
     float scale;
     /* occupancy refresh */
@@ -1245,13 +1267,15 @@ static void trainer_setup(nerf_trainer *tr, gnf_model *m, const gnf_nerf_config 
     /* the training forward through the activations, colour by the per-ray SH matrix (3K
      * multiply-adds a sample instead of 48K) for K <= 64 (the per-ray matrix on the stack) */
     tr->phi_path = tr->K <= 64;
+    tr->SR = tr->S + 8 * ((tr->Rmax + RAY_BLOCK - 1) / RAY_BLOCK + 1);
+    tr->dys = tr->phi_path ? NERF_RGB_DY : NERF_OUT;
 }
 
 /* The task's buffers: the allocation and the memory estimate both come from this list (at most
  * NERF_BUFS of them). */
 #define NERF_BUFS 48
 static int trainer_bufs(nerf_trainer *tr, gnf_buf *b) {
-    const long S = tr->S, Rm = tr->Rmax, D = tr->D, G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
+    const long S = tr->S, SR = tr->SR, Rm = tr->Rmax, D = tr->D, G3 = (long)tr->sp.G * tr->sp.G * tr->sp.G;
     int n = 0;
     b[n++] = GNF_BUF(tr->sp.occ, G3);
     b[n++] = GNF_BUF(tr->cdist, gnf_nerf_dist_bytes(tr->sp.G));
@@ -1268,20 +1292,22 @@ static int trainer_bufs(nerf_trainer *tr, gnf_buf *b) {
     b[n++] = GNF_BUF(tr->loff, Rm + 1);
     b[n++] = GNF_BUF(tr->rli, Rm);
     b[n++] = GNF_BUF(tr->rsq, Rm);
-    b[n++] = GNF_BUF(tr->x, S * 3);
-    b[n++] = GNF_BUF(tr->ts, S);
+    b[n++] = GNF_BUF(tr->x, SR * 3);
+    b[n++] = GNF_BUF(tr->ts, SR);
     b[n++] = GNF_BUF(tr->dts, MAX_RAY_SAMPLES);
-    b[n++] = GNF_BUF(tr->F, S * D);
+    b[n++] = GNF_BUF(tr->F, SR * D);
+    b[n++] = GNF_BUF(tr->srow, S);
+    b[n++] = GNF_BUF(tr->rcomp, Rm);
     const long P = tr->phi_path;
-    b[n++] = GNF_BUF(tr->Y, (1 - P) * S * NERF_OUT);
-    b[n++] = GNF_BUF(tr->phi, P * S * tr->K);
-    b[n++] = GNF_BUF(tr->y0, P * S);
+    b[n++] = GNF_BUF(tr->Y, (1 - P) * SR * NERF_OUT);
+    b[n++] = GNF_BUF(tr->ycopy, (1 - P) * tr->T * MAX_RAY_SAMPLES * NERF_OUT);
+    b[n++] = GNF_BUF(tr->phi, P * SR * tr->K);
+    b[n++] = GNF_BUF(tr->y0, P * SR);
     b[n++] = GNF_BUF(tr->rgbs, P * S * 3);
     b[n++] = GNF_BUF(tr->yc, P * S * 4);
     b[n++] = GNF_BUF(tr->bc2, P * D * tr->K);
     b[n++] = GNF_BUF(tr->cst, P * tr->K);
-    b[n++] = GNF_BUF(tr->iota, P * MAX_RAY_SAMPLES);
-    b[n++] = GNF_BUF(tr->dY, S * NERF_OUT);
+    b[n++] = GNF_BUF(tr->dY, S * tr->dys);
     b[n++] = GNF_BUF(tr->xl, S * 3);
     b[n++] = GNF_BUF(tr->Fl, S * D);
     b[n++] = GNF_BUF(tr->dYl, S * (tr->phi_path ? 4 : NERF_OUT));
@@ -1308,73 +1334,116 @@ static gnf_status trainer_space(nerf_trainer *tr) {
     return st != GNF_OK ? st : distance_fill(&tr->sp, tr->cdist, tr->T);
 }
 
-/* Pass 1 (fill = 0): new rays of block b and their sample counts.  Pass 2 (fill = 1): samples.
- * Both march with gnf_nerf_march_fast over the distance field, from the ray's jittered start. */
-typedef struct { nerf_trainer *tr; int fill; } ray_pass;
-
+/* New rays of block b and their sample counts, marched with gnf_nerf_march_fast over the
+ * distance field from the ray's jittered start. */
 static void ray_task(void *vctx, long b, int thread) {
     (void)thread;
-    ray_pass *rp = vctx;
-    nerf_trainer *tr = rp->tr;
+    nerf_trainer *tr = vctx;
     long r0 = b * RAY_BLOCK, r1 = GNF_MIN(tr->R, r0 + RAY_BLOCK);
-    if (!rp->fill) {
-        gnf_rng rng;
-        gnf_rng_seed(&rng, tr->tc->seed, ((uint64_t)tr->step << 24) ^ (uint64_t)b ^ 0x5a5a000000000000ull);
-        for (long r = r0; r < r1; r++) {
-            const gnf_view *v = &tr->sc->views[gnf_rng_below(&rng, (uint32_t)tr->sc->n)];
-            uint32_t px = gnf_rng_below(&rng, (uint32_t)v->w), py = gnf_rng_below(&rng, (uint32_t)v->h);
-            float jit = gnf_rng_uniform(&rng);
-            gnf_view_ray(v, (float)px + 0.5f, (float)py + 0.5f, tr->ro + 3 * r, tr->rd + 3 * r);
-            memcpy(tr->rgt + 3 * r, v->rgb + 3 * ((size_t)py * (size_t)v->w + px), 3 * sizeof(float));
-            float t0, t1;
-            if (!gnf_nerf_ray_aabb(tr->ro + 3 * r, tr->rd + 3 * r, tr->sp.lo, tr->sp.hi, &t0, &t1)) { t0 = 0; t1 = -1; }
-            tr->rt0[r] = t0 + jit * tr->sp.dt;
-            tr->rt1[r] = t1;
-            float inv[3];
-            long li = 0;
-            inverse_dir(tr->rd + 3 * r, inv);
-            /* the first sample alone, so that pass 2 starts there (past the empty space before it) */
-            long n = gnf_nerf_march_fast(&tr->sp, tr->cdist, tr->ro + 3 * r, tr->rd + 3 * r, inv, tr->rt0[r], &li, t1, 1,
-                                         NULL, NULL);
-            tr->rli[r] = li - n;
-            if (n)
-                n += gnf_nerf_march_fast(&tr->sp, tr->cdist, tr->ro + 3 * r, tr->rd + 3 * r, inv, tr->rt0[r], &li, t1,
-                                         MAX_RAY_SAMPLES - 1, NULL, NULL);
-            tr->rcnt[r] = n;
-        }
-    } else {
-        for (long r = GNF_MAX(r0, tr->ra); r < GNF_MIN(r1, tr->rb); r++) {
-            float inv[3];
-            long li = tr->rli[r], o = tr->roff[r];
-            if (!tr->rcnt[r]) continue;
-            inverse_dir(tr->rd + 3 * r, inv);
-            gnf_nerf_march_fast(&tr->sp, tr->cdist, tr->ro + 3 * r, tr->rd + 3 * r, inv, tr->rt0[r], &li, tr->rt1[r],
-                                tr->rcnt[r], tr->x + 3 * o, tr->ts + o);
-        }
+    gnf_rng rng;
+    gnf_rng_seed(&rng, tr->tc->seed, ((uint64_t)tr->step << 24) ^ (uint64_t)b ^ 0x5a5a000000000000ull);
+    for (long r = r0; r < r1; r++) {
+        const gnf_view *v = &tr->sc->views[gnf_rng_below(&rng, (uint32_t)tr->sc->n)];
+        uint32_t px = gnf_rng_below(&rng, (uint32_t)v->w), py = gnf_rng_below(&rng, (uint32_t)v->h);
+        float jit = gnf_rng_uniform(&rng);
+        gnf_view_ray(v, (float)px + 0.5f, (float)py + 0.5f, tr->ro + 3 * r, tr->rd + 3 * r);
+        memcpy(tr->rgt + 3 * r, v->rgb + 3 * ((size_t)py * (size_t)v->w + px), 3 * sizeof(float));
+        float t0, t1;
+        if (!gnf_nerf_ray_aabb(tr->ro + 3 * r, tr->rd + 3 * r, tr->sp.lo, tr->sp.hi, &t0, &t1)) { t0 = 0; t1 = -1; }
+        tr->rt0[r] = t0 + jit * tr->sp.dt;
+        tr->rt1[r] = t1;
+        float inv[3], run = 0.0f;
+        long li = 0;
+        inverse_dir(tr->rd + 3 * r, inv);
+        /* the first sample alone, so that the forward starts there (past the empty space before it;
+         * a sample found by classifying its cell, as the forward's first will be), then the rest */
+        long n = gnf_nerf_march_fast(&tr->sp, tr->cdist, tr->ro + 3 * r, tr->rd + 3 * r, inv, tr->rt0[r], &li, &run, t1,
+                                     1, NULL, NULL);
+        tr->rli[r] = li - n;
+        if (n)
+            n += gnf_nerf_march_fast(&tr->sp, tr->cdist, tr->ro + 3 * r, tr->rd + 3 * r, inv, tr->rt0[r], &li, &run, t1,
+                                     MAX_RAY_SAMPLES - 1, NULL, NULL);
+        tr->rcnt[r] = n;
     }
 }
 
-static void forward_task(void *vctx, long ch, int thread) {
+/* The forward of block b's rays, in rounds: each live ray marches its next TRAIN_ROUND samples
+ * (the lattice points the counting march found, from the index it recorded) into the block's
+ * next rows, the round's rows are looked up and decoded together (padded to a multiple of 8
+ * with copies of the last point: the fast lookup's groups), and each ray's transmittance is
+ * carried through its new samples; a ray ends when it falls below NERF_TMIN or its samples run
+ * out.  Block b's rows start at roff[its first ray] + 8 b, so blocks never share a row. */
+static void forward_task(void *vctx, long b, int thread) {
     (void)thread;
     nerf_trainer *tr = vctx;
     gnf_model *m = tr->m;
-    long i0 = tr->roff[tr->ra] + ch * GNF_TRAIN_CHUNK, n = GNF_MIN(GNF_TRAIN_CHUNK, tr->roff[tr->rb] - i0);
-    gnf_grid_encode(tr->F + i0 * tr->D, m, m->params, tr->x + 3 * i0, n);
-    if (tr->phi_path)
-        gnf_kernels_rbf(tr->K)->rbf_phi(tr->phi + i0 * tr->K, tr->y0 + i0, tr->F + i0 * tr->D, m->params + m->off_c,
-                                        tr->beta, tr->bc2, tr->cst, m->params + m->off_W, m->params[m->off_w0], n,
-                                        tr->D, tr->K, m->cfg.basis);
-    else
-        gnf_rbf_forward(tr->Y + i0 * NERF_OUT, tr->F + i0 * tr->D, m->params + m->off_c, tr->beta,
-                        m->params + m->off_W, m->params + m->off_w0, n, tr->D, tr->K, NERF_OUT, m->cfg.basis);
+    const int D = tr->D, K = tr->K;
+    const long r0 = tr->ra + b * RAY_BLOCK, r1 = GNF_MIN(tr->rb, r0 + RAY_BLOCK);
+    long li[RAY_BLOCK], done[RAY_BLOCK], seg[RAY_BLOCK], len[RAY_BLOCK];
+    float T[RAY_BLOCK], inv[RAY_BLOCK][3], run[RAY_BLOCK];
+    int live = 0;
+    for (long r = r0; r < r1; r++) {
+        long j = r - r0;
+        li[j] = tr->rli[r];
+        done[j] = 0;
+        T[j] = 1.0f;
+        run[j] = 0.0f;
+        inverse_dir(tr->rd + 3 * r, inv[j]);
+        live += tr->rcnt[r] > 0;
+        tr->rcomp[r] = 0;
+    }
+    long row = tr->roff[r0] + 8 * b;
+    while (live > 0) {
+        long n = 0;
+        for (long r = r0; r < r1; r++) {
+            long j = r - r0, k = GNF_MIN(TRAIN_ROUND, tr->rcnt[r] - done[j]);
+            len[j] = 0;
+            if (tr->rcomp[r] || k <= 0) continue;
+            seg[j] = n;
+            len[j] = gnf_nerf_march_fast(&tr->sp, tr->cdist, tr->ro + 3 * r, tr->rd + 3 * r, inv[j], tr->rt0[r], &li[j],
+                                         &run[j], tr->rt1[r], k, tr->x + 3 * (row + n), tr->ts + row + n);
+            assert(len[j] == k);   /* the counting march's lattice points (the same runs carried) */
+            for (long i = 0; i < len[j]; i++) tr->srow[tr->roff[r] + done[j] + i] = (int)(row + n + i);
+            n += len[j];
+        }
+        const long n8 = (n + 7) & ~7L;
+        for (long i = n; i < n8; i++) memcpy(tr->x + 3 * (row + i), tr->x + 3 * (row + n - 1), 3 * sizeof(float));
+        gnf_grid_encode(tr->F + row * D, m, m->params, tr->x + 3 * row, n8);
+        const float *y0;
+        long ys;
+        if (tr->phi_path) {
+            gnf_kernels_rbf(K)->rbf_phi(tr->phi + row * K, tr->y0 + row, tr->F + row * D, m->params + m->off_c, tr->beta,
+                                        tr->bc2, tr->cst, m->params + m->off_W, m->params[m->off_w0], n, D, K,
+                                        m->cfg.basis);
+            y0 = tr->y0 + row;
+            ys = 1;
+        } else {
+            gnf_rbf_forward(tr->Y + row * NERF_OUT, tr->F + row * D, m->params + m->off_c, tr->beta, m->params + m->off_W,
+                            m->params + m->off_w0, n, D, K, NERF_OUT, m->cfg.basis);
+            y0 = tr->Y + row * NERF_OUT;
+            ys = NERF_OUT;
+        }
+        for (long r = r0; r < r1; r++) {
+            long j = r - r0;
+            if (!len[j]) continue;
+            gnf_nerf_transmit(&T[j], y0 + seg[j] * ys, ys, tr->dts, len[j], NERF_TMIN);
+            done[j] += len[j];
+            if (T[j] < NERF_TMIN || done[j] == tr->rcnt[r]) {
+                tr->rcomp[r] = done[j];
+                live--;
+            }
+        }
+        row += n;
+    }
 }
 
 static void composite_task(void *vctx, long b, int thread) {
-    (void)thread;
     nerf_trainer *tr = vctx;
     long r0 = tr->ra + b * RAY_BLOCK, r1 = GNF_MIN(tr->rb, r0 + RAY_BLOCK);
     for (long r = r0; r < r1; r++) {
-        long o = tr->roff[r], n = tr->rcnt[r];
+        /* the samples the forward evaluated: compositing stops where it stopped (or at the end) */
+        const long o = tr->roff[r], n = tr->rcomp[r];
+        const int *rows = tr->srow + o;
         float Y16[16];
         gnf_nerf_sh16(Y16, tr->rd + 3 * r);
         nerf_ray_result res;
@@ -1382,17 +1451,18 @@ static void composite_task(void *vctx, long b, int thread) {
             const gnf_model *m = tr->m;
             float M[3 * 64], b3[3], *yc = tr->yc + 4 * o, *rgb = tr->rgbs + 3 * o;
             gnf_nerf_sh_matrix(M, b3, m->params + m->off_W, m->params + m->off_w0, tr->K, Y16);
-            gnf_nerf_colour_phi(rgb, M, b3, tr->phi + o * tr->K, tr->iota, n, tr->K);
+            gnf_nerf_colour_phi(rgb, M, b3, tr->phi, rows, n, tr->K);
             for (long i = 0; i < n; i++) {
-                yc[4 * i] = tr->y0[o + i];
+                yc[4 * i] = tr->y0[rows[i]];
                 memcpy(yc + 4 * i + 1, rgb + 3 * i, 3 * sizeof(float));
             }
-            tr->rsq[r] = gnf_nerf_composite_backward_rgb(tr->dY + o * NERF_OUT, NERF_OUT, &res, yc, 4, Y16, tr->dts,
-                                                         tr->ts + o, n, k_bg, tr->rgt + 3 * r, tr->scale, NERF_TMIN);
+            tr->rsq[r] = gnf_nerf_composite_backward_rgb(tr->dY + o * tr->dys, tr->dys, &res, yc, 4, Y16, tr->dts, NULL,
+                                                         n, k_bg, tr->rgt + 3 * r, tr->scale, NERF_TMIN);
         } else {
-            tr->rsq[r] = gnf_nerf_composite_backward(tr->dY + o * NERF_OUT, NERF_OUT, &res, tr->Y + o * NERF_OUT, NERF_OUT,
-                                                     Y16, tr->dts, tr->ts + o, n, k_bg, tr->rgt + 3 * r, tr->scale,
-                                                     NERF_TMIN);
+            float *y = tr->ycopy + (long)thread * MAX_RAY_SAMPLES * NERF_OUT;
+            for (long i = 0; i < n; i++) memcpy(y + i * NERF_OUT, tr->Y + (long)rows[i] * NERF_OUT, NERF_OUT * sizeof(float));
+            tr->rsq[r] = gnf_nerf_composite_backward(tr->dY + o * tr->dys, tr->dys, &res, y, NERF_OUT, Y16, tr->dts, NULL,
+                                                     n, k_bg, tr->rgt + 3 * r, tr->scale, NERF_TMIN);
         }
         tr->rlive[r] = res.n_used;
     }
@@ -1405,10 +1475,13 @@ static void gather_task(void *vctx, long b, int thread) {
     long r0 = tr->ra + b * RAY_BLOCK, r1 = GNF_MIN(tr->rb, r0 + RAY_BLOCK);
     for (long r = r0; r < r1; r++) {
         long o = tr->roff[r], lo = tr->loff[r], n = tr->rlive[r];
-        memcpy(tr->xl + 3 * lo, tr->x + 3 * o, sizeof(float) * 3 * (size_t)n);
-        memcpy(tr->Fl + lo * D, tr->F + o * D, sizeof(float) * (size_t)(D * n));
+        const int *rows = tr->srow + o;
+        for (long i = 0; i < n; i++) {
+            memcpy(tr->xl + 3 * (lo + i), tr->x + 3 * (long)rows[i], 3 * sizeof(float));
+            memcpy(tr->Fl + (lo + i) * D, tr->F + (long)rows[i] * D, sizeof(float) * (size_t)D);
+        }
         if (tr->phi_path)   /* the factored gradient: dL/dy0 and dL/dz_c */
-            for (long i = 0; i < n; i++) memcpy(tr->dYl + 4 * (lo + i), tr->dY + (o + i) * NERF_OUT, 4 * sizeof(float));
+            for (long i = 0; i < n; i++) memcpy(tr->dYl + 4 * (lo + i), tr->dY + (o + i) * tr->dys, 4 * sizeof(float));
         else
             memcpy(tr->dYl + lo * NERF_OUT, tr->dY + o * NERF_OUT, sizeof(float) * (size_t)(NERF_OUT * n));
     }
@@ -1447,8 +1520,7 @@ static gnf_status nerf_batch(void *user, const gnf_step *s, gnf_batch *b) {
     double tp = gnf_now(), tq;
 #define PHASE(i) do { tq = gnf_now(); s->phase[i] += tq - tp; tp = tq; } while (0)
     long nb = (tr->R + RAY_BLOCK - 1) / RAY_BLOCK;
-    ray_pass rp = {tr, 0};
-    gnf_parallel_for(nb, tr->T, ray_task, &rp);
+    gnf_parallel_for(nb, tr->T, ray_task, tr);
     /* offsets; rays past the sample budget wait for a later step */
     tr->roff[0] = 0;
     tr->Rused = tr->R;
@@ -1464,14 +1536,12 @@ static gnf_status nerf_batch(void *user, const gnf_step *s, gnf_batch *b) {
     tr->ra = par ? tr->Rused * par->rank / par->ranks : 0;
     tr->rb = par ? tr->Rused * (par->rank + 1) / par->ranks : tr->Rused;
     const long nmine = tr->roff[tr->rb] - tr->roff[tr->ra];
-    rp.fill = 1;
-    gnf_parallel_for((tr->rb + RAY_BLOCK - 1) / RAY_BLOCK, tr->T, ray_task, &rp);
     PHASE(0);
     if (tr->phi_path) gnf_rbf_expand(tr->bc2, tr->cst, tr->m->params + tr->m->off_c, tr->beta, tr->D, tr->K);
-    gnf_parallel_for((nmine + GNF_TRAIN_CHUNK - 1) / GNF_TRAIN_CHUNK, tr->T, forward_task, tr);
+    long nbu = (tr->rb - tr->ra + RAY_BLOCK - 1) / RAY_BLOCK;
+    gnf_parallel_for(nbu, tr->T, forward_task, tr);
     PHASE(1);
     tr->scale = 1.0f / (3.0f * (float)GNF_MAX(1, tr->Rused));
-    long nbu = (tr->rb - tr->ra + RAY_BLOCK - 1) / RAY_BLOCK;
     gnf_parallel_for(nbu, tr->T, composite_task, tr);
     PHASE(2);
     tr->loff[tr->ra] = 0;
@@ -1736,7 +1806,6 @@ gnf_status gnf_fit_nerf(gnf_model *m, const gnf_nerf_scene *train, const gnf_ner
     memset(tr.sp.occ, 1, (size_t)tr.sp.G * tr.sp.G * tr.sp.G);
     if ((st = trainer_space(&tr)) != GNF_OK) goto done;
     for (int i = 0; i < MAX_RAY_SAMPLES; i++) tr.dts[i] = tr.sp.dt * tr.sp.dscale;
-    for (int i = 0; tr.phi_path && i < MAX_RAY_SAMPLES; i++) tr.iota[i] = i;
     gnf_task_ops ops = nerf_ops(&tr, nc);
     st = gnf_train(m, tc, &ops, report);
 done:

@@ -59,9 +59,14 @@ static inline long gnf_nerf_dist_bytes(int G) { return (long)G * G * G; }
  * Runs of lattice points inside an occupied cell are emitted without re-classifying each, and
  * empty space is crossed in jumps over the empty cubes of cdist, so the samples are those of
  * gnf_nerf_march but for lattice points within float rounding of a cell face, which either may
- * take or leave.  *li is left after the last sample.  Returns the count. */
+ * take or leave.  *li is left after the last sample.  Returns the count.
+ * run_end (may be NULL; 0 before a ray's first call) carries the run a call stopped in to the
+ * next call: with it, a march in pieces gives exactly the samples of one march in one piece
+ * (without it, the point after a piece is classified afresh, which at a face may go the other
+ * way). */
 long gnf_nerf_march_fast(const nerf_space *sp, const unsigned char *cdist, const float o[3], const float d[3],
-                         const float inv[3], float tstart, long *li, float t1, long cap, float *x, float *ts);
+                         const float inv[3], float tstart, long *li, float *run_end, float t1, long cap, float *x,
+                         float *ts);
 
 /* Stores sp's flags in m's metadata (gnf.nerf.occupancy = "G:" + base64(zlib(bits))). */
 gnf_status gnf_nerf_occupancy_store(gnf_model *m, const nerf_space *sp);
