@@ -345,7 +345,10 @@ typedef struct {
  * version).  To continue training, pass path as tc->resume_path to the task's fit. */
 gnf_status gnf_checkpoint_load_model(const char *path, gnf_model **out);
 
-/* Names of the radiance-field training phases reported in gnf_train_report.phase_s. */
+/* Names of the radiance-field training phases reported in gnf_train_report.phase_s: "rays+march"
+ * is drawing the rays and the march that counts their samples; "encode+forward" the forward's
+ * rounds (each ray's next samples marched, looked up and decoded, until its transmittance is
+ * spent). */
 #define GNF_NERF_PHASES {"rays+march", "encode+forward", "volume render", "gather", "decoder backward", \
                          "grid scatter", "adam", "occupancy+held-out"}
 
