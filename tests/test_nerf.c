@@ -6,6 +6,7 @@
 #include "tasks/nerf_internal.h"
 #include "field/nerf_head.h"
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 TEST(nerf_ray_box_hits_and_misses) {
@@ -116,14 +117,17 @@ again:
     free(sp.occ); gnf_free(sp.coarse); free(x); free(ts);
 }
 
-static gnf_model *tiny_nerf_model(uint64_t seed) {
+static gnf_model *tiny_nerf_model_k(uint64_t seed, int K) {
     gnf_model_config cfg;
     CHECK(gnf_nerf_model_config(&cfg, 60000) == GNF_OK);
     cfg.seed = seed;
+    if (K > 0) cfg.rbf_k = K;
     gnf_model *m = NULL;
     CHECK(gnf_model_create(&cfg, GNF_TASK_NERF, &m) == GNF_OK);
     return m;
 }
+
+static gnf_model *tiny_nerf_model(uint64_t seed) { return tiny_nerf_model_k(seed, 0); }
 
 TEST(nerf_occupancy_roundtrip_and_corruption) {
     gnf_model *m = tiny_nerf_model(1);
@@ -291,13 +295,14 @@ TEST(nerf_renderer_rejects_other_models) {
 }
 
 /* The same seed and step count give the same parameters (and occupancy grid) with 1 or 3
- * threads: every sum of the step runs in a fixed order. */
-TEST(nerf_fit_deterministic_across_threads) {
+ * threads: every sum of the step runs in a fixed order.  Both training paths: the factored head
+ * (K <= 64) and all 49 outputs (K = 72, a wide decoder). */
+static void nerf_fit_threads(int K) {
     gnf_nerf_scene *tr = test_lego("train", 16);
     if (!tr) SKIP("../shared/data/nerf/lego_400 absent");
     gnf_model *m[2] = {NULL, NULL};
     for (int k = 0; k < 2; k++) {
-        m[k] = tiny_nerf_model(3);
+        m[k] = tiny_nerf_model_k(3, K);
         gnf_nerf_config nc;
         gnf_nerf_config_default(&nc);
         nc.samples_per_step = 8192;
@@ -309,6 +314,15 @@ TEST(nerf_fit_deterministic_across_threads) {
         CHECK(gnf_fit_nerf(m[k], tr, NULL, &nc, &tc, &rep) == GNF_OK);
         CHECK_EQ_INT(rep.steps, 40);
     }
+    gnf_model *init = tiny_nerf_model_k(3, K);   /* it trained: parameters moved, all finite */
+    long moved = 0, finite = 0;
+    for (long i = 0; init && i < init->nparams; i++) {
+        moved += m[0]->params[i] != init->params[i];
+        finite += isfinite(m[0]->params[i]) != 0;
+    }
+    CHECK_MSG(init && moved > init->nparams / 10 && finite == init->nparams, "K %d: %ld of %ld moved, %ld finite", K,
+              moved, init ? init->nparams : 0, finite);
+    gnf_model_free(init);
     CHECK(memcmp(m[0]->params, m[1]->params, sizeof(float) * (size_t)m[0]->nparams) == 0);
     const char *o0 = gnf_model_get_meta(m[0], "gnf.nerf.occupancy"), *o1 = gnf_model_get_meta(m[1], "gnf.nerf.occupancy");
     CHECK(o0 && o1 && strcmp(o0, o1) == 0);
@@ -316,6 +330,9 @@ TEST(nerf_fit_deterministic_across_threads) {
     gnf_model_free(m[1]);
     gnf_nerf_scene_free(tr);
 }
+
+TEST(nerf_fit_deterministic_across_threads) { nerf_fit_threads(0); }
+TEST(nerf_fit_deterministic_across_threads_wide_decoder) { nerf_fit_threads(72); }
 
 /* End to end on real data: lego at 1/8 size (50×50), the default architecture at 1M parameters,
  * 600 steps; the mean PSNR over 4 test views must clear a threshold well above what an untrained
