@@ -320,6 +320,65 @@ TEST(nerf_march_fast_pieces_carry_runs) {
     free(sp.occ);
 }
 
+/* Counting alone (x, ts NULL) counts an occupied run in closed form instead of stepping through
+ * its lattice points; it must stop exactly where the writing march stops — at the run's end, at a
+ * cap, or at the ray's end t1 — so each piece gives the same count, lattice index and carried
+ * run.  Rays end at random points (inside runs, on lattice points within rounding of t1), pieces
+ * have random caps, and the cells are large and dense so that runs are long. */
+TEST(nerf_march_fast_count_matches_writing_march) {
+    const int G = 16;
+    nerf_space sp = {1.5f, 0.007f, 25.0f, G, calloc((size_t)G * G * G, 1), NULL, {0}, {0}};
+    gnf_rng r;
+    gnf_rng_seed(&r, 31, 7);
+    for (int i = 0; i < G * G * G; i++) sp.occ[i] = gnf_rng_uniform(&r) < 0.7f;
+    unsigned char *cdist = NULL;
+    CHECK(gnf_nerf_distance_field(&sp, 0, &cdist) == GNF_OK);
+    if (!cdist) { free(sp.occ); return; }
+    enum { CAP = 2048 };
+    float *xb = malloc(sizeof(float) * 3 * CAP), *tb = malloc(sizeof(float) * CAP);
+    long bad = 0, rays = 0, pieces = 0, ended_at_t1 = 0;
+    for (int it = 0; it < 20000; it++) {
+        float o[3], d[3], inv[3], t0, t1, dn = 0;
+        for (int a = 0; a < 3; a++) { o[a] = test_urand(&r, -4, 4); d[a] = test_urand(&r, -1.5f, 1.5f) - o[a]; }
+        if (it % 4 == 0)   /* along an axis */
+            for (int a = 0; a < 3; a++) {
+                d[a] = a == it % 3 ? (o[a] > 0 ? -1.0f : 1.0f) : 0.0f;
+                o[a] = d[a] != 0 ? o[a] : test_urand(&r, -1.5f, 1.5f);
+            }
+        for (int a = 0; a < 3; a++) dn += d[a] * d[a];
+        for (int a = 0; a < 3; a++) d[a] /= sqrtf(dn);
+        for (int a = 0; a < 3; a++) inv[a] = d[a] != 0 ? 1.0f / d[a] : 0.0f;
+        if (!gnf_nerf_ray_box(o, d, sp.box, &t0, &t1)) continue;
+        const float start = t0 + test_urand(&r, 0, sp.dt);
+        float end = t1;
+        if (it % 2) {   /* end inside the box: anywhere, or at a lattice point's own distance */
+            end = test_urand(&r, start, t1);
+            if (it % 6 == 1) end = start + (float)(long)((end - start) / sp.dt) * sp.dt;
+        }
+        long lc = 0, lw = 0, nc = 0, nw = 0;
+        float rc = 0, rw = 0;
+        rays++;
+        for (;;) {
+            long cap = 1 + (long)gnf_rng_below(&r, it % 3 == 0 ? 3 : 40);
+            if (nw + cap > CAP) break;
+            long mc = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &lc, &rc, end, cap, NULL, NULL);
+            long mw = gnf_nerf_march_fast(&sp, cdist, o, d, inv, start, &lw, &rw, end, cap, xb + 3 * nw, tb + nw);
+            pieces++;
+            if (mc != mw || lc != lw || rc != rw) { bad++; break; }
+            nc += mc;
+            nw += mw;
+            if (mw == 0) break;
+        }
+        ended_at_t1 += end < t1 && nw > 0 && start + (float)lw * sp.dt >= end;
+    }
+    CHECK_MSG(bad == 0, "%ld of %ld rays counted differently from the writing march (%ld pieces)", bad, rays, pieces);
+    CHECK_MSG(rays > 10000 && pieces > 100000 && ended_at_t1 > 1000, "%ld rays, %ld pieces, %ld ended inside", rays,
+              pieces, ended_at_t1);
+    free(xb); free(tb);
+    gnf_free(cdist);
+    free(sp.occ);
+}
+
 /* Whole frames of the fast renderer are bit-identical with 1, 2 and 3 threads, at a size that
  * leaves partial tiles; a random field with density in a ball, half the cells occupied. */
 TEST(nerf_render_fast_thread_independent) {

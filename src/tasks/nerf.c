@@ -753,7 +753,26 @@ long gnf_nerf_march_fast(const nerf_space *sp, const unsigned char *cdist, const
                 ie = d[a] != 0 && ea < ie ? ea : ie;
             }
         }
-        if (rc == 0) {
+        if (rc == 0 && !x && ie < 16777216.0f) {
+            /* count only: the loop below's count in closed form.  It goes on to lattice point
+             * k > i while k < ie (for integers below 2^24: k < ceil(ie)), while fewer than cap
+             * are counted, and while tt(k) = tstart + k dt < t1 (rounded as there; tt does not
+             * decrease with k, so the first k with tt(k) >= t1 ends it). */
+            long e = ceil_pos(ie);
+            if (e < i + 1) e = i + 1;
+            if (e > i + (cap - n)) e = i + (cap - n);
+            if (!(tstart + (float)(e - 1) * dt < t1)) {   /* the ray ends first: its first k */
+                long k = (long)((t1 - tstart) * rdt);
+                k = k < i + 1 ? i + 1 : (k > e - 1 ? e - 1 : k);
+                while (k > i + 1 && !(tstart + (float)(k - 1) * dt < t1)) k--;
+                while (tstart + (float)k * dt < t1) k++;
+                e = k;
+            }
+            n += e - i;
+            i = e;
+            tt = tstart + (float)i * dt;
+            if (run_end) *run_end = (float)i < ie ? ie : 0.0f;
+        } else if (rc == 0) {
             for (;;) {
                 if (x) {
                     for (int a = 0; a < 3; a++) x[3 * n + a] = clamp1((o[a] + tt * d[a]) * invB);
